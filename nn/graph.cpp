@@ -1,0 +1,173 @@
+#include "nn/graph.h"
+
+#include <algorithm>
+#include <queue>
+#include <set>
+
+namespace faultline::nn {
+
+void Graph::add_input(ValueInfo info) { inputs_.push_back(std::move(info)); }
+void Graph::add_constant(const std::string& name, Tensor value) { constants_[name] = std::move(value); }
+void Graph::add_node(NodeSpec spec) { pending_.push_back(std::move(spec)); }
+void Graph::add_output(const std::string& name) { outputs_.push_back(name); }
+
+void Graph::finalize() {
+  const std::string where = source.empty() ? std::string("graph") : source;
+  // Who produces each value.
+  std::map<std::string, int> producer;
+  std::set<std::string> graph_inputs;
+  for (const auto& in : inputs_) {
+    if (!graph_inputs.insert(in.name).second) throw Error(where + ": input '" + in.name + "' is declared twice");
+  }
+  for (std::size_t n = 0; n < pending_.size(); ++n) {
+    for (const auto& out : pending_[n].outputs) {
+      if (out.empty()) continue;
+      if (producer.count(out) || graph_inputs.count(out) || constants_.count(out))
+        throw Error(where + ": value '" + out + "' is produced more than once (" + pending_[n].where() + ")");
+      producer[out] = static_cast<int>(n);
+    }
+  }
+  // Kahn's algorithm; ties keep file order so that execution order is stable.
+  std::vector<int> missing(pending_.size(), 0);
+  std::vector<std::vector<int>> readers(pending_.size());
+  for (std::size_t n = 0; n < pending_.size(); ++n) {
+    std::set<int> deps;
+    for (const auto& in : pending_[n].inputs) {
+      if (in.empty() || graph_inputs.count(in) || constants_.count(in)) continue;
+      auto it = producer.find(in);
+      if (it == producer.end()) throw Error(where + ": " + pending_[n].where() + " reads '" + in + "', which no node, input or initializer provides");
+      deps.insert(it->second);
+    }
+    missing[n] = static_cast<int>(deps.size());
+    for (int d : deps) readers[d].push_back(static_cast<int>(n));
+  }
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (std::size_t n = 0; n < pending_.size(); ++n) if (missing[n] == 0) ready.push(static_cast<int>(n));
+  std::vector<int> order;
+  while (!ready.empty()) {
+    const int n = ready.top();
+    ready.pop();
+    order.push_back(n);
+    for (int r : readers[n]) if (--missing[r] == 0) ready.push(r);
+  }
+  if (order.size() != pending_.size()) throw Error(where + ": the graph has a cycle");
+
+  // Create operators in order, folding nodes whose inputs are all constants.
+  std::map<std::string, int> slot_of;
+  for (const auto& in : inputs_) {
+    slot_of[in.name] = slot_count_;
+    input_slots_.push_back(slot_count_++);
+  }
+  for (int n : order) {
+    NodeSpec spec = std::move(pending_[n]);
+    if (spec.name.empty()) spec.name = spec.outputs.empty() ? spec.op_type : spec.outputs[0];
+    bool all_constant = true;
+    spec.constant_inputs.assign(spec.inputs.size(), nullptr);
+    for (std::size_t k = 0; k < spec.inputs.size(); ++k) {
+      if (spec.inputs[k].empty()) continue;
+      auto c = constants_.find(spec.inputs[k]);
+      if (c != constants_.end()) spec.constant_inputs[k] = &c->second;
+      else all_constant = false;
+    }
+    std::unique_ptr<Op> op = create_op(spec);
+    if (all_constant) {
+      if (LinearLayer* layer = op->linear()) layer->program("ideal", {});
+      std::vector<const Tensor*> args(spec.constant_inputs.begin(), spec.constant_inputs.end());
+      std::vector<Tensor> results(spec.outputs.size());
+      op->run(args, results, RunContext{});
+      for (std::size_t k = 0; k < spec.outputs.size(); ++k)
+        if (!spec.outputs[k].empty()) constants_[spec.outputs[k]] = std::move(results[k]);
+      continue;
+    }
+    Step step;
+    for (std::size_t k = 0; k < spec.inputs.size(); ++k) {
+      Ref ref;
+      if (spec.constant_inputs[k]) ref.constant = spec.constant_inputs[k];
+      else if (!spec.inputs[k].empty()) ref.slot = slot_of.at(spec.inputs[k]);
+      step.inputs.push_back(ref);
+    }
+    for (const auto& out : spec.outputs) {
+      if (out.empty()) { step.output_slots.push_back(-1); continue; }
+      slot_of[out] = slot_count_;
+      step.output_slots.push_back(slot_count_++);
+    }
+    if (LinearLayer* layer = op->linear()) {
+      layer->set_index(static_cast<int>(layers_.size()));
+      layers_.push_back(layer);
+    }
+    step.spec = std::move(spec);
+    step.op = std::move(op);
+    steps_.push_back(std::move(step));
+  }
+  pending_.clear();
+  for (const auto& name : outputs_) {
+    Ref ref;
+    auto c = constants_.find(name);
+    if (c != constants_.end()) ref.constant = &c->second;
+    else if (slot_of.count(name)) ref.slot = slot_of[name];
+    else throw Error(where + ": graph output '" + name + "' is not produced by any node");
+    output_refs_.push_back(ref);
+  }
+  // Free each intermediate value after its last reader (graph outputs are kept).
+  std::vector<int> last_reader(static_cast<std::size_t>(slot_count_), -1);
+  for (std::size_t s = 0; s < steps_.size(); ++s)
+    for (const Ref& r : steps_[s].inputs) if (r.slot >= 0) last_reader[r.slot] = static_cast<int>(s);
+  for (const Ref& r : output_refs_) if (r.slot >= 0) last_reader[r.slot] = -2;
+  for (int slot = 0; slot < slot_count_; ++slot)
+    if (last_reader[slot] >= 0) steps_[last_reader[slot]].release.push_back(slot);
+  finalized_ = true;
+}
+
+std::vector<Tensor> Graph::run(std::vector<Tensor> inputs, const RunContext& context) const {
+  if (!finalized_) throw std::logic_error("Graph::run before finalize");
+  const std::string where = source.empty() ? std::string("graph") : source;
+  if (inputs.size() != inputs_.size())
+    throw Error(where + ": the model has " + std::to_string(inputs_.size()) + " input(s), got " + std::to_string(inputs.size()));
+  std::vector<Tensor> slots(static_cast<std::size_t>(slot_count_));
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const ValueInfo& info = inputs_[k];
+    if (inputs[k].dtype() != info.dtype)
+      throw Error(where + ": input '" + info.name + "' must be " + dtype_name(info.dtype) + ", got " + dtype_name(inputs[k].dtype()));
+    if (info.shape_known) {
+      bool fits = inputs[k].rank() == static_cast<int>(info.shape.size());
+      for (std::size_t d = 0; fits && d < info.shape.size(); ++d)
+        fits = info.shape[d] < 0 || info.shape[d] == inputs[k].shape()[d];
+      if (!fits) {
+        Shape shown = info.shape;
+        std::string expected = "[";
+        for (std::size_t d = 0; d < shown.size(); ++d) expected += (d ? ", " : "") + (shown[d] < 0 ? std::string("?") : std::to_string(shown[d]));
+        throw Error(where + ": input '" + info.name + "' must have shape " + expected + "], got " + shape_string(inputs[k].shape()));
+      }
+    }
+    slots[input_slots_[k]] = std::move(inputs[k]);
+  }
+  std::vector<const Tensor*> args;
+  for (const Step& step : steps_) {
+    args.clear();
+    for (const Ref& r : step.inputs) args.push_back(r.constant ? r.constant : (r.slot >= 0 ? &slots[r.slot] : nullptr));
+    std::vector<Tensor> results(step.output_slots.size());
+    step.op->run(args, results, context);
+    for (std::size_t k = 0; k < results.size(); ++k)
+      if (step.output_slots[k] >= 0) slots[step.output_slots[k]] = std::move(results[k]);
+    for (int s : step.release) slots[s] = Tensor();
+  }
+  std::vector<Tensor> outputs;
+  for (const Ref& r : output_refs_) outputs.push_back(r.constant ? *r.constant : std::move(slots[r.slot]));
+  return outputs;
+}
+
+void Graph::program(const std::function<std::string(const LinearLayer&)>& kind_for, const models::ProgramContext& context) {
+  for (LinearLayer* layer : layers_) layer->program(kind_for(*layer), context);
+}
+
+void Graph::program_ideal() {
+  program([](const LinearLayer&) { return std::string("ideal"); }, {});
+}
+
+std::vector<std::pair<std::string, std::string>> Graph::nodes() const {
+  std::vector<std::pair<std::string, std::string>> list;
+  for (const Step& s : steps_) list.emplace_back(s.spec.name, s.spec.op_type);
+  return list;
+}
+
+}  // namespace faultline::nn

@@ -1,0 +1,89 @@
+// A computation graph of operators, executed in topological order.
+//
+// Built by the ONNX importer (or the trainer's exporter through it): inputs, constants, nodes and
+// outputs are added, then `finalize` sorts the nodes, folds every node whose inputs are all
+// constants (the Shape/Gather/Concat chains of PyTorch exports, Constant nodes) and creates the
+// operators. `run` is const and may be called from several threads at once.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/op.h"
+#include "nn/tensor.h"
+
+namespace faultline::nn {
+
+// A graph input as declared: dims of -1 are free (symbolic, e.g. the batch size).
+struct ValueInfo {
+  std::string name;
+  DType dtype = DType::Float32;
+  Shape shape;
+  bool shape_known = false;
+};
+
+class Graph {
+ public:
+  Graph() = default;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  Graph(Graph&&) = default;
+  Graph& operator=(Graph&&) = default;
+
+  // Where the graph came from, for messages ("model.onnx").
+  std::string source;
+  int opset = 0;
+
+  void add_input(ValueInfo info);
+  void add_constant(const std::string& name, Tensor value);
+  void add_node(NodeSpec spec);
+  void add_output(const std::string& name);
+  // Validates, sorts, folds constants and creates the operators. Throws faultline::Error.
+  void finalize();
+
+  const std::vector<ValueInfo>& inputs() const { return inputs_; }
+  const std::vector<std::string>& outputs() const { return outputs_; }
+
+  // Runs the graph on one tensor per declared input (in declaration order); returns one tensor
+  // per output. Throws faultline::Error naming the input or node when shapes or types do not fit.
+  std::vector<Tensor> run(std::vector<Tensor> inputs, const RunContext& context = {}) const;
+
+  // The linear layers (Gemm, MatMul, Conv with constant weights), in execution order.
+  const std::vector<LinearLayer*>& layers() const { return layers_; }
+  // Programs every layer with the substrate kind `kind_for(layer)` returns.
+  void program(const std::function<std::string(const LinearLayer&)>& kind_for, const models::ProgramContext& context);
+  // Programs every layer as ideal hardware.
+  void program_ideal();
+
+  // The nodes that remain after constant folding, in execution order: (name, op type).
+  std::vector<std::pair<std::string, std::string>> nodes() const;
+
+ private:
+  struct Ref {
+    int slot = -1;
+    const Tensor* constant = nullptr;  // set for constants; slot < 0 and constant null: omitted
+  };
+  struct Step {
+    NodeSpec spec;
+    std::unique_ptr<Op> op;
+    std::vector<Ref> inputs;
+    std::vector<int> output_slots;  // -1 for unused optional outputs
+    std::vector<int> release;       // slots whose last reader is this step
+  };
+
+  std::vector<ValueInfo> inputs_;
+  std::vector<std::string> outputs_;
+  std::map<std::string, Tensor> constants_;  // std::map keeps element addresses stable
+  std::vector<NodeSpec> pending_;
+  std::vector<Step> steps_;
+  std::vector<int> input_slots_;
+  std::vector<Ref> output_refs_;
+  std::vector<LinearLayer*> layers_;
+  int slot_count_ = 0;
+  bool finalized_ = false;
+};
+
+}  // namespace faultline::nn

@@ -1,0 +1,115 @@
+#include "nn/op.h"
+
+namespace faultline::nn {
+
+std::string NodeSpec::where() const {
+  return "node '" + name + "' (" + op_type + ", opset " + std::to_string(opset) + ")";
+}
+
+void NodeSpec::fail(const std::string& what) const { throw Error(where() + ": " + what); }
+void NodeSpec::unsupported(const std::string& what) const { throw UnsupportedError(where() + ": " + what); }
+
+const Attribute& NodeSpec::get(const std::string& attr) const {
+  auto it = attributes.find(attr);
+  if (it == attributes.end()) fail("missing required attribute '" + attr + "'");
+  used_.insert(attr);
+  return it->second;
+}
+
+std::int64_t NodeSpec::get_int(const std::string& attr, std::int64_t fallback) const {
+  if (!has(attr)) return fallback;
+  const Attribute& a = get(attr);
+  if (a.kind != Attribute::Kind::Int) fail("attribute '" + attr + "' must be an int");
+  return a.i;
+}
+
+float NodeSpec::get_float(const std::string& attr, float fallback) const {
+  if (!has(attr)) return fallback;
+  const Attribute& a = get(attr);
+  if (a.kind != Attribute::Kind::Float) fail("attribute '" + attr + "' must be a float");
+  return a.f;
+}
+
+std::string NodeSpec::get_string(const std::string& attr, const std::string& fallback) const {
+  if (!has(attr)) return fallback;
+  const Attribute& a = get(attr);
+  if (a.kind != Attribute::Kind::String) fail("attribute '" + attr + "' must be a string");
+  return a.s;
+}
+
+std::vector<std::int64_t> NodeSpec::get_ints(const std::string& attr, std::vector<std::int64_t> fallback) const {
+  if (!has(attr)) return fallback;
+  const Attribute& a = get(attr);
+  if (a.kind != Attribute::Kind::Ints) fail("attribute '" + attr + "' must be a list of ints");
+  return a.ints;
+}
+
+std::vector<float> NodeSpec::get_floats(const std::string& attr, std::vector<float> fallback) const {
+  if (!has(attr)) return fallback;
+  const Attribute& a = get(attr);
+  if (a.kind != Attribute::Kind::Floats) fail("attribute '" + attr + "' must be a list of floats");
+  return a.floats;
+}
+
+void NodeSpec::reject_unread_attributes() const {
+  for (const auto& entry : attributes)
+    if (!used_.count(entry.first)) unsupported("unsupported attribute '" + entry.first + "'");
+}
+
+void NodeSpec::expect_inputs(std::size_t min, std::size_t max) const {
+  std::size_t present = inputs.size();
+  while (present > 0 && inputs[present - 1].empty()) --present;
+  if (present < min || inputs.size() > max) {
+    fail("expects " + (min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max)) +
+         " inputs, has " + std::to_string(inputs.size()));
+  }
+  for (std::size_t k = 0; k < min; ++k)
+    if (inputs[k].empty()) fail("required input " + std::to_string(k) + " is missing");
+}
+
+void LinearLayer::program(const std::string& kind, const models::ProgramContext& context) {
+  for (std::size_t b = 0; b < blocks_.size(); ++b) {
+    blocks_[b].substrate = models::create_substrate(kind);
+    models::LayerInfo info{name_, op_type_, index_};
+    blocks_[b].substrate->program(blocks_[b].weights, info, context);
+  }
+}
+
+void LinearLayer::multiply(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x,
+                           Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row) const {
+  const Block& b = blocks_[block];
+  if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
+  b.substrate->multiply(x, y, models::MultiplyContext{first_row});
+}
+
+namespace {
+const std::map<std::string, OpFactory>& op_table() {
+  static const std::map<std::string, OpFactory> table = [] {
+    std::map<std::string, OpFactory> t;
+    register_linear_ops(t);
+    register_elementwise_ops(t);
+    register_pool_ops(t);
+    register_shape_ops(t);
+    return t;
+  }();
+  return table;
+}
+}  // namespace
+
+bool op_supported(const std::string& op_type) { return op_table().count(op_type) != 0; }
+
+std::vector<std::string> supported_ops() {
+  std::vector<std::string> names;
+  for (const auto& entry : op_table()) names.push_back(entry.first);
+  return names;
+}
+
+std::unique_ptr<Op> create_op(const NodeSpec& spec) {
+  auto it = op_table().find(spec.op_type);
+  if (it == op_table().end()) spec.unsupported("unsupported operator");
+  std::unique_ptr<Op> op = it->second(spec);
+  spec.reject_unread_attributes();
+  return op;
+}
+
+}  // namespace faultline::nn

@@ -1,0 +1,142 @@
+// Operators of the NN engine and the description they are built from.
+//
+// An operator is constructed once from a NodeSpec (its ONNX node: type, opset, attributes, and
+// which inputs are constants) and then run many times, possibly from several threads at once,
+// so `run` is const. Constructors validate attributes; anything the engine does not implement is
+// an UnsupportedError that names the node, the op and the opset.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "models/error.h"
+#include "models/substrate.h"
+#include "nn/tensor.h"
+
+namespace faultline::nn {
+
+struct Attribute {
+  enum class Kind { Float, Int, String, Floats, Ints, Strings, Tensor, Other };
+  Kind kind = Kind::Other;
+  float f = 0.0f;
+  std::int64_t i = 0;
+  std::string s;
+  std::vector<float> floats;
+  std::vector<std::int64_t> ints;
+  std::vector<std::string> strings;
+  nn::Tensor tensor;
+};
+
+class NodeSpec {
+ public:
+  std::string name;
+  std::string op_type;
+  int opset = 0;
+  std::vector<std::string> inputs;   // "" marks an omitted optional input
+  std::vector<std::string> outputs;  // "" marks an unused optional output
+  std::map<std::string, Attribute> attributes;
+  // One entry per input: the value when that input is a constant (initializer, Constant node or
+  // folded at load time), nullptr when it is computed at run time or omitted.
+  std::vector<const Tensor*> constant_inputs;
+
+  // "node 'conv1' (Conv, opset 13)": the prefix of every message about this node.
+  std::string where() const;
+  [[noreturn]] void fail(const std::string& what) const;
+  [[noreturn]] void unsupported(const std::string& what) const;
+
+  // Attribute accessors; each marks the attribute as understood. Wrong kinds are errors.
+  bool has(const std::string& attr) const { return attributes.count(attr) != 0; }
+  std::int64_t get_int(const std::string& attr, std::int64_t fallback) const;
+  float get_float(const std::string& attr, float fallback) const;
+  std::string get_string(const std::string& attr, const std::string& fallback) const;
+  std::vector<std::int64_t> get_ints(const std::string& attr, std::vector<std::int64_t> fallback) const;
+  std::vector<float> get_floats(const std::string& attr, std::vector<float> fallback) const;
+  const Attribute& get(const std::string& attr) const;
+  // Marks an attribute as understood without reading it (for ones that do not matter here).
+  void ignore(const std::string& attr) const { used_.insert(attr); }
+
+  std::size_t input_count() const { return inputs.size(); }
+  bool has_input(std::size_t k) const { return k < inputs.size() && !inputs[k].empty(); }
+  bool has_output(std::size_t k) const { return k < outputs.size() && !outputs[k].empty(); }
+  const Tensor* constant_input(std::size_t k) const {
+    return k < constant_inputs.size() ? constant_inputs[k] : nullptr;
+  }
+  // Throws an UnsupportedError naming the first attribute no accessor has read.
+  void reject_unread_attributes() const;
+  // Checks the input count against [min, max]; throws naming the node.
+  void expect_inputs(std::size_t min, std::size_t max) const;
+
+ private:
+  mutable std::set<std::string> used_;
+};
+
+// Per-call information: which samples of the current pass this call holds (see
+// models::MultiplyContext::first_row).
+struct RunContext {
+  std::uint64_t first_sample = 0;
+};
+
+class LinearLayer;
+
+class Op {
+ public:
+  virtual ~Op() = default;
+  // inputs[k] is nullptr for an omitted optional input; outputs has one slot per node output.
+  virtual void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
+                   const RunContext& context) const = 0;
+  // Gemm, MatMul and Conv with constant weights are linear layers handed to substrates.
+  virtual LinearLayer* linear() { return nullptr; }
+};
+
+// A layer whose weights live in hardware. A layer holds one or more weight blocks (a grouped
+// convolution has one per group), each programmed into its own substrate.
+class LinearLayer {
+ public:
+  struct Block {
+    models::MatrixRM weights;  // outputs × inputs
+    std::unique_ptr<models::Substrate> substrate;
+  };
+
+  virtual ~LinearLayer() = default;
+  const std::string& name() const { return name_; }
+  const std::string& op_type() const { return op_type_; }
+  int index() const { return index_; }
+  void set_index(int index) { index_ = index; }
+  std::vector<Block>& blocks() { return blocks_; }
+  const std::vector<Block>& blocks() const { return blocks_; }
+
+  // Replaces every block's substrate with one of `kind` and programs it.
+  void program(const std::string& kind, const models::ProgramContext& context);
+
+ protected:
+  LinearLayer(std::string name, std::string op_type) : name_(std::move(name)), op_type_(std::move(op_type)) {}
+  // y = x · Wᵀ for block `block`; `first_row` is the global row index of x's first row.
+  void multiply(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x,
+                Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row) const;
+
+  std::vector<Block> blocks_;
+
+ private:
+  std::string name_;
+  std::string op_type_;
+  int index_ = 0;
+};
+
+// Builds the operator for a node; throws UnsupportedError for unknown op types.
+std::unique_ptr<Op> create_op(const NodeSpec& spec);
+bool op_supported(const std::string& op_type);
+std::vector<std::string> supported_ops();
+
+// Registration used by the operator files.
+using OpFactory = std::function<std::unique_ptr<Op>(const NodeSpec&)>;
+void register_linear_ops(std::map<std::string, OpFactory>& table);
+void register_elementwise_ops(std::map<std::string, OpFactory>& table);
+void register_pool_ops(std::map<std::string, OpFactory>& table);
+void register_shape_ops(std::map<std::string, OpFactory>& table);
+
+}  // namespace faultline::nn

@@ -1,0 +1,341 @@
+// Gemm, MatMul and Conv: the layers whose weights live in hardware. Each lowers its work to
+// Y = X · Wᵀ and hands it to its substrate; everything around the product (alpha, bias, the
+// im2col lowering and the scatter back to NCHW) is digital periphery computed exactly.
+#include <algorithm>
+#include <cstring>
+
+#include "nn/op.h"
+#include "nn/window.h"
+
+namespace faultline::nn {
+namespace {
+
+using models::MatrixRM;
+using ConstMap = Eigen::Map<const MatrixRM>;
+using Map = Eigen::Map<MatrixRM>;
+
+const Tensor& require_float(const NodeSpec& spec, const Tensor* t, const char* what) {
+  if (t->dtype() != DType::Float32) spec.fail(std::string(what) + " must be float32, got " + dtype_name(t->dtype()));
+  return *t;
+}
+
+// Adds beta·C to y (M × N) with C unidirectionally broadcast to [M, N] (ONNX Gemm).
+void add_broadcast_bias(const NodeSpec& spec, const Tensor& c, float beta, Map& y) {
+  const Shape& s = c.shape();
+  if (s.size() > 2) spec.fail("input C of shape " + shape_string(s) + " cannot broadcast to the output");
+  const std::int64_t m = y.rows(), n = y.cols();
+  const std::int64_t cm = s.size() == 2 ? s[0] : 1;
+  const std::int64_t cn = s.empty() ? 1 : s.back();
+  if ((cm != 1 && cm != m) || (cn != 1 && cn != n))
+    spec.fail("input C of shape " + shape_string(s) + " cannot broadcast to [" + std::to_string(m) + ", " +
+              std::to_string(n) + "]");
+  const float* cv = c.f();
+  for (std::int64_t r = 0; r < m; ++r)
+    for (std::int64_t k = 0; k < n; ++k) y(r, k) += beta * cv[(cm == 1 ? 0 : r) * cn + (cn == 1 ? 0 : k)];
+}
+
+class GemmOp final : public Op, public LinearLayer {
+ public:
+  explicit GemmOp(const NodeSpec& spec) : LinearLayer(spec.name, "Gemm"), spec_(spec) {
+    spec.expect_inputs(2, 3);
+    alpha_ = spec.get_float("alpha", 1.0f);
+    beta_ = spec.get_float("beta", 1.0f);
+    trans_a_ = spec.get_int("transA", 0) != 0;
+    trans_b_ = spec.get_int("transB", 0) != 0;
+    if (spec.opset < 7) spec.ignore("broadcast");
+    const Tensor* b = spec.constant_input(1);
+    const Tensor* a = spec.constant_input(0);
+    if (b != nullptr) {
+      weight_side_ = WeightSide::B;
+      require_float(spec, b, "input B");
+      if (b->rank() != 2) spec.fail("input B must be 2-D, has shape " + shape_string(b->shape()));
+      ConstMap bm(b->f(), b->dim(0), b->dim(1));
+      // W is outputs × inputs: B is K × N unless transposed.
+      blocks_.push_back({trans_b_ ? MatrixRM(bm) : MatrixRM(bm.transpose()), nullptr});
+    } else if (a != nullptr) {
+      // Y = A'·B' with a constant A' (M × K) is Yᵀ = B'ᵀ·A'ᵀ: the rows of B'ᵀ are the input
+      // vectors and A' is the weight matrix.
+      weight_side_ = WeightSide::A;
+      require_float(spec, a, "input A");
+      if (a->rank() != 2) spec.fail("input A must be 2-D, has shape " + shape_string(a->shape()));
+      ConstMap am(a->f(), a->dim(0), a->dim(1));
+      blocks_.push_back({trans_a_ ? MatrixRM(am.transpose()) : MatrixRM(am), nullptr});
+    }
+  }
+
+  LinearLayer* linear() override { return weight_side_ == WeightSide::None ? nullptr : this; }
+
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext& ctx) const override {
+    const Tensor& a = require_float(spec_, in[0], "input A");
+    const Tensor& b = require_float(spec_, in[1], "input B");
+    if (a.rank() != 2) spec_.fail("input A must be 2-D, has shape " + shape_string(a.shape()));
+    if (b.rank() != 2) spec_.fail("input B must be 2-D, has shape " + shape_string(b.shape()));
+    const std::int64_t m = trans_a_ ? a.dim(1) : a.dim(0);
+    const std::int64_t ka = trans_a_ ? a.dim(0) : a.dim(1);
+    const std::int64_t kb = trans_b_ ? b.dim(1) : b.dim(0);
+    const std::int64_t n = trans_b_ ? b.dim(0) : b.dim(1);
+    if (ka != kb)
+      spec_.fail("inner dimensions differ: A " + shape_string(a.shape()) + ", B " + shape_string(b.shape()) +
+                 (trans_a_ ? " (transA)" : "") + (trans_b_ ? " (transB)" : ""));
+    Tensor y({m, n});
+    Map ym(y.f(), m, n);
+    ConstMap am(a.f(), a.dim(0), a.dim(1));
+    ConstMap bm(b.f(), b.dim(0), b.dim(1));
+    if (weight_side_ == WeightSide::B) {
+      if (trans_a_) multiply(0, MatrixRM(am.transpose()), ym, ctx.first_sample);
+      else multiply(0, am, ym, ctx.first_sample);
+    } else if (weight_side_ == WeightSide::A) {
+      MatrixRM x = trans_b_ ? MatrixRM(bm) : MatrixRM(bm.transpose());  // N × K
+      MatrixRM yt(n, m);
+      multiply(0, x, yt, 0);
+      ym = yt.transpose();
+    } else {
+      MatrixRM ae = trans_a_ ? MatrixRM(am.transpose()) : MatrixRM(am);
+      MatrixRM be = trans_b_ ? MatrixRM(bm.transpose()) : MatrixRM(bm);
+      ym.noalias() = ae * be;
+    }
+    if (alpha_ != 1.0f) ym *= alpha_;
+    if (in.size() > 2 && in[2] != nullptr && beta_ != 0.0f)
+      add_broadcast_bias(spec_, require_float(spec_, in[2], "input C"), beta_, ym);
+    out[0] = std::move(y);
+  }
+
+ private:
+  enum class WeightSide { None, A, B };
+  NodeSpec spec_;
+  float alpha_ = 1, beta_ = 1;
+  bool trans_a_ = false, trans_b_ = false;
+  WeightSide weight_side_ = WeightSide::None;
+};
+
+// Numpy-style broadcast of two batch shapes; throws naming the node when they do not fit.
+Shape broadcast_batch(const NodeSpec& spec, const Shape& a, const Shape& b) {
+  const std::size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (std::size_t k = 0; k < rank; ++k) {
+    const std::int64_t da = k + a.size() >= rank ? a[k + a.size() - rank] : 1;
+    const std::int64_t db = k + b.size() >= rank ? b[k + b.size() - rank] : 1;
+    if (da != db && da != 1 && db != 1)
+      spec.fail("batch dimensions " + shape_string(a) + " and " + shape_string(b) + " do not broadcast");
+    out[k] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+class MatMulOp final : public Op, public LinearLayer {
+ public:
+  explicit MatMulOp(const NodeSpec& spec) : LinearLayer(spec.name, "MatMul"), spec_(spec) {
+    spec.expect_inputs(2, 2);
+    const Tensor* b = spec.constant_input(1);
+    // A constant 1-D or 2-D right operand is a weight matrix; batched constant operands (rank
+    // > 2) are not a single crossbar's worth of weights and are computed exactly.
+    if (b != nullptr && b->dtype() == DType::Float32 && (b->rank() == 1 || b->rank() == 2)) {
+      const std::int64_t k = b->dim(0), n = b->rank() == 2 ? b->dim(1) : 1;
+      ConstMap bm(b->f(), k, n);
+      blocks_.push_back({MatrixRM(bm.transpose()), nullptr});
+      b_rank_ = b->rank();
+    }
+  }
+
+  LinearLayer* linear() override { return blocks_.empty() ? nullptr : this; }
+
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext& ctx) const override {
+    const Tensor& a = require_float(spec_, in[0], "input A");
+    const Tensor& b = require_float(spec_, in[1], "input B");
+    if (a.rank() == 0 || b.rank() == 0) spec_.fail("MatMul inputs must have at least one dimension");
+    if (!blocks_.empty()) return run_weights(a, out, ctx);
+    // General case: broadcast batched product of two run-time tensors.
+    Shape as = a.shape(), bs = b.shape();
+    const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+    if (a_vec) as.insert(as.begin(), 1);
+    if (b_vec) bs.push_back(1);
+    const std::int64_t m = as[as.size() - 2], k = as.back(), kb = bs[bs.size() - 2], n = bs.back();
+    if (k != kb) spec_.fail("inner dimensions differ: A " + shape_string(a.shape()) + ", B " + shape_string(b.shape()));
+    Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
+    Shape batch = broadcast_batch(spec_, abatch, bbatch);
+    Shape out_shape = batch;
+    if (!a_vec) out_shape.push_back(m);
+    if (!b_vec) out_shape.push_back(n);
+    Tensor y(out_shape);
+    const std::int64_t batches = shape_numel(batch);
+    for (std::int64_t t = 0; t < batches; ++t) {
+      // Index of this batch element in each operand (broadcast dims read element 0).
+      std::int64_t ia = 0, ib = 0, rem = t, sa = 1, sb = 1;
+      for (std::size_t d = batch.size(); d-- > 0;) {
+        const std::int64_t coord = rem % batch[d];
+        rem /= batch[d];
+        const std::size_t off_a = batch.size() - abatch.size(), off_b = batch.size() - bbatch.size();
+        if (d >= off_a) { const std::int64_t dim = abatch[d - off_a]; if (dim != 1) ia += coord * sa; sa *= dim; }
+        if (d >= off_b) { const std::int64_t dim = bbatch[d - off_b]; if (dim != 1) ib += coord * sb; sb *= dim; }
+      }
+      ConstMap am(a.f() + ia * m * k, m, k);
+      ConstMap bm(b.f() + ib * k * n, k, n);
+      Map ym(y.f() + t * m * n, m, n);
+      ym.noalias() = am * bm;
+    }
+    out[0] = std::move(y);
+  }
+
+ private:
+  void run_weights(const Tensor& a, std::vector<Tensor>& out, const RunContext& ctx) const {
+    const models::MatrixRM& w = blocks_[0].weights;
+    const std::int64_t k = w.cols(), n = w.rows();
+    if (a.shape().back() != k)
+      spec_.fail("inner dimensions differ: A " + shape_string(a.shape()) + ", B has " + std::to_string(k) + " rows");
+    const std::int64_t rows = a.numel() / k;
+    Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+    if (b_rank_ == 2) out_shape.push_back(n);
+    Tensor y(out_shape);
+    // Rows of one sample are consecutive, so a sample's global row index is stable.
+    const std::uint64_t rows_per_sample = a.rank() >= 2 && a.dim(0) > 0 ? static_cast<std::uint64_t>(rows / a.dim(0)) : 1;
+    Map ym(y.f(), rows, n);
+    multiply(0, ConstMap(a.f(), rows, k), ym, ctx.first_sample * rows_per_sample);
+    out[0] = std::move(y);
+  }
+
+  NodeSpec spec_;
+  int b_rank_ = 0;
+};
+
+class ConvOp final : public Op, public LinearLayer {
+ public:
+  explicit ConvOp(const NodeSpec& spec) : LinearLayer(spec.name, "Conv"), spec_(spec) {
+    spec.expect_inputs(2, 3);
+    group_ = spec.get_int("group", 1);
+    if (group_ < 1) spec.fail("group must be positive");
+    const Tensor* w = spec.constant_input(1);
+    if (spec.has("kernel_shape")) {
+      auto k = spec.get_ints("kernel_shape", {});
+      if (k.size() != 2) spec.unsupported("only 2-D convolutions are supported, kernel_shape has " + std::to_string(k.size()) + " dimensions");
+      kernel_attr_ = k;
+    }
+    window_.read(spec, false, false, true);
+    if (w != nullptr) {
+      set_weights(spec, *w);
+      const std::int64_t group_out = out_channels_ / group_;
+      const std::int64_t k = group_in_ * window_.kernel[0] * window_.kernel[1];
+      for (std::int64_t g = 0; g < group_; ++g)
+        blocks_.push_back({MatrixRM(ConstMap(w->f() + g * group_out * k, group_out, k)), nullptr});
+    }
+    if (const Tensor* b = spec.constant_input(2); b != nullptr && w != nullptr) bias_ = read_bias(*b);
+  }
+
+  // Conv with run-time weights (as in ONNX's node tests) has nothing to program: it is computed
+  // exactly and is not a hardware layer.
+  LinearLayer* linear() override { return blocks_.empty() ? nullptr : this; }
+
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext& ctx) const override {
+    const Tensor& x = require_float(spec_, in[0], "input X");
+    if (x.rank() != 4) spec_.fail("input X must be NCHW (4-D), has shape " + shape_string(x.shape()));
+    if (blocks_.empty()) {
+      // Run-time weights: build a programmed copy of this operator for this call only.
+      ConvOp exact(*this, require_float(spec_, in[1], "input W"));
+      if (in.size() > 2 && in[2] != nullptr) exact.bias_ = exact.read_bias(*in[2]);
+      exact.program("ideal", {});
+      return exact.run(in, out, ctx);
+    }
+    std::vector<float> runtime_bias;
+    const std::vector<float>& bias = bias_.empty() && in.size() > 2 && in[2] != nullptr ? (runtime_bias = read_bias(*in[2])) : bias_;
+    const std::int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3);
+    if (c != group_in_ * group_)
+      spec_.fail("input has " + std::to_string(c) + " channels, the weights expect " + std::to_string(group_in_ * group_));
+    std::int64_t pt, pb, pl, pr;
+    const std::int64_t ho = window_.output_size(0, h, &pt, &pb);
+    const std::int64_t wo = window_.output_size(1, wd, &pl, &pr);
+    if (ho <= 0 || wo <= 0) spec_.fail("input " + shape_string(x.shape()) + " is smaller than the kernel");
+    Tensor y({n, out_channels_, ho, wo});
+    const std::int64_t kh = window_.kernel[0], kw = window_.kernel[1];
+    const std::int64_t sh = window_.stride[0], sw = window_.stride[1];
+    const std::int64_t dh = window_.dilation[0], dw = window_.dilation[1];
+    const std::int64_t patches = ho * wo, k = group_in_ * kh * kw, group_out = out_channels_ / group_;
+    // Lower a few images at a time so that the patch matrix stays cache-sized.
+    const std::int64_t images_per_block = std::max<std::int64_t>(1, 4096 / patches);
+    MatrixRM cols, prod;
+    for (std::int64_t g = 0; g < group_; ++g) {
+      for (std::int64_t n0 = 0; n0 < n; n0 += images_per_block) {
+        const std::int64_t nb = std::min(images_per_block, n - n0);
+        cols.resize(nb * patches, k);
+        for (std::int64_t i = 0; i < nb; ++i) {
+          const float* img = x.f() + ((n0 + i) * c + g * group_in_) * h * wd;
+          for (std::int64_t oy = 0; oy < ho; ++oy) {
+            for (std::int64_t ox = 0; ox < wo; ++ox) {
+              float* row = cols.data() + ((i * ho + oy) * wo + ox) * k;
+              const std::int64_t iy0 = oy * sh - pt, ix0 = ox * sw - pl;
+              for (std::int64_t ci = 0; ci < group_in_; ++ci) {
+                const float* plane = img + ci * h * wd;
+                for (std::int64_t ky = 0; ky < kh; ++ky) {
+                  const std::int64_t iy = iy0 + ky * dh;
+                  float* dst = row + (ci * kh + ky) * kw;
+                  if (iy < 0 || iy >= h) { std::fill(dst, dst + kw, 0.0f); continue; }
+                  const float* src = plane + iy * wd;
+                  for (std::int64_t kx = 0; kx < kw; ++kx) {
+                    const std::int64_t ix = ix0 + kx * dw;
+                    dst[kx] = (ix >= 0 && ix < wd) ? src[ix] : 0.0f;
+                  }
+                }
+              }
+            }
+          }
+        }
+        prod.resize(nb * patches, group_out);
+        multiply(static_cast<std::size_t>(g), cols, prod, (ctx.first_sample + n0) * patches);
+        for (std::int64_t i = 0; i < nb; ++i) {
+          for (std::int64_t m = 0; m < group_out; ++m) {
+            const std::int64_t channel = g * group_out + m;
+            const float b = bias.empty() ? 0.0f : bias[channel];
+            float* dst = y.f() + ((n0 + i) * out_channels_ + channel) * patches;
+            for (std::int64_t p = 0; p < patches; ++p) dst[p] = prod(i * patches + p, m) + b;
+          }
+        }
+      }
+    }
+    out[0] = std::move(y);
+  }
+
+ private:
+  ConvOp(const ConvOp& other, const Tensor& w)
+      : Op(), LinearLayer(other.name(), "Conv"), spec_(other.spec_), window_(other.window_), group_(other.group_),
+        kernel_attr_(other.kernel_attr_) {
+    set_weights(spec_, w);
+    const std::int64_t group_out = out_channels_ / group_;
+    const std::int64_t k = group_in_ * window_.kernel[0] * window_.kernel[1];
+    for (std::int64_t g = 0; g < group_; ++g)
+      blocks_.push_back({MatrixRM(ConstMap(w.f() + g * group_out * k, group_out, k)), nullptr});
+  }
+
+  void set_weights(const NodeSpec& spec, const Tensor& w) {
+    require_float(spec, &w, "input W");
+    if (w.rank() != 4) spec.unsupported("only 2-D convolutions are supported, W has shape " + shape_string(w.shape()));
+    out_channels_ = w.dim(0);
+    group_in_ = w.dim(1);
+    if (out_channels_ % group_ != 0)
+      spec.fail("group " + std::to_string(group_) + " does not divide " + std::to_string(out_channels_) + " output channels");
+    window_.kernel[0] = w.dim(2);
+    window_.kernel[1] = w.dim(3);
+    if (!kernel_attr_.empty() && (kernel_attr_[0] != w.dim(2) || kernel_attr_[1] != w.dim(3)))
+      spec.fail("kernel_shape does not match the weight shape " + shape_string(w.shape()));
+  }
+
+  std::vector<float> read_bias(const Tensor& b) const {
+    require_float(spec_, &b, "input B");
+    if (b.numel() != out_channels_)
+      spec_.fail("bias has " + std::to_string(b.numel()) + " values for " + std::to_string(out_channels_) + " output channels");
+    return b.float_storage();
+  }
+
+  NodeSpec spec_;
+  Window2D window_;
+  std::int64_t group_ = 1, out_channels_ = 0, group_in_ = 0;
+  std::vector<std::int64_t> kernel_attr_;
+  std::vector<float> bias_;
+};
+
+}  // namespace
+
+void register_linear_ops(std::map<std::string, OpFactory>& table) {
+  table["Gemm"] = [](const NodeSpec& s) { return std::make_unique<GemmOp>(s); };
+  table["MatMul"] = [](const NodeSpec& s) { return std::make_unique<MatMulOp>(s); };
+  table["Conv"] = [](const NodeSpec& s) { return std::make_unique<ConvOp>(s); };
+}
+
+}  // namespace faultline::nn
