@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "nn/im2col.h"
 #include "nn/op.h"
 #include "nn/window.h"
 
@@ -244,10 +245,21 @@ class ConvOp final : public Op, public LinearLayer {
     const std::int64_t wo = window_.output_size(1, wd, &pl, &pr);
     if (ho <= 0 || wo <= 0) spec_.fail("input " + shape_string(x.shape()) + " is smaller than the kernel");
     Tensor y({n, out_channels_, ho, wo});
-    const std::int64_t kh = window_.kernel[0], kw = window_.kernel[1];
-    const std::int64_t sh = window_.stride[0], sw = window_.stride[1];
-    const std::int64_t dh = window_.dilation[0], dw = window_.dilation[1];
-    const std::int64_t patches = ho * wo, k = group_in_ * kh * kw, group_out = out_channels_ / group_;
+    ConvGeometry geometry;
+    geometry.channels = group_in_;
+    geometry.height = h;
+    geometry.width = wd;
+    geometry.kernel_h = window_.kernel[0];
+    geometry.kernel_w = window_.kernel[1];
+    geometry.stride_h = window_.stride[0];
+    geometry.stride_w = window_.stride[1];
+    geometry.dilation_h = window_.dilation[0];
+    geometry.dilation_w = window_.dilation[1];
+    geometry.pad_top = pt;
+    geometry.pad_left = pl;
+    geometry.out_h = ho;
+    geometry.out_w = wo;
+    const std::int64_t patches = geometry.patches(), k = geometry.patch_size(), group_out = out_channels_ / group_;
     // Lower a few images at a time so that the patch matrix stays cache-sized.
     const std::int64_t images_per_block = std::max<std::int64_t>(1, 4096 / patches);
     MatrixRM cols, prod;
@@ -255,28 +267,8 @@ class ConvOp final : public Op, public LinearLayer {
       for (std::int64_t n0 = 0; n0 < n; n0 += images_per_block) {
         const std::int64_t nb = std::min(images_per_block, n - n0);
         cols.resize(nb * patches, k);
-        for (std::int64_t i = 0; i < nb; ++i) {
-          const float* img = x.f() + ((n0 + i) * c + g * group_in_) * h * wd;
-          for (std::int64_t oy = 0; oy < ho; ++oy) {
-            for (std::int64_t ox = 0; ox < wo; ++ox) {
-              float* row = cols.data() + ((i * ho + oy) * wo + ox) * k;
-              const std::int64_t iy0 = oy * sh - pt, ix0 = ox * sw - pl;
-              for (std::int64_t ci = 0; ci < group_in_; ++ci) {
-                const float* plane = img + ci * h * wd;
-                for (std::int64_t ky = 0; ky < kh; ++ky) {
-                  const std::int64_t iy = iy0 + ky * dh;
-                  float* dst = row + (ci * kh + ky) * kw;
-                  if (iy < 0 || iy >= h) { std::fill(dst, dst + kw, 0.0f); continue; }
-                  const float* src = plane + iy * wd;
-                  for (std::int64_t kx = 0; kx < kw; ++kx) {
-                    const std::int64_t ix = ix0 + kx * dw;
-                    dst[kx] = (ix >= 0 && ix < wd) ? src[ix] : 0.0f;
-                  }
-                }
-              }
-            }
-          }
-        }
+        for (std::int64_t i = 0; i < nb; ++i)
+          im2col(geometry, x.f() + ((n0 + i) * c + g * group_in_) * h * wd, cols.data() + i * patches * k);
         prod.resize(nb * patches, group_out);
         multiply(static_cast<std::size_t>(g), cols, prod, (ctx.first_sample + n0) * patches);
         for (std::int64_t i = 0; i < nb; ++i) {

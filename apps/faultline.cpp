@@ -1,0 +1,235 @@
+// The faultline command line: parses options and calls the libraries. Errors in the user's input
+// end with one line on stderr and exit status 2.
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "apps/progress.h"
+#include "models/error.h"
+#include "nn/dataset.h"
+#include "nn/evaluate.h"
+#include "nn/hwconfig.h"
+#include "nn/npy.h"
+#include "nn/onnx_io.h"
+#include "nn/parallel.h"
+#include "nn/train.h"
+
+namespace po = boost::program_options;
+using namespace faultline;
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+// Parses `args` against `options`; returns false when --help was asked for (after printing it).
+bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
+           const std::vector<std::string>& args, po::variables_map& vm) {
+  po::store(po::command_line_parser(args).options(options).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: faultline " << command << " " << usage << "\n\n" << options << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+void add_common(po::options_description& options, int* threads) {
+  options.add_options()
+      ("help,h", "show this help")
+      ("threads", po::value<int>(threads)->default_value(nn::default_threads()), "worker threads (default: all cores)");
+}
+
+void check_threads(int threads) {
+  if (threads < 1 || threads > 1024) throw Error("--threads: must be between 1 and 1024, got " + std::to_string(threads));
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw Error(path + ": cannot open for writing");
+  out << text;
+  if (!out) throw Error(path + ": write failed");
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  nn::TrainOptions o;
+  std::string data = "fashion-mnist", out;
+  std::int64_t limit = 0;
+  std::uint64_t seed = 1;
+  po::options_description options("train options");
+  add_common(options, &o.threads);
+  options.add_options()
+      ("arch", po::value(&o.arch)->default_value(o.arch), "architecture: mlp (784-256-256-256-10) or lenet5")
+      ("epochs", po::value(&o.epochs)->default_value(o.epochs), "passes over the training set")
+      ("batch-size", po::value(&o.batch_size)->default_value(o.batch_size), "images per mini-batch")
+      ("optimizer", po::value(&o.optimizer)->default_value(o.optimizer), "adam or sgd (with momentum)")
+      ("lr", po::value(&o.learning_rate)->default_value(o.learning_rate), "learning rate")
+      ("momentum", po::value(&o.momentum)->default_value(o.momentum), "SGD momentum")
+      ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay), "L2 weight decay (weights only)")
+      ("schedule", po::value(&o.schedule)->default_value(o.schedule), "learning-rate schedule: cosine or constant")
+      ("seed", po::value(&seed)->default_value(seed), "seed of initialisation and shuffling")
+      ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files")
+      ("limit", po::value(&limit)->default_value(0), "train on the first N images only (0: all)")
+      ("out", po::value(&out)->required(), "ONNX file to write");
+  po::variables_map vm;
+  if (!parse("train", "--out MODEL.onnx [options]", options, args, vm)) return 0;
+  check_threads(o.threads);
+  o.seed = seed;
+  nn::validate(o);
+  if (limit < 0) throw Error("--limit: must not be negative");
+  nn::Dataset train = nn::load_mnist_family(data, true);
+  if (limit > 0 && limit < train.count) {
+    train.count = limit;
+    train.images.resize(static_cast<std::size_t>(limit * train.image_size()));
+    train.labels.resize(static_cast<std::size_t>(limit));
+  }
+  nn::TrainableNetwork net(o.arch, train.channels, train.height, train.width, train.classes, o.seed);
+  app::ProgressBar bar("training " + o.arch);
+  net.train(train, o, [&](std::int64_t done, std::int64_t total) { bar.update(done, total); },
+            [&](const nn::EpochReport& r) {
+              bar.finish();
+              std::printf("epoch %3d  loss %.4f  train accuracy %.2f %%  lr %.2e\n", r.epoch, r.loss, 100 * r.train_accuracy, r.learning_rate);
+              std::fflush(stdout);
+            });
+  net.save_onnx(out);
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
+
+int cmd_eval(const std::vector<std::string>& args) {
+  std::string model, data = "fashion-mnist", hw = "hwcfg/ideal.yaml", out;
+  nn::EvalOptions eo;
+  po::options_description options("eval options");
+  add_common(options, &eo.threads);
+  options.add_options()
+      ("model", po::value(&model)->required(), "ONNX model (classifier: images in, class scores out)")
+      ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
+      ("hw", po::value(&hw)->default_value(hw), "hardware description (hwcfg/*.yaml)")
+      ("limit", po::value(&eo.limit)->default_value(0), "evaluate the first N test images only (0: all)")
+      ("out", po::value(&out), "write the results as JSON to this file");
+  po::variables_map vm;
+  if (!parse("eval", "--model MODEL.onnx [options]", options, args, vm)) return 0;
+  check_threads(eo.threads);
+  if (eo.limit < 0) throw Error("--limit: must not be negative");
+  const nn::HardwareConfig config = nn::load_hardware_config(hw);
+  auto graph = nn::load_onnx(model);
+  const nn::Dataset test = nn::load_mnist_family(data, false);
+  config.program(*graph, {});
+  app::ProgressBar bar("evaluating");
+  const nn::EvalResult r = nn::evaluate(*graph, test, eo, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
+  bar.finish();
+  std::printf("model %s on %s, hardware %s (%s)\n", model.c_str(), data.c_str(), config.name.c_str(), hw.c_str());
+  std::printf("%-12s %8s %8s %9s\n", "class", "images", "correct", "accuracy");
+  const auto& names = nn::fashion_mnist_classes();
+  for (std::size_t c = 0; c < r.class_count.size(); ++c)
+    std::printf("%-12s %8lld %8lld %8.2f %%\n", data == "fashion-mnist" && c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
+                static_cast<long long>(r.class_count[c]), static_cast<long long>(r.class_correct[c]), 100 * r.class_accuracy(static_cast<int>(c)));
+  std::printf("%-12s %8lld %8lld %8.2f %%\n", "all", static_cast<long long>(r.count), static_cast<long long>(r.correct), 100 * r.accuracy());
+  std::printf("%.3f s, %.0f images/s on %d thread(s)\n", r.seconds, r.seconds > 0 ? r.count / r.seconds : 0.0, eo.threads);
+  if (!out.empty()) {
+    write_text(out, nn::eval_result_json(r, model, data, config.name));
+    std::printf("wrote %s\n", out.c_str());
+  }
+  return 0;
+}
+
+nn::Tensor load_input(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext == ".npy") return nn::load_npy(path);
+  if (ext == ".pb") return nn::load_tensor_pb(path);
+  throw Error(path + ": unknown input format (expected .npy or .pb)");
+}
+
+int cmd_infer(const std::vector<std::string>& args) {
+  std::string model, hw = "hwcfg/ideal.yaml";
+  std::vector<std::string> inputs, outputs;
+  int threads = 1;
+  po::options_description options("infer options");
+  add_common(options, &threads);
+  options.add_options()
+      ("model", po::value(&model)->required(), "ONNX model")
+      ("input", po::value(&inputs)->required(), "input tensor (.npy or ONNX TensorProto .pb), one per model input, in order")
+      ("output", po::value(&outputs)->required(), "output file (.npy), one per model output, in order")
+      ("hw", po::value(&hw)->default_value(hw), "hardware description (hwcfg/*.yaml)");
+  po::variables_map vm;
+  if (!parse("infer", "--model MODEL.onnx --input X.npy [--input ...] --output Y.npy [--output ...]", options, args, vm)) return 0;
+  check_threads(threads);
+  const nn::HardwareConfig config = nn::load_hardware_config(hw);
+  auto graph = nn::load_onnx(model);
+  if (inputs.size() != graph->inputs().size())
+    throw Error(model + ": the model has " + std::to_string(graph->inputs().size()) + " input(s), " + std::to_string(inputs.size()) + " --input given");
+  if (outputs.size() > graph->outputs().size())
+    throw Error(model + ": the model has " + std::to_string(graph->outputs().size()) + " output(s), " + std::to_string(outputs.size()) + " --output given");
+  for (const auto& path : outputs)
+    if (std::filesystem::path(path).extension() != ".npy") throw Error(path + ": outputs are written as .npy");
+  std::vector<nn::Tensor> tensors;
+  for (const auto& path : inputs) tensors.push_back(load_input(path));
+  config.program(*graph, {});
+  std::vector<nn::Tensor> results = graph->run(std::move(tensors));
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    nn::save_npy(outputs[k], results[k]);
+    std::printf("%s: %s %s -> %s\n", graph->outputs()[k].c_str(), nn::dtype_name(results[k].dtype()),
+                nn::shape_string(results[k].shape()).c_str(), outputs[k].c_str());
+  }
+  return 0;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list = {
+      {"train", "train a reference network (mlp, lenet5) on Fashion-MNIST and write it as ONNX", cmd_train},
+      {"eval", "accuracy of an ONNX classifier on a dataset, on a hardware description", cmd_eval},
+      {"infer", "run an ONNX model on given tensors (NPY or TensorProto in, NPY out)", cmd_infer},
+  };
+  return list;
+}
+
+void print_usage(std::FILE* to) {
+  std::fprintf(to, "usage: faultline COMMAND [options]   (faultline COMMAND --help for its options)\n\ncommands:\n");
+  for (const auto& c : commands()) std::fprintf(to, "  %-8s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return kUsageError;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const auto& c : commands()) {
+    if (name != c.name) continue;
+    try {
+      return c.run(args);
+    } catch (const po::error& e) {
+      std::fprintf(stderr, "faultline %s: error: %s (see faultline %s --help)\n", c.name, e.what(), c.name);
+      return kUsageError;
+    } catch (const Error& e) {
+      std::fprintf(stderr, "faultline %s: error: %s\n", c.name, e.what());
+      return kUsageError;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "faultline %s: error: out of memory\n", c.name);
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "faultline %s: internal error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "faultline: error: unknown command '%s'\n", name.c_str());
+  print_usage(stderr);
+  return kUsageError;
+}

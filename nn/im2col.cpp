@@ -1,0 +1,55 @@
+#include "nn/im2col.h"
+
+#include <algorithm>
+
+namespace faultline::nn {
+
+void im2col(const ConvGeometry& g, const float* image, float* rows) {
+  const std::int64_t k = g.patch_size();
+  for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+    for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
+      float* row = rows + (oy * g.out_w + ox) * k;
+      const std::int64_t iy0 = oy * g.stride_h - g.pad_top, ix0 = ox * g.stride_w - g.pad_left;
+      for (std::int64_t c = 0; c < g.channels; ++c) {
+        const float* plane = image + c * g.height * g.width;
+        for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+          const std::int64_t iy = iy0 + ky * g.dilation_h;
+          float* dst = row + (c * g.kernel_h + ky) * g.kernel_w;
+          if (iy < 0 || iy >= g.height) {
+            std::fill(dst, dst + g.kernel_w, 0.0f);
+            continue;
+          }
+          const float* src = plane + iy * g.width;
+          for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+            const std::int64_t ix = ix0 + kx * g.dilation_w;
+            dst[kx] = (ix >= 0 && ix < g.width) ? src[ix] : 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+void col2im_add(const ConvGeometry& g, const float* rows, float* image_grad) {
+  const std::int64_t k = g.patch_size();
+  for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+    for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
+      const float* row = rows + (oy * g.out_w + ox) * k;
+      const std::int64_t iy0 = oy * g.stride_h - g.pad_top, ix0 = ox * g.stride_w - g.pad_left;
+      for (std::int64_t c = 0; c < g.channels; ++c) {
+        float* plane = image_grad + c * g.height * g.width;
+        for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+          const std::int64_t iy = iy0 + ky * g.dilation_h;
+          if (iy < 0 || iy >= g.height) continue;
+          const float* src = row + (c * g.kernel_h + ky) * g.kernel_w;
+          for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+            const std::int64_t ix = ix0 + kx * g.dilation_w;
+            if (ix >= 0 && ix < g.width) plane[iy * g.width + ix] += src[kx];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace faultline::nn

@@ -1,0 +1,474 @@
+#include "nn/train.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "models/error.h"
+#include "models/philox.h"
+#include "nn/im2col.h"
+#include "nn/onnx_io.h"
+#include "nn/parallel.h"
+
+namespace faultline::nn {
+namespace {
+
+using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Map = Eigen::Map<MatrixRM>;
+using ConstMap = Eigen::Map<const MatrixRM>;
+
+// Samples per parallel task. Fixed (never derived from the thread count) so that results do
+// not depend on it.
+constexpr std::int64_t kMicroBatch = 16;
+
+// Random streams of the trainer (the high bits keep them apart from hardware-noise streams).
+constexpr std::uint64_t kStreamInit = 0x7472'0000'0000'0000ull;
+constexpr std::uint64_t kStreamShuffle = 0x7473'0000'0000'0000ull;
+
+enum class Kind { Conv, Linear, Relu, MaxPool, Flatten };
+
+struct Layer {
+  Kind kind;
+  // Shapes per sample (C, H, W) of input and output.
+  std::int64_t in_c = 0, in_h = 1, in_w = 1, out_c = 0, out_h = 1, out_w = 1;
+  // Conv: kernel size and padding (stride 1). MaxPool: window = stride = 2.
+  std::int64_t kernel = 0, pad = 0;
+  // Offsets of the weights and biases in the flat parameter vector.
+  std::int64_t w_offset = 0, w_size = 0, b_offset = 0, b_size = 0;
+
+  std::int64_t in_size() const { return in_c * in_h * in_w; }
+  std::int64_t out_size() const { return out_c * out_h * out_w; }
+  ConvGeometry geometry() const {
+    ConvGeometry g;
+    g.channels = in_c;
+    g.height = in_h;
+    g.width = in_w;
+    g.kernel_h = g.kernel_w = kernel;
+    g.pad_top = g.pad_left = pad;
+    g.out_h = out_h;
+    g.out_w = out_w;
+    return g;
+  }
+};
+
+// Activations and scratch space of one task.
+struct Workspace {
+  std::vector<std::vector<float>> acts;      // acts[l]: input of layer l (acts.back(): logits)
+  std::vector<std::vector<float>> cols;      // im2col rows of conv layers
+  std::vector<std::vector<std::int32_t>> argmax;
+  std::vector<float> grad, grad_next, scratch;
+};
+
+}  // namespace
+
+struct TrainableNetwork::Impl {
+  std::string arch;
+  std::int64_t channels, height, width;
+  int classes;
+  std::vector<Layer> layers;
+  std::vector<float> params;
+
+  void add(Kind kind, std::int64_t out_c_or_features, std::int64_t kernel = 0, std::int64_t pad = 0) {
+    Layer l;
+    l.kind = kind;
+    if (layers.empty()) { l.in_c = channels; l.in_h = height; l.in_w = width; }
+    else { l.in_c = layers.back().out_c; l.in_h = layers.back().out_h; l.in_w = layers.back().out_w; }
+    switch (kind) {
+      case Kind::Conv:
+        l.kernel = kernel;
+        l.pad = pad;
+        l.out_c = out_c_or_features;
+        l.out_h = l.in_h + 2 * pad - kernel + 1;
+        l.out_w = l.in_w + 2 * pad - kernel + 1;
+        l.w_size = l.out_c * l.in_c * kernel * kernel;
+        l.b_size = l.out_c;
+        break;
+      case Kind::Linear:
+        l.out_c = out_c_or_features;
+        l.out_h = l.out_w = 1;
+        l.w_size = l.out_c * l.in_size();
+        l.b_size = l.out_c;
+        break;
+      case Kind::MaxPool:
+        l.out_c = l.in_c;
+        l.out_h = l.in_h / 2;
+        l.out_w = l.in_w / 2;
+        break;
+      case Kind::Flatten:
+        l.out_c = l.in_size();
+        l.out_h = l.out_w = 1;
+        break;
+      case Kind::Relu:
+        l.out_c = l.in_c;
+        l.out_h = l.in_h;
+        l.out_w = l.in_w;
+        break;
+    }
+    if (l.out_h < 1 || l.out_w < 1) throw Error("architecture '" + arch + "' does not fit " + std::to_string(height) + "×" + std::to_string(width) + " images");
+    l.w_offset = static_cast<std::int64_t>(params.size());
+    l.b_offset = l.w_offset + l.w_size;
+    params.resize(params.size() + static_cast<std::size_t>(l.w_size + l.b_size), 0.0f);
+    layers.push_back(l);
+  }
+
+  // One micro-batch: forward, softmax cross-entropy, backward. Adds the summed (not averaged)
+  // parameter gradient into `grad_out`; returns the summed loss and counts correct predictions.
+  double forward_backward(const float* images, const std::uint8_t* labels, std::int64_t n, Workspace& ws,
+                          float* grad_out, std::int64_t* correct) const {
+    const std::size_t depth = layers.size();
+    ws.acts.resize(depth + 1);
+    ws.cols.resize(depth);
+    ws.argmax.resize(depth);
+    ws.acts[0].assign(images, images + n * layers[0].in_size());
+    for (std::size_t li = 0; li < depth; ++li) {
+      const Layer& l = layers[li];
+      const float* x = ws.acts[li].data();
+      std::vector<float>& y = ws.acts[li + 1];
+      y.resize(static_cast<std::size_t>(n * l.out_size()));
+      switch (l.kind) {
+        case Kind::Conv: {
+          const ConvGeometry g = l.geometry();
+          const std::int64_t p = g.patches(), k = g.patch_size();
+          ws.cols[li].resize(static_cast<std::size_t>(n * p * k));
+          for (std::int64_t i = 0; i < n; ++i) im2col(g, x + i * l.in_size(), ws.cols[li].data() + i * p * k);
+          ws.scratch.resize(static_cast<std::size_t>(n * p * l.out_c));
+          Map prod(ws.scratch.data(), n * p, l.out_c);
+          prod.noalias() = ConstMap(ws.cols[li].data(), n * p, k) * ConstMap(params.data() + l.w_offset, l.out_c, k).transpose();
+          for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t c = 0; c < l.out_c; ++c) {
+              const float b = params[l.b_offset + c];
+              float* dst = y.data() + (i * l.out_c + c) * p;
+              for (std::int64_t q = 0; q < p; ++q) dst[q] = prod(i * p + q, c) + b;
+            }
+          break;
+        }
+        case Kind::Linear: {
+          Map out(y.data(), n, l.out_c);
+          out.noalias() = ConstMap(x, n, l.in_size()) * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size()).transpose();
+          out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(params.data() + l.b_offset, l.out_c);
+          break;
+        }
+        case Kind::Relu:
+          for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] > 0.0f ? x[k] : 0.0f;
+          break;
+        case Kind::MaxPool: {
+          ws.argmax[li].resize(y.size());
+          for (std::int64_t plane = 0; plane < n * l.in_c; ++plane) {
+            const float* src = x + plane * l.in_h * l.in_w;
+            for (std::int64_t oy = 0; oy < l.out_h; ++oy)
+              for (std::int64_t ox = 0; ox < l.out_w; ++ox) {
+                std::int32_t best = static_cast<std::int32_t>((2 * oy) * l.in_w + 2 * ox);
+                for (std::int64_t dy = 0; dy < 2; ++dy)
+                  for (std::int64_t dx = 0; dx < 2; ++dx) {
+                    const std::int32_t at = static_cast<std::int32_t>((2 * oy + dy) * l.in_w + 2 * ox + dx);
+                    if (src[at] > src[best]) best = at;
+                  }
+                const std::int64_t o = (plane * l.out_h + oy) * l.out_w + ox;
+                y[o] = src[best];
+                ws.argmax[li][o] = best;
+              }
+          }
+          break;
+        }
+        case Kind::Flatten:
+          std::copy(x, x + n * l.in_size(), y.begin());
+          break;
+      }
+    }
+    // Softmax cross-entropy on the logits; its gradient starts the backward pass.
+    const std::vector<float>& logits = ws.acts[depth];
+    ws.grad.assign(logits.size(), 0.0f);
+    double loss = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float* z = logits.data() + i * classes;
+      const float mx = *std::max_element(z, z + classes);
+      double sum = 0;
+      for (int c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c] - mx));
+      const double log_sum = std::log(sum) + mx;
+      loss += log_sum - z[labels[i]];
+      if (std::max_element(z, z + classes) - z == labels[i]) ++*correct;
+      for (int c = 0; c < classes; ++c)
+        ws.grad[i * classes + c] = static_cast<float>(std::exp(z[c] - log_sum)) - (c == labels[i] ? 1.0f : 0.0f);
+    }
+    for (std::size_t li = depth; li-- > 0;) {
+      const Layer& l = layers[li];
+      const float* x = ws.acts[li].data();
+      const bool need_input_grad = li > 0;
+      ws.grad_next.assign(static_cast<std::size_t>(n * l.in_size()), 0.0f);
+      switch (l.kind) {
+        case Kind::Conv: {
+          const ConvGeometry g = l.geometry();
+          const std::int64_t p = g.patches(), k = g.patch_size();
+          ws.scratch.resize(static_cast<std::size_t>(n * p * l.out_c));
+          Map dy(ws.scratch.data(), n * p, l.out_c);
+          for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t c = 0; c < l.out_c; ++c) {
+              const float* src = ws.grad.data() + (i * l.out_c + c) * p;
+              for (std::int64_t q = 0; q < p; ++q) dy(i * p + q, c) = src[q];
+            }
+          ConstMap cols(ws.cols[li].data(), n * p, k);
+          Map(grad_out + l.w_offset, l.out_c, k).noalias() += dy.transpose() * cols;
+          Eigen::Map<Eigen::RowVectorXf>(grad_out + l.b_offset, l.out_c) += dy.colwise().sum();
+          if (need_input_grad) {
+            MatrixRM dcols = dy * ConstMap(params.data() + l.w_offset, l.out_c, k);
+            for (std::int64_t i = 0; i < n; ++i) col2im_add(g, dcols.data() + i * p * k, ws.grad_next.data() + i * l.in_size());
+          }
+          break;
+        }
+        case Kind::Linear: {
+          ConstMap dy(ws.grad.data(), n, l.out_c);
+          ConstMap xin(x, n, l.in_size());
+          Map(grad_out + l.w_offset, l.out_c, l.in_size()).noalias() += dy.transpose() * xin;
+          Eigen::Map<Eigen::RowVectorXf>(grad_out + l.b_offset, l.out_c) += dy.colwise().sum();
+          if (need_input_grad)
+            Map(ws.grad_next.data(), n, l.in_size()).noalias() = dy * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size());
+          break;
+        }
+        case Kind::Relu: {
+          const std::vector<float>& y = ws.acts[li + 1];
+          for (std::size_t k = 0; k < y.size(); ++k) ws.grad_next[k] = y[k] > 0.0f ? ws.grad[k] : 0.0f;
+          break;
+        }
+        case Kind::MaxPool:
+          for (std::int64_t plane = 0; plane < n * l.in_c; ++plane)
+            for (std::int64_t o = 0; o < l.out_h * l.out_w; ++o) {
+              const std::int64_t at = plane * l.out_h * l.out_w + o;
+              ws.grad_next[plane * l.in_h * l.in_w + ws.argmax[li][at]] += ws.grad[at];
+            }
+          break;
+        case Kind::Flatten:
+          ws.grad_next = ws.grad;
+          break;
+      }
+      std::swap(ws.grad, ws.grad_next);
+    }
+    return loss;
+  }
+};
+
+void validate(const TrainOptions& o) {
+  if (o.arch != "mlp" && o.arch != "lenet5") throw Error("--arch: unknown architecture '" + o.arch + "' (mlp, lenet5)");
+  if (o.epochs < 1 || o.epochs > 100000) throw Error("--epochs: must be between 1 and 100000, got " + std::to_string(o.epochs));
+  if (o.batch_size < 1 || o.batch_size > 65536) throw Error("--batch-size: must be between 1 and 65536, got " + std::to_string(o.batch_size));
+  if (o.optimizer != "adam" && o.optimizer != "sgd") throw Error("--optimizer: unknown optimizer '" + o.optimizer + "' (adam, sgd)");
+  if (!(o.learning_rate > 0.0f) || !std::isfinite(o.learning_rate)) throw Error("--lr: must be a positive number");
+  if (!(o.momentum >= 0.0f && o.momentum < 1.0f)) throw Error("--momentum: must be in [0, 1)");
+  if (!(o.weight_decay >= 0.0f) || !std::isfinite(o.weight_decay)) throw Error("--weight-decay: must be a non-negative number");
+  if (o.schedule != "cosine" && o.schedule != "constant") throw Error("--schedule: unknown schedule '" + o.schedule + "' (cosine, constant)");
+  if (o.threads < 1) throw Error("--threads: must be at least 1");
+}
+
+TrainableNetwork::TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width,
+                                   int classes, std::uint64_t seed)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.arch = arch;
+  m.channels = channels;
+  m.height = height;
+  m.width = width;
+  m.classes = classes;
+  if (arch == "mlp") {
+    // The Walking Noise "SFC" shape: 3 hidden layers of 256 (Borras, Klein, Fröning, arXiv 2212.10430).
+    m.add(Kind::Flatten, 0);
+    for (int h = 0; h < 3; ++h) { m.add(Kind::Linear, 256); m.add(Kind::Relu, 0); }
+    m.add(Kind::Linear, classes);
+  } else if (arch == "lenet5") {
+    // LeNet-5 (LeCun, Bottou, Bengio, Haffner 1998) with ReLU and max pooling: C1 6@5×5 (padded so
+    // that 28×28 inputs give the original 28×28 maps), S2, C3 16@5×5, S4, F5 120, F6 84, output.
+    m.add(Kind::Conv, 6, 5, 2); m.add(Kind::Relu, 0); m.add(Kind::MaxPool, 0);
+    m.add(Kind::Conv, 16, 5, 0); m.add(Kind::Relu, 0); m.add(Kind::MaxPool, 0);
+    m.add(Kind::Flatten, 0);
+    m.add(Kind::Linear, 120); m.add(Kind::Relu, 0);
+    m.add(Kind::Linear, 84); m.add(Kind::Relu, 0);
+    m.add(Kind::Linear, classes);
+  } else {
+    throw Error("--arch: unknown architecture '" + arch + "' (mlp, lenet5)");
+  }
+  // He-uniform weights, U(−√(6/fan_in), √(6/fan_in)) (He, Zhang, Ren, Sun, ICCV 2015), zero biases.
+  const models::CounterRng rng(seed, kStreamInit);
+  for (const Layer& l : m.layers) {
+    if (l.w_size == 0) continue;
+    const std::int64_t fan_in = l.w_size / l.out_c;
+    const float bound = std::sqrt(6.0f / static_cast<float>(fan_in));
+    for (std::int64_t k = 0; k < l.w_size; ++k)
+      m.params[l.w_offset + k] = (2.0f * rng.uniform(static_cast<std::uint64_t>(l.w_offset + k)) - 1.0f) * bound;
+  }
+}
+
+TrainableNetwork::~TrainableNetwork() = default;
+TrainableNetwork::TrainableNetwork(TrainableNetwork&&) noexcept = default;
+
+const std::vector<float>& TrainableNetwork::parameters() const { return impl_->params; }
+const std::string& TrainableNetwork::arch() const { return impl_->arch; }
+
+std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const TrainOptions& options,
+                                                 const std::function<void(std::int64_t, std::int64_t)>& on_progress,
+                                                 const std::function<void(const EpochReport&)>& on_epoch) {
+  validate(options);
+  Impl& m = *impl_;
+  if (data.channels != m.channels || data.height != m.height || data.width != m.width)
+    throw Error(data.name + ": images are " + std::to_string(data.channels) + "×" + std::to_string(data.height) + "×" +
+                std::to_string(data.width) + ", the network expects " + std::to_string(m.channels) + "×" +
+                std::to_string(m.height) + "×" + std::to_string(m.width));
+  if (data.count == 0) throw Error(data.name + ": the training set is empty");
+  const std::size_t np = m.params.size();
+  std::vector<float> grad(np), velocity(np, 0.0f), second(np, 0.0f);
+  std::vector<bool> decays(np, false);
+  for (const Layer& l : m.layers) std::fill(decays.begin() + l.w_offset, decays.begin() + l.w_offset + l.w_size, true);
+  const std::int64_t batches = (data.count + options.batch_size - 1) / options.batch_size;
+  const std::int64_t max_tasks = (options.batch_size + kMicroBatch - 1) / kMicroBatch;
+  std::vector<std::vector<float>> task_grads(static_cast<std::size_t>(max_tasks), std::vector<float>(np));
+  std::vector<double> task_loss(static_cast<std::size_t>(max_tasks));
+  std::vector<std::int64_t> task_correct(static_cast<std::size_t>(max_tasks));
+  std::vector<Workspace> workspaces(static_cast<std::size_t>(options.threads));
+  std::vector<std::int64_t> order(static_cast<std::size_t>(data.count));
+  std::vector<float> batch_images;
+  std::vector<std::uint8_t> batch_labels;
+  std::vector<EpochReport> reports;
+  std::int64_t step = 0;
+  const std::int64_t image_size = data.image_size();
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    // Fisher–Yates shuffle driven by the counter-based generator: a function of (seed, epoch).
+    for (std::int64_t k = 0; k < data.count; ++k) order[k] = k;
+    const models::CounterRng shuffle(options.seed, kStreamShuffle + static_cast<std::uint64_t>(epoch));
+    for (std::int64_t k = data.count - 1; k > 0; --k)
+      std::swap(order[k], order[shuffle.below(static_cast<std::uint64_t>(k), static_cast<std::uint32_t>(k + 1))]);
+    double lr = options.learning_rate;
+    // Cosine annealing without restarts (Loshchilov & Hutter, SGDR, ICLR 2017), per epoch.
+    if (options.schedule == "cosine") lr = 0.5 * options.learning_rate * (1.0 + std::cos(M_PI * epoch / options.epochs));
+    double epoch_loss = 0;
+    std::int64_t epoch_correct = 0;
+    for (std::int64_t b = 0; b < batches; ++b) {
+      const std::int64_t first = b * options.batch_size;
+      const std::int64_t n = std::min<std::int64_t>(options.batch_size, data.count - first);
+      batch_images.resize(static_cast<std::size_t>(n * image_size));
+      batch_labels.resize(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t src = order[first + i];
+        std::copy(data.images.begin() + src * image_size, data.images.begin() + (src + 1) * image_size, batch_images.begin() + i * image_size);
+        batch_labels[i] = data.labels[src];
+      }
+      const std::int64_t tasks = (n + kMicroBatch - 1) / kMicroBatch;
+      parallel_for(tasks, options.threads, [&](std::int64_t t, int worker) {
+        const std::int64_t t0 = t * kMicroBatch, tn = std::min(kMicroBatch, n - t0);
+        std::fill(task_grads[t].begin(), task_grads[t].end(), 0.0f);
+        task_correct[t] = 0;
+        task_loss[t] = m.forward_backward(batch_images.data() + t0 * image_size, batch_labels.data() + t0, tn,
+                                          workspaces[worker], task_grads[t].data(), &task_correct[t]);
+      });
+      // Sum task gradients in task order (deterministic), then average over the batch.
+      std::copy(task_grads[0].begin(), task_grads[0].end(), grad.begin());
+      for (std::int64_t t = 1; t < tasks; ++t)
+        for (std::size_t k = 0; k < np; ++k) grad[k] += task_grads[t][k];
+      for (std::int64_t t = 0; t < tasks; ++t) { epoch_loss += task_loss[t]; epoch_correct += task_correct[t]; }
+      const float scale = 1.0f / static_cast<float>(n);
+      ++step;
+      const float lrf = static_cast<float>(lr);
+      if (options.optimizer == "sgd") {
+        // SGD with momentum as PyTorch formulates it: v ← μ·v + g, w ← w − lr·v.
+        for (std::size_t k = 0; k < np; ++k) {
+          float g = grad[k] * scale + (decays[k] ? options.weight_decay * m.params[k] : 0.0f);
+          velocity[k] = options.momentum * velocity[k] + g;
+          m.params[k] -= lrf * velocity[k];
+        }
+      } else {
+        // Adam (Kingma & Ba, ICLR 2015) with β1 = 0.9, β2 = 0.999, ε = 1e-8, L2 decay added to g.
+        const double c1 = 1.0 - std::pow(0.9, static_cast<double>(step));
+        const double c2 = 1.0 - std::pow(0.999, static_cast<double>(step));
+        const float step_size = static_cast<float>(lr / c1);
+        const float c2_sqrt = static_cast<float>(std::sqrt(c2));
+        for (std::size_t k = 0; k < np; ++k) {
+          float g = grad[k] * scale + (decays[k] ? options.weight_decay * m.params[k] : 0.0f);
+          velocity[k] = 0.9f * velocity[k] + 0.1f * g;
+          second[k] = 0.999f * second[k] + 0.001f * g * g;
+          m.params[k] -= step_size * velocity[k] / (std::sqrt(second[k]) / c2_sqrt + 1e-8f);
+        }
+      }
+      if (on_progress) on_progress(epoch * batches + b + 1, options.epochs * batches);
+    }
+    EpochReport r;
+    r.epoch = epoch + 1;
+    r.loss = epoch_loss / static_cast<double>(data.count);
+    r.train_accuracy = static_cast<double>(epoch_correct) / static_cast<double>(data.count);
+    r.learning_rate = lr;
+    if (!std::isfinite(r.loss)) throw Error("training diverged in epoch " + std::to_string(r.epoch) + " (loss is not finite): lower --lr");
+    reports.push_back(r);
+    if (on_epoch) on_epoch(r);
+  }
+  return reports;
+}
+
+std::string TrainableNetwork::to_onnx() const {
+  const Impl& m = *impl_;
+  OnnxModelBuilder builder("faultline_" + m.arch);
+  builder.set_doc("Trained by faultline (" + m.arch + ")");
+  builder.add_input("input", {-1, m.channels, m.height, m.width});
+  std::string current = "input";
+  int conv = 0, fc = 0, relu = 0, pool = 0;
+  for (std::size_t li = 0; li < m.layers.size(); ++li) {
+    const Layer& l = m.layers[li];
+    const bool last = li + 1 == m.layers.size();
+    std::string name, out;
+    switch (l.kind) {
+      case Kind::Conv: {
+        name = "conv" + std::to_string(++conv);
+        out = last ? "logits" : name;
+        Tensor w({l.out_c, l.in_c, l.kernel, l.kernel});
+        std::copy(m.params.begin() + l.w_offset, m.params.begin() + l.w_offset + l.w_size, w.f());
+        Tensor b({l.out_c});
+        std::copy(m.params.begin() + l.b_offset, m.params.begin() + l.b_offset + l.b_size, b.f());
+        builder.add_initializer(name + ".weight", w);
+        builder.add_initializer(name + ".bias", b);
+        builder.add_node("Conv", name, {current, name + ".weight", name + ".bias"}, {out},
+                         {{"kernel_shape", ints_attribute({l.kernel, l.kernel})},
+                          {"pads", ints_attribute({l.pad, l.pad, l.pad, l.pad})},
+                          {"strides", ints_attribute({1, 1})}});
+        break;
+      }
+      case Kind::Linear: {
+        name = "fc" + std::to_string(++fc);
+        out = last ? "logits" : name;
+        Tensor w({l.out_c, l.in_size()});
+        std::copy(m.params.begin() + l.w_offset, m.params.begin() + l.w_offset + l.w_size, w.f());
+        Tensor b({l.out_c});
+        std::copy(m.params.begin() + l.b_offset, m.params.begin() + l.b_offset + l.b_size, b.f());
+        builder.add_initializer(name + ".weight", w);
+        builder.add_initializer(name + ".bias", b);
+        builder.add_node("Gemm", name, {current, name + ".weight", name + ".bias"}, {out},
+                         {{"alpha", float_attribute(1.0f)}, {"beta", float_attribute(1.0f)}, {"transB", int_attribute(1)}});
+        break;
+      }
+      case Kind::Relu:
+        name = "relu" + std::to_string(++relu);
+        out = last ? "logits" : name;
+        builder.add_node("Relu", name, {current}, {out});
+        break;
+      case Kind::MaxPool:
+        name = "pool" + std::to_string(++pool);
+        out = last ? "logits" : name;
+        builder.add_node("MaxPool", name, {current}, {out}, {{"kernel_shape", ints_attribute({2, 2})}, {"strides", ints_attribute({2, 2})}});
+        break;
+      case Kind::Flatten:
+        name = "flatten";
+        out = last ? "logits" : name;
+        builder.add_node("Flatten", name, {current}, {out}, {{"axis", int_attribute(1)}});
+        break;
+    }
+    current = out;
+  }
+  builder.add_output("logits", {-1, m.classes});
+  return builder.serialize();
+}
+
+void TrainableNetwork::save_onnx(const std::string& path) const {
+  const std::string bytes = to_onnx();
+  auto graph = parse_onnx(bytes, path);  // the file written must load back
+  (void)graph;
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) throw Error(path + ": cannot open for writing");
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  if (std::fclose(f) != 0 || !ok) throw Error(path + ": write failed");
+}
+
+}  // namespace faultline::nn

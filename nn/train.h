@@ -1,0 +1,66 @@
+// Training of the reference architectures on an image dataset, written out as ONNX.
+//
+// Mini-batches are cut into micro-batches of a fixed size; each is a parallel task whose
+// gradient is summed into the batch gradient in task order, so the trained weights are the same
+// bits for any thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/dataset.h"
+#include "nn/graph.h"
+
+namespace faultline::nn {
+
+struct TrainOptions {
+  std::string arch = "lenet5";      // "mlp" (784-256-256-256-10) or "lenet5"
+  int epochs = 10;
+  int batch_size = 64;
+  std::string optimizer = "adam";   // "adam" or "sgd" (with momentum)
+  float learning_rate = 1e-3f;
+  float momentum = 0.9f;            // SGD only
+  float weight_decay = 0.0f;        // L2 on weights (not biases)
+  std::string schedule = "cosine";  // "cosine" (to 0 over all epochs) or "constant"
+  std::uint64_t seed = 1;
+  int threads = 1;
+};
+
+struct EpochReport {
+  int epoch = 0;
+  double loss = 0;             // mean cross-entropy over the epoch
+  double train_accuracy = 0;   // on the training batches as they were seen
+  double learning_rate = 0;
+};
+
+// Validates options; throws faultline::Error naming the option.
+void validate(const TrainOptions& options);
+
+class TrainableNetwork {
+ public:
+  // Builds `options.arch` for images of the given shape with seeded He-uniform initialisation.
+  TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width,
+                   int classes, std::uint64_t seed);
+  ~TrainableNetwork();
+  TrainableNetwork(TrainableNetwork&&) noexcept;
+
+  // Trains on `data`; `on_progress(done, total)` is called after each batch, `on_epoch` after each epoch.
+  std::vector<EpochReport> train(const Dataset& data, const TrainOptions& options,
+                                 const std::function<void(std::int64_t, std::int64_t)>& on_progress = {},
+                                 const std::function<void(const EpochReport&)>& on_epoch = {});
+
+  // The network as an ONNX model (opset 13): Conv/Relu/MaxPool/Flatten/Gemm.
+  std::string to_onnx() const;
+  void save_onnx(const std::string& path) const;
+  const std::vector<float>& parameters() const;
+  const std::string& arch() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace faultline::nn
