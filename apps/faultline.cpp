@@ -107,14 +107,14 @@ int cmd_train(const std::vector<std::string>& args) {
 }
 
 int cmd_eval(const std::vector<std::string>& args) {
-  std::string model, data = "fashion-mnist", hw = "hwcfg/ideal.yaml", out;
+  std::string model, data = "fashion-mnist", hw = "ideal", out;
   nn::EvalOptions eo;
   po::options_description options("eval options");
   add_common(options, &eo.threads);
   options.add_options()
       ("model", po::value(&model)->required(), "ONNX model (classifier: images in, class scores out)")
       ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
-      ("hw", po::value(&hw)->default_value(hw), "hardware description (hwcfg/*.yaml)")
+      ("hw", po::value(&hw)->default_value(hw), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml)")
       ("limit", po::value(&eo.limit)->default_value(0), "evaluate the first N test images only (0: all)")
       ("out", po::value(&out), "write the results as JSON to this file");
   po::variables_map vm;
@@ -151,7 +151,7 @@ nn::Tensor load_input(const std::string& path) {
 }
 
 int cmd_infer(const std::vector<std::string>& args) {
-  std::string model, hw = "hwcfg/ideal.yaml";
+  std::string model, hw = "ideal";
   std::vector<std::string> inputs, outputs;
   int threads = 1;
   po::options_description options("infer options");
@@ -160,7 +160,7 @@ int cmd_infer(const std::vector<std::string>& args) {
       ("model", po::value(&model)->required(), "ONNX model")
       ("input", po::value(&inputs)->required(), "input tensor (.npy or ONNX TensorProto .pb), one per model input, in order")
       ("output", po::value(&outputs)->required(), "output file (.npy), one per model output, in order")
-      ("hw", po::value(&hw)->default_value(hw), "hardware description (hwcfg/*.yaml)");
+      ("hw", po::value(&hw)->default_value(hw), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml)");
   po::variables_map vm;
   if (!parse("infer", "--model MODEL.onnx --input X.npy [--input ...] --output Y.npy [--output ...]", options, args, vm)) return 0;
   check_threads(threads);

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -121,7 +122,24 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
   return config;
 }
 
-HardwareConfig load_hardware_config(const std::string& path) {
+std::string hardware_preset_dir() {
+  if (const char* dir = std::getenv("FAULTLINE_HWCFG_DIR")) return dir;
+  return FAULTLINE_HWCFG_DIR;
+}
+
+HardwareConfig load_hardware_config(const std::string& spec) {
+  std::string path = spec;
+  const bool is_name = spec.find('/') == std::string::npos && spec.find('.') == std::string::npos;
+  if (is_name && !std::filesystem::exists(spec)) {
+    path = hardware_preset_dir() + "/" + spec + ".yaml";
+    if (!std::filesystem::is_regular_file(path)) {
+      std::string known;
+      if (std::filesystem::is_directory(hardware_preset_dir()))
+        for (const auto& e : std::filesystem::directory_iterator(hardware_preset_dir()))
+          if (e.path().extension() == ".yaml") known += (known.empty() ? "" : ", ") + e.path().stem().string();
+      throw Error(spec + ": no such file or hardware preset (presets: " + known + ")");
+    }
+  }
   if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such file");
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot open file");

@@ -34,7 +34,10 @@ struct HardwareConfig {
   void program(Graph& graph, const models::ProgramContext& context) const;
 };
 
-HardwareConfig load_hardware_config(const std::string& path);
+// `spec` is a file path or the name of a shipped preset ("ideal" → hwcfg/ideal.yaml in the
+// preset folder: $FAULTLINE_HWCFG_DIR, else the source tree's hwcfg/).
+HardwareConfig load_hardware_config(const std::string& spec);
+std::string hardware_preset_dir();
 HardwareConfig parse_hardware_config(const std::string& text, const std::string& source);
 
 }  // namespace faultline::nn

@@ -302,6 +302,12 @@ TrainableNetwork::TrainableNetwork(TrainableNetwork&&) noexcept = default;
 const std::vector<float>& TrainableNetwork::parameters() const { return impl_->params; }
 const std::string& TrainableNetwork::arch() const { return impl_->arch; }
 
+void TrainableNetwork::set_parameters(std::vector<float> values) {
+  if (values.size() != impl_->params.size())
+    throw Error("set_parameters: " + std::to_string(values.size()) + " values for " + std::to_string(impl_->params.size()) + " parameters");
+  impl_->params = std::move(values);
+}
+
 std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const TrainOptions& options,
                                                  const std::function<void(std::int64_t, std::int64_t)>& on_progress,
                                                  const std::function<void(const EpochReport&)>& on_epoch) {

@@ -56,6 +56,8 @@ class TrainableNetwork {
   std::string to_onnx() const;
   void save_onnx(const std::string& path) const;
   const std::vector<float>& parameters() const;
+  // Replaces all parameters (same count, checked), e.g. to probe the loss around a point.
+  void set_parameters(std::vector<float> values);
   const std::string& arch() const;
 
  private:

@@ -1,0 +1,114 @@
+// The command line on bad input: one line on stderr naming the file/field, exit status 2.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <zlib.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "nn/graph.h"
+#include "nn/npy.h"
+#include "nn/onnx_io.h"
+#include "nn/train.h"
+
+using namespace faultline;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(FAULTLINE_BINARY) + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  while (std::fgets(buf.data(), buf.size(), p)) r.out += buf.data();
+  const int status = pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("faultline_cli_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    model_ = (dir_ / "mlp.onnx").string();
+    if (!fs::exists(model_)) nn::TrainableNetwork("mlp", 1, 28, 28, 10, 1).save_onnx(model_);
+  }
+  // Expects exit status 2 and a single line containing every needle.
+  void expect_usage_error(const std::string& args, std::vector<std::string> needles) {
+    Result r = run(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    for (const auto& n : needles) EXPECT_NE(r.out.find(n), std::string::npos) << "'" << n << "' not in: " << r.out;
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write(const std::string& name, const std::string& bytes) const {
+    std::ofstream out(dir_ / name, std::ios::binary);
+    out << bytes;
+  }
+
+  fs::path dir_;
+  std::string model_;
+};
+
+TEST_F(Cli, HelpAndUnknowns) {
+  EXPECT_EQ(run("--help").status, 0);
+  for (const char* c : {"train", "eval", "infer"}) {
+    Result r = run(std::string(c) + " --help");
+    EXPECT_EQ(r.status, 0) << c;
+    EXPECT_NE(r.out.find("usage: faultline"), std::string::npos);
+  }
+  EXPECT_EQ(run("frobnicate").status, 2);
+  expect_usage_error("eval --model " + model_ + " --bogus 1", {"bogus"});
+  expect_usage_error("train --epochs many --out x.onnx", {"epochs"});
+  expect_usage_error("train --arch resnet --out x.onnx", {"--arch", "resnet"});
+  expect_usage_error("train --epochs 0 --out x.onnx", {"--epochs"});
+  expect_usage_error("eval", {"model"});
+  expect_usage_error("eval --model " + model_ + " --threads 0", {"--threads"});
+  expect_usage_error("eval --model " + model_ + " --limit -5", {"--limit"});
+}
+
+TEST_F(Cli, BadFiles) {
+  expect_usage_error("eval --model " + path("absent.onnx") + " --limit 10", {"absent.onnx"});
+  write("bad.onnx", "definitely not a protobuf \xff\xff\xff");
+  expect_usage_error("eval --model " + path("bad.onnx") + " --limit 10", {"bad.onnx", "not an ONNX model"});
+  write("bad.yaml", "name: x\nunits:\n  u:\n    kind: ideal\n    sigma: 2\n");
+  expect_usage_error("eval --model " + model_ + " --hw " + path("bad.yaml"), {"bad.yaml:5:5", "units.u.sigma"});
+  expect_usage_error("eval --model " + model_ + " --hw " + path("absent.yaml"), {"absent.yaml"});
+  fs::create_directories(dir_ / "data");
+  write("data/t10k-images-idx3-ubyte", std::string("\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x1c\x00\x00\x00\x1c", 16) + std::string(100, 'x'));
+  write("data/t10k-labels-idx1-ubyte", std::string("\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02", 10));
+  expect_usage_error("eval --model " + model_ + " --data " + path("data"), {"t10k-images-idx3-ubyte", "truncated"});
+}
+
+TEST_F(Cli, InferRunsAndChecksShapes) {
+  nn::Tensor x({3, 1, 28, 28});
+  for (std::int64_t k = 0; k < x.numel(); ++k) x.f()[k] = static_cast<float>(k % 17) / 17.0f;
+  nn::save_npy(path("x.npy"), x);
+  Result r = run("infer --model " + model_ + " --input " + path("x.npy") + " --output " + path("y.npy"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  nn::Tensor y = nn::load_npy(path("y.npy"));
+  auto g = nn::load_onnx(model_);
+  g->program_ideal();
+  nn::Tensor expected = g->run({x})[0];
+  EXPECT_EQ(y.shape(), expected.shape());
+  EXPECT_EQ(y.float_storage(), expected.float_storage());
+
+  nn::save_npy(path("wrong.npy"), nn::Tensor({3, 1, 28, 27}));
+  expect_usage_error("infer --model " + model_ + " --input " + path("wrong.npy") + " --output " + path("y.npy"),
+                     {"input 'input'", "[?, 1, 28, 28]", "[3, 1, 28, 27]"});
+  write("cut.npy", "\x93NUMPY\x01\x00\x10\x00{'descr': '<f4',");
+  expect_usage_error("infer --model " + model_ + " --input " + path("cut.npy") + " --output " + path("y.npy"), {"cut.npy"});
+  expect_usage_error("infer --model " + model_ + " --input " + path("x.npy") + " --input " + path("x.npy") + " --output " + path("y.npy"),
+                     {"1 input(s), 2 --input given"});
+}
+
+}  // namespace

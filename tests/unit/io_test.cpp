@@ -1,0 +1,182 @@
+// ONNX, IDX and NPY readers on good and bad files: bad files are one clear error naming the file.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include "nn/dataset.h"
+#include "nn/npy.h"
+#include "nn/onnx_io.h"
+#include "nn/train.h"
+
+using namespace faultline;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir() {
+  const fs::path dir = fs::temp_directory_path() / ("faultline_io_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+void write_gzip(const fs::path& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(f);
+}
+
+// Expects `f` to throw faultline::Error whose one-line message contains every needle.
+template <typename F>
+void expect_error(F f, std::vector<std::string> needles) {
+  try {
+    f();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+  }
+}
+
+std::string idx_bytes(std::vector<std::uint32_t> dims, std::size_t data_bytes, std::uint8_t type = 0x08) {
+  std::string s = {0, 0, static_cast<char>(type), static_cast<char>(dims.size())};
+  for (auto d : dims) for (int k = 3; k >= 0; --k) s += static_cast<char>((d >> (8 * k)) & 0xff);
+  for (std::size_t k = 0; k < data_bytes; ++k) s += static_cast<char>(k % 10);
+  return s;
+}
+
+TEST(Onnx, ExportedModelPassesTheOnnxCheckerAndLoadsBack) {
+  nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 3);
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromString(net.to_onnx()));
+  EXPECT_NO_THROW(onnx::checker::check_model(model));
+  auto graph = nn::parse_onnx(net.to_onnx(), "lenet5.onnx");
+  EXPECT_EQ(graph->layers().size(), 5u);
+  graph->program_ideal();
+  auto y = graph->run({nn::Tensor({2, 1, 28, 28})});
+  EXPECT_EQ(y[0].shape(), (nn::Shape{2, 10}));
+}
+
+TEST(Onnx, MalformedFilesAreErrorsNamingTheFile) {
+  const fs::path dir = temp_dir();
+  write_bytes(dir / "garbage.onnx", std::string("\xff\xfe this is not protobuf \x01\x02"));
+  expect_error([&] { nn::load_onnx((dir / "garbage.onnx").string()); }, {"garbage.onnx", "not an ONNX model"});
+  write_bytes(dir / "empty.onnx", "");
+  expect_error([&] { nn::load_onnx((dir / "empty.onnx").string()); }, {"empty.onnx", "not an ONNX model"});
+  nn::TrainableNetwork net("mlp", 1, 28, 28, 10, 3);
+  const std::string good = net.to_onnx();
+  write_bytes(dir / "truncated.onnx", good.substr(0, good.size() / 2));
+  expect_error([&] { nn::load_onnx((dir / "truncated.onnx").string()); }, {"truncated.onnx"});
+  expect_error([&] { nn::load_onnx((dir / "missing.onnx").string()); }, {"missing.onnx", "cannot open"});
+}
+
+TEST(Onnx, UnsupportedOperatorNamesFileNodeOpAndOpset) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  auto* op = model.add_opset_import();
+  op->set_version(13);
+  auto* g = model.mutable_graph();
+  auto* in = g->add_input();
+  in->set_name("x");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  auto* n = g->add_node();
+  n->set_op_type("Einsum");
+  n->set_name("mix");
+  n->add_input("x");
+  n->add_output("y");
+  g->add_output()->set_name("y");
+  try {
+    nn::parse_onnx(model.SerializeAsString(), "net.onnx");
+    FAIL();
+  } catch (const UnsupportedError& e) {
+    EXPECT_EQ(std::string(e.what()), "net.onnx: node 'mix' (Einsum, opset 13): unsupported operator");
+  }
+  op->set_version(19);
+  expect_error([&] { nn::parse_onnx(model.SerializeAsString(), "net.onnx"); }, {"net.onnx", "opset 19"});
+}
+
+TEST(Idx, ReadsPlainAndGzip) {
+  const fs::path dir = temp_dir();
+  write_bytes(dir / "a.idx", idx_bytes({2, 3}, 6));
+  write_gzip(dir / "a.idx.gz", idx_bytes({2, 3}, 6));
+  for (const char* name : {"a.idx", "a.idx.gz"}) {
+    auto a = nn::read_idx((dir / name).string());
+    EXPECT_EQ(a.dims, (std::vector<std::int64_t>{2, 3}));
+    EXPECT_EQ(a.data.size(), 6u);
+    EXPECT_EQ(a.data[5], 5);
+  }
+}
+
+TEST(Idx, MalformedFilesAreErrors) {
+  const fs::path dir = temp_dir();
+  write_bytes(dir / "short.idx", idx_bytes({2, 3}, 5));
+  expect_error([&] { nn::read_idx((dir / "short.idx").string()); }, {"short.idx", "truncated IDX data"});
+  write_bytes(dir / "long.idx", idx_bytes({2, 3}, 7));
+  expect_error([&] { nn::read_idx((dir / "long.idx").string()); }, {"long.idx", "past the declared data"});
+  write_bytes(dir / "magic.idx", "\x01\x02\x08\x01\x00\x00\x00\x01x");
+  expect_error([&] { nn::read_idx((dir / "magic.idx").string()); }, {"magic.idx", "bad magic"});
+  write_bytes(dir / "type.idx", idx_bytes({2}, 8, 0x0D));
+  expect_error([&] { nn::read_idx((dir / "type.idx").string()); }, {"type.idx", "element type"});
+  write_bytes(dir / "header.idx", std::string("\x00\x00\x08\x03\x00\x00", 6));
+  expect_error([&] { nn::read_idx((dir / "header.idx").string()); }, {"header.idx", "truncated IDX header"});
+  // A gzip file cut in the middle of its compressed stream.
+  write_gzip(dir / "cut.gz", idx_bytes({100, 100}, 10000));
+  std::ifstream in(dir / "cut.gz", std::ios::binary);
+  std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  write_bytes(dir / "cut.gz", whole.substr(0, whole.size() / 2));
+  expect_error([&] { nn::read_idx((dir / "cut.gz").string()); }, {"cut.gz"});
+  expect_error([&] { nn::read_idx((dir / "absent.idx").string()); }, {"absent.idx", "no such file"});
+}
+
+TEST(Idx, DatasetFolderChecksPairing) {
+  const fs::path dir = temp_dir() / "ds";
+  fs::create_directories(dir);
+  write_bytes(dir / "t10k-images-idx3-ubyte", idx_bytes({3, 2, 2}, 12));
+  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_bytes({2}, 2));
+  expect_error([&] { nn::load_mnist_family(dir.string(), false); }, {"t10k-labels-idx1-ubyte", "2 labels for 3 images"});
+  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_bytes({3}, 3));
+  auto ds = nn::load_mnist_family(dir.string(), false);
+  EXPECT_EQ(ds.count, 3);
+  EXPECT_EQ(ds.height, 2);
+  expect_error([&] { nn::load_mnist_family(dir.string(), true); }, {"missing train-images-idx3-ubyte"});
+  expect_error([&] { nn::load_mnist_family((dir / "nope").string(), true); }, {"nope", "not a dataset"});
+}
+
+TEST(Npy, RoundTripAndErrors) {
+  const fs::path dir = temp_dir();
+  nn::Tensor t = nn::Tensor::floats({2, 3}, {1, 2, 3, 4, 5, 6.5f});
+  nn::save_npy((dir / "t.npy").string(), t);
+  nn::Tensor back = nn::load_npy((dir / "t.npy").string());
+  EXPECT_EQ(back.shape(), t.shape());
+  EXPECT_EQ(back.float_storage(), t.float_storage());
+  nn::Tensor i = nn::Tensor::ints({3}, {7, -8, 9});
+  nn::save_npy((dir / "i.npy").string(), i);
+  EXPECT_EQ(nn::load_npy((dir / "i.npy").string()).int_storage(), i.int_storage());
+
+  std::ifstream in(dir / "t.npy", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  write_bytes(dir / "cut.npy", bytes.substr(0, bytes.size() - 3));
+  expect_error([&] { nn::load_npy((dir / "cut.npy").string()); }, {"cut.npy", "truncated NPY data"});
+  write_bytes(dir / "magic.npy", "NUMPY not really");
+  expect_error([&] { nn::load_npy((dir / "magic.npy").string()); }, {"magic.npy", "not an NPY file"});
+  std::string fortran = bytes;
+  fortran.replace(fortran.find("False"), 5, "True ");
+  write_bytes(dir / "fortran.npy", fortran);
+  expect_error([&] { nn::load_npy((dir / "fortran.npy").string()); }, {"fortran.npy", "Fortran"});
+  std::string u8 = bytes;
+  u8.replace(u8.find("<f4"), 3, "|u1");
+  write_bytes(dir / "u8.npy", u8);
+  expect_error([&] { nn::load_npy((dir / "u8.npy").string()); }, {"u8.npy", "dtype"});
+}
+
+}  // namespace

@@ -1,0 +1,147 @@
+// The trainer: analytic gradients match finite differences, results do not depend on the thread
+// count, and a short run learns.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "models/philox.h"
+#include "nn/evaluate.h"
+#include "nn/onnx_io.h"
+#include "nn/train.h"
+
+using namespace faultline;
+
+namespace {
+
+nn::Dataset synthetic(std::int64_t count, std::uint64_t seed) {
+  // Ten classes, each a fixed random prototype image plus noise: learnable, but not trivially.
+  nn::Dataset d;
+  d.name = "synthetic";
+  d.count = count;
+  d.height = d.width = 28;
+  const models::CounterRng proto(seed, 1), noise(seed, 2), label(seed, 3);
+  d.images.resize(static_cast<std::size_t>(count * 784));
+  d.labels.resize(static_cast<std::size_t>(count));
+  for (std::int64_t i = 0; i < count; ++i) {
+    const int c = static_cast<int>(label.below(static_cast<std::uint64_t>(i), 10));
+    d.labels[i] = static_cast<std::uint8_t>(c);
+    for (int p = 0; p < 784; ++p)
+      d.images[i * 784 + p] = std::clamp(proto.uniform(static_cast<std::uint64_t>(c * 784 + p)) + 0.8f * noise.normal(static_cast<std::uint64_t>(i * 784 + p)), 0.0f, 1.0f);
+  }
+  return d;
+}
+
+TEST(Train, SameBitsForOneAndTwoThreads) {
+  const nn::Dataset d = synthetic(200, 4);
+  for (const char* arch : {"mlp", "lenet5"}) {
+    nn::TrainOptions o;
+    o.arch = arch;
+    o.epochs = 1;
+    o.batch_size = 50;
+    std::vector<float> params[2];
+    for (int t = 1; t <= 2; ++t) {
+      o.threads = t;
+      nn::TrainableNetwork net(arch, 1, 28, 28, 10, 9);
+      net.train(d, o);
+      params[t - 1] = net.parameters();
+    }
+    EXPECT_EQ(params[0], params[1]) << arch;
+  }
+}
+
+// Directional derivatives by central differences against the analytic gradient the trainer
+// applies: one SGD step with lr = 1 and no momentum moves w by exactly the mean gradient g, so g
+// can be read back. For each weighted layer the direction mixes that layer's gradient with a
+// random vector (so that errors along and across g both show); the loss is computed through the
+// ONNX export, a forward path independent of the trainer's.
+TEST(Train, GradientMatchesFiniteDifferences) {
+  const nn::Dataset d = synthetic(8, 5);
+  for (const char* arch : {"mlp", "lenet5"}) {
+    nn::TrainOptions o;
+    o.arch = arch;
+    o.epochs = 1;
+    o.batch_size = 8;
+    o.optimizer = "sgd";
+    o.momentum = 0.0f;
+    o.schedule = "constant";
+    o.learning_rate = 1.0f;
+    nn::TrainableNetwork before(arch, 1, 28, 28, 10, 11), after(arch, 1, 28, 28, 10, 11);
+    after.train(d, o);
+    const auto& w0 = before.parameters();
+    const auto& w1 = after.parameters();
+    auto loss_at = [&](const std::vector<double>& dir, double h) {
+      std::vector<float> w(w0.size());
+      for (std::size_t k = 0; k < w.size(); ++k) w[k] = static_cast<float>(w0[k] + h * dir[k]);
+      nn::TrainableNetwork probe(arch, 1, 28, 28, 10, 11);
+      probe.set_parameters(w);
+      auto g = nn::parse_onnx(probe.to_onnx(), "probe");
+      g->program_ideal();
+      auto logits = g->run({d.batch(0, d.count)})[0];
+      double loss = 0;
+      for (std::int64_t i = 0; i < d.count; ++i) {
+        const float* z = logits.f() + i * 10;
+        double mx = *std::max_element(z, z + 10), s = 0;
+        for (int c = 0; c < 10; ++c) s += std::exp(z[c] - mx);
+        loss += std::log(s) + mx - z[d.labels[i]];
+      }
+      return loss / d.count;
+    };
+    // Layers are the contiguous runs of parameters; walk them through the ONNX initializer sizes.
+    auto graph = nn::parse_onnx(before.to_onnx(), "m");
+    std::size_t offset = 0;
+    const models::CounterRng rng(3, 4);
+    for (auto* layer : graph->layers()) {
+      const std::size_t weights = static_cast<std::size_t>(layer->blocks()[0].weights.size());
+      const std::size_t count = weights + static_cast<std::size_t>(layer->blocks()[0].weights.rows());  // + biases
+      std::vector<double> g(w0.size(), 0.0), r(w0.size(), 0.0);
+      double gn = 0, rn = 0;
+      for (std::size_t k = offset; k < offset + count; ++k) {
+        g[k] = static_cast<double>(w0[k]) - w1[k];
+        r[k] = rng.normal(k);
+        gn += g[k] * g[k];
+        rn += r[k] * r[k];
+      }
+      std::vector<double> dir(w0.size(), 0.0);
+      for (std::size_t k = offset; k < offset + count; ++k) dir[k] = g[k] / std::sqrt(gn) + r[k] / std::sqrt(rn);
+      double analytic = 0;
+      for (std::size_t k = offset; k < offset + count; ++k) analytic += g[k] * dir[k];
+      const double h = 1e-3;
+      const double numeric = (loss_at(dir, h) - loss_at(dir, -h)) / (2 * h);
+      EXPECT_NEAR(analytic, numeric, 0.02 * std::abs(numeric) + 1e-3) << arch << " layer " << layer->name();
+      offset += count;
+    }
+    EXPECT_EQ(offset, w0.size());
+  }
+}
+
+TEST(Train, ShortRunLearnsAndEvaluatesIdenticallyOnAnyThreadCount) {
+  const nn::Dataset train = synthetic(1000, 6), test = synthetic(300, 6);
+  nn::TrainOptions o;
+  o.arch = "mlp";
+  o.epochs = 2;
+  nn::TrainableNetwork net("mlp", 1, 28, 28, 10, 1);
+  auto reports = net.train(train, o);
+  EXPECT_LT(reports.back().loss, reports.front().loss);
+  auto g = nn::parse_onnx(net.to_onnx(), "mlp");
+  g->program_ideal();
+  nn::EvalOptions e1, e2;
+  e1.threads = 1;
+  e2.threads = 2;
+  const auto r1 = nn::evaluate(*g, test, e1), r2 = nn::evaluate(*g, test, e2);
+  EXPECT_GT(r1.accuracy(), 0.8);  // chance is 0.1
+  EXPECT_EQ(nn::eval_result_json(r1, "m", "d", "h"), nn::eval_result_json(r2, "m", "d", "h"));
+}
+
+TEST(Train, BadOptionsAreErrors) {
+  nn::TrainOptions o;
+  o.arch = "resnet";
+  EXPECT_THROW(nn::validate(o), Error);
+  o = {};
+  o.epochs = 0;
+  EXPECT_THROW(nn::validate(o), Error);
+  o = {};
+  o.learning_rate = -1;
+  EXPECT_THROW(nn::validate(o), Error);
+}
+
+}  // namespace
