@@ -447,6 +447,81 @@ class PadOp final : public Op {
   float value_ = 0.0f;
 };
 
+
+// Slice: starts/ends/axes/steps as attributes before opset 10 and as inputs since (ONNX Slice-10).
+class SliceOp final : public Op {
+ public:
+  explicit SliceOp(const NodeSpec& spec) : spec_(spec) {
+    if (spec.opset < 10) {
+      spec.expect_inputs(1, 1);
+      starts_ = spec.get_ints("starts", {});
+      ends_ = spec.get_ints("ends", {});
+      axes_ = spec.get_ints("axes", {});
+    } else {
+      spec.expect_inputs(3, 5);
+    }
+  }
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext&) const override {
+    const Tensor& x = *in[0];
+    std::vector<std::int64_t> starts = starts_, ends = ends_, axes = axes_, steps;
+    if (spec_.opset >= 10) {
+      starts = in[1]->to_ints();
+      ends = in[2]->to_ints();
+      if (in.size() > 3 && in[3] != nullptr) axes = in[3]->to_ints();
+      if (in.size() > 4 && in[4] != nullptr) steps = in[4]->to_ints();
+    }
+    if (starts.size() != ends.size()) spec_.fail("starts and ends differ in length");
+    if (axes.empty()) for (std::size_t k = 0; k < starts.size(); ++k) axes.push_back(static_cast<std::int64_t>(k));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    if (axes.size() != starts.size() || steps.size() != starts.size()) spec_.fail("starts, ends, axes and steps differ in length");
+    const int rank = x.rank();
+    std::vector<std::int64_t> first(static_cast<std::size_t>(rank), 0), step(static_cast<std::size_t>(rank), 1);
+    Shape shape = x.shape();
+    std::vector<bool> seen(static_cast<std::size_t>(rank), false);
+    for (std::size_t k = 0; k < axes.size(); ++k) {
+      const std::int64_t a = normalize_axis(spec_, axes[k], rank);
+      if (seen[a]) spec_.fail("axis " + std::to_string(axes[k]) + " appears twice");
+      seen[a] = true;
+      const std::int64_t dim = x.dim(static_cast<int>(a)), st = steps[k];
+      if (st == 0) spec_.fail("steps must not be 0");
+      std::int64_t b = starts[k], e = ends[k];
+      if (b < 0) b += dim;
+      if (e < 0) e += dim;
+      if (st > 0) {
+        b = std::clamp<std::int64_t>(b, 0, dim);
+        e = std::clamp<std::int64_t>(e, 0, dim);
+        shape[a] = e > b ? (e - b + st - 1) / st : 0;
+      } else {
+        b = std::clamp<std::int64_t>(b, 0, dim - 1);
+        e = std::clamp<std::int64_t>(e, -1, dim - 1);
+        shape[a] = b > e ? (b - e - st - 1) / (-st) : 0;
+      }
+      first[a] = b;
+      step[a] = st;
+    }
+    std::vector<std::int64_t> in_stride(static_cast<std::size_t>(rank), 1);
+    for (int d = rank - 2; d >= 0; --d) in_stride[d] = in_stride[d + 1] * x.dim(d + 1);
+    Tensor y(shape, x.dtype());
+    with_data(x, y, [&](const auto* src, auto* dst) {
+      std::vector<std::int64_t> coord(static_cast<std::size_t>(rank), 0);
+      for (std::int64_t k = 0; k < y.numel(); ++k) {
+        std::int64_t offset = 0;
+        for (int d = 0; d < rank; ++d) offset += (first[d] + coord[d] * step[d]) * in_stride[d];
+        dst[k] = src[offset];
+        for (int d = rank - 1; d >= 0; --d) {
+          if (++coord[d] < shape[d]) break;
+          coord[d] = 0;
+        }
+      }
+    });
+    out[0] = std::move(y);
+  }
+
+ private:
+  NodeSpec spec_;
+  std::vector<std::int64_t> starts_, ends_, axes_;
+};
+
 }  // namespace
 
 void register_shape_ops(std::map<std::string, OpFactory>& table) {
@@ -464,6 +539,7 @@ void register_shape_ops(std::map<std::string, OpFactory>& table) {
   table["Constant"] = [](const NodeSpec& s) { return std::make_unique<ConstantOp>(s); };
   table["ConstantOfShape"] = [](const NodeSpec& s) { return std::make_unique<ConstantOfShapeOp>(s); };
   table["Pad"] = [](const NodeSpec& s) { return std::make_unique<PadOp>(s); };
+  table["Slice"] = [](const NodeSpec& s) { return std::make_unique<SliceOp>(s); };
 }
 
 }  // namespace faultline::nn
