@@ -10,6 +10,7 @@ void im2col(const ConvGeometry& g, const float* image, float* rows) {
     for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
       float* row = rows + (oy * g.out_w + ox) * k;
       const std::int64_t iy0 = oy * g.stride_h - g.pad_top, ix0 = ox * g.stride_w - g.pad_left;
+      const bool interior = ix0 >= 0 && ix0 + (g.kernel_w - 1) * g.dilation_w < g.width;
       for (std::int64_t c = 0; c < g.channels; ++c) {
         const float* plane = image + c * g.height * g.width;
         for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
@@ -20,6 +21,11 @@ void im2col(const ConvGeometry& g, const float* image, float* rows) {
             continue;
           }
           const float* src = plane + iy * g.width;
+          if (interior) {
+            // The whole kernel row lies inside the image: no bounds checks (the common case).
+            for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) dst[kx] = src[ix0 + kx * g.dilation_w];
+            continue;
+          }
           for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
             const std::int64_t ix = ix0 + kx * g.dilation_w;
             dst[kx] = (ix >= 0 && ix < g.width) ? src[ix] : 0.0f;
@@ -36,12 +42,17 @@ void col2im_add(const ConvGeometry& g, const float* rows, float* image_grad) {
     for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
       const float* row = rows + (oy * g.out_w + ox) * k;
       const std::int64_t iy0 = oy * g.stride_h - g.pad_top, ix0 = ox * g.stride_w - g.pad_left;
+      const bool interior = ix0 >= 0 && ix0 + (g.kernel_w - 1) * g.dilation_w < g.width;
       for (std::int64_t c = 0; c < g.channels; ++c) {
         float* plane = image_grad + c * g.height * g.width;
         for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
           const std::int64_t iy = iy0 + ky * g.dilation_h;
           if (iy < 0 || iy >= g.height) continue;
           const float* src = row + (c * g.kernel_h + ky) * g.kernel_w;
+          if (interior) {
+            for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) plane[iy * g.width + ix0 + kx * g.dilation_w] += src[kx];
+            continue;
+          }
           for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
             const std::int64_t ix = ix0 + kx * g.dilation_w;
             if (ix >= 0 && ix < g.width) plane[iy * g.width + ix] += src[kx];

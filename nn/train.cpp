@@ -319,7 +319,7 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
                 std::to_string(m.height) + "×" + std::to_string(m.width));
   if (data.count == 0) throw Error(data.name + ": the training set is empty");
   const std::size_t np = m.params.size();
-  std::vector<float> grad(np), velocity(np, 0.0f), second(np, 0.0f);
+  std::vector<float> velocity(np, 0.0f), second(np, 0.0f);
   std::vector<bool> decays(np, false);
   for (const Layer& l : m.layers) std::fill(decays.begin() + l.w_offset, decays.begin() + l.w_offset + l.w_size, true);
   const std::int64_t batches = (data.count + options.batch_size - 1) / options.batch_size;
@@ -363,34 +363,36 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
         task_loss[t] = m.forward_backward(batch_images.data() + t0 * image_size, batch_labels.data() + t0, tn,
                                           workspaces[worker], task_grads[t].data(), &task_correct[t]);
       });
-      // Sum task gradients in task order (deterministic), then average over the batch.
-      std::copy(task_grads[0].begin(), task_grads[0].end(), grad.begin());
-      for (std::int64_t t = 1; t < tasks; ++t)
-        for (std::size_t k = 0; k < np; ++k) grad[k] += task_grads[t][k];
       for (std::int64_t t = 0; t < tasks; ++t) { epoch_loss += task_loss[t]; epoch_correct += task_correct[t]; }
-      const float scale = 1.0f / static_cast<float>(n);
       ++step;
+      const float scale = 1.0f / static_cast<float>(n);
       const float lrf = static_cast<float>(lr);
-      if (options.optimizer == "sgd") {
-        // SGD with momentum as PyTorch formulates it: v ← μ·v + g, w ← w − lr·v.
-        for (std::size_t k = 0; k < np; ++k) {
-          float g = grad[k] * scale + (decays[k] ? options.weight_decay * m.params[k] : 0.0f);
-          velocity[k] = options.momentum * velocity[k] + g;
-          m.params[k] -= lrf * velocity[k];
+      const bool sgd = options.optimizer == "sgd";
+      // Adam (Kingma & Ba, ICLR 2015) with β1 = 0.9, β2 = 0.999, ε = 1e-8; bias corrections.
+      const float step_size = static_cast<float>(lr / (1.0 - std::pow(0.9, static_cast<double>(step))));
+      const float c2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(0.999, static_cast<double>(step))));
+      // Reduce and update in parallel over fixed parameter ranges: each element sums the task
+      // gradients in task order, so the result does not depend on the thread count.
+      constexpr std::int64_t kParamChunk = 1 << 15;
+      const std::int64_t chunks = (static_cast<std::int64_t>(np) + kParamChunk - 1) / kParamChunk;
+      parallel_for(chunks, options.threads, [&](std::int64_t c, int) {
+        const std::size_t lo = static_cast<std::size_t>(c * kParamChunk);
+        const std::size_t hi = std::min(np, lo + static_cast<std::size_t>(kParamChunk));
+        for (std::size_t k = lo; k < hi; ++k) {
+          float sum = task_grads[0][k];
+          for (std::int64_t t = 1; t < tasks; ++t) sum += task_grads[t][k];
+          const float g = sum * scale + (decays[k] ? options.weight_decay * m.params[k] : 0.0f);
+          if (sgd) {
+            // SGD with momentum as PyTorch formulates it: v ← μ·v + g, w ← w − lr·v.
+            velocity[k] = options.momentum * velocity[k] + g;
+            m.params[k] -= lrf * velocity[k];
+          } else {
+            velocity[k] = 0.9f * velocity[k] + 0.1f * g;
+            second[k] = 0.999f * second[k] + 0.001f * g * g;
+            m.params[k] -= step_size * velocity[k] / (std::sqrt(second[k]) / c2_sqrt + 1e-8f);
+          }
         }
-      } else {
-        // Adam (Kingma & Ba, ICLR 2015) with β1 = 0.9, β2 = 0.999, ε = 1e-8, L2 decay added to g.
-        const double c1 = 1.0 - std::pow(0.9, static_cast<double>(step));
-        const double c2 = 1.0 - std::pow(0.999, static_cast<double>(step));
-        const float step_size = static_cast<float>(lr / c1);
-        const float c2_sqrt = static_cast<float>(std::sqrt(c2));
-        for (std::size_t k = 0; k < np; ++k) {
-          float g = grad[k] * scale + (decays[k] ? options.weight_decay * m.params[k] : 0.0f);
-          velocity[k] = 0.9f * velocity[k] + 0.1f * g;
-          second[k] = 0.999f * second[k] + 0.001f * g * g;
-          m.params[k] -= step_size * velocity[k] / (std::sqrt(second[k]) / c2_sqrt + 1e-8f);
-        }
-      }
+      });
       if (on_progress) on_progress(epoch * batches + b + 1, options.epochs * batches);
     }
     EpochReport r;
