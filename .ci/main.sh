@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job: train LeNet-5 on Fashion-MNIST (or reuse the cached model) and evaluate it on
+# the ideal hardware description. Results land in build/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/setup.sh build > build.setup.log 2>&1 || { tail -n 50 build.setup.log; exit 1; }
+
+faultline=build/apps/faultline
+train_args=(--arch lenet5 --epochs 20 --seed 1)
+# The cache key covers the training options and the trainer's source, so a changed trainer retrains.
+key=$(printf '%s ' "${train_args[@]}" | cat - nn/train.cpp nn/train.h | sha256sum | cut -c1-16)
+model=build/cache/lenet5-$key.onnx
+mkdir -p build/cache build/results
+if [ -f "$model" ]; then
+  echo "reusing $model"
+else
+  echo "training lenet5 (${train_args[*]}) on Fashion-MNIST..."
+  start=$(date +%s)
+  "$faultline" train "${train_args[@]}" --out "$model.partial"
+  mv "$model.partial" "$model"
+  echo "training took $(( $(date +%s) - start )) s on $(nproc) threads"
+fi
+echo
+"$faultline" eval --model "$model" --data fashion-mnist --hw ideal --out build/results/lenet5-ideal.json
