@@ -153,9 +153,10 @@ nn::Tensor load_input(const std::string& path) {
 int cmd_infer(const std::vector<std::string>& args) {
   std::string model, hw = "ideal";
   std::vector<std::string> inputs, outputs;
-  int threads = 1;
+  // infer runs the tensors it is given as one batch on one thread: splitting an arbitrary
+  // model's inputs along a batch axis is not safe in general (Softmax over axis 0, for one).
   po::options_description options("infer options");
-  add_common(options, &threads);
+  options.add_options()("help,h", "show this help");
   options.add_options()
       ("model", po::value(&model)->required(), "ONNX model")
       ("input", po::value(&inputs)->required(), "input tensor (.npy or ONNX TensorProto .pb), one per model input, in order")
@@ -163,7 +164,6 @@ int cmd_infer(const std::vector<std::string>& args) {
       ("hw", po::value(&hw)->default_value(hw), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml)");
   po::variables_map vm;
   if (!parse("infer", "--model MODEL.onnx --input X.npy [--input ...] --output Y.npy [--output ...]", options, args, vm)) return 0;
-  check_threads(threads);
   const nn::HardwareConfig config = nn::load_hardware_config(hw);
   auto graph = nn::load_onnx(model);
   if (inputs.size() != graph->inputs().size())

@@ -1,5 +1,7 @@
 #include "nn/op.h"
 
+#include <algorithm>
+
 namespace faultline::nn {
 
 std::string NodeSpec::where() const {
@@ -80,6 +82,18 @@ void LinearLayer::multiply(std::size_t block, const Eigen::Ref<const models::Mat
   const Block& b = blocks_[block];
   if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
   b.substrate->multiply(x, y, models::MultiplyContext{first_row});
+}
+
+Shape broadcast_shapes(const NodeSpec& spec, const Shape& a, const Shape& b) {
+  const std::size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (std::size_t k = 0; k < rank; ++k) {
+    const std::int64_t da = k + a.size() >= rank ? a[k + a.size() - rank] : 1;
+    const std::int64_t db = k + b.size() >= rank ? b[k + b.size() - rank] : 1;
+    if (da != db && da != 1 && db != 1) spec.fail("shapes " + shape_string(a) + " and " + shape_string(b) + " do not broadcast");
+    out[k] = da == 1 ? db : da;
+  }
+  return out;
 }
 
 namespace {

@@ -127,6 +127,10 @@ class LinearLayer {
   int index_ = 0;
 };
 
+// Output shape of a numpy-style (multidirectional) broadcast of `a` and `b`; throws naming the
+// node when they do not fit.
+Shape broadcast_shapes(const NodeSpec& spec, const Shape& a, const Shape& b);
+
 // Builds the operator for a node; throws UnsupportedError for unknown op types.
 std::unique_ptr<Op> create_op(const NodeSpec& spec);
 bool op_supported(const std::string& op_type);

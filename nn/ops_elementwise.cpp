@@ -15,19 +15,6 @@
 namespace faultline::nn {
 namespace {
 
-// Output shape of a numpy-style (multidirectional) broadcast.
-Shape broadcast_shape(const NodeSpec& spec, const Shape& a, const Shape& b) {
-  const std::size_t rank = std::max(a.size(), b.size());
-  Shape out(rank);
-  for (std::size_t k = 0; k < rank; ++k) {
-    const std::int64_t da = k + a.size() >= rank ? a[k + a.size() - rank] : 1;
-    const std::int64_t db = k + b.size() >= rank ? b[k + b.size() - rank] : 1;
-    if (da != db && da != 1 && db != 1) spec.fail("shapes " + shape_string(a) + " and " + shape_string(b) + " do not broadcast");
-    out[k] = da == 1 ? db : da;
-  }
-  return out;
-}
-
 // Strides (in elements) of `shape` seen through the broadcast to `out` (0 on broadcast axes).
 std::vector<std::int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
   std::vector<std::int64_t> strides(out.size(), 0);
@@ -88,7 +75,7 @@ class BinaryOp final : public Op {
     const Tensor& a = *in[0];
     const Tensor& b = *in[1];
     if (a.dtype() != b.dtype()) spec_.fail(std::string("input types differ: ") + dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
-    Shape shape = broadcast_shape(spec_, a.shape(), b.shape());
+    Shape shape = broadcast_shapes(spec_, a.shape(), b.shape());
     Tensor y(shape, a.dtype());
     if (a.dtype() == DType::Float32) {
       switch (kind_) {

@@ -109,20 +109,6 @@ class GemmOp final : public Op, public LinearLayer {
   WeightSide weight_side_ = WeightSide::None;
 };
 
-// Numpy-style broadcast of two batch shapes; throws naming the node when they do not fit.
-Shape broadcast_batch(const NodeSpec& spec, const Shape& a, const Shape& b) {
-  const std::size_t rank = std::max(a.size(), b.size());
-  Shape out(rank);
-  for (std::size_t k = 0; k < rank; ++k) {
-    const std::int64_t da = k + a.size() >= rank ? a[k + a.size() - rank] : 1;
-    const std::int64_t db = k + b.size() >= rank ? b[k + b.size() - rank] : 1;
-    if (da != db && da != 1 && db != 1)
-      spec.fail("batch dimensions " + shape_string(a) + " and " + shape_string(b) + " do not broadcast");
-    out[k] = da == 1 ? db : da;
-  }
-  return out;
-}
-
 class MatMulOp final : public Op, public LinearLayer {
  public:
   explicit MatMulOp(const NodeSpec& spec) : LinearLayer(spec.name, "MatMul"), spec_(spec) {
@@ -153,7 +139,7 @@ class MatMulOp final : public Op, public LinearLayer {
     const std::int64_t m = as[as.size() - 2], k = as.back(), kb = bs[bs.size() - 2], n = bs.back();
     if (k != kb) spec_.fail("inner dimensions differ: A " + shape_string(a.shape()) + ", B " + shape_string(b.shape()));
     Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
-    Shape batch = broadcast_batch(spec_, abatch, bbatch);
+    Shape batch = broadcast_shapes(spec_, abatch, bbatch);
     Shape out_shape = batch;
     if (!a_vec) out_shape.push_back(m);
     if (!b_vec) out_shape.push_back(n);
