@@ -77,7 +77,8 @@ int cmd_train(const std::vector<std::string>& args) {
       ("momentum", po::value(&o.momentum)->default_value(o.momentum), "SGD momentum")
       ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay), "L2 weight decay (weights only)")
       ("schedule", po::value(&o.schedule)->default_value(o.schedule), "learning-rate schedule: cosine or constant")
-      ("seed", po::value(&seed)->default_value(seed), "seed of initialisation and shuffling")
+      ("flip", po::bool_switch(&o.flip), "augment: mirror training images horizontally with probability 1/2")
+      ("seed", po::value(&seed)->default_value(seed), "seed of initialisation, shuffling and augmentation")
       ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files")
       ("limit", po::value(&limit)->default_value(0), "train on the first N images only (0: all)")
       ("out", po::value(&out)->required(), "ONNX file to write");

@@ -284,6 +284,7 @@ class ConvOp final : public Op, public LinearLayer {
   void set_weights(const NodeSpec& spec, const Tensor& w) {
     require_float(spec, &w, "input W");
     if (w.rank() != 4) spec.unsupported("only 2-D convolutions are supported, W has shape " + shape_string(w.shape()));
+    if (w.numel() == 0) spec.fail("W has an empty dimension: " + shape_string(w.shape()));
     out_channels_ = w.dim(0);
     group_in_ = w.dim(1);
     if (out_channels_ % group_ != 0)

@@ -25,6 +25,7 @@ constexpr std::int64_t kMicroBatch = 16;
 // Random streams of the trainer (the high bits keep them apart from hardware-noise streams).
 constexpr std::uint64_t kStreamInit = 0x7472'0000'0000'0000ull;
 constexpr std::uint64_t kStreamShuffle = 0x7473'0000'0000'0000ull;
+constexpr std::uint64_t kStreamFlip = 0x7466'0000'0000'0000ull;
 
 enum class Kind { Conv, Linear, Relu, MaxPool, Flatten };
 
@@ -340,6 +341,7 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
     const models::CounterRng shuffle(options.seed, kStreamShuffle + static_cast<std::uint64_t>(epoch));
     for (std::int64_t k = data.count - 1; k > 0; --k)
       std::swap(order[k], order[shuffle.below(static_cast<std::uint64_t>(k), static_cast<std::uint32_t>(k + 1))]);
+    const models::CounterRng flip(options.seed, kStreamFlip + static_cast<std::uint64_t>(epoch));
     double lr = options.learning_rate;
     // Cosine annealing without restarts (Loshchilov & Hutter, SGDR, ICLR 2017), per epoch.
     if (options.schedule == "cosine") lr = 0.5 * options.learning_rate * (1.0 + std::cos(M_PI * epoch / options.epochs));
@@ -352,7 +354,16 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
       batch_labels.resize(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i) {
         const std::int64_t src = order[first + i];
-        std::copy(data.images.begin() + src * image_size, data.images.begin() + (src + 1) * image_size, batch_images.begin() + i * image_size);
+        const float* from = data.images.data() + src * image_size;
+        float* to = batch_images.data() + i * image_size;
+        // A mirrored garment is the same garment: flip with probability 1/2, decided by
+        // (seed, epoch, position in the epoch).
+        if (options.flip && flip.below(static_cast<std::uint64_t>(first + i), 2) == 1) {
+          for (std::int64_t row = 0; row < data.channels * data.height; ++row)
+            std::reverse_copy(from + row * data.width, from + (row + 1) * data.width, to + row * data.width);
+        } else {
+          std::copy(from, from + image_size, to);
+        }
         batch_labels[i] = data.labels[src];
       }
       const std::int64_t tasks = (n + kMicroBatch - 1) / kMicroBatch;

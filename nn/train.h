@@ -25,6 +25,7 @@ struct TrainOptions {
   float momentum = 0.9f;            // SGD only
   float weight_decay = 0.0f;        // L2 on weights (not biases)
   std::string schedule = "cosine";  // "cosine" (to 0 over all epochs) or "constant"
+  bool flip = false;                // random horizontal flips of training images (p = 0.5)
   std::uint64_t seed = 1;
   int threads = 1;
 };

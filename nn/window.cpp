@@ -9,6 +9,7 @@ void Window2D::read(const NodeSpec& spec, bool kernel_from_attribute, bool allow
     if (k.size() != 2) spec.unsupported("only 2-D windows are supported, kernel_shape has " + std::to_string(k.size()) + " dimensions");
     kernel[0] = k[0];
     kernel[1] = k[1];
+    if (kernel[0] < 1 || kernel[1] < 1) spec.fail("'kernel_shape' must be positive");
   }
   auto s = spec.get_ints("strides", {1, 1});
   auto d = allow_dilations ? spec.get_ints("dilations", {1, 1}) : std::vector<std::int64_t>{1, 1};

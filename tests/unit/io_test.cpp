@@ -8,6 +8,7 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include "models/philox.h"
 #include "nn/dataset.h"
 #include "nn/npy.h"
 #include "nn/onnx_io.h"
@@ -103,6 +104,46 @@ TEST(Onnx, UnsupportedOperatorNamesFileNodeOpAndOpset) {
   }
   op->set_version(19);
   expect_error([&] { nn::parse_onnx(model.SerializeAsString(), "net.onnx"); }, {"net.onnx", "opset 19"});
+}
+
+// Random byte corruptions of a valid model: each either loads and runs, or is a faultline::Error;
+// never a crash (the sanitizer build runs this too).
+TEST(Onnx, CorruptedModelsNeverCrash) {
+  nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 3);
+  const std::string good = net.to_onnx();
+  const models::CounterRng rng(17, 0);
+  int loaded = 0, rejected = 0;
+  for (std::uint64_t trial = 0; trial < 300; ++trial) {
+    std::string bytes = good;
+    const int flips = 1 + static_cast<int>(rng.below(trial * 8, 8));
+    for (int f = 0; f < flips; ++f) {
+      // Bias corruptions towards the structure (the graph and attributes sit before and between
+      // the large weight blobs, but the first few hundred bytes hold the header and node list).
+      const std::uint32_t span = rng.below(trial * 8 + 1 + f, 4) == 0 ? static_cast<std::uint32_t>(bytes.size()) : 600u;
+      const std::uint32_t at = rng.below(trial * 8 + 5 + f, std::min<std::uint32_t>(span, static_cast<std::uint32_t>(bytes.size())));
+      bytes[at] = static_cast<char>(rng.below(trial * 8 + 7 + f, 256));
+    }
+    try {
+      auto g = nn::parse_onnx(bytes, "corrupt.onnx");
+      g->program_ideal();
+      std::vector<nn::Tensor> inputs;
+      for (const auto& in : g->inputs()) {
+        nn::Shape shape = in.shape;
+        for (auto& d : shape) if (d < 0) d = 2;
+        if (!in.shape_known) shape = {2, 1, 28, 28};
+        if (nn::shape_numel(shape) > (1 << 22)) throw Error("input too large for this test");
+        inputs.emplace_back(shape, in.dtype);
+      }
+      g->run(inputs);
+      ++loaded;
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  RecordProperty("loaded", loaded);
+  RecordProperty("rejected", rejected);
+  EXPECT_EQ(loaded + rejected, 300);
+  EXPECT_GT(rejected, 0);
 }
 
 TEST(Idx, ReadsPlainAndGzip) {
