@@ -3,7 +3,9 @@
 # the ideal hardware description. Results land in build/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/setup.sh build > build.setup.log 2>&1 || { tail -n 50 build.setup.log; exit 1; }
+mkdir -p build
+echo "installing what is missing and building (log: build/setup.log)..."
+bash .ci/setup.sh build > build/setup.log 2>&1 || { tail -n 50 build/setup.log; exit 1; }
 
 faultline=build/apps/faultline
 train_args=(--arch lenet5 --epochs 20 --seed 1)

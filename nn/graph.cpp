@@ -152,7 +152,14 @@ std::vector<Tensor> Graph::run(std::vector<Tensor> inputs, const RunContext& con
     for (int s : step.release) slots[s] = Tensor();
   }
   std::vector<Tensor> outputs;
-  for (const Ref& r : output_refs_) outputs.push_back(r.constant ? *r.constant : std::move(slots[r.slot]));
+  for (std::size_t k = 0; k < output_refs_.size(); ++k) {
+    const Ref& r = output_refs_[k];
+    bool listed_again = false;  // a value named twice among the outputs is copied, not moved
+    for (std::size_t j = k + 1; j < output_refs_.size(); ++j) listed_again = listed_again || output_refs_[j].slot == r.slot;
+    if (r.constant) outputs.push_back(*r.constant);
+    else if (listed_again) outputs.push_back(slots[r.slot]);
+    else outputs.push_back(std::move(slots[r.slot]));
+  }
   return outputs;
 }
 
