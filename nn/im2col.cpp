@@ -3,6 +3,27 @@
 #include <algorithm>
 
 namespace faultline::nn {
+namespace {
+
+// Copies one kernel row; the common widths get a fixed-size copy the compiler turns into a few
+// vector moves instead of a loop of unknown length.
+template <int N>
+inline void copy_fixed(const float* src, float* dst) {
+  for (int k = 0; k < N; ++k) dst[k] = src[k];
+}
+
+inline void copy_row(const float* src, float* dst, std::int64_t n) {
+  switch (n) {
+    case 1: copy_fixed<1>(src, dst); return;
+    case 2: copy_fixed<2>(src, dst); return;
+    case 3: copy_fixed<3>(src, dst); return;
+    case 5: copy_fixed<5>(src, dst); return;
+    case 7: copy_fixed<7>(src, dst); return;
+    default: std::copy(src, src + n, dst);
+  }
+}
+
+}  // namespace
 
 void im2col(const ConvGeometry& g, const float* image, float* rows) {
   const std::int64_t k = g.patch_size();
@@ -23,7 +44,8 @@ void im2col(const ConvGeometry& g, const float* image, float* rows) {
           const float* src = plane + iy * g.width;
           if (interior) {
             // The whole kernel row lies inside the image: no bounds checks (the common case).
-            for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) dst[kx] = src[ix0 + kx * g.dilation_w];
+            if (g.dilation_w == 1) copy_row(src + ix0, dst, g.kernel_w);
+            else for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) dst[kx] = src[ix0 + kx * g.dilation_w];
             continue;
           }
           for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {

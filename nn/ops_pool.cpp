@@ -40,6 +40,18 @@ class PoolOp final : public Op {
       for (std::int64_t oy = 0; oy < ho; ++oy) {
         for (std::int64_t ox = 0; ox < wo; ++ox) {
           const std::int64_t y0 = oy * sh - pt, x0 = ox * sw - pl;
+          if (y0 >= 0 && x0 >= 0 && y0 + (kh - 1) * dh < h && x0 + (kw - 1) * dw < w) {
+            // The window lies inside the image (the common case): no bounds checks.
+            const float* base = src + y0 * w + x0;
+            float acc = is_max_ ? base[0] : 0.0f;
+            for (std::int64_t ky = 0; ky < kh; ++ky)
+              for (std::int64_t kx = 0; kx < kw; ++kx) {
+                const float v = base[ky * dh * w + kx * dw];
+                acc = is_max_ ? std::max(acc, v) : acc + v;
+              }
+            dst[oy * wo + ox] = is_max_ ? acc : acc / static_cast<float>(kh * kw);
+            continue;
+          }
           float acc = is_max_ ? -std::numeric_limits<float>::infinity() : 0.0f;
           std::int64_t inside = 0, in_padded = 0;
           for (std::int64_t ky = 0; ky < kh; ++ky) {
