@@ -17,6 +17,7 @@
 #include "nn/npy.h"
 #include "nn/onnx_io.h"
 #include "nn/parallel.h"
+#include "nn/study.h"
 #include "nn/train.h"
 
 namespace po = boost::program_options;
@@ -109,37 +110,71 @@ int cmd_train(const std::vector<std::string>& args) {
 
 int cmd_eval(const std::vector<std::string>& args) {
   std::string model, data = "fashion-mnist", hw = "ideal", out;
-  nn::EvalOptions eo;
+  std::vector<std::string> sets;
+  nn::StudyOptions so;
   po::options_description options("eval options");
-  add_common(options, &eo.threads);
+  add_common(options, &so.eval.threads);
   options.add_options()
       ("model", po::value(&model)->required(), "ONNX model (classifier: images in, class scores out)")
       ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
       ("hw", po::value(&hw)->default_value(hw), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml)")
-      ("limit", po::value(&eo.limit)->default_value(0), "evaluate the first N test images only (0: all)")
+      ("set", po::value(&sets), "override a hardware field, e.g. units.xbar.adc_bits=6 (repeatable)")
+      ("trials", po::value(&so.trials)->default_value(1), "Monte Carlo trials (each re-programs the hardware)")
+      ("seed", po::value(&so.seed)->default_value(1), "seed of all hardware randomness")
+      ("limit", po::value(&so.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
       ("out", po::value(&out), "write the results as JSON to this file");
   po::variables_map vm;
   if (!parse("eval", "--model MODEL.onnx [options]", options, args, vm)) return 0;
-  check_threads(eo.threads);
-  if (eo.limit < 0) throw Error("--limit: must not be negative");
-  const nn::HardwareConfig config = nn::load_hardware_config(hw);
+  check_threads(so.eval.threads);
+  if (so.eval.limit < 0) throw Error("--limit: must not be negative");
+  if (so.trials < 1 || so.trials > 1000000) throw Error("--trials: must be between 1 and 1000000, got " + std::to_string(so.trials));
+  const nn::HardwareConfig config = nn::load_hardware_config(hw, sets);
   auto graph = nn::load_onnx(model);
   const nn::Dataset test = nn::load_mnist_family(data, false);
-  config.program(*graph, {});
   app::ProgressBar bar("evaluating");
-  const nn::EvalResult r = nn::evaluate(*graph, test, eo, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
+  const nn::StudyResult r = nn::run_study(*graph, config, test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
   bar.finish();
-  std::printf("model %s on %s, hardware %s (%s)\n", model.c_str(), data.c_str(), config.name.c_str(), hw.c_str());
-  std::printf("%-12s %8s %8s %9s\n", "class", "images", "correct", "accuracy");
+  std::printf("model %s on %s (%lld images), hardware %s (%s)\n", model.c_str(), data.c_str(), static_cast<long long>(r.images),
+              config.name.c_str(), config.source.c_str());
+  std::printf("%-12s %9s\n", "class", "accuracy");
   const auto& names = nn::fashion_mnist_classes();
-  for (std::size_t c = 0; c < r.class_count.size(); ++c)
-    std::printf("%-12s %8lld %8lld %8.2f %%\n", data == "fashion-mnist" && c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
-                static_cast<long long>(r.class_count[c]), static_cast<long long>(r.class_correct[c]), 100 * r.class_accuracy(static_cast<int>(c)));
-  std::printf("%-12s %8lld %8lld %8.2f %%\n", "all", static_cast<long long>(r.count), static_cast<long long>(r.correct), 100 * r.accuracy());
-  std::printf("%.3f s, %.0f images/s on %d thread(s)\n", r.seconds, r.seconds > 0 ? r.count / r.seconds : 0.0, eo.threads);
+  for (std::size_t c = 0; c < r.class_accuracy.size(); ++c)
+    std::printf("%-12s %7.2f %%\n", data == "fashion-mnist" && c < names.size() ? names[c].c_str() : std::to_string(c).c_str(), 100 * r.class_accuracy[c]);
+  std::printf("%s", nn::study_table(r).c_str());
+  std::printf("%.3f s, %.0f images/s on %d thread(s)\n", r.seconds, r.seconds > 0 ? r.images * r.accuracies.size() / r.seconds : 0.0,
+              so.eval.threads);
   if (!out.empty()) {
-    write_text(out, nn::eval_result_json(r, model, data, config.name));
+    write_text(out, nn::study_json(r, model, data, so));
     std::printf("wrote %s\n", out.c_str());
+  }
+  return 0;
+}
+
+int cmd_hw(const std::vector<std::string>& args) {
+  std::string action, file;
+  std::vector<std::string> sets;
+  po::options_description options("hw options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("action", po::value(&action)->required(), "check (validate) or show (print with defaults filled in)")
+      ("file", po::value(&file)->required(), "hardware description: a YAML file or a preset name")
+      ("set", po::value(&sets), "override a field, e.g. units.xbar.adc_bits=6 (repeatable)");
+  po::positional_options_description positional;
+  positional.add("action", 1).add("file", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: faultline hw check|show FILE [--set PATH=VALUE ...]\n\n" << options << "\n";
+    return 0;
+  }
+  po::notify(vm);
+  if (action != "check" && action != "show") throw Error("hw: unknown action '" + action + "' (check, show)");
+  const nn::HardwareConfig config = nn::load_hardware_config(file, sets);
+  if (action == "show") {
+    std::printf("# %s\n%s", config.source.c_str(), config.to_yaml().c_str());
+  } else {
+    std::printf("%s: ok (%zu unit(s), %zu mapping rule(s), %zu noise site(s))\n", config.source.c_str(), config.units.size(),
+                config.mapping.size(), config.noise_sites.size());
   }
   return 0;
 }
@@ -153,7 +188,8 @@ nn::Tensor load_input(const std::string& path) {
 
 int cmd_infer(const std::vector<std::string>& args) {
   std::string model, hw = "ideal";
-  std::vector<std::string> inputs, outputs;
+  std::vector<std::string> inputs, outputs, sets;
+  std::uint64_t seed = 1;
   // infer runs the tensors it is given as one batch on one thread: splitting an arbitrary
   // model's inputs along a batch axis is not safe in general (Softmax over axis 0, for one).
   po::options_description options("infer options");
@@ -162,10 +198,12 @@ int cmd_infer(const std::vector<std::string>& args) {
       ("model", po::value(&model)->required(), "ONNX model")
       ("input", po::value(&inputs)->required(), "input tensor (.npy or ONNX TensorProto .pb), one per model input, in order")
       ("output", po::value(&outputs)->required(), "output file (.npy), one per model output, in order")
-      ("hw", po::value(&hw)->default_value(hw), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml)");
+      ("hw", po::value(&hw)->default_value(hw), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml)")
+      ("set", po::value(&sets), "override a hardware field (repeatable)")
+      ("seed", po::value(&seed)->default_value(1), "seed of all hardware randomness (trial 0)");
   po::variables_map vm;
   if (!parse("infer", "--model MODEL.onnx --input X.npy [--input ...] --output Y.npy [--output ...]", options, args, vm)) return 0;
-  const nn::HardwareConfig config = nn::load_hardware_config(hw);
+  const nn::HardwareConfig config = nn::load_hardware_config(hw, sets);
   auto graph = nn::load_onnx(model);
   if (inputs.size() != graph->inputs().size())
     throw Error(model + ": the model has " + std::to_string(graph->inputs().size()) + " input(s), " + std::to_string(inputs.size()) + " --input given");
@@ -175,7 +213,7 @@ int cmd_infer(const std::vector<std::string>& args) {
     if (std::filesystem::path(path).extension() != ".npy") throw Error(path + ": outputs are written as .npy");
   std::vector<nn::Tensor> tensors;
   for (const auto& path : inputs) tensors.push_back(load_input(path));
-  config.program(*graph, {});
+  config.program(*graph, models::ProgramContext{seed, 0});
   std::vector<nn::Tensor> results = graph->run(std::move(tensors));
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     nn::save_npy(outputs[k], results[k]);
@@ -190,6 +228,7 @@ const std::vector<Command>& commands() {
       {"train", "train a reference network (mlp, lenet5) on Fashion-MNIST and write it as ONNX", cmd_train},
       {"eval", "accuracy of an ONNX classifier on a dataset, on a hardware description", cmd_eval},
       {"infer", "run an ONNX model on given tensors (NPY or TensorProto in, NPY out)", cmd_infer},
+      {"hw", "check or show a hardware description (hwcfg/*.yaml)", cmd_hw},
   };
   return list;
 }

@@ -12,11 +12,15 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "models/params.h"
 
 namespace faultline::models {
 
@@ -29,6 +33,7 @@ struct LayerInfo {
   std::string name;
   std::string op_type;
   int index = 0;
+  int part = 0;  // which weight block of the layer (the group of a grouped convolution)
 };
 
 // Identifies one Monte Carlo trial: programming happens once per trial.
@@ -61,6 +66,33 @@ class Substrate {
 
   virtual Eigen::Index outputs() const = 0;
   virtual Eigen::Index inputs() const = 0;
+
+  // Adds this substrate's hardware counters (ADC saturations, stuck cells, write-verify
+  // iterations, ...) into `out`; counts since the last program().
+  virtual void add_counters(std::map<std::string, double>& out) const { (void)out; }
+};
+
+// Random-stream ids for hardware models: a pure function of (trial, layer, block, purpose), so
+// every draw is keyed by (seed, trial, layer, site, element index) as DESIGN.md requires.
+// Bit layout: trial 24 bits | layer 12 | block 20 | purpose 8.
+enum class Purpose : std::uint8_t {
+  ProgrammingNoise = 1, Stuck = 2, Drift = 3, ProgramRead = 4, Variation = 5, Order = 6, BitFlip = 7,
+  WriteFailure = 8, ReadNoise = 16, OutputNoise = 17, SiteNoise = 18,
+};
+inline std::uint64_t stream_id(std::uint64_t trial, int layer, int block, Purpose purpose) {
+  return ((trial & 0xFFFFFFull) << 40) | ((static_cast<std::uint64_t>(layer) & 0xFFFull) << 28) |
+         ((static_cast<std::uint64_t>(block) & 0xFFFFFull) << 8) | static_cast<std::uint64_t>(purpose);
+}
+
+// A thread-safe event counter for read-time statistics (integer sums do not depend on order).
+class Counter {
+ public:
+  void add(std::uint64_t n) const { value_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+  void reset() { value_.store(0); }
+
+ private:
+  mutable std::atomic<std::uint64_t> value_{0};
 };
 
 // Exact float32 products with Eigen: the reference every imperfect substrate is compared with.
@@ -77,14 +109,30 @@ class IdealSubstrate final : public Substrate {
   MatrixRM weights_;
 };
 
-// Kinds of hardware by name, so that a hardware description can select them and a new kind is
-// one registration (DESIGN.md: "Adding a new kind of hardware").
-using SubstrateFactory = std::function<std::unique_ptr<Substrate>()>;
+// Kinds of hardware by name, each with its declared parameters, so that a hardware description
+// can select and configure them and a new kind is one registration (DESIGN.md: "Adding a new kind
+// of hardware").
+struct SubstrateKind {
+  std::string name;
+  std::string doc;
+  std::vector<ParamSpec> params;
+  std::function<std::unique_ptr<Substrate>(const Params&)> create;
+};
 
-void register_substrate(const std::string& kind, SubstrateFactory factory);
+void register_substrate(SubstrateKind kind);
+const SubstrateKind* find_substrate_kind(const std::string& name);
 bool substrate_registered(const std::string& kind);
 std::vector<std::string> registered_substrates();
 // Throws faultline::Error naming the kind when it is not registered.
-std::unique_ptr<Substrate> create_substrate(const std::string& kind);
+std::unique_ptr<Substrate> create_substrate(const std::string& kind, const Params& params);
+std::unique_ptr<Substrate> create_substrate(const std::string& kind);  // default parameters
+
+// The built-in kinds (defined next to each model).
+SubstrateKind ideal_kind();
+SubstrateKind noisy_kind();
+SubstrateKind int8_digital_kind();
+SubstrateKind rram_memory_kind();
+SubstrateKind analog_crossbar_kind();
+SubstrateKind analog_mac_kind();
 
 }  // namespace faultline::models

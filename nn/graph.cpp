@@ -1,8 +1,13 @@
 #include "nn/graph.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <queue>
 #include <set>
+
+#include "models/noise.h"
+#include "models/substrate.h"
 
 namespace faultline::nn {
 
@@ -147,6 +152,14 @@ std::vector<Tensor> Graph::run(std::vector<Tensor> inputs, const RunContext& con
     for (const Ref& r : step.inputs) args.push_back(r.constant ? r.constant : (r.slot >= 0 ? &slots[r.slot] : nullptr));
     std::vector<Tensor> results(step.output_slots.size());
     step.op->run(args, results, context);
+    if ((step.noise_add != 0 || step.noise_mul != 0) && !results.empty() && results[0].dtype() == DType::Float32 && results[0].numel() > 0) {
+      // Element k of sample s has global index s·(elements per sample) + k, so a sample's noise
+      // does not depend on how the batch was split.
+      Tensor& t = results[0];
+      const std::int64_t per_sample = t.rank() > 0 && t.dim(0) > 0 ? t.numel() / t.dim(0) : t.numel();
+      const models::CounterRng rng(noise_seed_, models::stream_id(noise_trial_, 4095, static_cast<int>(&step - steps_.data()), models::Purpose::SiteNoise));
+      models::apply_noise(rng, context.first_sample * static_cast<std::uint64_t>(per_sample), step.noise_add, step.noise_mul, t.f(), t.numel());
+    }
     for (std::size_t k = 0; k < results.size(); ++k)
       if (step.output_slots[k] >= 0) slots[step.output_slots[k]] = std::move(results[k]);
     for (int s : step.release) slots[s] = Tensor();
@@ -169,6 +182,24 @@ void Graph::program(const std::function<std::string(const LinearLayer&)>& kind_f
 
 void Graph::program_ideal() {
   program([](const LinearLayer&) { return std::string("ideal"); }, {});
+}
+
+std::vector<int> Graph::set_noise_sites(const std::vector<NoiseSite>& sites, std::uint64_t seed, std::uint64_t trial) {
+  noise_seed_ = seed;
+  noise_trial_ = trial;
+  std::vector<int> matched(sites.size(), 0);
+  for (Step& step : steps_) {
+    step.noise_add = step.noise_mul = 0;
+    for (std::size_t k = 0; k < sites.size(); ++k) {
+      if (!sites[k].op.empty() && sites[k].op != step.spec.op_type) continue;
+      if (fnmatch(sites[k].nodes.c_str(), step.spec.name.c_str(), 0) != 0) continue;
+      step.noise_add = sites[k].sigma_add;
+      step.noise_mul = sites[k].sigma_mul;
+      ++matched[k];
+      break;
+    }
+  }
+  return matched;
 }
 
 std::vector<std::pair<std::string, std::string>> Graph::nodes() const {

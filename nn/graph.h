@@ -58,6 +58,17 @@ class Graph {
   // Programs every layer as ideal hardware.
   void program_ideal();
 
+  // Walking Noise sites (Borras, Klein, Fröning, arXiv 2212.10430): noise added to the first
+  // output of every node that matches, resampled on every run.
+  struct NoiseSite {
+    std::string nodes = "*";  // glob over node names
+    std::string op;           // "" (any) or an op type
+    float sigma_add = 0, sigma_mul = 0;
+  };
+  // Attaches `sites` (replacing earlier ones) for trial `trial` of seed `seed`; returns how many
+  // nodes each site matched.
+  std::vector<int> set_noise_sites(const std::vector<NoiseSite>& sites, std::uint64_t seed, std::uint64_t trial);
+
   // The nodes that remain after constant folding, in execution order: (name, op type).
   std::vector<std::pair<std::string, std::string>> nodes() const;
 
@@ -72,6 +83,7 @@ class Graph {
     std::vector<Ref> inputs;
     std::vector<int> output_slots;  // -1 for unused optional outputs
     std::vector<int> release;       // slots whose last reader is this step
+    float noise_add = 0, noise_mul = 0;  // Walking Noise on output 0 (0, 0: none)
   };
 
   std::vector<ValueInfo> inputs_;
@@ -84,6 +96,7 @@ class Graph {
   std::vector<LinearLayer*> layers_;
   int slot_count_ = 0;
   bool finalized_ = false;
+  std::uint64_t noise_seed_ = 0, noise_trial_ = 0;
 };
 
 }  // namespace faultline::nn

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +17,7 @@ namespace {
 
 std::string at(const std::string& source, const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
-  if (mark.line < 0) return source;
+  if (mark.line < 0) return source + " (--set)";
   return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
@@ -24,13 +25,19 @@ void expect_map(const std::string& source, const YAML::Node& node, const std::st
   if (!node.IsMap()) throw Error(at(source, node) + ": '" + field + "' must be a mapping");
 }
 
-void reject_unknown(const std::string& source, const YAML::Node& node, const std::string& field, const std::set<std::string>& known) {
+std::string join(const std::vector<std::string>& items) {
+  std::string list;
+  for (const auto& k : items) list += (list.empty() ? "" : ", ") + k;
+  return list;
+}
+
+void reject_unknown(const std::string& source, const YAML::Node& node, const std::string& field, const std::vector<std::string>& known) {
   for (const auto& entry : node) {
     const std::string key = entry.first.as<std::string>();
-    if (!known.count(key)) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw Error(at(source, entry.first) + ": unknown field '" + (field.empty() ? key : field + "." + key) + "' (known: " + list + ")");
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::vector<std::string> sorted = known;
+      std::sort(sorted.begin(), sorted.end());
+      throw Error(at(source, entry.first) + ": unknown field '" + (field.empty() ? key : field + "." + key) + "' (known: " + join(sorted) + ")");
     }
   }
 }
@@ -38,6 +45,88 @@ void reject_unknown(const std::string& source, const YAML::Node& node, const std
 std::string get_string(const std::string& source, const YAML::Node& node, const std::string& field) {
   if (!node.IsScalar()) throw Error(at(source, node) + ": '" + field + "' must be a string");
   return node.as<std::string>();
+}
+
+double get_number(const std::string& source, const YAML::Node& node, const std::string& field) {
+  if (!node.IsScalar()) throw Error(at(source, node) + ": '" + field + "' must be a number");
+  try {
+    return node.as<double>();
+  } catch (const YAML::Exception&) {
+    throw Error(at(source, node) + ": '" + field + "' must be a number, got '" + node.Scalar() + "'");
+  }
+}
+
+models::Params read_params(const std::string& source, const YAML::Node& unit, const std::string& field,
+                           const models::SubstrateKind& kind) {
+  std::vector<std::string> known = {"kind"};
+  for (const auto& p : kind.params) known.push_back(p.name);
+  reject_unknown(source, unit, field, known);
+  models::Params params = models::default_params(kind.params);
+  for (const auto& spec : kind.params) {
+    const YAML::Node value = unit[spec.name];
+    if (!value) continue;
+    const std::string name = field + "." + spec.name;
+    if (spec.type == models::ParamSpec::Type::Choice) {
+      const std::string v = get_string(source, value, name);
+      if (std::find(spec.choices.begin(), spec.choices.end(), v) == spec.choices.end())
+        throw Error(at(source, value) + ": '" + name + "': must be one of " + join(spec.choices) + ", got '" + v + "'");
+      params.set_choice(spec.name, v);
+      continue;
+    }
+    double v;
+    if (spec.type == models::ParamSpec::Type::Bool) {
+      bool b;
+      if (!value.IsScalar() || !YAML::convert<bool>::decode(value, b)) throw Error(at(source, value) + ": '" + name + "' must be true or false");
+      v = b ? 1 : 0;
+    } else {
+      v = get_number(source, value, name);
+    }
+    const std::string problem = models::check_number(spec, v);
+    if (!problem.empty()) throw Error(at(source, value) + ": '" + name + "': " + problem + ", got " + value.Scalar());
+    params.set_number(spec.name, v);
+  }
+  return params;
+}
+
+// Applies "a.b.c=value" to the YAML tree (maps are created as needed; numeric parts index lists).
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error("--set '" + assignment + "': expected PATH=VALUE");
+  const std::string path = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  for (std::string part; std::getline(ss, part, '.');) {
+    if (part.empty()) throw Error("--set '" + assignment + "': empty path component");
+    parts.push_back(part);
+  }
+  std::vector<YAML::Node> chain = {root};
+  for (std::size_t k = 0; k + 1 < parts.size(); ++k) {
+    YAML::Node cur = chain.back();
+    const bool index = !parts[k].empty() && std::all_of(parts[k].begin(), parts[k].end(), ::isdigit);
+    if (index && cur.IsSequence()) {
+      const std::size_t i = std::stoul(parts[k]);
+      if (i >= cur.size()) throw Error("--set '" + assignment + "': '" + parts[k] + "' is past the end of the list");
+      chain.push_back(cur[i]);
+    } else {
+      if (!cur.IsMap() && cur.IsDefined() && !cur.IsNull()) throw Error("--set '" + assignment + "': '" + parts[k] + "' is not inside a mapping");
+      chain.push_back(cur[parts[k]]);
+    }
+  }
+  YAML::Node leaf = chain.back();
+  const std::string& last = parts.back();
+  YAML::Node parsed;
+  try {
+    parsed = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    throw Error("--set '" + assignment + "': invalid value: " + e.msg);
+  }
+  if (leaf.IsSequence() && std::all_of(last.begin(), last.end(), ::isdigit)) {
+    const std::size_t i = std::stoul(last);
+    if (i >= leaf.size()) throw Error("--set '" + assignment + "': '" + last + "' is past the end of the list");
+    leaf[i] = parsed;
+  } else {
+    leaf[last] = parsed;
+  }
 }
 
 }  // namespace
@@ -53,13 +142,49 @@ const HardwareUnit* HardwareConfig::unit_for(const LinearLayer& layer) const {
 }
 
 void HardwareConfig::program(Graph& graph, const models::ProgramContext& context) const {
-  graph.program([this](const LinearLayer& layer) {
-    const HardwareUnit* unit = unit_for(layer);
-    return unit ? unit->kind : std::string("ideal");
-  }, context);
+  for (LinearLayer* layer : graph.layers()) {
+    const HardwareUnit* unit = unit_for(*layer);
+    if (unit) layer->program(unit->kind, unit->params, context);
+    else layer->program("ideal", context);
+  }
+  graph.set_noise_sites(noise_sites, context.seed, context.trial);
 }
 
-HardwareConfig parse_hardware_config(const std::string& text, const std::string& source) {
+std::string HardwareConfig::to_yaml() const {
+  std::ostringstream out;
+  out << "name: " << name << "\n";
+  if (!description.empty()) out << "description: " << YAML::Node(description) << "\n";
+  out << "units:\n";
+  for (const auto& u : units) {
+    out << "  " << u.name << ":\n    kind: " << u.kind << "\n";
+    const models::SubstrateKind* kind = models::find_substrate_kind(u.kind);
+    for (const auto& spec : kind->params) {
+      out << "    " << spec.name << ": ";
+      if (spec.type == models::ParamSpec::Type::Choice) out << u.params.choice(spec.name);
+      else if (spec.type == models::ParamSpec::Type::Bool) out << (u.params.flag(spec.name) ? "true" : "false");
+      else out << u.params.number(spec.name);
+      out << "  # " << (spec.unit.empty() ? "" : "[" + spec.unit + "] ") << spec.doc << "\n";
+    }
+  }
+  out << "mapping:\n";
+  for (const auto& m : mapping) {
+    out << "  - layers: \"" << m.layers << "\"\n";
+    if (!m.op.empty()) out << "    op: " << m.op << "\n";
+    out << "    unit: " << m.unit << "\n";
+  }
+  if (mapping.empty()) out << "  []  # every layer runs ideal\n";
+  if (!noise_sites.empty()) {
+    out << "noise:\n";
+    for (const auto& n : noise_sites) {
+      out << "  - after: \"" << n.nodes << "\"\n";
+      if (!n.op.empty()) out << "    op: " << n.op << "\n";
+      out << "    additive: " << n.sigma_add << "\n    multiplicative: " << n.sigma_mul << "\n";
+    }
+  }
+  return out.str();
+}
+
+HardwareConfig parse_hardware_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -67,10 +192,11 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
     throw Error(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
   }
   if (!root.IsMap()) throw Error(source + ": a hardware description must be a YAML mapping");
+  for (const auto& o : overrides) apply_override(root, o);
   HardwareConfig config;
   config.source = source;
   try {
-    reject_unknown(source, root, "", {"name", "description", "units", "mapping"});
+    reject_unknown(source, root, "", {"name", "description", "units", "mapping", "noise"});
     if (!root["name"]) throw Error(source + ": missing field 'name'");
     config.name = get_string(source, root["name"], "name");
     if (root["description"]) config.description = get_string(source, root["description"], "description");
@@ -82,13 +208,17 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         unit.name = entry.first.as<std::string>();
         const std::string field = "units." + unit.name;
         expect_map(source, entry.second, field);
-        reject_unknown(source, entry.second, field, {"kind"});
         if (!entry.second["kind"]) throw Error(at(source, entry.second) + ": missing field '" + field + ".kind'");
         unit.kind = get_string(source, entry.second["kind"], field + ".kind");
-        if (!models::substrate_registered(unit.kind)) {
-          std::string known;
-          for (const auto& k : models::registered_substrates()) known += (known.empty() ? "" : ", ") + k;
-          throw Error(at(source, entry.second["kind"]) + ": '" + field + ".kind': unknown kind '" + unit.kind + "' (known: " + known + ")");
+        const models::SubstrateKind* kind = models::find_substrate_kind(unit.kind);
+        if (kind == nullptr)
+          throw Error(at(source, entry.second["kind"]) + ": '" + field + ".kind': unknown kind '" + unit.kind + "' (known: " + join(models::registered_substrates()) + ")");
+        unit.params = read_params(source, entry.second, field, *kind);
+        // Build once to let the kind check combinations of values (e.g. g_max > g_min).
+        try {
+          (void)kind->create(unit.params);
+        } catch (const Error& e) {
+          throw Error(at(source, entry.second) + ": '" + field + "': " + e.what());
         }
         config.units.push_back(unit);
       }
@@ -116,6 +246,26 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         config.mapping.push_back(m);
       }
     }
+    if (root["noise"]) {
+      const YAML::Node noise = root["noise"];
+      if (!noise.IsSequence()) throw Error(at(source, noise) + ": 'noise' must be a list");
+      for (std::size_t k = 0; k < noise.size(); ++k) {
+        const YAML::Node item = noise[k];
+        const std::string field = "noise[" + std::to_string(k) + "]";
+        expect_map(source, item, field);
+        reject_unknown(source, item, field, {"after", "op", "additive", "multiplicative"});
+        Graph::NoiseSite site;
+        if (item["after"]) site.nodes = get_string(source, item["after"], field + ".after");
+        if (item["op"]) site.op = get_string(source, item["op"], field + ".op");
+        for (const char* key : {"additive", "multiplicative"}) {
+          if (!item[key]) continue;
+          const double v = get_number(source, item[key], field + "." + key);
+          if (!(v >= 0 && v <= 1e10)) throw Error(at(source, item[key]) + ": '" + field + "." + key + "': must be in [0, 1e10], got " + item[key].Scalar());
+          (std::string(key) == "additive" ? site.sigma_add : site.sigma_mul) = static_cast<float>(v);
+        }
+        config.noise_sites.push_back(site);
+      }
+    }
   } catch (const YAML::Exception& e) {
     throw Error(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
@@ -127,25 +277,29 @@ std::string hardware_preset_dir() {
   return FAULTLINE_HWCFG_DIR;
 }
 
-HardwareConfig load_hardware_config(const std::string& spec) {
+std::vector<std::string> hardware_presets() {
+  std::vector<std::string> names;
+  if (std::filesystem::is_directory(hardware_preset_dir()))
+    for (const auto& e : std::filesystem::directory_iterator(hardware_preset_dir()))
+      if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+HardwareConfig load_hardware_config(const std::string& spec, const std::vector<std::string>& overrides) {
   std::string path = spec;
   const bool is_name = spec.find('/') == std::string::npos && spec.find('.') == std::string::npos;
   if (is_name && !std::filesystem::exists(spec)) {
     path = hardware_preset_dir() + "/" + spec + ".yaml";
-    if (!std::filesystem::is_regular_file(path)) {
-      std::string known;
-      if (std::filesystem::is_directory(hardware_preset_dir()))
-        for (const auto& e : std::filesystem::directory_iterator(hardware_preset_dir()))
-          if (e.path().extension() == ".yaml") known += (known.empty() ? "" : ", ") + e.path().stem().string();
-      throw Error(spec + ": no such file or hardware preset (presets: " + known + ")");
-    }
+    if (!std::filesystem::is_regular_file(path))
+      throw Error(spec + ": no such file or hardware preset (presets: " + join(hardware_presets()) + ")");
   }
   if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such file");
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot open file");
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  return parse_hardware_config(buffer.str(), path);
+  return parse_hardware_config(buffer.str(), path, overrides);
 }
 
 }  // namespace faultline::nn

@@ -1,18 +1,21 @@
-// Hardware descriptions (hwcfg/*.yaml): the units a target has and which layers run on which
-// unit. Every field is documented in hwcfg/README.md. Unknown keys, wrong types and values out
-// of range are errors naming the file, line, column and field.
+// Hardware descriptions (hwcfg/*.yaml): the units a target has (each a substrate kind with its
+// parameters), which layers run on which unit, and Walking Noise sites. Every field is
+// documented in hwcfg/README.md. Unknown keys, wrong types and values out of range are errors
+// naming the file, line, column and field.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "models/params.h"
 #include "nn/graph.h"
 
 namespace faultline::nn {
 
 struct HardwareUnit {
   std::string name;
-  std::string kind;  // a registered substrate kind (models::registered_substrates())
+  std::string kind;             // a registered substrate kind
+  models::Params params;        // every declared parameter, defaults filled in
 };
 
 struct LayerMapping {
@@ -26,18 +29,26 @@ struct HardwareConfig {
   std::string name;
   std::string description;
   std::vector<HardwareUnit> units;
-  std::vector<LayerMapping> mapping;  // first match wins; unmatched layers run ideal
+  std::vector<LayerMapping> mapping;          // first match wins; unmatched layers run ideal
+  std::vector<Graph::NoiseSite> noise_sites;  // Walking Noise after matching nodes
 
   // The unit a layer runs on, or nullptr for "ideal (unmapped)".
   const HardwareUnit* unit_for(const LinearLayer& layer) const;
-  // Programs every layer of `graph` with its unit's substrate.
+  // Programs every layer of `graph` with its unit's substrate and attaches the noise sites, for
+  // one Monte Carlo trial.
   void program(Graph& graph, const models::ProgramContext& context) const;
+  // The resolved description as YAML, with every parameter (defaults filled in) and its unit.
+  std::string to_yaml() const;
 };
 
 // `spec` is a file path or the name of a shipped preset ("ideal" → hwcfg/ideal.yaml in the
-// preset folder: $FAULTLINE_HWCFG_DIR, else the source tree's hwcfg/).
-HardwareConfig load_hardware_config(const std::string& spec);
+// preset folder: $FAULTLINE_HWCFG_DIR, else the source tree's hwcfg/). `overrides` are
+// "path=value" assignments applied before validation (e.g. "units.xbar.adc_bits=6",
+// "noise.0.additive=0.5").
+HardwareConfig load_hardware_config(const std::string& spec, const std::vector<std::string>& overrides = {});
+HardwareConfig parse_hardware_config(const std::string& text, const std::string& source,
+                                     const std::vector<std::string>& overrides = {});
 std::string hardware_preset_dir();
-HardwareConfig parse_hardware_config(const std::string& text, const std::string& source);
+std::vector<std::string> hardware_presets();
 
 }  // namespace faultline::nn

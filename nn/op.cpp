@@ -69,12 +69,20 @@ void NodeSpec::expect_inputs(std::size_t min, std::size_t max) const {
     if (inputs[k].empty()) fail("required input " + std::to_string(k) + " is missing");
 }
 
-void LinearLayer::program(const std::string& kind, const models::ProgramContext& context) {
+void LinearLayer::program(const std::string& kind, const models::Params& params, const models::ProgramContext& context) {
+  kind_ = kind;
   for (std::size_t b = 0; b < blocks_.size(); ++b) {
-    blocks_[b].substrate = models::create_substrate(kind);
-    models::LayerInfo info{name_, op_type_, index_};
+    blocks_[b].substrate = models::create_substrate(kind, params);
+    models::LayerInfo info{name_, op_type_, index_, static_cast<int>(b)};
     blocks_[b].substrate->program(blocks_[b].weights, info, context);
   }
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  partial_stats_.clear();
+}
+
+void LinearLayer::program(const std::string& kind, const models::ProgramContext& context) {
+  const models::SubstrateKind* k = models::find_substrate_kind(kind);
+  program(kind, k ? models::default_params(k->params) : models::Params{}, context);
 }
 
 void LinearLayer::multiply(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x,
@@ -82,6 +90,32 @@ void LinearLayer::multiply(std::size_t block, const Eigen::Ref<const models::Mat
   const Block& b = blocks_[block];
   if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
   b.substrate->multiply(x, y, models::MultiplyContext{first_row});
+  if (!measure_error_) return;
+  const models::MatrixRM exact = x * b.weights.transpose();
+  ErrorStats s;
+  s.error_sq = (y - exact).cast<double>().squaredNorm();
+  s.signal_sq = exact.cast<double>().squaredNorm();
+  s.count = static_cast<std::uint64_t>(exact.size());
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  partial_stats_[{first_row, block}] = s;
+}
+
+LinearLayer::ErrorStats LinearLayer::error_stats() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  ErrorStats total;
+  for (const auto& entry : partial_stats_) {
+    total.error_sq += entry.second.error_sq;
+    total.signal_sq += entry.second.signal_sq;
+    total.count += entry.second.count;
+  }
+  return total;
+}
+
+std::map<std::string, double> LinearLayer::counters() const {
+  std::map<std::string, double> out;
+  for (const Block& b : blocks_)
+    if (b.substrate) b.substrate->add_counters(out);
+  return out;
 }
 
 Shape broadcast_shapes(const NodeSpec& spec, const Shape& a, const Shape& b) {

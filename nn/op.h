@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -110,8 +111,22 @@ class LinearLayer {
   std::vector<Block>& blocks() { return blocks_; }
   const std::vector<Block>& blocks() const { return blocks_; }
 
-  // Replaces every block's substrate with one of `kind` and programs it.
+  // Replaces every block's substrate with one of `kind` (configured by `params`) and programs it.
+  void program(const std::string& kind, const models::Params& params, const models::ProgramContext& context);
   void program(const std::string& kind, const models::ProgramContext& context);
+
+  // Error of this layer's hardware output against the exact product of the same inputs, summed
+  // over the reads since the last program(): Σ(y_hw − y_ideal)², Σ y_ideal², element count.
+  struct ErrorStats {
+    double error_sq = 0, signal_sq = 0;
+    std::uint64_t count = 0;
+  };
+  // Turns error measurement on or off (it costs one extra exact product per read).
+  void measure_error(bool on) { measure_error_ = on; }
+  ErrorStats error_stats() const;
+  // The hardware counters of all blocks.
+  std::map<std::string, double> counters() const;
+  const std::string& substrate_kind() const { return kind_; }
 
  protected:
   LinearLayer(std::string name, std::string op_type) : name_(std::move(name)), op_type_(std::move(op_type)) {}
@@ -125,6 +140,12 @@ class LinearLayer {
   std::string name_;
   std::string op_type_;
   int index_ = 0;
+  std::string kind_ = "ideal";
+  bool measure_error_ = false;
+  // Per-read partial sums keyed by (first row, block), reduced in key order so that the totals
+  // are the same bits for any thread count.
+  mutable std::mutex stats_mutex_;
+  mutable std::map<std::pair<std::uint64_t, std::size_t>, ErrorStats> partial_stats_;
 };
 
 // Output shape of a numpy-style (multidirectional) broadcast of `a` and `b`; throws naming the

@@ -88,7 +88,7 @@ class GemmOp final : public Op, public LinearLayer {
     } else if (weight_side_ == WeightSide::A) {
       MatrixRM x = trans_b_ ? MatrixRM(bm) : MatrixRM(bm.transpose());  // N × K
       MatrixRM yt(n, m);
-      multiply(0, x, yt, 0);
+      multiply(0, x, yt, ctx.first_sample);
       ym = yt.transpose();
     } else {
       MatrixRM ae = trans_a_ ? MatrixRM(am.transpose()) : MatrixRM(am);

@@ -122,7 +122,7 @@ class CountingSubstrate final : public models::Substrate {
 };
 
 TEST(Graph, LayersGoThroughTheSubstrateInterface) {
-  models::register_substrate("counting", [] { return std::make_unique<CountingSubstrate>(); });
+  models::register_substrate({"counting", "test double", {}, [](const models::Params&) { return std::make_unique<CountingSubstrate>(); }});
   nn::Graph g;
   g.add_input({"x", nn::DType::Float32, {-1, 4}, true});
   g.add_constant("w", random_tensor({4, 3}, 5));

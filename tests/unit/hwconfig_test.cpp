@@ -28,10 +28,10 @@ TEST(HardwareConfig, ErrorsNameFileLineColumnAndField) {
   EXPECT_EQ(error_of("name: x\nunits:\n  a:\n    kind: ideal\n    bits: 4\n"),
             "hw.yaml:5:5: unknown field 'units.a.bits' (known: kind)");
   EXPECT_EQ(error_of("name: x\nunits:\n  a:\n    kind: memristor\n"),
-            "hw.yaml:4:11: 'units.a.kind': unknown kind 'memristor' (known: ideal)");
+            "hw.yaml:4:11: 'units.a.kind': unknown kind 'memristor' (known: analog_crossbar, analog_mac, ideal, int8_digital, noisy, rram_memory)");
   EXPECT_EQ(error_of("name: x\nunits:\n  a:\n    kind: ideal\nmapping:\n  - unit: b\n"),
             "hw.yaml:6:11: 'mapping[0].unit': no unit named 'b'");
-  EXPECT_EQ(error_of("name: x\nbogus: 1\n"), "hw.yaml:2:1: unknown field 'bogus' (known: description, mapping, name, units)");
+  EXPECT_EQ(error_of("name: x\nbogus: 1\n"), "hw.yaml:2:1: unknown field 'bogus' (known: description, mapping, name, noise, units)");
   EXPECT_NE(error_of("name: [unclosed\n").find("hw.yaml:"), std::string::npos);
   EXPECT_EQ(error_of("units: {}\n"), "hw.yaml: missing field 'name'");
   EXPECT_EQ(error_of("name: x\nmapping:\n  - op: Relu\n    unit: a\n"), "hw.yaml:3:9: 'mapping[0].op': must be Conv, Gemm or MatMul, got 'Relu'");

@@ -1,0 +1,209 @@
+// `analog_crossbar`: resistive compute-in-memory (RRAM or PCM). Model, step by step:
+//  1. Mapping (program): W is scaled by w_max = max|W| and each weight is a differential pair,
+//     G± = G_min + (G_max − G_min)·max(±w/w_max, 0), quantized to `levels` when levels > 0; the
+//     pair is programmed and drifts as device.h describes. The effective normalized weight is
+//     (G+ − G−)/(G_max − G_min).
+//  2. Tiles: W is split into tiles of at most tile_rows inputs × tile_cols outputs; each tile
+//     computes its partial product in analog, partial sums of tiles along the inputs are added
+//     digitally (aihwkit: tiles of at most 512×512 with digital accumulation).
+//  3. Input (DAC): each input vector is divided by its absolute maximum (aihwkit's "abs_max"
+//     noise management) and quantized to dac_bits over [−1, 1] (aihwkit default 7 bits).
+//  4. Read: y = x·G_effᵀ plus read noise on every read. Per-device read noise δG_ij ~ N(0, σ_ij²)
+//     gives an output term Σ_i x_i·δG_ij, which is exactly N(0, Σ_i x_i²·σ_ij²): the model draws
+//     that one normal per output instead of one per device, so a read costs a second product on
+//     squared values, not a resampled matrix. Output noise N(0, out_noise) is added in the unit
+//     "full-scale input on one full-scale weight row" (aihwkit: 0.06).
+//  5. Periphery: per-column gain N(1, gain_sigma) and offset N(0, offset_sigma) fixed per trial;
+//     ADC quantization to adc_bits over [−out_bound, out_bound] with saturation counted (aihwkit:
+//     9 bits, bound 12).
+//  6. IR drop (first-order approximation, off by default): a cell's contribution is attenuated by
+//     1 − ir_drop·(i/R + j/C)/2 where i, j are its row and column inside its R×C tile, i.e. by its
+//     distance from the row driver and from the column's sense amplifier.
+//  7. Global drift compensation (aihwkit): outputs are multiplied by α = Σ|W_programmed| / Σ|W_drifted|,
+//     the ratio a reference read before and after drift would measure.
+#include <algorithm>
+#include <cmath>
+
+#include "models/device.h"
+#include "models/error.h"
+#include "models/quantize.h"
+#include "models/substrate.h"
+
+namespace faultline::models {
+namespace {
+
+class AnalogCrossbarSubstrate final : public Substrate {
+ public:
+  explicit AnalogCrossbarSubstrate(const Params& p)
+      : device_(DeviceConfig::from(p)), tile_rows_(p.integer("tile_rows")), tile_cols_(p.integer("tile_cols")),
+        dac_bits_(p.integer("dac_bits")), adc_bits_(p.integer("adc_bits")), out_bound_(static_cast<float>(p.number("out_bound"))),
+        out_noise_(static_cast<float>(p.number("out_noise"))), gain_sigma_(p.number("gain_sigma")), offset_sigma_(p.number("offset_sigma")),
+        ir_drop_(p.number("ir_drop")), drift_compensation_(p.flag("drift_compensation")) {
+    if (device_.g_max <= device_.g_min) throw Error("analog_crossbar: 'g_max' must exceed 'g_min'");
+  }
+
+  void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
+    layer_ = layer;
+    context_ = context;
+    const Eigen::Index out = w.rows(), in = w.cols();
+    w_max_ = w.cwiseAbs().maxCoeff();
+    if (!(w_max_ > 0)) w_max_ = 1.0f;
+    const double range = device_.g_max - device_.g_min;
+    std::vector<double> targets(static_cast<std::size_t>(2 * w.size()));
+    for (Eigen::Index k = 0; k < w.size(); ++k) {
+      const double v = w.data()[k] / w_max_;
+      double gp = range * std::max(v, 0.0), gn = range * std::max(-v, 0.0);
+      if (device_.levels > 1) {
+        const double step = range / (device_.levels - 1);
+        gp = std::round(gp / step) * step;
+        gn = std::round(gn / step) * step;
+      }
+      targets[2 * k] = device_.g_min + gp;
+      targets[2 * k + 1] = device_.g_min + gn;
+    }
+    stats_ = {};
+    const std::vector<double> g = program_cells(device_, targets, context.seed, context.trial, layer.index, layer.part, &stats_);
+    weights_.resize(out, in);
+    read_var_.resize(out, in);
+    double target_sum = 0, drifted_sum = 0;
+    for (Eigen::Index r = 0; r < out; ++r) {
+      for (Eigen::Index c = 0; c < in; ++c) {
+        const std::size_t k = static_cast<std::size_t>(r * in + c);
+        double weff = (g[2 * k] - g[2 * k + 1]) / range;
+        target_sum += std::abs((targets[2 * k] - targets[2 * k + 1]) / range);
+        drifted_sum += std::abs(weff);
+        if (ir_drop_ > 0) {
+          const double i = static_cast<double>(c % tile_rows_) / tile_rows_, j = static_cast<double>(r % tile_cols_) / tile_cols_;
+          weff *= 1.0 - ir_drop_ * (i + j) / 2;
+        }
+        weights_(r, c) = static_cast<float>(weff);
+        const double sp = read_sigma(device_, g[2 * k]), sn = read_sigma(device_, g[2 * k + 1]);
+        read_var_(r, c) = static_cast<float>((sp * sp + sn * sn) / (range * range));
+      }
+    }
+    has_read_noise_ = read_var_.maxCoeff() > 0;
+    compensation_ = drift_compensation_ && device_.t_inference > device_.t0 && drifted_sum > 0 ? static_cast<float>(target_sum / drifted_sum) : 1.0f;
+    // Per-column periphery variation, fixed for the trial.
+    const CounterRng variation(context.seed, stream_id(context.trial, layer.index, layer.part, Purpose::Variation));
+    gain_.resize(out);
+    offset_.resize(out);
+    for (Eigen::Index r = 0; r < out; ++r) {
+      gain_[r] = static_cast<float>(1.0 + gain_sigma_ * variation.normal(2 * static_cast<std::uint64_t>(r)));
+      offset_[r] = static_cast<float>(offset_sigma_ * variation.normal(2 * static_cast<std::uint64_t>(r) + 1));
+    }
+    adc_saturations_.reset();
+    adc_conversions_.reset();
+  }
+
+  void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
+    const Eigen::Index rows = x.rows(), in = x.cols(), out = weights_.rows();
+    // DAC: per-vector abs-max scaling, then dac_bits over [−1, 1].
+    MatrixRM xn(rows, in);
+    Eigen::VectorXf xmax(rows);
+    const SymmetricQuantizer dac{1.0f, std::max(dac_bits_, 2)};
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const float m = x.row(r).cwiseAbs().maxCoeff();
+      xmax[r] = m;
+      const float inv = m > 0 ? 1.0f / m : 0.0f;
+      for (Eigen::Index c = 0; c < in; ++c) {
+        const float v = x(r, c) * inv;
+        xn(r, c) = dac_bits_ > 0 ? dac.quantize(v) : v;
+      }
+    }
+    y.setZero();
+    const SymmetricQuantizer adc{out_bound_, std::max(adc_bits_, 2)};
+    const float lo = -out_bound_, hi = out_bound_;
+    MatrixRM part, var, xsq;
+    std::vector<float> normals;
+    std::uint64_t saturated = 0;
+    int tile = 0;
+    for (Eigen::Index k0 = 0; k0 < in; k0 += tile_rows_) {
+      const Eigen::Index kn = std::min<Eigen::Index>(tile_rows_, in - k0);
+      if (has_read_noise_) xsq = xn.middleCols(k0, kn).array().square().matrix();
+      for (Eigen::Index c0 = 0; c0 < out; c0 += tile_cols_, ++tile) {
+        const Eigen::Index cn = std::min<Eigen::Index>(tile_cols_, out - c0);
+        part.noalias() = xn.middleCols(k0, kn) * weights_.block(c0, k0, cn, kn).transpose();
+        if (has_read_noise_) var.noalias() = xsq * read_var_.block(c0, k0, cn, kn).transpose();
+        const bool noisy = has_read_noise_ || out_noise_ > 0;
+        if (noisy) {
+          normals.resize(static_cast<std::size_t>(rows * cn));
+          const CounterRng rng(context_.seed, stream_id(context_.trial, layer_.index, (layer_.part << 10) | (tile & 1023), Purpose::OutputNoise));
+          rng.fill_normal(context.first_row * static_cast<std::uint64_t>(cn), normals.size(), normals.data());
+        }
+        const float out_var = out_noise_ * out_noise_;
+        for (Eigen::Index r = 0; r < rows; ++r) {
+          for (Eigen::Index j = 0; j < cn; ++j) {
+            float v = part(r, j);
+            if (noisy) v += std::sqrt((has_read_noise_ ? var(r, j) : 0.0f) + out_var) * normals[static_cast<std::size_t>(r * cn + j)];
+            v = gain_[c0 + j] * v + offset_[c0 + j];
+            if (v > hi || v < lo) ++saturated;
+            v = std::clamp(v, lo, hi);
+            if (adc_bits_ > 0) v = adc.quantize(v);
+            y(r, c0 + j) += v;
+          }
+        }
+      }
+    }
+    adc_saturations_.add(saturated);
+    // One conversion per output column of every tile that the vector passes through.
+    const auto row_tiles = static_cast<std::uint64_t>((in + tile_rows_ - 1) / tile_rows_);
+    adc_conversions_.add(static_cast<std::uint64_t>(rows * out) * row_tiles);
+    const float scale = w_max_ * compensation_;
+    for (Eigen::Index r = 0; r < rows; ++r) y.row(r) *= xmax[r] * scale;
+  }
+
+  std::string kind() const override { return "analog_crossbar"; }
+  Eigen::Index outputs() const override { return weights_.rows(); }
+  Eigen::Index inputs() const override { return weights_.cols(); }
+  void add_counters(std::map<std::string, double>& out) const override {
+    out["cells"] += static_cast<double>(stats_.cells);
+    out["stuck_at_gmin"] += static_cast<double>(stats_.stuck_low);
+    out["stuck_at_gmax"] += static_cast<double>(stats_.stuck_high);
+    out["write_failures"] += static_cast<double>(stats_.write_failures);
+    out["write_verify_iterations"] += static_cast<double>(stats_.verify_iterations);
+    out["adc_conversions"] += static_cast<double>(adc_conversions_.get());
+    out["adc_saturations"] += static_cast<double>(adc_saturations_.get());
+  }
+
+ private:
+  DeviceConfig device_;
+  int tile_rows_, tile_cols_, dac_bits_, adc_bits_;
+  float out_bound_, out_noise_;
+  double gain_sigma_, offset_sigma_, ir_drop_;
+  bool drift_compensation_;
+  LayerInfo layer_;
+  ProgramContext context_;
+  float w_max_ = 1.0f, compensation_ = 1.0f;
+  MatrixRM weights_, read_var_;
+  bool has_read_noise_ = false;
+  Eigen::VectorXf gain_, offset_;
+  CellArrayStats stats_;
+  Counter adc_saturations_, adc_conversions_;
+};
+
+}  // namespace
+
+SubstrateKind analog_crossbar_kind() {
+  using T = ParamSpec::Type;
+  std::vector<ParamSpec> params = device_param_specs("rram", 50.0, 225.0, 0);
+  const std::vector<ParamSpec> periphery = {
+      {"tile_rows", T::Integer, 512, 1, 65536, {}, "", "inputs per tile (aihwkit: at most 512)"},
+      {"tile_cols", T::Integer, 512, 1, 65536, {}, "", "outputs per tile (aihwkit: at most 512)"},
+      {"dac_bits", T::Integer, 7, 0, 24, {}, "bits", "input DAC resolution over [−1, 1] after abs-max scaling (aihwkit: 7; 0: ideal)"},
+      {"adc_bits", T::Integer, 9, 0, 24, {}, "bits", "output ADC resolution over [−out_bound, out_bound] (aihwkit: 9; 0: no quantization)"},
+      {"out_bound", T::Number, 12.0, 1e-6, 1e9, {}, "", "ADC range in full-scale-input × full-weight-row units (aihwkit: 12)"},
+      {"out_noise", T::Number, 0.06, 0.0, 1e6, {}, "", "output noise σ in the same unit (aihwkit: 0.06)"},
+      {"gain_sigma", T::Number, 0.0, 0.0, 10.0, {}, "", "per-column gain variation σ (fixed per trial)"},
+      {"offset_sigma", T::Number, 0.0, 0.0, 1e6, {}, "", "per-column offset variation σ (fixed per trial)"},
+      {"ir_drop", T::Number, 0.0, 0.0, 1.0, {}, "", "first-order IR-drop attenuation at the far corner of a tile (0: off)"},
+      {"drift_compensation", T::Bool, 1, 0, 1, {}, "", "global drift compensation of the outputs (aihwkit)"},
+  };
+  params.insert(params.end(), periphery.begin(), periphery.end());
+  return {"analog_crossbar",
+          "Resistive compute-in-memory: differential conductance pairs, tiles with digital partial sums, DAC, read noise on "
+          "every read, output noise, per-column gain/offset, ADC with saturation, optional IR drop, drift compensation "
+          "(aihwkit-style periphery).",
+          params, [](const Params& p) { return std::make_unique<AnalogCrossbarSubstrate>(p); }};
+}
+
+}  // namespace faultline::models

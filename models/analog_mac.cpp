@@ -1,0 +1,197 @@
+// `analog_mac`: a BrainScaleS-2-style analog multiply-accumulate array (electronicvisions hxtorch /
+// brainscales2-demos; Kuhn, Klein, Fröning, "On the Non-Associativity of Analog Computations",
+// 2023). Model:
+//  * inputs are quantized to input_bits unsigned codes (pulse widths 0..31 for 5 bits) after
+//    per-vector scaling to the largest input (negative inputs cannot be sent and are clipped to 0,
+//    counted); weights to weight_bits magnitude codes with a sign (−63..63 for 6 bits, the sign
+//    from the twin rows), scaled per layer;
+//  * each output column integrates one chunk of rows_per_chunk rows (128 signed rows per array
+//    half) sequentially on its membrane, in the configured order: m ← (1 − leak)·m +
+//    gain·p(i)·x_i·w_ij, clamped to ±saturation when saturation > 0, where p(i) = 1 −
+//    position_gain_slope·i/(rows_per_chunk − 1) is a gain that falls with the row's distance i
+//    from the synapse drivers;
+//  * an 8-bit column ADC reads floor(c_j·m + N(0, noise_sigma)) clamped to [adc_min, adc_max],
+//    with c_j ~ N(1, fixed_pattern_sigma) a per-column fixed-pattern gain;
+//  * chunks are summed digitally and the sum is scaled back to real units.
+// With leak, saturation, position gain and fixed pattern off this is exactly the software mock
+// of hxtorch: per chunk y = floor(gain·(x·w) + N(0, σ)), clamp to [−128, 127] (gain 0.002, σ 2).
+// Because accumulation is sequential with leak and saturation, the result depends on the order in
+// which rows are sent: natural, reversed, sorted (largest input first) or random (a fixed random
+// permutation per column and trial).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "models/error.h"
+#include "models/philox.h"
+#include "models/substrate.h"
+
+namespace faultline::models {
+namespace {
+
+class AnalogMacSubstrate final : public Substrate {
+ public:
+  explicit AnalogMacSubstrate(const Params& p)
+      : input_bits_(p.integer("input_bits")), weight_bits_(p.integer("weight_bits")), chunk_(p.integer("rows_per_chunk")),
+        gain_(p.number("gain")), noise_(p.number("noise_sigma")), adc_min_(p.number("adc_min")), adc_max_(p.number("adc_max")),
+        leak_(p.number("leak")), saturation_(p.number("saturation")), slope_(p.number("position_gain_slope")),
+        fixed_pattern_(p.number("fixed_pattern_sigma")), order_(p.choice("order")) {
+    if (adc_min_ >= adc_max_) throw Error("analog_mac: 'adc_min' must be below 'adc_max'");
+    sequential_ = leak_ > 0 || saturation_ > 0 || slope_ > 0;
+  }
+
+  void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
+    layer_ = layer;
+    context_ = context;
+    const int wmax_code = (1 << weight_bits_) - 1;
+    const float m = w.cwiseAbs().maxCoeff();
+    weight_scale_ = m > 0 ? static_cast<float>(wmax_code) / m : 1.0f;
+    codes_ = (w * weight_scale_).array().round().cwiseMax(-wmax_code).cwiseMin(wmax_code).matrix();
+    const Eigen::Index out = w.rows(), in = w.cols();
+    const CounterRng variation(context.seed, stream_id(context.trial, layer.index, layer.part, Purpose::Variation));
+    column_gain_.resize(out);
+    for (Eigen::Index j = 0; j < out; ++j) column_gain_[j] = 1.0 + fixed_pattern_ * variation.normal(static_cast<std::uint64_t>(j));
+    position_gain_.resize(chunk_);
+    for (int i = 0; i < chunk_; ++i) position_gain_[i] = 1.0 - (chunk_ > 1 ? slope_ * i / (chunk_ - 1) : 0.0);
+    // Random order: one permutation of each chunk's rows per column, fixed for the trial.
+    permutations_.clear();
+    if (order_ == "random") {
+      const CounterRng shuffle(context.seed, stream_id(context.trial, layer.index, layer.part, Purpose::Order));
+      permutations_.resize(static_cast<std::size_t>(out * in));
+      for (Eigen::Index j = 0; j < out; ++j) {
+        for (Eigen::Index c0 = 0; c0 < in; c0 += chunk_) {
+          const Eigen::Index n = std::min<Eigen::Index>(chunk_, in - c0);
+          int* perm = permutations_.data() + j * in + c0;
+          std::iota(perm, perm + n, 0);
+          for (Eigen::Index k = n - 1; k > 0; --k)
+            std::swap(perm[k], perm[shuffle.below(static_cast<std::uint64_t>(j * in + c0 + k), static_cast<std::uint32_t>(k + 1))]);
+        }
+      }
+    }
+    adc_saturations_.reset();
+    membrane_saturations_.reset();
+    clipped_inputs_.reset();
+    conversions_.reset();
+  }
+
+  void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
+    const Eigen::Index rows = x.rows(), in = x.cols(), out = codes_.rows();
+    const int xmax_code = (1 << input_bits_) - 1;
+    MatrixRM xq(rows, in);
+    Eigen::VectorXf xscale(rows);
+    std::uint64_t clipped = 0;
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const float m = x.row(r).maxCoeff();
+      const float s = m > 0 ? static_cast<float>(xmax_code) / m : 0.0f;
+      xscale[r] = s;
+      for (Eigen::Index c = 0; c < in; ++c) {
+        float v = x(r, c);
+        if (v < 0) { ++clipped; v = 0; }
+        xq(r, c) = std::min(static_cast<float>(xmax_code), std::round(v * s));
+      }
+    }
+    clipped_inputs_.add(clipped);
+    const Eigen::Index chunks = (in + chunk_ - 1) / chunk_;
+    const CounterRng rng(context_.seed, stream_id(context_.trial, layer_.index, layer_.part, Purpose::OutputNoise));
+    std::uint64_t adc_sat = 0, mem_sat = 0;
+    MatrixRM dots;
+    std::vector<int> order(static_cast<std::size_t>(chunk_));
+    y.setZero();
+    for (Eigen::Index c = 0; c < chunks; ++c) {
+      const Eigen::Index c0 = c * chunk_, n = std::min<Eigen::Index>(chunk_, in - c0);
+      // Integer dot products are exact in float32: |Σ x·w| ≤ 31·63·128 < 2^24.
+      if (!sequential_) dots.noalias() = xq.middleCols(c0, n) * codes_.middleCols(c0, n).transpose();
+      for (Eigen::Index r = 0; r < rows; ++r) {
+        if (sequential_ && order_ != "random") row_order(xq.row(r).data() + c0, n, order.data());
+        for (Eigen::Index j = 0; j < out; ++j) {
+          double membrane;
+          if (!sequential_) {
+            membrane = gain_ * static_cast<double>(dots(r, j));
+          } else {
+            const int* perm = order_ == "random" ? permutations_.data() + j * in + c0 : order.data();
+            membrane = 0;
+            for (Eigen::Index t = 0; t < n; ++t) {
+              const int i = perm[t];
+              membrane = (1.0 - leak_) * membrane + gain_ * position_gain_[i] * xq(r, c0 + i) * codes_(j, c0 + i);
+              if (saturation_ > 0 && std::abs(membrane) > saturation_) {
+                membrane = std::copysign(saturation_, membrane);
+                ++mem_sat;
+              }
+            }
+          }
+          const std::uint64_t index = ((context.first_row + static_cast<std::uint64_t>(r)) * static_cast<std::uint64_t>(chunks) +
+                                       static_cast<std::uint64_t>(c)) * static_cast<std::uint64_t>(out) + static_cast<std::uint64_t>(j);
+          double adc = std::floor(column_gain_[j] * membrane + noise_ * rng.normal(index));
+          if (adc < adc_min_ || adc > adc_max_) {
+            ++adc_sat;
+            adc = std::clamp(adc, adc_min_, adc_max_);
+          }
+          y(r, j) += static_cast<float>(adc);
+        }
+      }
+    }
+    adc_saturations_.add(adc_sat);
+    membrane_saturations_.add(mem_sat);
+    conversions_.add(static_cast<std::uint64_t>(rows * out * chunks));
+    // Back to real units: y ≈ x·w.
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const double denom = gain_ * xscale[r] * weight_scale_;
+      y.row(r) *= denom > 0 ? static_cast<float>(1.0 / denom) : 0.0f;
+    }
+  }
+
+  std::string kind() const override { return "analog_mac"; }
+  Eigen::Index outputs() const override { return codes_.rows(); }
+  Eigen::Index inputs() const override { return codes_.cols(); }
+  void add_counters(std::map<std::string, double>& out) const override {
+    out["adc_conversions"] += static_cast<double>(conversions_.get());
+    out["adc_saturations"] += static_cast<double>(adc_saturations_.get());
+    out["membrane_saturations"] += static_cast<double>(membrane_saturations_.get());
+    out["clipped_negative_inputs"] += static_cast<double>(clipped_inputs_.get());
+  }
+
+ private:
+  // The order in which a chunk's rows are sent for one input vector.
+  void row_order(const float* xq, Eigen::Index n, int* order) const {
+    std::iota(order, order + n, 0);
+    if (order_ == "reversed") std::reverse(order, order + n);
+    else if (order_ == "sorted") std::stable_sort(order, order + n, [&](int a, int b) { return xq[a] > xq[b]; });
+  }
+
+  int input_bits_, weight_bits_, chunk_;
+  double gain_, noise_, adc_min_, adc_max_, leak_, saturation_, slope_, fixed_pattern_;
+  std::string order_;
+  bool sequential_ = false;
+  LayerInfo layer_;
+  ProgramContext context_;
+  float weight_scale_ = 1.0f;
+  MatrixRM codes_;
+  std::vector<double> column_gain_, position_gain_;
+  std::vector<int> permutations_;
+  Counter adc_saturations_, membrane_saturations_, clipped_inputs_, conversions_;
+};
+
+}  // namespace
+
+SubstrateKind analog_mac_kind() {
+  using T = ParamSpec::Type;
+  return {"analog_mac",
+          "BrainScaleS-2-style analog MAC: 5-bit inputs, 6-bit signed weights, 128-row chunks integrated sequentially on a "
+          "membrane with leak, saturation and position-dependent gain, 8-bit column ADC with noise; the accumulation order "
+          "matters (hxtorch mock; Kuhn, Klein, Froening 2023).",
+          {{"input_bits", T::Integer, 5, 1, 12, {}, "bits", "unsigned input code width (BSS-2: 5, pulse widths 0..31)"},
+           {"weight_bits", T::Integer, 6, 1, 12, {}, "bits", "weight magnitude width, sign from twin rows (BSS-2: 6, −63..63)"},
+           {"rows_per_chunk", T::Integer, 128, 1, 4096, {}, "rows", "signed rows integrated per ADC read (BSS-2: 128 per array half)"},
+           {"gain", T::Number, 0.002, 1e-9, 1e3, {}, "ADC LSB", "ADC counts per unit of x·w (hxtorch mock: 0.002)"},
+           {"noise_sigma", T::Number, 2.0, 0.0, 1e4, {}, "ADC LSB", "per-read column noise σ (hxtorch mock: 2.0)"},
+           {"adc_min", T::Number, -128, -1e9, 1e9, {}, "ADC LSB", "lowest ADC code (8-bit signed: −128)"},
+           {"adc_max", T::Number, 127, -1e9, 1e9, {}, "ADC LSB", "highest ADC code (8-bit signed: 127)"},
+           {"leak", T::Number, 0.0, 0.0, 1.0, {}, "", "fraction of the membrane lost per row event (BSS-2 runs with leak off: 0)"},
+           {"saturation", T::Number, 0.0, 0.0, 1e9, {}, "ADC LSB", "membrane bound during integration (0: none; the ADC is linear in about ±80)"},
+           {"position_gain_slope", T::Number, 0.0, 0.0, 1.0, {}, "", "relative gain loss of the row farthest from the synapse drivers"},
+           {"fixed_pattern_sigma", T::Number, 0.0, 0.0, 10.0, {}, "", "per-column fixed-pattern gain deviation σ"},
+           {"order", T::Choice, 0, 0, 0, {"natural", "reversed", "sorted", "random"}, "", "order in which a chunk's rows are sent"}},
+          [](const Params& p) { return std::make_unique<AnalogMacSubstrate>(p); }};
+}
+
+}  // namespace faultline::models

@@ -1,0 +1,125 @@
+#include "models/device.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "models/substrate.h"
+
+namespace faultline::models {
+
+DeviceConfig DeviceConfig::from(const Params& p) {
+  DeviceConfig d;
+  d.device = p.choice("device");
+  d.g_min = p.number("g_min");
+  d.g_max = p.number("g_max");
+  d.levels = p.integer("levels");
+  d.prog_slope = p.number("prog_sigma_slope");
+  d.prog_offset = p.number("prog_sigma_offset");
+  d.read_sigma = p.number("read_sigma");
+  d.nu_mean = p.number("drift_nu_mean");
+  d.nu_std = p.number("drift_nu_std");
+  d.t0 = p.number("drift_t0");
+  d.t_inference = p.number("t_inference");
+  d.stuck_low_rate = p.number("stuck_at_gmin_rate");
+  d.stuck_high_rate = p.number("stuck_at_gmax_rate");
+  d.write_failure_rate = p.number("write_failure_rate");
+  d.verify_iterations = p.integer("verify_max_iterations");
+  d.verify_tolerance = p.number("verify_tolerance");
+  return d;
+}
+
+std::vector<ParamSpec> device_param_specs(const std::string& default_device, double g_min, double g_max, int levels) {
+  using T = ParamSpec::Type;
+  std::vector<std::string> devices = default_device == "pcm" ? std::vector<std::string>{"pcm", "rram"} : std::vector<std::string>{"rram", "pcm"};
+  return {
+      {"device", T::Choice, 0, 0, 0, devices, "", "device statistics: rram (CrossSim Milo fit, linear drift model) or pcm (aihwkit PCM model)"},
+      {"g_min", T::Number, g_min, 0.0, 1e6, {}, "µS", "lowest programmable conductance"},
+      {"g_max", T::Number, g_max, 1e-3, 1e6, {}, "µS", "highest programmable conductance (aihwkit PCM: 25 µS)"},
+      {"levels", T::Integer, static_cast<double>(levels), 0, 65536, {}, "", "programmable conductance levels (0: continuous)"},
+      {"prog_sigma_slope", T::Number, -0.009107, -1.0, 1.0, {}, "", "rram: programming noise σ(G) = slope·G + offset (CrossSim Milo fit: −0.009107)"},
+      {"prog_sigma_offset", T::Number, 4.782321, 0.0, 1e4, {}, "µS", "rram: programming noise offset (CrossSim Milo fit: 4.782321 µS)"},
+      {"read_sigma", T::Number, 0.0, 0.0, 10.0, {}, "", "rram: read noise per read, relative to G (pcm uses aihwkit's 1/f model instead)"},
+      {"drift_nu_mean", T::Number, 0.0, -1.0, 1.0, {}, "", "rram: mean drift exponent ν (pcm: from aihwkit's μ_ν(g_rel))"},
+      {"drift_nu_std", T::Number, 0.0, 0.0, 1.0, {}, "", "rram: spread of ν between cells (pcm: aihwkit's σ_ν(g_rel))"},
+      {"drift_t0", T::Number, 20.0, 1e-9, 1e12, {}, "s", "time of programming reference t0 (aihwkit: 20 s)"},
+      {"t_inference", T::Number, 20.0, 1e-9, 1e12, {}, "s", "time after programming at which the network is read (no drift while ≤ t0)"},
+      {"stuck_at_gmin_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "fraction of cells stuck at G_min (MNSIM: 0.001)"},
+      {"stuck_at_gmax_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "fraction of cells stuck at G_max (MNSIM: 0.001)"},
+      {"write_failure_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "probability that a write attempt leaves the cell unchanged"},
+      {"verify_max_iterations", T::Integer, 0, 0, 1000, {}, "", "write-verify: maximum write attempts (0: one write, no verify)"},
+      {"verify_tolerance", T::Number, 0.5, 0.0, 100.0, {}, "", "write-verify: accept when |read − target| ≤ tolerance × level spacing"},
+  };
+}
+
+double DeviceConfig::programming_sigma(double g) const {
+  if (device == "pcm") {
+    const double g_rel = std::clamp(g / g_max, 0.0, 1.0);
+    return std::max(0.0, 0.26348 + 1.9650 * g_rel - 1.1731 * g_rel * g_rel);
+  }
+  return std::max(0.0, prog_slope * g + prog_offset);
+}
+
+double read_sigma(const DeviceConfig& d, double g) {
+  if (d.device == "pcm") {
+    constexpr double t_read = 250e-9;
+    const double g_rel = std::max(g / d.g_max, 1e-6);
+    const double q_s = std::min(0.0088 / std::pow(g_rel, 0.65), 0.2);
+    const double t = std::max(d.t_inference, t_read);
+    return std::max(0.0, g) * q_s * std::sqrt(std::log((t + t_read) / (2 * t_read)));
+  }
+  return d.read_sigma * std::abs(g);
+}
+
+std::vector<double> program_cells(const DeviceConfig& d, const std::vector<double>& targets, std::uint64_t seed, std::uint64_t trial,
+                                   int layer, int block, CellArrayStats* stats) {
+  const CounterRng stuck(seed, stream_id(trial, layer, block, Purpose::Stuck));
+  const CounterRng noise(seed, stream_id(trial, layer, block, Purpose::ProgrammingNoise));
+  const CounterRng fail(seed, stream_id(trial, layer, block, Purpose::WriteFailure));
+  const CounterRng verify(seed, stream_id(trial, layer, block, Purpose::ProgramRead));
+  const CounterRng drift(seed, stream_id(trial, layer, block, Purpose::Drift));
+  const double tolerance = d.verify_tolerance * d.level_spacing();
+  const int attempts = std::max(1, d.verify_iterations);
+  std::vector<double> out(targets.size());
+  for (std::size_t k = 0; k < targets.size(); ++k) {
+    const std::uint64_t cell = k;
+    const double target = targets[k];
+    ++stats->cells;
+    double g;
+    const float u = stuck.uniform(cell);
+    if (u < d.stuck_low_rate) {
+      g = d.g_min;
+      ++stats->stuck_low;
+    } else if (u < d.stuck_low_rate + d.stuck_high_rate) {
+      g = d.g_max;
+      ++stats->stuck_high;
+    } else {
+      g = d.g_min;  // cells start reset
+      bool converged = false;
+      for (int a = 0; a < attempts; ++a) {
+        const std::uint64_t draw = cell * 1024 + static_cast<std::uint64_t>(a);  // 1024 > any attempt count
+        ++stats->verify_iterations;
+        if (fail.uniform(draw) < d.write_failure_rate) ++stats->write_failures;
+        else g = std::max(0.0, target + d.programming_sigma(target) * noise.normal(draw));
+        if (d.verify_iterations == 0) { converged = true; break; }
+        const double seen = g + read_sigma(d, g) * verify.normal(draw);
+        if (std::abs(seen - target) <= tolerance) { converged = true; break; }
+      }
+      if (!converged) ++stats->verify_unconverged;
+    }
+    // Drift: G(t) = G0·(t/t0)^(−ν) once t exceeds t0.
+    if (d.t_inference > d.t0) {
+      double mu = d.nu_mean, sd = d.nu_std;
+      if (d.device == "pcm") {
+        const double g_rel = std::max(g / d.g_max, 1e-6);
+        mu = std::clamp(-0.0155 * std::log(g_rel) + 0.0244, 0.049, 0.1);
+        sd = std::clamp(-0.0125 * std::log(g_rel) - 0.0059, 0.008, 0.045);
+      }
+      const double nu = mu + sd * drift.normal(cell);
+      if (mu != 0 || sd != 0) g *= std::pow(d.t_inference / d.t0, -nu);
+    }
+    out[k] = g;
+  }
+  return out;
+}
+
+}  // namespace faultline::models

@@ -1,0 +1,114 @@
+// `int8_digital`: integer digital hardware. Weights are quantized symmetrically (per tensor or per
+// output channel) and stored as two's-complement codes in which bits flip at a given bit error
+// rate; each input vector is quantized symmetrically with its own scale (dynamic per-vector
+// activation quantization, so that a sample's result does not depend on its batch); products
+// accumulate exactly in integers (int32 semantics) and are rescaled to real values
+// (requantization) by s_x · s_w (Jacob et al., "Quantization and Training of Neural Networks for
+// Efficient Integer-Arithmetic-Only Inference", CVPR 2018, symmetric variant).
+#include <cmath>
+
+#include "models/error.h"
+#include "models/philox.h"
+#include "models/quantize.h"
+#include "models/substrate.h"
+
+namespace faultline::models {
+namespace {
+
+class Int8Substrate final : public Substrate {
+ public:
+  explicit Int8Substrate(const Params& p)
+      : weight_bits_(p.integer("weight_bits")), activation_bits_(p.integer("activation_bits")),
+        per_channel_(p.flag("per_channel")), ber_(p.number("bit_error_rate")) {}
+
+  void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
+    codes_.resize(w.rows(), w.cols());
+    scales_.resize(w.rows());
+    const int qmax = (1 << (weight_bits_ - 1)) - 1;
+    const float tensor_max = w.cwiseAbs().maxCoeff();
+    flipped_ = 0;
+    const CounterRng flips(context.seed, stream_id(context.trial, layer.index, layer.part, Purpose::BitFlip));
+    const std::uint32_t mask = (1u << weight_bits_) - 1;
+    for (Eigen::Index r = 0; r < w.rows(); ++r) {
+      const float m = per_channel_ ? w.row(r).cwiseAbs().maxCoeff() : tensor_max;
+      const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
+      scales_[r] = scale;
+      for (Eigen::Index c = 0; c < w.cols(); ++c) {
+        long q = std::lround(w(r, c) / scale);
+        q = std::max<long>(-qmax, std::min<long>(qmax, q));
+        if (ber_ > 0) {
+          // Each stored bit flips independently with probability ber (stored as two's complement).
+          std::uint32_t bits = static_cast<std::uint32_t>(q) & mask;
+          const std::uint64_t element = static_cast<std::uint64_t>(r * w.cols() + c);
+          for (int b = 0; b < weight_bits_; ++b)
+            if (flips.uniform(element * static_cast<std::uint64_t>(weight_bits_) + static_cast<std::uint64_t>(b)) < ber_) {
+              bits ^= 1u << b;
+              ++flipped_;
+            }
+          // Sign-extend the weight_bits-wide code back to an integer.
+          q = (bits & (1u << (weight_bits_ - 1))) ? static_cast<long>(bits) - (1L << weight_bits_) : static_cast<long>(bits);
+        }
+        codes_(r, c) = static_cast<float>(q);
+      }
+    }
+    // Float sums of integers are exact below 2^24; beyond that accumulate in double.
+    const double worst = static_cast<double>(w.cols()) * ((1 << (activation_bits_ - 1)) - 1) * (1 << (weight_bits_ - 1));
+    exact_in_float_ = worst < 16777216.0;
+    if (!exact_in_float_) codes_double_ = codes_.cast<double>();
+  }
+
+  void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext&) const override {
+    const int qmax = (1 << (activation_bits_ - 1)) - 1;
+    MatrixRM xq(x.rows(), x.cols());
+    Eigen::VectorXf xs(x.rows());
+    for (Eigen::Index r = 0; r < x.rows(); ++r) {
+      const float m = x.row(r).cwiseAbs().maxCoeff();
+      const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
+      xs[r] = scale;
+      for (Eigen::Index c = 0; c < x.cols(); ++c) xq(r, c) = std::round(x(r, c) / scale);
+    }
+    if (exact_in_float_) {
+      y.noalias() = xq * codes_.transpose();
+    } else {
+      Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> acc = xq.cast<double>() * codes_double_.transpose();
+      y = acc.cast<float>();
+    }
+    for (Eigen::Index r = 0; r < y.rows(); ++r)
+      for (Eigen::Index c = 0; c < y.cols(); ++c) y(r, c) *= xs[r] * scales_[c];
+  }
+
+  std::string kind() const override { return "int8_digital"; }
+  Eigen::Index outputs() const override { return codes_.rows(); }
+  Eigen::Index inputs() const override { return codes_.cols(); }
+  void add_counters(std::map<std::string, double>& out) const override {
+    out["weights"] += static_cast<double>(codes_.size());
+    out["flipped_bits"] += static_cast<double>(flipped_);
+  }
+
+ private:
+  int weight_bits_, activation_bits_;
+  bool per_channel_;
+  double ber_;
+  MatrixRM codes_;
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes_double_;
+  Eigen::VectorXf scales_;
+  bool exact_in_float_ = true;
+  std::uint64_t flipped_ = 0;
+};
+
+}  // namespace
+
+SubstrateKind int8_digital_kind() {
+  using T = ParamSpec::Type;
+  return {"int8_digital",
+          "Integer digital MACs: symmetric weight quantization (per tensor or per output channel), dynamic per-vector "
+          "activation quantization, exact integer accumulation, rescaling by s_x*s_w; stored weight bits flip at a bit "
+          "error rate (Jacob et al., CVPR 2018).",
+          {{"weight_bits", T::Integer, 8, 2, 16, {}, "bits", "width of the stored weight codes"},
+           {"activation_bits", T::Integer, 8, 2, 16, {}, "bits", "width of the input codes"},
+           {"per_channel", T::Bool, 1, 0, 1, {}, "", "one weight scale per output channel (else one per layer)"},
+           {"bit_error_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "probability that a stored weight bit is flipped (per trial)"}},
+          [](const Params& p) { return std::make_unique<Int8Substrate>(p); }};
+}
+
+}  // namespace faultline::models

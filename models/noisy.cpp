@@ -1,0 +1,52 @@
+// `noisy`: the Walking Noise operators on a layer's output (Borras, Klein, Fröning, "Walking
+// Noise", arXiv 2212.10430): additive y + N(0, σ_add), multiplicative y · N(1, σ_mul), or both,
+// resampled on every forward pass.
+#include "models/noise.h"
+#include "models/philox.h"
+#include "models/substrate.h"
+
+namespace faultline::models {
+namespace {
+
+class NoisySubstrate final : public Substrate {
+ public:
+  explicit NoisySubstrate(const Params& p) : sigma_add_(static_cast<float>(p.number("sigma_add"))), sigma_mul_(static_cast<float>(p.number("sigma_mul"))) {}
+
+  void program(const MatrixRM& weights, const LayerInfo& layer, const ProgramContext& context) override {
+    weights_ = weights;
+    layer_ = layer;
+    context_ = context;
+  }
+
+  void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
+    y.noalias() = x * weights_.transpose();
+    const CounterRng rng(context_.seed, stream_id(context_.trial, layer_.index, layer_.part, Purpose::OutputNoise));
+    const std::uint64_t first = context.first_row * static_cast<std::uint64_t>(y.cols());
+    for (Eigen::Index r = 0; r < y.rows(); ++r)
+      apply_noise(rng, first + static_cast<std::uint64_t>(r * y.cols()), sigma_add_, sigma_mul_, y.row(r).data(), y.cols());
+  }
+
+  std::string kind() const override { return "noisy"; }
+  Eigen::Index outputs() const override { return weights_.rows(); }
+  Eigen::Index inputs() const override { return weights_.cols(); }
+
+ private:
+  float sigma_add_, sigma_mul_;
+  MatrixRM weights_;
+  LayerInfo layer_;
+  ProgramContext context_;
+};
+
+}  // namespace
+
+SubstrateKind noisy_kind() {
+  using T = ParamSpec::Type;
+  return {"noisy",
+          "Exact product, then Walking Noise on every output: y·N(1, sigma_mul) + N(0, sigma_add), resampled per pass "
+          "(Borras, Klein, Froening, arXiv 2212.10430).",
+          {{"sigma_add", T::Number, 0.0, 0.0, 1e10, {}, "", "standard deviation of additive Gaussian noise (Walking Noise sweeps 1e-2..1e10)"},
+           {"sigma_mul", T::Number, 0.0, 0.0, 1e10, {}, "", "standard deviation of multiplicative Gaussian noise N(1, sigma)"}},
+          [](const Params& p) { return std::make_unique<NoisySubstrate>(p); }};
+}
+
+}  // namespace faultline::models

@@ -1,0 +1,144 @@
+#include "nn/study.h"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "nn/json.h"
+
+namespace faultline::nn {
+
+double student_t95(int dof) {
+  // Quantiles t_{0.975, ν} for ν = 1..30 (standard tables); beyond, the Cornish–Fisher expansion
+  // around z = 1.959964 is accurate to better than 1e-4.
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (dof < 1) return std::numeric_limits<double>::quiet_NaN();
+  if (dof <= 30) return table[dof - 1];
+  const double z = 1.959964, v = dof;
+  return z + (z * z * z + z) / (4 * v) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * v * v);
+}
+
+StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options,
+                      const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
+  if (options.trials < 1 || options.trials > 1000000) throw Error("--trials: must be between 1 and 1000000");
+  StudyResult result;
+  result.hardware = config.name;
+  const auto start = std::chrono::steady_clock::now();
+  const std::size_t nl = graph.layers().size();
+  std::vector<LinearLayer::ErrorStats> errors(nl);
+  result.layers.resize(nl);
+  for (std::size_t l = 0; l < nl; ++l) {
+    const LinearLayer& layer = *graph.layers()[l];
+    const HardwareUnit* unit = config.unit_for(layer);
+    result.layers[l].name = layer.name();
+    result.layers[l].op_type = layer.op_type();
+    result.layers[l].unit = unit ? unit->name : "-";
+    result.layers[l].kind = unit ? unit->kind : "ideal";
+  }
+  result.class_accuracy.assign(static_cast<std::size_t>(data.classes), 0.0);
+  const std::int64_t total = options.eval.limit > 0 ? std::min(options.eval.limit, data.count) : data.count;
+  for (int t = 0; t < options.trials; ++t) {
+    config.program(graph, models::ProgramContext{options.seed, static_cast<std::uint64_t>(t)});
+    for (LinearLayer* layer : graph.layers()) layer->measure_error(options.layer_errors);
+    const EvalResult r = evaluate(graph, data, options.eval, [&](std::int64_t done, std::int64_t) {
+      if (on_progress) on_progress(t * total + done, options.trials * total);
+    });
+    result.accuracies.push_back(r.accuracy());
+    result.images = r.count;
+    for (int c = 0; c < data.classes; ++c) result.class_accuracy[c] += r.class_accuracy(c) / options.trials;
+    for (std::size_t l = 0; l < nl; ++l) {
+      const LinearLayer& layer = *graph.layers()[l];
+      const auto s = layer.error_stats();
+      errors[l].error_sq += s.error_sq;
+      errors[l].signal_sq += s.signal_sq;
+      errors[l].count += s.count;
+      for (const auto& [key, value] : layer.counters()) result.layers[l].counters[key] += value;
+    }
+  }
+  for (LinearLayer* layer : graph.layers()) layer->measure_error(false);
+  const double n = static_cast<double>(options.trials);
+  double sum = 0;
+  for (double a : result.accuracies) sum += a;
+  result.mean = sum / n;
+  double sq = 0;
+  for (double a : result.accuracies) sq += (a - result.mean) * (a - result.mean);
+  result.stddev = options.trials > 1 ? std::sqrt(sq / (n - 1)) : 0.0;
+  const double half = options.trials > 1 ? student_t95(options.trials - 1) * result.stddev / std::sqrt(n) : 0.0;
+  result.ci_low = result.mean - half;
+  result.ci_high = result.mean + half;
+  for (std::size_t l = 0; l < nl; ++l) {
+    const auto& e = errors[l];
+    result.layers[l].rms_error = e.count ? std::sqrt(e.error_sq / static_cast<double>(e.count)) : 0.0;
+    result.layers[l].snr_db = e.error_sq > 0 ? 10.0 * std::log10(e.signal_sq / e.error_sq) : std::numeric_limits<double>::infinity();
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+std::string study_table(const StudyResult& r) {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line, "hardware %s: accuracy %.2f %% ± %.2f (std, %zu trial%s), 95 %% CI [%.2f, %.2f] %%\n", r.hardware.c_str(),
+                100 * r.mean, 100 * r.stddev, r.accuracies.size(), r.accuracies.size() == 1 ? "" : "s", 100 * r.ci_low, 100 * r.ci_high);
+  out << line;
+  std::snprintf(line, sizeof line, "%-12s %-7s %-10s %-16s %12s %9s  %s\n", "layer", "op", "unit", "kind", "rms error", "snr dB", "counters (summed over trials)");
+  out << line;
+  for (const auto& l : r.layers) {
+    std::string counters;
+    for (const auto& [k, v] : l.counters) {
+      char c[96];
+      std::snprintf(c, sizeof c, "%s%s=%.0f", counters.empty() ? "" : " ", k.c_str(), v);
+      counters += c;
+    }
+    char snr[32];
+    if (std::isinf(l.snr_db)) std::snprintf(snr, sizeof snr, "exact");
+    else std::snprintf(snr, sizeof snr, "%.2f", l.snr_db);
+    std::snprintf(line, sizeof line, "%-12s %-7s %-10s %-16s %12.4g %9s  ", l.name.c_str(), l.op_type.c_str(), l.unit.c_str(), l.kind.c_str(), l.rms_error, snr);
+    out << line << counters << "\n";
+  }
+  return out.str();
+}
+
+std::string study_json(const StudyResult& r, const std::string& model, const std::string& data, const StudyOptions& options) {
+  JsonWriter j;
+  j.begin_object();
+  j.key("model").value(model);
+  j.key("data").value(data);
+  j.key("hardware").value(r.hardware);
+  j.key("seed").value(static_cast<unsigned long long>(options.seed));
+  j.key("trials").value(static_cast<int>(r.accuracies.size()));
+  j.key("images").value(static_cast<long long>(r.images));
+  j.key("accuracy").begin_object();
+  j.key("mean").value(r.mean);
+  j.key("std").value(r.stddev);
+  j.key("ci95").begin_array().value(r.ci_low).value(r.ci_high).end_array();
+  j.key("trials").begin_array();
+  for (double a : r.accuracies) j.value(a);
+  j.end_array();
+  j.end_object();
+  j.key("class_accuracy").begin_array();
+  for (double a : r.class_accuracy) j.value(a);
+  j.end_array();
+  j.key("layers").begin_array();
+  for (const auto& l : r.layers) {
+    j.begin_object();
+    j.key("name").value(l.name);
+    j.key("op").value(l.op_type);
+    j.key("unit").value(l.unit);
+    j.key("kind").value(l.kind);
+    j.key("rms_error").value(l.rms_error);
+    j.key("snr_db").value(l.snr_db);  // null when the layer is exact
+    j.key("counters").begin_object();
+    for (const auto& [k, v] : l.counters) j.key(k).value(v);
+    j.end_object();
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+  return j.str() + "\n";
+}
+
+}  // namespace faultline::nn

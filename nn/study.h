@@ -1,0 +1,53 @@
+// Monte Carlo accuracy of a network on a hardware description: T trials, each re-programming the
+// hardware (new programming noise, stuck cells, variation), with accuracy mean, standard
+// deviation and a 95 % confidence interval, and per layer the error of its hardware output
+// against the exact product of the same inputs and the hardware counters.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "nn/evaluate.h"
+#include "nn/hwconfig.h"
+
+namespace faultline::nn {
+
+struct StudyOptions {
+  EvalOptions eval;
+  int trials = 1;
+  std::uint64_t seed = 1;
+  bool layer_errors = true;  // measure each layer's error against the exact product
+};
+
+struct LayerReport {
+  std::string name, op_type, unit, kind;
+  double rms_error = 0;      // sqrt(mean (y_hw − y_exact)²) over all trials and reads
+  double snr_db = 0;         // 10·log10(Σ y_exact² / Σ (y_hw − y_exact)²); +inf when exact
+  std::map<std::string, double> counters;  // summed over trials
+};
+
+struct StudyResult {
+  std::string hardware;
+  std::vector<double> accuracies;  // one per trial
+  double mean = 0, stddev = 0, ci_low = 0, ci_high = 0;
+  std::vector<double> class_accuracy;  // mean over trials
+  std::vector<LayerReport> layers;
+  std::int64_t images = 0;
+  double seconds = 0;
+};
+
+// Two-sided 95 % Student-t quantile t_{0.975, dof} (dof ≥ 1).
+double student_t95(int dof);
+
+StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options,
+                      const std::function<void(std::int64_t done, std::int64_t total)>& on_progress = {});
+
+// Human-readable table and JSON (no wall time or thread count, so that it is identical for any
+// thread count).
+std::string study_table(const StudyResult& result);
+std::string study_json(const StudyResult& result, const std::string& model, const std::string& data, const StudyOptions& options);
+
+}  // namespace faultline::nn
