@@ -1,0 +1,265 @@
+// The hardware models: statistical checks with tolerances derived from the sample size, exact
+// equalities where a model claims them, and reproducibility across thread counts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "models/philox.h"
+#include "models/quantize.h"
+#include "models/substrate.h"
+#include "nn/hwconfig.h"
+#include "nn/onnx_io.h"
+#include "nn/study.h"
+#include "nn/train.h"
+
+using namespace faultline;
+using models::MatrixRM;
+
+namespace {
+
+MatrixRM random_matrix(Eigen::Index rows, Eigen::Index cols, std::uint64_t stream, float lo = -1, float hi = 1) {
+  MatrixRM m(rows, cols);
+  const models::CounterRng rng(7, stream);
+  for (Eigen::Index k = 0; k < m.size(); ++k) m.data()[k] = lo + (hi - lo) * rng.uniform(static_cast<std::uint64_t>(k));
+  return m;
+}
+
+models::Params params_for(const std::string& kind, const std::map<std::string, double>& numbers,
+                          const std::map<std::string, std::string>& choices = {}) {
+  models::Params p = models::default_params(models::find_substrate_kind(kind)->params);
+  for (const auto& [k, v] : numbers) p.set_number(k, v);
+  for (const auto& [k, v] : choices) p.set_choice(k, v);
+  return p;
+}
+
+// The output error of an additive-noise layer has standard deviation σ. With N samples the sample
+// variance s² satisfies (N−1)s²/σ² ~ χ²(N−1), so s²/σ² has standard deviation √(2/(N−1)); the
+// test allows 4 of them (two-sided confidence 99.994 %).
+TEST(Noise, AdditiveLayerErrorHasSigma) {
+  for (double sigma : {0.01, 0.5, 3.0}) {
+    auto s = models::create_substrate("noisy", params_for("noisy", {{"sigma_add", sigma}}));
+    const MatrixRM w = random_matrix(64, 32, 1), x = random_matrix(500, 32, 2);
+    s->program(w, {"l", "Gemm", 0, 0}, {3, 0});
+    MatrixRM y(500, 64);
+    s->multiply(x, y, {0});
+    const MatrixRM err = y - x * w.transpose();
+    const double n = static_cast<double>(err.size());
+    const double mean = err.cast<double>().mean();
+    const double var = (err.cast<double>().array() - mean).square().sum() / (n - 1);
+    EXPECT_NEAR(var / (sigma * sigma), 1.0, 4 * std::sqrt(2 / (n - 1))) << "sigma " << sigma;
+    EXPECT_NEAR(mean, 0.0, 4 * sigma / std::sqrt(n));
+  }
+}
+
+// The same through a noise site attached after a non-linear op (Relu) in a graph.
+TEST(Noise, SiteAfterAnyOpHasSigma) {
+  nn::Graph g;
+  g.add_input({"x", nn::DType::Float32, {}, false});
+  nn::NodeSpec relu;
+  relu.name = "act";
+  relu.op_type = "Relu";
+  relu.opset = 13;
+  relu.inputs = {"x"};
+  relu.outputs = {"y"};
+  g.add_node(relu);
+  g.add_output("y");
+  g.finalize();
+  const double sigma = 0.25;
+  EXPECT_EQ(g.set_noise_sites({{"act", "", static_cast<float>(sigma), 0.0f}}, 5, 0), std::vector<int>{1});
+  nn::Tensor x({400, 50});
+  for (std::int64_t k = 0; k < x.numel(); ++k) x.f()[k] = 1.0f;  // Relu(1) = 1
+  const nn::Tensor y = g.run({x})[0];
+  double sum = 0, sq = 0;
+  for (std::int64_t k = 0; k < y.numel(); ++k) { sum += y.f()[k] - 1.0; sq += (y.f()[k] - 1.0) * (y.f()[k] - 1.0); }
+  const double n = static_cast<double>(y.numel()), mean = sum / n, var = (sq - n * mean * mean) / (n - 1);
+  EXPECT_NEAR(var / (sigma * sigma), 1.0, 4 * std::sqrt(2 / (n - 1)));
+  // Noise is a function of (seed, trial, site, element): the same pass reproduces it exactly,
+  // another trial (a new forward pass of the same images) draws new noise.
+  EXPECT_EQ(g.run({x})[0].float_storage(), y.float_storage());
+  g.set_noise_sites({{"act", "", static_cast<float>(sigma), 0.0f}}, 5, 1);
+  EXPECT_NE(g.run({x})[0].float_storage(), y.float_storage());
+}
+
+// The fraction of stuck cells matches the configured rates: a binomial count with n cells has
+// standard deviation √(n·p·(1−p)); 4.5 of them (two-sided confidence 99.9993 %).
+TEST(Rram, StuckCellFractionsMatchRates) {
+  const double p_low = 0.01, p_high = 0.03;
+  auto s = models::create_substrate("rram_memory", params_for("rram_memory", {{"stuck_at_gmin_rate", p_low}, {"stuck_at_gmax_rate", p_high}}));
+  s->program(random_matrix(256, 256, 3), {"l", "Gemm", 1, 0}, {11, 0});
+  std::map<std::string, double> c;
+  s->add_counters(c);
+  const double n = c["cells"];
+  ASSERT_EQ(n, 256.0 * 256 * 4);  // 8-bit weights in 2-bit cells
+  for (auto [key, p] : {std::pair<const char*, double>{"stuck_at_gmin", p_low}, {"stuck_at_gmax", p_high}})
+    EXPECT_NEAR(c[key], n * p, 4.5 * std::sqrt(n * p * (1 - p))) << key;
+}
+
+TEST(Rram, NoiselessMemoryStoresQuantizedWeightsExactly) {
+  auto s = models::create_substrate("rram_memory", params_for("rram_memory", {{"prog_sigma_slope", 0}, {"prog_sigma_offset", 0}}));
+  const MatrixRM w = random_matrix(8, 16, 4);
+  s->program(w, {"l", "Gemm", 0, 0}, {1, 0});
+  MatrixRM eye = MatrixRM::Identity(16, 16), y(16, 8);
+  s->multiply(eye, y, {0});  // y = Wᵀ as stored
+  const float scale = w.cwiseAbs().maxCoeff() / 127.0f;
+  for (Eigen::Index r = 0; r < 8; ++r)
+    for (Eigen::Index c = 0; c < 16; ++c) EXPECT_FLOAT_EQ(y(c, r), std::round(w(r, c) / scale) * scale);
+  std::map<std::string, double> counters;
+  s->add_counters(counters);
+  EXPECT_EQ(counters["weight_errors"], 0.0);
+}
+
+TEST(Quantizer, OutputsOnGridInsideRangeAndSaturationFlagged) {
+  for (int bits : {2, 4, 8}) {
+    const models::SymmetricQuantizer q{2.5f, bits};
+    const models::CounterRng rng(1, static_cast<std::uint64_t>(bits));
+    for (std::uint64_t k = 0; k < 5000; ++k) {
+      const float x = 8.0f * (rng.uniform(k) - 0.5f);
+      bool saturated = false;
+      const float v = q.quantize(x, &saturated);
+      EXPECT_LE(std::abs(v), 2.5f + 1e-6f);
+      const float steps = v / q.step();
+      EXPECT_NEAR(steps, std::round(steps), 1e-4f);
+      EXPECT_EQ(saturated, std::abs(x) / q.step() > q.max_code() + 0.5f) << x;
+      if (!saturated) {
+        EXPECT_LE(std::abs(v - x), q.step() / 2 + 1e-6f);
+      }
+    }
+  }
+}
+
+TEST(Crossbar, WithoutImperfectionsEqualsTheExactProduct) {
+  auto s = models::create_substrate("analog_crossbar", params_for("analog_crossbar",
+      {{"prog_sigma_slope", 0}, {"prog_sigma_offset", 0}, {"dac_bits", 0}, {"adc_bits", 0}, {"out_noise", 0}, {"out_bound", 1e6}, {"tile_rows", 7}, {"tile_cols", 5}}));
+  const MatrixRM w = random_matrix(12, 20, 5), x = random_matrix(9, 20, 6);
+  s->program(w, {"l", "Gemm", 0, 0}, {1, 0});
+  MatrixRM y(9, 12);
+  s->multiply(x, y, {0});
+  const MatrixRM exact = x * w.transpose();
+  EXPECT_LT((y - exact).norm() / exact.norm(), 1e-5);
+}
+
+TEST(Crossbar, AdcSaturationsAreCountedAndOutputsOnTheAdcGrid) {
+  auto s = models::create_substrate("analog_crossbar", params_for("analog_crossbar",
+      {{"prog_sigma_slope", 0}, {"prog_sigma_offset", 0}, {"dac_bits", 0}, {"adc_bits", 4}, {"out_noise", 0}, {"out_bound", 1.0}}));
+  const MatrixRM w = random_matrix(6, 40, 7, 0.5, 1.0), x = random_matrix(10, 40, 8, 0.5, 1.0);
+  s->program(w, {"l", "Gemm", 0, 0}, {1, 0});
+  MatrixRM y(10, 6);
+  s->multiply(x, y, {0});
+  std::map<std::string, double> c;
+  s->add_counters(c);
+  EXPECT_EQ(c["adc_conversions"], 60.0);
+  EXPECT_EQ(c["adc_saturations"], 60.0);  // every dot product of positive values exceeds the bound 1
+  // Saturated outputs sit on the top code: bound · |x|max · |w|max.
+  for (Eigen::Index r = 0; r < 10; ++r)
+    for (Eigen::Index j = 0; j < 6; ++j) EXPECT_NEAR(y(r, j), x.row(r).maxCoeff() * w.maxCoeff(), 1e-5);
+}
+
+// With leak, saturation, position gain and fixed pattern off, the analog MAC equals the hxtorch
+// mock exactly: per 128-row chunk y = floor(gain·(x·w) + N(0, σ)), clamped to [−128, 127],
+// chunks summed. The mock below is written independently, drawing the same keyed normals.
+TEST(AnalogMac, EqualsTheChunkedMockExactly) {
+  const double gain = 0.01, sigma = 2.0;
+  auto s = models::create_substrate("analog_mac", params_for("analog_mac", {{"gain", gain}, {"noise_sigma", sigma}}));
+  const MatrixRM w = random_matrix(10, 300, 9), x = random_matrix(7, 300, 10, 0.0, 1.0);
+  const models::LayerInfo info{"l", "Gemm", 3, 1};
+  const models::ProgramContext ctx{42, 5};
+  s->program(w, info, ctx);
+  MatrixRM y(7, 10);
+  s->multiply(x, y, {100});
+  const double ws = 63.0 / w.cwiseAbs().maxCoeff();
+  const models::CounterRng rng(42, models::stream_id(5, 3, 1, models::Purpose::OutputNoise));
+  for (Eigen::Index r = 0; r < 7; ++r) {
+    const double xs = 31.0 / x.row(r).maxCoeff();
+    for (Eigen::Index j = 0; j < 10; ++j) {
+      double sum = 0;
+      for (int c = 0; c < 3; ++c) {
+        long dot = 0;
+        for (int i = c * 128; i < std::min(300, (c + 1) * 128); ++i)
+          dot += std::lround(std::round(x(r, i) * static_cast<float>(xs))) * std::lround(w(j, i) * static_cast<float>(ws));
+        const std::uint64_t index = ((100 + static_cast<std::uint64_t>(r)) * 3 + c) * 10 + static_cast<std::uint64_t>(j);
+        sum += std::clamp(std::floor(gain * static_cast<double>(dot) + sigma * rng.normal(index)), -128.0, 127.0);
+      }
+      const float expected = static_cast<float>(sum) * static_cast<float>(1.0 / (gain * static_cast<float>(xs) * static_cast<float>(ws)));
+      EXPECT_EQ(y(r, j), expected) << r << "," << j;
+    }
+  }
+}
+
+// Sequential accumulation with saturation is not associative: the same inputs in another order
+// give another result (Kuhn, Klein, Fröning 2023).
+TEST(AnalogMac, OrderChangesTheResult) {
+  const MatrixRM w = random_matrix(4, 128, 11), x = random_matrix(3, 128, 12, 0.0, 1.0);
+  MatrixRM results[2];
+  int k = 0;
+  for (const char* order : {"natural", "reversed"}) {
+    auto s = models::create_substrate("analog_mac", params_for("analog_mac", {{"gain", 0.05}, {"noise_sigma", 0.0}, {"saturation", 20.0}}, {{"order", order}}));
+    s->program(w, {"l", "Gemm", 0, 0}, {1, 0});
+    results[k].resize(3, 4);
+    s->multiply(x, results[k], {0});
+    ++k;
+  }
+  EXPECT_GT((results[0] - results[1]).cwiseAbs().maxCoeff(), 0.0f);
+  // Without saturation (and no noise) the order does not matter.
+  MatrixRM plain[2];
+  k = 0;
+  for (const char* order : {"natural", "reversed"}) {
+    auto s = models::create_substrate("analog_mac", params_for("analog_mac", {{"gain", 0.05}, {"noise_sigma", 0.0}}, {{"order", order}}));
+    s->program(w, {"l", "Gemm", 0, 0}, {1, 0});
+    plain[k].resize(3, 4);
+    s->multiply(x, plain[k], {0});
+    ++k;
+  }
+  EXPECT_EQ(plain[0], plain[1]);
+}
+
+// Flipped bits: n·b stored bits each flip with probability p; 4.5 binomial standard deviations.
+TEST(Int8, BitFlipsAtTheConfiguredRate) {
+  const double ber = 0.01;
+  auto s = models::create_substrate("int8_digital", params_for("int8_digital", {{"bit_error_rate", ber}}));
+  s->program(random_matrix(128, 128, 13), {"l", "Gemm", 0, 0}, {1, 0});
+  std::map<std::string, double> c;
+  s->add_counters(c);
+  const double bits = c["weights"] * 8;
+  EXPECT_NEAR(c["flipped_bits"], bits * ber, 4.5 * std::sqrt(bits * ber * (1 - ber)));
+}
+
+nn::Dataset tiny_dataset() {
+  nn::Dataset d;
+  d.name = "tiny";
+  d.count = 150;
+  d.height = d.width = 28;
+  const models::CounterRng rng(3, 3);
+  d.images.resize(static_cast<std::size_t>(d.count * 784));
+  d.labels.resize(static_cast<std::size_t>(d.count));
+  for (std::size_t k = 0; k < d.images.size(); ++k) d.images[k] = rng.uniform(k);
+  for (std::int64_t i = 0; i < d.count; ++i) d.labels[i] = static_cast<std::uint8_t>(rng.below(1000000 + static_cast<std::uint64_t>(i), 10));
+  return d;
+}
+
+// Same seed, 1 and 2 threads: identical JSON results for every shipped preset.
+TEST(Study, SameJsonForOneAndTwoThreads) {
+  const nn::Dataset d = tiny_dataset();
+  nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 2);
+  for (const auto& preset : nn::hardware_presets()) {
+    const nn::HardwareConfig config = nn::load_hardware_config(preset);
+    std::string json[2];
+    for (int t = 1; t <= 2; ++t) {
+      auto g = nn::parse_onnx(net.to_onnx(), "lenet5");
+      nn::StudyOptions o;
+      o.trials = 2;
+      o.seed = 9;
+      o.eval.threads = t;
+      o.eval.chunk = 16;
+      json[t - 1] = nn::study_json(nn::run_study(*g, config, d, o), "m", "d", o);
+    }
+    EXPECT_EQ(json[0], json[1]) << preset;
+  }
+}
+
+TEST(Study, ConfidenceIntervalUsesStudentT) {
+  EXPECT_NEAR(nn::student_t95(1), 12.706, 1e-3);
+  EXPECT_NEAR(nn::student_t95(9), 2.262, 1e-3);
+  EXPECT_NEAR(nn::student_t95(1000), 1.962, 1e-3);
+}
+
+}  // namespace
