@@ -122,6 +122,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("trials", po::value(&so.trials)->default_value(1), "Monte Carlo trials (each re-programs the hardware)")
       ("seed", po::value(&so.seed)->default_value(1), "seed of all hardware randomness")
       ("limit", po::value(&so.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
+      ("layer-errors", po::value(&so.layer_errors)->default_value(true), "measure each layer's error against the exact product (one extra product per layer)")
       ("out", po::value(&out), "write the results as JSON to this file");
   po::variables_map vm;
   if (!parse("eval", "--model MODEL.onnx [options]", options, args, vm)) return 0;

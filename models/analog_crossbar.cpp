@@ -100,18 +100,21 @@ class AnalogCrossbarSubstrate final : public Substrate {
     // DAC: per-vector abs-max scaling, then dac_bits over [−1, 1].
     MatrixRM xn(rows, in);
     Eigen::VectorXf xmax(rows);
-    const SymmetricQuantizer dac{1.0f, std::max(dac_bits_, 2)};
+    const SymmetricQuantizer dac(1.0f, std::max(dac_bits_, 2));
     for (Eigen::Index r = 0; r < rows; ++r) {
       const float m = x.row(r).cwiseAbs().maxCoeff();
       xmax[r] = m;
       const float inv = m > 0 ? 1.0f / m : 0.0f;
-      for (Eigen::Index c = 0; c < in; ++c) {
-        const float v = x(r, c) * inv;
-        xn(r, c) = dac_bits_ > 0 ? dac.quantize(v) : v;
+      const float* src = x.row(r).data();
+      float* dst = xn.row(r).data();
+      if (dac_bits_ > 0) {
+        for (Eigen::Index c = 0; c < in; ++c) dst[c] = dac.quantize(src[c] * inv);
+      } else {
+        for (Eigen::Index c = 0; c < in; ++c) dst[c] = src[c] * inv;
       }
     }
     y.setZero();
-    const SymmetricQuantizer adc{out_bound_, std::max(adc_bits_, 2)};
+    const SymmetricQuantizer adc(out_bound_, std::max(adc_bits_, 2));
     const float lo = -out_bound_, hi = out_bound_;
     MatrixRM part, var, xsq;
     std::vector<float> normals;
@@ -123,23 +126,27 @@ class AnalogCrossbarSubstrate final : public Substrate {
       for (Eigen::Index c0 = 0; c0 < out; c0 += tile_cols_, ++tile) {
         const Eigen::Index cn = std::min<Eigen::Index>(tile_cols_, out - c0);
         part.noalias() = xn.middleCols(k0, kn) * weights_.block(c0, k0, cn, kn).transpose();
-        if (has_read_noise_) var.noalias() = xsq * read_var_.block(c0, k0, cn, kn).transpose();
         const bool noisy = has_read_noise_ || out_noise_ > 0;
         if (noisy) {
           normals.resize(static_cast<std::size_t>(rows * cn));
           const CounterRng rng(context_.seed, stream_id(context_.trial, layer_.index, (layer_.part << 10) | (tile & 1023), Purpose::OutputNoise));
           rng.fill_normal(context.first_row * static_cast<std::uint64_t>(cn), normals.size(), normals.data());
+          if (has_read_noise_) {
+            // Read noise and output noise are independent normals: one draw of their summed variance.
+            var.noalias() = xsq * read_var_.block(c0, k0, cn, kn).transpose();
+            const float out_var = out_noise_ * out_noise_;
+            for (Eigen::Index k = 0; k < part.size(); ++k) part.data()[k] += std::sqrt(var.data()[k] + out_var) * normals[static_cast<std::size_t>(k)];
+          } else {
+            for (Eigen::Index k = 0; k < part.size(); ++k) part.data()[k] += out_noise_ * normals[static_cast<std::size_t>(k)];
+          }
         }
-        const float out_var = out_noise_ * out_noise_;
         for (Eigen::Index r = 0; r < rows; ++r) {
+          float* p = part.row(r).data();
+          float* dst = y.row(r).data() + c0;
           for (Eigen::Index j = 0; j < cn; ++j) {
-            float v = part(r, j);
-            if (noisy) v += std::sqrt((has_read_noise_ ? var(r, j) : 0.0f) + out_var) * normals[static_cast<std::size_t>(r * cn + j)];
-            v = gain_[c0 + j] * v + offset_[c0 + j];
-            if (v > hi || v < lo) ++saturated;
-            v = std::clamp(v, lo, hi);
-            if (adc_bits_ > 0) v = adc.quantize(v);
-            y(r, c0 + j) += v;
+            const float v = gain_[c0 + j] * p[j] + offset_[c0 + j];
+            saturated += (v > hi) | (v < lo);
+            dst[j] += adc_bits_ > 0 ? adc.quantize(v) : std::min(std::max(v, lo), hi);
           }
         }
       }
@@ -189,8 +196,8 @@ SubstrateKind analog_crossbar_kind() {
   const std::vector<ParamSpec> periphery = {
       {"tile_rows", T::Integer, 512, 1, 65536, {}, "", "inputs per tile (aihwkit: at most 512)"},
       {"tile_cols", T::Integer, 512, 1, 65536, {}, "", "outputs per tile (aihwkit: at most 512)"},
-      {"dac_bits", T::Integer, 7, 0, 24, {}, "bits", "input DAC resolution over [−1, 1] after abs-max scaling (aihwkit: 7; 0: ideal)"},
-      {"adc_bits", T::Integer, 9, 0, 24, {}, "bits", "output ADC resolution over [−out_bound, out_bound] (aihwkit: 9; 0: no quantization)"},
+      {"dac_bits", T::Integer, 7, 0, 16, {}, "bits", "input DAC resolution over [−1, 1] after abs-max scaling (aihwkit: 7; 0: ideal)"},
+      {"adc_bits", T::Integer, 9, 0, 16, {}, "bits", "output ADC resolution over [−out_bound, out_bound] (aihwkit: 9; 0: no quantization)"},
       {"out_bound", T::Number, 12.0, 1e-6, 1e9, {}, "", "ADC range in full-scale-input × full-weight-row units (aihwkit: 12)"},
       {"out_noise", T::Number, 0.06, 0.0, 1e6, {}, "", "output noise σ in the same unit (aihwkit: 0.06)"},
       {"gain_sigma", T::Number, 0.0, 0.0, 10.0, {}, "", "per-column gain variation σ (fixed per trial)"},

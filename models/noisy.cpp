@@ -22,8 +22,14 @@ class NoisySubstrate final : public Substrate {
     y.noalias() = x * weights_.transpose();
     const CounterRng rng(context_.seed, stream_id(context_.trial, layer_.index, layer_.part, Purpose::OutputNoise));
     const std::uint64_t first = context.first_row * static_cast<std::uint64_t>(y.cols());
-    for (Eigen::Index r = 0; r < y.rows(); ++r)
-      apply_noise(rng, first + static_cast<std::uint64_t>(r * y.cols()), sigma_add_, sigma_mul_, y.row(r).data(), y.cols());
+    // Element (r, c) has global index (first_row + r)·cols + c: consecutive rows are consecutive
+    // indices, so a contiguous y takes its noise in one vectorized pass.
+    if (y.outerStride() == y.cols()) {
+      apply_noise(rng, first, sigma_add_, sigma_mul_, y.data(), y.size());
+    } else {
+      for (Eigen::Index r = 0; r < y.rows(); ++r)
+        apply_noise(rng, first + static_cast<std::uint64_t>(r * y.cols()), sigma_add_, sigma_mul_, y.row(r).data(), y.cols());
+    }
   }
 
   std::string kind() const override { return "noisy"; }

@@ -7,27 +7,48 @@
 
 namespace faultline::models {
 
-// Symmetric signed quantizer: `bits` bits give the integer codes −(2^(bits−1) − 1) … 2^(bits−1) − 1
-// (the most negative two's-complement code is left unused so that the grid is symmetric), with
-// step = range / (2^(bits−1) − 1). Values beyond ±range saturate to the end codes.
-struct SymmetricQuantizer {
-  float range = 1.0f;
-  int bits = 8;
+// Round to nearest, ties to even (the IEEE default), for |x| < 2^22: adding and subtracting
+// 1.5·2^23 leaves the rounded value. Written out because std::round/std::nearbyint are library
+// calls on the SSE2 baseline and sit on the hot path of every DAC and ADC.
+inline float round_half_even(float x) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 · 2^23
+  return (x + kMagic) - kMagic;  // not folded: without -ffast-math the compiler keeps IEEE semantics
+}
 
-  int max_code() const { return (1 << (bits - 1)) - 1; }
-  float step() const { return range / static_cast<float>(max_code()); }
-  // Integer code of x (rounded to nearest, ties away from zero); *saturated set when clipped.
-  int code(float x, bool* saturated = nullptr) const {
-    const float q = std::round(x / step());
-    const float m = static_cast<float>(max_code());
-    if (q > m || q < -m) {
-      if (saturated) *saturated = true;
-      return q > 0 ? max_code() : -max_code();
-    }
-    if (saturated) *saturated = false;
-    return static_cast<int>(q);
+// Symmetric signed quantizer: `bits` bits (2 to 16) give the integer codes −(2^(bits−1) − 1) …
+// 2^(bits−1) − 1 (the most negative two's-complement code is left unused so that the grid is
+// symmetric), with step = range / (2^(bits−1) − 1), rounding to nearest (ties to even). Values
+// beyond the end codes saturate to them.
+struct SymmetricQuantizer {
+  SymmetricQuantizer(float range_, int bits_)
+      : range(range_), bits(bits_), max_level(static_cast<float>((1 << (bits_ - 1)) - 1)), step_(range_ / max_level),
+        inv_step_(max_level / range_) {}
+
+  float range;
+  int bits;
+  float max_level;  // 2^(bits−1) − 1
+
+  int max_code() const { return static_cast<int>(max_level); }
+  float step() const { return step_; }
+  // True when x lies beyond the end codes by more than half a step.
+  bool saturates(float x) const {
+    const float scaled = x * inv_step_;
+    return scaled > max_level + 0.5f || scaled < -max_level - 0.5f;
   }
-  float quantize(float x, bool* saturated = nullptr) const { return static_cast<float>(code(x, saturated)) * step(); }
+  // Integer code of x; *saturated set when x saturates.
+  int code(float x, bool* saturated = nullptr) const {
+    if (saturated) *saturated = saturates(x);
+    return static_cast<int>(level(x));
+  }
+  // The code as a float: clamp, then round (branch-free, so loops over it vectorize).
+  float level(float x) const { return round_half_even(std::min(std::max(x * inv_step_, -max_level), max_level)); }
+  float quantize(float x, bool* saturated = nullptr) const {
+    if (saturated) *saturated = saturates(x);
+    return level(x) * step_;
+  }
+
+ private:
+  float step_, inv_step_;
 };
 
 }  // namespace faultline::models

@@ -18,9 +18,15 @@ TEST(Philox, KnownAnswerVectors) {
 
 TEST(Philox, DrawsArePureFunctionsOfIndex) {
   const CounterRng rng(42, 7);
-  std::vector<float> bulk(37);
-  rng.fill_normal(3, bulk.size(), bulk.data());
-  for (std::size_t k = 0; k < bulk.size(); ++k) EXPECT_EQ(bulk[k], rng.normal(3 + k));
+  for (std::uint64_t first : {0ull, 3ull, 16ull, 1000003ull}) {
+    std::vector<float> bulk(101);  // head, vectorized body of 16-element groups, tail
+    rng.fill_normal(first, bulk.size(), bulk.data());
+    for (std::size_t k = 0; k < bulk.size(); ++k) ASSERT_EQ(bulk[k], rng.normal(first + k)) << first << "+" << k;
+  }
+  std::uint32_t four[16];
+  rng.blocks4((std::uint64_t{1} << 32) - 2, four);  // crosses the 32-bit carry of the counter
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) EXPECT_EQ(four[4 * i + j], rng.block((std::uint64_t{1} << 32) - 2 + i)[j]);
   EXPECT_NE(CounterRng(42, 7).uniform(0), CounterRng(42, 8).uniform(0));
   EXPECT_NE(CounterRng(42, 7).uniform(0), CounterRng(43, 7).uniform(0));
 }
