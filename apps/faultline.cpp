@@ -109,43 +109,60 @@ int cmd_train(const std::vector<std::string>& args) {
 }
 
 int cmd_eval(const std::vector<std::string>& args) {
-  std::string model, data = "fashion-mnist", hw = "ideal", out;
-  std::vector<std::string> sets;
+  std::string model, data = "fashion-mnist", out;
+  std::vector<std::string> hws, sets;
   nn::StudyOptions so;
   po::options_description options("eval options");
   add_common(options, &so.eval.threads);
   options.add_options()
       ("model", po::value(&model)->required(), "ONNX model (classifier: images in, class scores out)")
       ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
-      ("hw", po::value(&hw)->default_value(hw), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml)")
-      ("set", po::value(&sets), "override a hardware field, e.g. units.xbar.adc_bits=6 (repeatable)")
+      ("hw", po::value(&hws), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml); repeat to compare several (default: ideal)")
+      ("set", po::value(&sets), "override a hardware field, e.g. units.xbar.adc_bits=6 (repeatable; applies to every --hw)")
       ("trials", po::value(&so.trials)->default_value(1), "Monte Carlo trials (each re-programs the hardware)")
       ("seed", po::value(&so.seed)->default_value(1), "seed of all hardware randomness")
       ("limit", po::value(&so.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
       ("layer-errors", po::value(&so.layer_errors)->default_value(true), "measure each layer's error against the exact product (one extra product per layer)")
-      ("out", po::value(&out), "write the results as JSON to this file");
+      ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
   po::variables_map vm;
-  if (!parse("eval", "--model MODEL.onnx [options]", options, args, vm)) return 0;
+  if (!parse("eval", "--model MODEL.onnx [--hw HW ...] [options]", options, args, vm)) return 0;
   check_threads(so.eval.threads);
   if (so.eval.limit < 0) throw Error("--limit: must not be negative");
   if (so.trials < 1 || so.trials > 1000000) throw Error("--trials: must be between 1 and 1000000, got " + std::to_string(so.trials));
-  const nn::HardwareConfig config = nn::load_hardware_config(hw, sets);
+  if (hws.empty()) hws.push_back("ideal");
+  std::vector<nn::HardwareConfig> configs;
+  for (const auto& hw : hws) configs.push_back(nn::load_hardware_config(hw, sets));  // all validated before any work
   auto graph = nn::load_onnx(model);
   const nn::Dataset test = nn::load_mnist_family(data, false);
-  app::ProgressBar bar("evaluating");
-  const nn::StudyResult r = nn::run_study(*graph, config, test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
-  bar.finish();
-  std::printf("model %s on %s (%lld images), hardware %s (%s)\n", model.c_str(), data.c_str(), static_cast<long long>(r.images),
-              config.name.c_str(), config.source.c_str());
-  std::printf("%-12s %9s\n", "class", "accuracy");
-  const auto& names = nn::fashion_mnist_classes();
-  for (std::size_t c = 0; c < r.class_accuracy.size(); ++c)
-    std::printf("%-12s %7.2f %%\n", data == "fashion-mnist" && c < names.size() ? names[c].c_str() : std::to_string(c).c_str(), 100 * r.class_accuracy[c]);
-  std::printf("%s", nn::study_table(r).c_str());
-  std::printf("%.3f s, %.0f images/s on %d thread(s)\n", r.seconds, r.seconds > 0 ? r.images * r.accuracies.size() / r.seconds : 0.0,
-              so.eval.threads);
+  std::vector<nn::StudyResult> results;
+  std::string json = "[\n";
+  for (const auto& config : configs) {
+    app::ProgressBar bar("evaluating on " + config.name);
+    const nn::StudyResult r = nn::run_study(*graph, config, test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
+    bar.finish();
+    std::printf("model %s on %s (%lld images), hardware %s (%s)\n", model.c_str(), data.c_str(), static_cast<long long>(r.images),
+                config.name.c_str(), config.source.c_str());
+    if (configs.size() == 1) {
+      std::printf("%-12s %9s\n", "class", "accuracy");
+      const auto& names = nn::fashion_mnist_classes();
+      for (std::size_t c = 0; c < r.class_accuracy.size(); ++c)
+        std::printf("%-12s %7.2f %%\n", data == "fashion-mnist" && c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
+                    100 * r.class_accuracy[c]);
+    }
+    std::printf("%s", nn::study_table(r).c_str());
+    std::printf("%.3f s, %.0f images/s on %d thread(s)\n\n", r.seconds, r.seconds > 0 ? r.images * r.accuracies.size() / r.seconds : 0.0,
+                so.eval.threads);
+    json += (results.empty() ? "" : ",\n") + nn::study_json(r, model, data, so);
+    results.push_back(r);
+  }
+  if (configs.size() > 1) {
+    std::printf("%-30s %10s %8s %20s %7s\n", "hardware", "accuracy", "std", "95 % CI", "trials");
+    for (const auto& r : results)
+      std::printf("%-30s %8.2f %% %8.2f   [%6.2f, %6.2f] %% %7zu\n", r.hardware.c_str(), 100 * r.mean, 100 * r.stddev, 100 * r.ci_low,
+                  100 * r.ci_high, r.accuracies.size());
+  }
   if (!out.empty()) {
-    write_text(out, nn::study_json(r, model, data, so));
+    write_text(out, configs.size() == 1 ? nn::study_json(results[0], model, data, so) : json + "]\n");
     std::printf("wrote %s\n", out.c_str());
   }
   return 0;
@@ -157,19 +174,24 @@ int cmd_hw(const std::vector<std::string>& args) {
   po::options_description options("hw options");
   options.add_options()
       ("help,h", "show this help")
-      ("action", po::value(&action)->required(), "check (validate) or show (print with defaults filled in)")
-      ("file", po::value(&file)->required(), "hardware description: a YAML file or a preset name")
+      ("action", po::value(&action)->required(), "check (validate), show (print with defaults filled in) or kinds (document every substrate kind's parameters as Markdown)")
+      ("file", po::value(&file), "hardware description: a YAML file or a preset name")
       ("set", po::value(&sets), "override a field, e.g. units.xbar.adc_bits=6 (repeatable)");
   po::positional_options_description positional;
   positional.add("action", 1).add("file", 1);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
   if (vm.count("help")) {
-    std::cout << "usage: faultline hw check|show FILE [--set PATH=VALUE ...]\n\n" << options << "\n";
+    std::cout << "usage: faultline hw check|show FILE [--set PATH=VALUE ...] | faultline hw kinds\n\n" << options << "\n";
     return 0;
   }
   po::notify(vm);
-  if (action != "check" && action != "show") throw Error("hw: unknown action '" + action + "' (check, show)");
+  if (action == "kinds") {
+    std::printf("%s", nn::substrate_kinds_markdown().c_str());
+    return 0;
+  }
+  if (action != "check" && action != "show") throw Error("hw: unknown action '" + action + "' (check, show, kinds)");
+  if (file.empty()) throw Error("hw " + action + ": missing FILE");
   const nn::HardwareConfig config = nn::load_hardware_config(file, sets);
   if (action == "show") {
     std::printf("# %s\n%s", config.source.c_str(), config.to_yaml().c_str());

@@ -114,12 +114,8 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   }
   YAML::Node leaf = chain.back();
   const std::string& last = parts.back();
-  YAML::Node parsed;
-  try {
-    parsed = YAML::Load(value);
-  } catch (const YAML::Exception& e) {
-    throw Error("--set '" + assignment + "': invalid value: " + e.msg);
-  }
+  // A constructed scalar has no position, so errors about it say "(--set)" instead of a line.
+  const YAML::Node parsed(value);
   if (leaf.IsSequence() && std::all_of(last.begin(), last.end(), ::isdigit)) {
     const std::size_t i = std::stoul(last);
     if (i >= leaf.size()) throw Error("--set '" + assignment + "': '" + last + "' is past the end of the list");
@@ -152,6 +148,7 @@ void HardwareConfig::program(Graph& graph, const models::ProgramContext& context
 
 std::string HardwareConfig::to_yaml() const {
   std::ostringstream out;
+  out.precision(10);
   out << "name: " << name << "\n";
   if (!description.empty()) out << "description: " << YAML::Node(description) << "\n";
   out << "units:\n";
@@ -270,6 +267,35 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
     throw Error(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   return config;
+}
+
+std::string substrate_kinds_markdown() {
+  std::ostringstream out;
+  for (const auto& name : models::registered_substrates()) {
+    const models::SubstrateKind* kind = models::find_substrate_kind(name);
+    out << "### `" << name << "`\n\n" << kind->doc << "\n\n";
+    if (kind->params.empty()) {
+      out << "No parameters.\n\n";
+      continue;
+    }
+    out << "| parameter | type | default | valid | unit | meaning |\n| --- | --- | --- | --- | --- | --- |\n";
+    for (const auto& p : kind->params) {
+      std::string type, def, valid;
+      std::ostringstream d, lo, hi;
+      d << p.fallback;
+      lo << p.min;
+      hi << p.max;
+      switch (p.type) {
+        case models::ParamSpec::Type::Number: type = "number"; def = d.str(); valid = "[" + lo.str() + ", " + hi.str() + "]"; break;
+        case models::ParamSpec::Type::Integer: type = "integer"; def = d.str(); valid = "[" + lo.str() + ", " + hi.str() + "]"; break;
+        case models::ParamSpec::Type::Bool: type = "bool"; def = p.fallback != 0 ? "true" : "false"; valid = "true, false"; break;
+        case models::ParamSpec::Type::Choice: type = "choice"; def = p.choices.at(0); valid = join(p.choices); break;
+      }
+      out << "| `" << p.name << "` | " << type << " | " << def << " | " << valid << " | " << p.unit << " | " << p.doc << " |\n";
+    }
+    out << "\n";
+  }
+  return out.str();
 }
 
 std::string hardware_preset_dir() {

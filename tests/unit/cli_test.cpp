@@ -89,6 +89,41 @@ TEST_F(Cli, BadFiles) {
   expect_usage_error("eval --model " + model_ + " --data " + path("data"), {"t10k-images-idx3-ubyte", "truncated"});
 }
 
+TEST_F(Cli, HardwareCheckShowAndOverrides) {
+  for (const char* preset : {"ideal", "walking_noise_additive", "walking_noise_multiplicative", "rram_memory", "rram_crossbar",
+                             "pcm_crossbar", "bss2_analog", "int8_digital"}) {
+    Result r = run(std::string("hw check ") + preset);
+    EXPECT_EQ(r.status, 0) << preset << ": " << r.out;
+    EXPECT_NE(r.out.find(": ok ("), std::string::npos) << r.out;
+  }
+  Result shown = run("hw show rram_crossbar --set units.xbar.adc_bits=6");
+  ASSERT_EQ(shown.status, 0) << shown.out;
+  EXPECT_NE(shown.out.find("adc_bits: 6  #"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("ir_drop: 0  #"), std::string::npos) << shown.out;  // defaults filled in
+  expect_usage_error("hw check rram_crossbar --set units.xbar.adc_bits=60", {"rram_crossbar.yaml (--set)", "units.xbar.adc_bits", "[0, 16]"});
+  expect_usage_error("hw check rram_crossbar --set units.xbar.adc_bits=many", {"units.xbar.adc_bits", "must be a number"});
+  expect_usage_error("hw check rram_crossbar --set units.xbar.sparkle=1", {"unknown field 'units.xbar.sparkle'"});
+  expect_usage_error("hw check rram_crossbar --set nonsense", {"--set 'nonsense'", "PATH=VALUE"});
+  expect_usage_error("hw check no_such_preset", {"no_such_preset", "presets:"});
+  expect_usage_error("hw frobnicate ideal", {"unknown action"});
+  write("bad_kind.yaml", "name: x\nunits:\n  m:\n    kind: analog_mac\n    order: sideways\n");
+  expect_usage_error("hw check " + path("bad_kind.yaml"), {"bad_kind.yaml:5:12", "units.m.order", "natural"});
+  write("bad_range.yaml", "name: x\nunits:\n  m:\n    kind: rram_memory\n    levels: 3\n");
+  expect_usage_error("hw check " + path("bad_range.yaml"), {"bad_range.yaml:4:5", "power of two"});
+  expect_usage_error("eval --model " + model_ + " --trials 0", {"--trials"});
+  Result kinds = run("hw kinds");
+  EXPECT_EQ(kinds.status, 0);
+  EXPECT_NE(kinds.out.find("### `analog_crossbar`"), std::string::npos);
+}
+
+// hwcfg/README.md's parameter reference is the output of `faultline hw kinds`.
+TEST_F(Cli, HardwareReadmeIsUpToDate) {
+  Result kinds = run("hw kinds");
+  std::ifstream in(std::string(FAULTLINE_SOURCE_DIR) + "/hwcfg/README.md");
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(readme.find(kinds.out), std::string::npos) << "regenerate with: faultline hw kinds";
+}
+
 TEST_F(Cli, InferRunsAndChecksShapes) {
   nn::Tensor x({3, 1, 28, 28});
   for (std::int64_t k = 0; k < x.numel(); ++k) x.f()[k] = static_cast<float>(k % 17) / 17.0f;
