@@ -7,7 +7,9 @@
 //     computes its partial product in analog, partial sums of tiles along the inputs are added
 //     digitally (aihwkit: tiles of at most 512×512 with digital accumulation).
 //  3. Input (DAC): each input vector is divided by its absolute maximum (aihwkit's "abs_max"
-//     noise management) and quantized to dac_bits over [−1, 1] (aihwkit default 7 bits).
+//     noise management; input_scaling: abs_max) or by a fixed input_range (input_scaling: fixed,
+//     values beyond it clip and are counted as DAC saturations), then quantized to dac_bits over
+//     [−1, 1] (aihwkit default 7 bits).
 //  4. Read: y = x·G_effᵀ plus read noise on every read. Per-device read noise δG_ij ~ N(0, σ_ij²)
 //     gives an output term Σ_i x_i·δG_ij, which is exactly N(0, Σ_i x_i²·σ_ij²): the model draws
 //     that one normal per output instead of one per device, so a read costs a second product on
@@ -38,7 +40,8 @@ class AnalogCrossbarSubstrate final : public Substrate {
       : device_(DeviceConfig::from(p)), tile_rows_(p.integer("tile_rows")), tile_cols_(p.integer("tile_cols")),
         dac_bits_(p.integer("dac_bits")), adc_bits_(p.integer("adc_bits")), out_bound_(static_cast<float>(p.number("out_bound"))),
         out_noise_(static_cast<float>(p.number("out_noise"))), gain_sigma_(p.number("gain_sigma")), offset_sigma_(p.number("offset_sigma")),
-        ir_drop_(p.number("ir_drop")), drift_compensation_(p.flag("drift_compensation")) {
+        ir_drop_(p.number("ir_drop")), drift_compensation_(p.flag("drift_compensation")),
+        fixed_input_(p.choice("input_scaling") == "fixed"), input_range_(static_cast<float>(p.number("input_range"))) {
     if (device_.g_max <= device_.g_min) throw Error("analog_crossbar: 'g_max' must exceed 'g_min'");
   }
 
@@ -93,6 +96,7 @@ class AnalogCrossbarSubstrate final : public Substrate {
     }
     adc_saturations_.reset();
     adc_conversions_.reset();
+    dac_saturations_.reset();
   }
 
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
@@ -101,12 +105,22 @@ class AnalogCrossbarSubstrate final : public Substrate {
     MatrixRM xn(rows, in);
     Eigen::VectorXf xmax(rows);
     const SymmetricQuantizer dac(1.0f, std::max(dac_bits_, 2));
+    std::uint64_t dac_saturated = 0;
     for (Eigen::Index r = 0; r < rows; ++r) {
-      const float m = x.row(r).cwiseAbs().maxCoeff();
+      const float m = fixed_input_ ? input_range_ : x.row(r).cwiseAbs().maxCoeff();
       xmax[r] = m;
-      const float inv = m > 0 ? 1.0f / m : 0.0f;
+      float inv = m > 0 ? 1.0f / m : 0.0f;
       const float* src = x.row(r).data();
       float* dst = xn.row(r).data();
+      if (fixed_input_) {
+        for (Eigen::Index c = 0; c < in; ++c) {
+          const float v = src[c] * inv;
+          dac_saturated += (v > 1.0f) | (v < -1.0f);
+          dst[c] = std::min(std::max(v, -1.0f), 1.0f);
+        }
+        src = dst;  // quantize the clipped, already scaled values in place below
+        inv = 1.0f;
+      }
       if (dac_bits_ > 0) {
         for (Eigen::Index c = 0; c < in; ++c) dst[c] = dac.quantize(src[c] * inv);
       } else {
@@ -152,6 +166,7 @@ class AnalogCrossbarSubstrate final : public Substrate {
       }
     }
     adc_saturations_.add(saturated);
+    dac_saturations_.add(dac_saturated);
     // One conversion per output column of every tile that the vector passes through.
     const auto row_tiles = static_cast<std::uint64_t>((in + tile_rows_ - 1) / tile_rows_);
     adc_conversions_.add(static_cast<std::uint64_t>(rows * out) * row_tiles);
@@ -170,6 +185,7 @@ class AnalogCrossbarSubstrate final : public Substrate {
     out["write_verify_iterations"] += static_cast<double>(stats_.verify_iterations);
     out["adc_conversions"] += static_cast<double>(adc_conversions_.get());
     out["adc_saturations"] += static_cast<double>(adc_saturations_.get());
+    if (fixed_input_) out["dac_saturations"] += static_cast<double>(dac_saturations_.get());
   }
 
  private:
@@ -178,6 +194,8 @@ class AnalogCrossbarSubstrate final : public Substrate {
   float out_bound_, out_noise_;
   double gain_sigma_, offset_sigma_, ir_drop_;
   bool drift_compensation_;
+  bool fixed_input_;
+  float input_range_;
   LayerInfo layer_;
   ProgramContext context_;
   float w_max_ = 1.0f, compensation_ = 1.0f;
@@ -185,7 +203,7 @@ class AnalogCrossbarSubstrate final : public Substrate {
   bool has_read_noise_ = false;
   Eigen::VectorXf gain_, offset_;
   CellArrayStats stats_;
-  Counter adc_saturations_, adc_conversions_;
+  Counter adc_saturations_, adc_conversions_, dac_saturations_;
 };
 
 }  // namespace
@@ -196,6 +214,8 @@ SubstrateKind analog_crossbar_kind() {
   const std::vector<ParamSpec> periphery = {
       {"tile_rows", T::Integer, 512, 1, 65536, {}, "", "inputs per tile (aihwkit: at most 512)"},
       {"tile_cols", T::Integer, 512, 1, 65536, {}, "", "outputs per tile (aihwkit: at most 512)"},
+      {"input_scaling", T::Choice, 0, 0, 0, {"abs_max", "fixed"}, "", "DAC input scaling: each vector by its absolute maximum (aihwkit abs_max) or by input_range"},
+      {"input_range", T::Number, 1.0, 1e-9, 1e9, {}, "", "with input_scaling: fixed, the input value mapped to full DAC scale (beyond it inputs clip)"},
       {"dac_bits", T::Integer, 7, 0, 16, {}, "bits", "input DAC resolution over [−1, 1] after abs-max scaling (aihwkit: 7; 0: ideal)"},
       {"adc_bits", T::Integer, 9, 0, 16, {}, "bits", "output ADC resolution over [−out_bound, out_bound] (aihwkit: 9; 0: no quantization)"},
       {"out_bound", T::Number, 12.0, 1e-6, 1e9, {}, "", "ADC range in full-scale-input × full-weight-row units (aihwkit: 12)"},

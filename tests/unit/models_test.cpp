@@ -154,6 +154,22 @@ TEST(Crossbar, AdcSaturationsAreCountedAndOutputsOnTheAdcGrid) {
     for (Eigen::Index j = 0; j < 6; ++j) EXPECT_NEAR(y(r, j), x.row(r).maxCoeff() * w.maxCoeff(), 1e-5);
 }
 
+TEST(Crossbar, FixedInputRangeClipsAndCountsDacSaturations) {
+  models::Params p = params_for("analog_crossbar",
+      {{"prog_sigma_slope", 0}, {"prog_sigma_offset", 0}, {"dac_bits", 0}, {"adc_bits", 0}, {"out_noise", 0}, {"out_bound", 1e6}, {"input_range", 0.5}},
+      {{"input_scaling", "fixed"}});
+  auto s = models::create_substrate("analog_crossbar", p);
+  const MatrixRM w = random_matrix(3, 8, 14), x = random_matrix(4, 8, 15);  // inputs in [−1, 1]: about half clip at ±0.5
+  s->program(w, {"l", "Gemm", 0, 0}, {1, 0});
+  MatrixRM y(4, 3);
+  s->multiply(x, y, {0});
+  const MatrixRM clipped = x.cwiseMax(-0.5f).cwiseMin(0.5f);
+  EXPECT_LT((y - clipped * w.transpose()).cwiseAbs().maxCoeff(), 1e-5f);
+  std::map<std::string, double> c;
+  s->add_counters(c);
+  EXPECT_EQ(c["dac_saturations"], static_cast<double>((x.array().abs() > 0.5f).count()));
+}
+
 // With leak, saturation, position gain and fixed pattern off, the analog MAC equals the hxtorch
 // mock exactly: per 128-row chunk y = floor(gain·(x·w) + N(0, σ)), clamped to [−128, 127],
 // chunks summed. The mock below is written independently, drawing the same keyed normals.
