@@ -143,7 +143,11 @@ void HardwareConfig::program(Graph& graph, const models::ProgramContext& context
     if (unit) layer->program(unit->kind, unit->params, context);
     else layer->program("ideal", context);
   }
-  graph.set_noise_sites(noise_sites, context.seed, context.trial);
+  const std::vector<int> matched = graph.set_noise_sites(noise_sites, context.seed, context.trial);
+  for (std::size_t k = 0; k < matched.size(); ++k)
+    if (matched[k] == 0)
+      throw Error(source + ": noise[" + std::to_string(k) + "] (after '" + noise_sites[k].nodes + "'" +
+                  (noise_sites[k].op.empty() ? "" : ", op " + noise_sites[k].op) + ") matches no node of " + graph.source);
 }
 
 std::string HardwareConfig::to_yaml() const {

@@ -111,6 +111,8 @@ TEST_F(Cli, HardwareCheckShowAndOverrides) {
   write("bad_range.yaml", "name: x\nunits:\n  m:\n    kind: rram_memory\n    levels: 3\n");
   expect_usage_error("hw check " + path("bad_range.yaml"), {"bad_range.yaml:4:5", "power of two"});
   expect_usage_error("eval --model " + model_ + " --trials 0", {"--trials"});
+  write("sites.yaml", "name: x\nnoise:\n  - after: \"pool*\"\n    additive: 0.1\n");
+  expect_usage_error("eval --model " + model_ + " --limit 10 --hw " + path("sites.yaml"), {"sites.yaml", "noise[0]", "matches no node"});
   Result kinds = run("hw kinds");
   EXPECT_EQ(kinds.status, 0);
   EXPECT_NE(kinds.out.find("### `analog_crossbar`"), std::string::npos);
