@@ -178,11 +178,7 @@ class AnalogCrossbarSubstrate final : public Substrate {
   Eigen::Index outputs() const override { return weights_.rows(); }
   Eigen::Index inputs() const override { return weights_.cols(); }
   void add_counters(std::map<std::string, double>& out) const override {
-    out["cells"] += static_cast<double>(stats_.cells);
-    out["stuck_at_gmin"] += static_cast<double>(stats_.stuck_low);
-    out["stuck_at_gmax"] += static_cast<double>(stats_.stuck_high);
-    out["write_failures"] += static_cast<double>(stats_.write_failures);
-    out["write_verify_iterations"] += static_cast<double>(stats_.verify_iterations);
+    stats_.add_to(out);
     out["adc_conversions"] += static_cast<double>(adc_conversions_.get());
     out["adc_saturations"] += static_cast<double>(adc_saturations_.get());
     if (fixed_input_) out["dac_saturations"] += static_cast<double>(dac_saturations_.get());

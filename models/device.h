@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,15 @@ std::vector<ParamSpec> device_param_specs(const std::string& default_device, dou
 
 struct CellArrayStats {
   std::uint64_t cells = 0, stuck_low = 0, stuck_high = 0, write_failures = 0, verify_iterations = 0, verify_unconverged = 0;
+  // Adds these counts to a substrate's counter map (Substrate::add_counters).
+  void add_to(std::map<std::string, double>& out) const {
+    out["cells"] += static_cast<double>(cells);
+    out["stuck_at_gmin"] += static_cast<double>(stuck_low);
+    out["stuck_at_gmax"] += static_cast<double>(stuck_high);
+    out["write_failures"] += static_cast<double>(write_failures);
+    out["write_verify_iterations"] += static_cast<double>(verify_iterations);
+    out["verify_unconverged"] += static_cast<double>(verify_unconverged);
+  }
 };
 
 // Programs `targets` (µS) into cells and returns the conductances read back at t_inference

@@ -69,12 +69,7 @@ class RramMemorySubstrate final : public Substrate {
   Eigen::Index outputs() const override { return weights_.rows(); }
   Eigen::Index inputs() const override { return weights_.cols(); }
   void add_counters(std::map<std::string, double>& out) const override {
-    out["cells"] += static_cast<double>(stats_.cells);
-    out["stuck_at_gmin"] += static_cast<double>(stats_.stuck_low);
-    out["stuck_at_gmax"] += static_cast<double>(stats_.stuck_high);
-    out["write_failures"] += static_cast<double>(stats_.write_failures);
-    out["write_verify_iterations"] += static_cast<double>(stats_.verify_iterations);
-    out["verify_unconverged"] += static_cast<double>(stats_.verify_unconverged);
+    stats_.add_to(out);
     out["level_errors"] += static_cast<double>(level_errors_);
     out["weight_errors"] += static_cast<double>(weight_errors_);
   }

@@ -34,13 +34,21 @@ Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtyp
     ints_.assign(static_cast<std::size_t>(numel_), 0);
 }
 
+namespace {
+// Checks that `values` fills `shape`; returns the element count.
+template <typename T>
+std::int64_t checked_count(const Shape& shape, const std::vector<T>& values) {
+  const std::int64_t n = shape_numel(shape);
+  if (static_cast<std::int64_t>(values.size()) != n)
+    throw Error("tensor of shape " + shape_string(shape) + " needs " + std::to_string(n) + " values, got " + std::to_string(values.size()));
+  return n;
+}
+}  // namespace
+
 Tensor Tensor::floats(Shape shape, std::vector<float> values) {
   Tensor t;
+  t.numel_ = checked_count(shape, values);
   t.shape_ = std::move(shape);
-  t.numel_ = shape_numel(t.shape_);
-  if (static_cast<std::int64_t>(values.size()) != t.numel_)
-    throw Error("tensor of shape " + shape_string(t.shape_) + " needs " + std::to_string(t.numel_) +
-                " values, got " + std::to_string(values.size()));
   t.dtype_ = DType::Float32;
   t.floats_ = std::move(values);
   return t;
@@ -48,11 +56,8 @@ Tensor Tensor::floats(Shape shape, std::vector<float> values) {
 
 Tensor Tensor::ints(Shape shape, std::vector<std::int64_t> values) {
   Tensor t;
+  t.numel_ = checked_count(shape, values);
   t.shape_ = std::move(shape);
-  t.numel_ = shape_numel(t.shape_);
-  if (static_cast<std::int64_t>(values.size()) != t.numel_)
-    throw Error("tensor of shape " + shape_string(t.shape_) + " needs " + std::to_string(t.numel_) +
-                " values, got " + std::to_string(values.size()));
   t.dtype_ = DType::Int64;
   t.ints_ = std::move(values);
   return t;
