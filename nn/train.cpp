@@ -425,6 +425,14 @@ std::string TrainableNetwork::to_onnx() const {
   builder.add_input("input", {-1, m.channels, m.height, m.width});
   std::string current = "input";
   int conv = 0, fc = 0, relu = 0, pool = 0;
+  // Writes a layer's weights (in `weight_shape`) and biases as initializers NAME.weight/.bias.
+  auto add_parameters = [&](const Layer& l, const std::string& name, Shape weight_shape) {
+    Tensor w(std::move(weight_shape)), b({l.out_c});
+    std::copy(m.params.begin() + l.w_offset, m.params.begin() + l.w_offset + l.w_size, w.f());
+    std::copy(m.params.begin() + l.b_offset, m.params.begin() + l.b_offset + l.b_size, b.f());
+    builder.add_initializer(name + ".weight", w);
+    builder.add_initializer(name + ".bias", b);
+  };
   for (std::size_t li = 0; li < m.layers.size(); ++li) {
     const Layer& l = m.layers[li];
     const bool last = li + 1 == m.layers.size();
@@ -433,12 +441,7 @@ std::string TrainableNetwork::to_onnx() const {
       case Kind::Conv: {
         name = "conv" + std::to_string(++conv);
         out = last ? "logits" : name;
-        Tensor w({l.out_c, l.in_c, l.kernel, l.kernel});
-        std::copy(m.params.begin() + l.w_offset, m.params.begin() + l.w_offset + l.w_size, w.f());
-        Tensor b({l.out_c});
-        std::copy(m.params.begin() + l.b_offset, m.params.begin() + l.b_offset + l.b_size, b.f());
-        builder.add_initializer(name + ".weight", w);
-        builder.add_initializer(name + ".bias", b);
+        add_parameters(l, name, {l.out_c, l.in_c, l.kernel, l.kernel});
         builder.add_node("Conv", name, {current, name + ".weight", name + ".bias"}, {out},
                          {{"kernel_shape", ints_attribute({l.kernel, l.kernel})},
                           {"pads", ints_attribute({l.pad, l.pad, l.pad, l.pad})},
@@ -448,12 +451,7 @@ std::string TrainableNetwork::to_onnx() const {
       case Kind::Linear: {
         name = "fc" + std::to_string(++fc);
         out = last ? "logits" : name;
-        Tensor w({l.out_c, l.in_size()});
-        std::copy(m.params.begin() + l.w_offset, m.params.begin() + l.w_offset + l.w_size, w.f());
-        Tensor b({l.out_c});
-        std::copy(m.params.begin() + l.b_offset, m.params.begin() + l.b_offset + l.b_size, b.f());
-        builder.add_initializer(name + ".weight", w);
-        builder.add_initializer(name + ".bias", b);
+        add_parameters(l, name, {l.out_c, l.in_size()});
         builder.add_node("Gemm", name, {current, name + ".weight", name + ".bias"}, {out},
                          {{"alpha", float_attribute(1.0f)}, {"beta", float_attribute(1.0f)}, {"transB", int_attribute(1)}});
         break;
