@@ -18,6 +18,7 @@
 #include "nn/onnx_io.h"
 #include "nn/parallel.h"
 #include "nn/study.h"
+#include "apps/levels.h"
 #include "nn/train.h"
 
 namespace po = boost::program_options;
@@ -109,7 +110,7 @@ int cmd_train(const std::vector<std::string>& args) {
 }
 
 int cmd_eval(const std::vector<std::string>& args) {
-  std::string model, data = "fashion-mnist", out;
+  std::string model, data = "fashion-mnist", out, level = "functional", vcd;
   std::vector<std::string> hws, sets;
   nn::StudyOptions so;
   po::options_description options("eval options");
@@ -123,9 +124,13 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("seed", po::value(&so.seed)->default_value(1), "seed of all hardware randomness")
       ("limit", po::value(&so.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
       ("layer-errors", po::value(&so.layer_errors)->default_value(true), "measure each layer's error against the exact product (one extra product per layer)")
+      ("level", po::value(&level)->default_value(level), "functional (behavioural models only) or cycle (the same values, with cycles, time and energy from the SystemC models)")
+      ("vcd", po::value(&vcd), "--level cycle: write a waveform of every unit's top-level signals and counters to this VCD file")
       ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
   po::variables_map vm;
   if (!parse("eval", "--model MODEL.onnx [--hw HW ...] [options]", options, args, vm)) return 0;
+  if (level != "functional" && level != "cycle") throw Error("--level: must be functional or cycle, got '" + level + "'");
+  if (!vcd.empty() && level != "cycle") throw Error("--vcd: needs --level cycle");
   check_threads(so.eval.threads);
   if (so.eval.limit < 0) throw Error("--limit: must not be negative");
   if (so.trials < 1 || so.trials > 1000000) throw Error("--trials: must be between 1 and 1000000, got " + std::to_string(so.trials));
@@ -134,6 +139,12 @@ int cmd_eval(const std::vector<std::string>& args) {
   for (const auto& hw : hws) configs.push_back(nn::load_hardware_config(hw, sets));  // all validated before any work
   auto graph = nn::load_onnx(model);
   const nn::Dataset test = nn::load_mnist_family(data, false);
+  so.level = level;
+  std::unique_ptr<sim::CycleSimulation> simulation;
+  if (level == "cycle") {
+    simulation = app::attach_cycle_level(configs, *graph, vcd);
+    so.after_evaluate = [&simulation] { simulation->run_pending(); };
+  }
   std::vector<nn::StudyResult> results;
   std::string json = "[\n";
   for (const auto& config : configs) {
@@ -150,6 +161,7 @@ int cmd_eval(const std::vector<std::string>& args) {
                     100 * r.class_accuracy[c]);
     }
     std::printf("%s", nn::study_table(r).c_str());
+    std::printf("%s", nn::study_timing_table(r).c_str());
     std::printf("%.3f s, %.0f images/s on %d thread(s)\n\n", r.seconds, r.seconds > 0 ? r.images * r.accuracies.size() / r.seconds : 0.0,
                 so.eval.threads);
     json += (results.empty() ? "" : ",\n") + nn::study_json(r, model, data, so);
@@ -161,6 +173,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       std::printf("%-30s %8.2f %% %8.2f   [%6.2f, %6.2f] %% %7zu\n", r.hardware.c_str(), 100 * r.mean, 100 * r.stddev, 100 * r.ci_low,
                   100 * r.ci_high, r.accuracies.size());
   }
+  if (simulation && !vcd.empty()) std::printf("waveform: %s (%.6f s simulated)\n", vcd.c_str(), simulation->simulated_seconds());
   if (!out.empty()) {
     write_text(out, configs.size() == 1 ? nn::study_json(results[0], model, data, so) : json + "]\n");
     std::printf("wrote %s\n", out.c_str());

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace faultline::models {
 
@@ -50,5 +52,23 @@ struct SymmetricQuantizer {
  private:
   float step_, inv_step_;
 };
+
+// Per-tensor symmetric weight codes of `bits` bits stored offset-binary (code = q + 2^(bits−1),
+// q = round(w / scale) clamped to ±(2^(bits−1) − 1), scale = max|w| / (2^(bits−1) − 1)): how a
+// weight buffer holds a layer (rram_memory, and the bytes the cycle level writes to its memory).
+// Returns the scale.
+inline float offset_binary_codes(const float* w, std::size_t n, int bits, std::vector<std::uint32_t>& codes) {
+  const int qmax = (1 << (bits - 1)) - 1;
+  float m = 0;
+  for (std::size_t k = 0; k < n; ++k) m = std::max(m, std::abs(w[k]));
+  const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
+  codes.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    long q = std::lround(w[k] / scale);
+    q = std::max<long>(-qmax, std::min<long>(qmax, q));
+    codes[k] = static_cast<std::uint32_t>(q + (1L << (bits - 1)));
+  }
+  return scale;
+}
 
 }  // namespace faultline::models

@@ -9,6 +9,7 @@
 
 #include "models/device.h"
 #include "models/error.h"
+#include "models/quantize.h"
 #include "models/substrate.h"
 
 namespace faultline::models {
@@ -26,17 +27,12 @@ class RramMemorySubstrate final : public Substrate {
   }
 
   void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
-    const int qmax = (1 << (weight_bits_ - 1)) - 1;
-    const float m = w.cwiseAbs().maxCoeff();
-    const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
     const std::size_t n = static_cast<std::size_t>(w.size());
-    std::vector<std::uint32_t> codes(n);
+    std::vector<std::uint32_t> codes;
+    const float scale = offset_binary_codes(w.data(), n, weight_bits_, codes);
     std::vector<double> targets(n * static_cast<std::size_t>(cells_per_weight_));
     const double spacing = device_.level_spacing();
     for (std::size_t k = 0; k < n; ++k) {
-      long q = std::lround(w.data()[k] / scale);
-      q = std::max<long>(-qmax, std::min<long>(qmax, q));
-      codes[k] = static_cast<std::uint32_t>(q + (1L << (weight_bits_ - 1)));  // offset binary
       for (int c = 0; c < cells_per_weight_; ++c) {
         const std::uint32_t digit = (codes[k] >> (c * bits_per_cell_)) & static_cast<std::uint32_t>(device_.levels - 1);
         targets[k * cells_per_weight_ + c] = device_.g_min + digit * spacing;

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "models/cycle_params.h"
 #include "models/error.h"
 
 namespace faultline::models {
@@ -31,8 +32,10 @@ Registry& registry() {
   static Registry* instance = [] {
     auto* r = new Registry;
     for (SubstrateKind k : {ideal_kind(), noisy_kind(), int8_digital_kind(), rram_memory_kind(), analog_crossbar_kind(),
-                            analog_mac_kind()})
+                            analog_mac_kind()}) {
+      attach_cycle_params(k);
       r->kinds[k.name] = std::move(k);
+    }
     return r;
   }();
   return *instance;

@@ -117,6 +117,11 @@ struct SubstrateKind {
   std::string doc;
   std::vector<ParamSpec> params;
   std::function<std::unique_ptr<Substrate>(const Params&)> create;
+  // Parameters of the kind's cycle-approximate model (sim/): latencies in cycles of the unit's
+  // clock and energies in pJ, read from a unit's `timing:` and `energy:` sections. Empty when the
+  // kind has no cycle-level model (see models/cycle_params.h).
+  std::vector<ParamSpec> timing{};
+  std::vector<ParamSpec> energy{};
 };
 
 void register_substrate(SubstrateKind kind);

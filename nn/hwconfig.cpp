@@ -56,13 +56,14 @@ double get_number(const std::string& source, const YAML::Node& node, const std::
   }
 }
 
+// Reads the parameters `specs` declare from the mapping `unit` (`extra` keys are allowed too).
 models::Params read_params(const std::string& source, const YAML::Node& unit, const std::string& field,
-                           const models::SubstrateKind& kind) {
-  std::vector<std::string> known = {"kind"};
-  for (const auto& p : kind.params) known.push_back(p.name);
+                           const std::vector<models::ParamSpec>& specs, const std::vector<std::string>& extra) {
+  std::vector<std::string> known = extra;
+  for (const auto& p : specs) known.push_back(p.name);
   reject_unknown(source, unit, field, known);
-  models::Params params = models::default_params(kind.params);
-  for (const auto& spec : kind.params) {
+  models::Params params = models::default_params(specs);
+  for (const auto& spec : specs) {
     const YAML::Node value = unit[spec.name];
     if (!value) continue;
     const std::string name = field + "." + spec.name;
@@ -140,8 +141,13 @@ const HardwareUnit* HardwareConfig::unit_for(const LinearLayer& layer) const {
 void HardwareConfig::program(Graph& graph, const models::ProgramContext& context) const {
   for (LinearLayer* layer : graph.layers()) {
     const HardwareUnit* unit = unit_for(*layer);
-    if (unit) layer->program(unit->kind, unit->params, context);
-    else layer->program("ideal", context);
+    if (unit && wrap)
+      layer->program(unit->kind, unit->params, context,
+                     [&](std::unique_ptr<models::Substrate> s) { return wrap(*unit, std::move(s)); });
+    else if (unit)
+      layer->program(unit->kind, unit->params, context);
+    else
+      layer->program("ideal", context);
   }
   const std::vector<int> matched = graph.set_noise_sites(noise_sites, context.seed, context.trial);
   for (std::size_t k = 0; k < matched.size(); ++k)
@@ -159,12 +165,23 @@ std::string HardwareConfig::to_yaml() const {
   for (const auto& u : units) {
     out << "  " << u.name << ":\n    kind: " << u.kind << "\n";
     const models::SubstrateKind* kind = models::find_substrate_kind(u.kind);
-    for (const auto& spec : kind->params) {
-      out << "    " << spec.name << ": ";
-      if (spec.type == models::ParamSpec::Type::Choice) out << u.params.choice(spec.name);
-      else if (spec.type == models::ParamSpec::Type::Bool) out << (u.params.flag(spec.name) ? "true" : "false");
-      else out << u.params.number(spec.name);
-      out << "  # " << (spec.unit.empty() ? "" : "[" + spec.unit + "] ") << spec.doc << "\n";
+    const auto write = [&](const std::vector<models::ParamSpec>& specs, const models::Params& values, const std::string& indent) {
+      for (const auto& spec : specs) {
+        out << indent << spec.name << ": ";
+        if (spec.type == models::ParamSpec::Type::Choice) out << values.choice(spec.name);
+        else if (spec.type == models::ParamSpec::Type::Bool) out << (values.flag(spec.name) ? "true" : "false");
+        else out << values.number(spec.name);
+        out << "  # " << (spec.unit.empty() ? "" : "[" + spec.unit + "] ") << spec.doc << "\n";
+      }
+    };
+    write(kind->params, u.params, "    ");
+    if (!kind->timing.empty()) {
+      out << "    timing:\n";
+      write(kind->timing, u.timing, "      ");
+    }
+    if (!kind->energy.empty()) {
+      out << "    energy:\n";
+      write(kind->energy, u.energy, "      ");
     }
   }
   out << "mapping:\n";
@@ -214,7 +231,17 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         const models::SubstrateKind* kind = models::find_substrate_kind(unit.kind);
         if (kind == nullptr)
           throw Error(at(source, entry.second["kind"]) + ": '" + field + ".kind': unknown kind '" + unit.kind + "' (known: " + join(models::registered_substrates()) + ")");
-        unit.params = read_params(source, entry.second, field, *kind);
+        unit.params = read_params(source, entry.second, field, kind->params, {"kind", "timing", "energy"});
+        for (const char* section : {"timing", "energy"}) {
+          const std::vector<models::ParamSpec>& specs = std::string(section) == "timing" ? kind->timing : kind->energy;
+          const YAML::Node node = entry.second[section];
+          const std::string sfield = field + "." + section;
+          if (node && specs.empty())
+            throw Error(at(source, node) + ": '" + sfield + "': kind '" + unit.kind + "' has no cycle-level model, so no " + section + " parameters");
+          if (node) expect_map(source, node, sfield);
+          (std::string(section) == "timing" ? unit.timing : unit.energy) =
+              node ? read_params(source, node, sfield, specs, {}) : models::default_params(specs);
+        }
         // Build once to let the kind check combinations of values (e.g. g_max > g_min).
         try {
           (void)kind->create(unit.params);
@@ -282,8 +309,9 @@ std::string substrate_kinds_markdown() {
       out << "No parameters.\n\n";
       continue;
     }
+    const auto table = [&](const std::vector<models::ParamSpec>& specs) {
     out << "| parameter | type | default | valid | unit | meaning |\n| --- | --- | --- | --- | --- | --- |\n";
-    for (const auto& p : kind->params) {
+    for (const auto& p : specs) {
       std::string type, def, valid;
       std::ostringstream d, lo, hi;
       d << p.fallback;
@@ -298,6 +326,16 @@ std::string substrate_kinds_markdown() {
       out << "| `" << p.name << "` | " << type << " | " << def << " | " << valid << " | " << p.unit << " | " << p.doc << " |\n";
     }
     out << "\n";
+    };
+    table(kind->params);
+    if (!kind->timing.empty()) {
+      out << "Cycle level, `timing:` (latencies in cycles of `clock_mhz`):\n\n";
+      table(kind->timing);
+    }
+    if (!kind->energy.empty()) {
+      out << "Cycle level, `energy:`:\n\n";
+      table(kind->energy);
+    }
   }
   return out.str();
 }

@@ -4,6 +4,8 @@
 // naming the file, line, column and field.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,15 @@ struct HardwareUnit {
   std::string name;
   std::string kind;             // a registered substrate kind
   models::Params params;        // every declared parameter, defaults filled in
+  models::Params timing;        // the cycle-level model's latencies (`timing:`), defaults filled in
+  models::Params energy;        // the cycle-level model's energies (`energy:`), defaults filled in
 };
+
+// Wraps the functional substrate a unit gets for one weight block; the cycle level uses it to
+// put each layer's programming and reads through its SystemC system (sim/). Must return a
+// substrate that computes exactly what `functional` computes.
+using SubstrateWrapper =
+    std::function<std::unique_ptr<models::Substrate>(const HardwareUnit& unit, std::unique_ptr<models::Substrate> functional)>;
 
 struct LayerMapping {
   std::string layers = "*";  // glob over layer (node) names
@@ -31,6 +41,7 @@ struct HardwareConfig {
   std::vector<HardwareUnit> units;
   std::vector<LayerMapping> mapping;          // first match wins; unmatched layers run ideal
   std::vector<Graph::NoiseSite> noise_sites;  // Walking Noise after matching nodes
+  SubstrateWrapper wrap;                      // unset: the functional level
 
   // The unit a layer runs on, or nullptr for "ideal (unmapped)".
   const HardwareUnit* unit_for(const LinearLayer& layer) const;

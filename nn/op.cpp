@@ -70,9 +70,15 @@ void NodeSpec::expect_inputs(std::size_t min, std::size_t max) const {
 }
 
 void LinearLayer::program(const std::string& kind, const models::Params& params, const models::ProgramContext& context) {
+  program(kind, params, context, {});
+}
+
+void LinearLayer::program(const std::string& kind, const models::Params& params, const models::ProgramContext& context,
+                          const std::function<std::unique_ptr<models::Substrate>(std::unique_ptr<models::Substrate>)>& wrap) {
   kind_ = kind;
   for (std::size_t b = 0; b < blocks_.size(); ++b) {
     blocks_[b].substrate = models::create_substrate(kind, params);
+    if (wrap) blocks_[b].substrate = wrap(std::move(blocks_[b].substrate));
     models::LayerInfo info{name_, op_type_, index_, static_cast<int>(b)};
     blocks_[b].substrate->program(blocks_[b].weights, info, context);
   }

@@ -114,6 +114,9 @@ class LinearLayer {
   // Replaces every block's substrate with one of `kind` (configured by `params`) and programs it.
   void program(const std::string& kind, const models::Params& params, const models::ProgramContext& context);
   void program(const std::string& kind, const models::ProgramContext& context);
+  // As above, with each block's new substrate passed through `wrap` before it is programmed.
+  void program(const std::string& kind, const models::Params& params, const models::ProgramContext& context,
+               const std::function<std::unique_ptr<models::Substrate>(std::unique_ptr<models::Substrate>)>& wrap);
 
   // Error of this layer's hardware output against the exact product of the same inputs, summed
   // over the reads since the last program(): Σ(y_hw − y_ideal)², Σ y_ideal², element count.

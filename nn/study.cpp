@@ -1,6 +1,8 @@
 #include "nn/study.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -46,6 +48,7 @@ StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset&
     const EvalResult r = evaluate(graph, data, options.eval, [&](std::int64_t done, std::int64_t) {
       if (on_progress) on_progress(t * total + done, options.trials * total);
     });
+    if (options.after_evaluate) options.after_evaluate();
     result.accuracies.push_back(r.accuracy());
     result.images = r.count;
     for (int c = 0; c < data.classes; ++c) result.class_accuracy[c] += r.class_accuracy(c) / options.trials;
@@ -102,12 +105,54 @@ std::string study_table(const StudyResult& r) {
   return out.str();
 }
 
+std::string study_timing_table(const StudyResult& r) {
+  bool any = false;
+  for (const auto& l : r.layers) any = any || l.counters.count("cycles") != 0;
+  if (!any) return "";
+  const double trials = static_cast<double>(std::max<std::size_t>(1, r.accuracies.size()));
+  const double images = static_cast<double>(std::max<std::int64_t>(1, r.images));
+  const auto get = [](const LayerReport& l, const char* key) {
+    auto it = l.counters.find(key);
+    return it == l.counters.end() ? 0.0 : it->second;
+  };
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line, "cycle level, per pass over %lld images (mean of %g trial%s):\n", static_cast<long long>(r.images), trials,
+                trials == 1 ? "" : "s");
+  out << line;
+  std::snprintf(line, sizeof line, "%-12s %-10s %16s %14s %14s %12s %12s\n", "layer", "unit", "cycles", "time us", "energy uJ", "nJ/image", "utilisation");
+  out << line;
+  double cycles = 0, time = 0, energy = 0, macs = 0, peak = 0;
+  for (const auto& l : r.layers) {
+    if (!l.counters.count("cycles")) {
+      std::snprintf(line, sizeof line, "%-12s %-10s %16s\n", l.name.c_str(), l.unit.c_str(), "untimed (host)");
+      out << line;
+      continue;
+    }
+    const double c = get(l, "cycles") / trials, t = get(l, "time_ns") / trials, e = get(l, "energy_pj") / trials;
+    const double m = get(l, "macs"), p = get(l, "peak_macs");
+    cycles += c;
+    time += t;
+    energy += e;
+    macs += m;
+    peak += p;
+    std::snprintf(line, sizeof line, "%-12s %-10s %16.0f %14.3f %14.4f %12.3f %11.2f%%\n", l.name.c_str(), l.unit.c_str(), c, t / 1e3, e / 1e6,
+                  e / images / 1e3, p > 0 ? 100 * m / p : 0.0);
+    out << line;
+  }
+  std::snprintf(line, sizeof line, "%-12s %-10s %16.0f %14.3f %14.4f %12.3f %11.2f%%\n", "total", "", cycles, time / 1e3, energy / 1e6,
+                energy / images / 1e3, peak > 0 ? 100 * macs / peak : 0.0);
+  out << line;
+  return out.str();
+}
+
 std::string study_json(const StudyResult& r, const std::string& model, const std::string& data, const StudyOptions& options) {
   JsonWriter j;
   j.begin_object();
   j.key("model").value(model);
   j.key("data").value(data);
   j.key("hardware").value(r.hardware);
+  j.key("level").value(options.level);
   j.key("seed").value(static_cast<unsigned long long>(options.seed));
   j.key("trials").value(static_cast<int>(r.accuracies.size()));
   j.key("images").value(static_cast<long long>(r.images));

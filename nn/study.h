@@ -20,6 +20,10 @@ struct StudyOptions {
   int trials = 1;
   std::uint64_t seed = 1;
   bool layer_errors = true;  // measure each layer's error against the exact product
+  // Called after each trial's evaluation, before the layers' counters are read (the cycle level
+  // runs its recorded operations through SystemC here).
+  std::function<void()> after_evaluate;
+  std::string level = "functional";  // recorded in the JSON
 };
 
 struct LayerReport {
@@ -48,6 +52,10 @@ StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset&
 // Human-readable table and JSON (no wall time or thread count, so that it is identical for any
 // thread count).
 std::string study_table(const StudyResult& result);
+// The cycle level's per-layer and total cycles, simulated time, energy and utilisation (per pass
+// over the images, i.e. per trial), from the counters `cycles`, `time_ns`, `energy_pj`, `macs` and
+// `peak_macs`; "" when no layer has them.
+std::string study_timing_table(const StudyResult& result);
 std::string study_json(const StudyResult& result, const std::string& model, const std::string& data, const StudyOptions& options);
 
 }  // namespace faultline::nn

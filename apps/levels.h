@@ -1,0 +1,22 @@
+// The levels of detail a study runs at (DESIGN.md): the glue between the NN engine (nn/) and the
+// SystemC level (sim/), which know nothing of each other.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/graph.h"
+#include "nn/hwconfig.h"
+#include "sim/cycle_level.h"
+
+namespace faultline::app {
+
+// Elaborates the one SystemC simulation of the process with a system for every unit of every
+// config that some layer of `graph` is mapped to, and sets each config's `wrap` so that those
+// layers run through it. Throws faultline::Error naming the hwcfg and unit when a mapped unit's
+// kind has no cycle-level model. `vcd_path` (optional) records the waveform.
+std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
+                                                         const std::string& vcd_path);
+
+}  // namespace faultline::app

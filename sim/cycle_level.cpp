@@ -1,0 +1,236 @@
+#include "sim/cycle_level.h"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <tuple>
+
+#include "models/error.h"
+#include "sim/operation.h"
+#include "sim/unit_system.h"
+
+namespace faultline::sim {
+
+namespace {
+
+// Drives recorded operations through the unit systems, one after another, each on an idle unit.
+class Driver : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(Driver);
+  explicit Driver(const sc_core::sc_module_name& name, const std::vector<UnitSpec>& specs) : sc_module(name) {
+    for (const auto& spec : specs) units.push_back(make_unit_system(spec));
+    SC_THREAD(drive);
+  }
+
+  std::vector<std::unique_ptr<UnitSystem>> units;
+  sc_core::sc_event work;
+  std::vector<Operation>* queue = nullptr;
+
+ private:
+  void drive() {
+    for (;;) {
+      wait(work);
+      if (queue)
+        for (Operation& op : *queue) run(op);
+    }
+  }
+
+  void run(Operation& op) {
+    UnitSystem& unit = *units[op.unit];
+    const Counters before = unit.totals();
+    const sc_core::sc_time start = sc_core::sc_time_stamp();
+    unit.busy.write(true);
+    unit.layer.write(op.layer);
+    unit.execute(op);
+    unit.busy.write(false);
+    const double cycles = (sc_core::sc_time_stamp() - start) / unit.period();
+    const Counters after = unit.totals();
+    unit.energy_pj.write(after.count("energy_pj") ? after.at("energy_pj") : 0.0);
+    unit.macs.write(static_cast<sc_dt::uint64>(after.count("macs") ? after.at("macs") : 0.0));
+    Counters& r = op.result;
+    for (const auto& [key, value] : after) {
+      const auto it = before.find(key);
+      const double delta = value - (it == before.end() ? 0.0 : it->second);
+      if (delta != 0) r[key] = delta;
+    }
+    const double time_ns = cycles * 1e3 / unit.clock_mhz();
+    if (op.type == Operation::Type::Program) {
+      const double energy = r.count("energy_pj") ? r["energy_pj"] : 0.0;
+      r.erase("energy_pj");
+      r["program_cycles"] = cycles;
+      r["program_time_ns"] = time_ns;
+      r["program_energy_pj"] = energy;
+    } else {
+      r["cycles"] = cycles;
+      r["time_ns"] = time_ns;
+      r["peak_macs"] = cycles * unit.peak_macs_per_cycle(op);
+      r["layer_ops"] = 1;
+      if (!r.count("energy_pj")) r["energy_pj"] = 0;
+      if (!r.count("macs")) r["macs"] = 0;
+    }
+  }
+};
+
+}  // namespace
+
+// A functional substrate whose programming and reads are also recorded for the simulation.
+class TimedSubstrate final : public models::Substrate {
+ public:
+  TimedSubstrate(CycleSimulation::Impl& sim, std::size_t unit, bool keep_weights, std::unique_ptr<models::Substrate> inner)
+      : sim_(sim), unit_(unit), keep_weights_(keep_weights), inner_(std::move(inner)) {}
+
+  void program(const models::MatrixRM& weights, const models::LayerInfo& layer, const models::ProgramContext& context) override;
+  void multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen::Ref<models::MatrixRM> y,
+                const models::MultiplyContext& context) const override;
+  std::string kind() const override { return inner_->kind(); }
+  Eigen::Index outputs() const override { return inner_->outputs(); }
+  Eigen::Index inputs() const override { return inner_->inputs(); }
+  void add_counters(std::map<std::string, double>& out) const override {
+    inner_->add_counters(out);
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [key, value] : timed_) out[key] += value;
+  }
+
+  void attribute(const Counters& counters) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [key, value] : counters) timed_[key] += value;
+  }
+
+ private:
+  CycleSimulation::Impl& sim_;
+  std::size_t unit_;
+  bool keep_weights_;
+  std::unique_ptr<models::Substrate> inner_;
+  models::LayerInfo layer_;
+  mutable std::mutex mutex_;
+  Counters timed_;
+};
+
+struct CycleSimulation::Impl {
+  std::vector<UnitSpec> specs;
+  std::unique_ptr<Driver> driver;
+  sc_core::sc_trace_file* vcd = nullptr;
+  std::mutex mutex;
+  std::vector<Operation> pending;
+  std::uint64_t operations = 0;
+
+  void record(Operation op) {
+    std::lock_guard<std::mutex> lock(mutex);
+    pending.push_back(std::move(op));
+  }
+};
+
+void TimedSubstrate::program(const models::MatrixRM& weights, const models::LayerInfo& layer, const models::ProgramContext& context) {
+  inner_->program(weights, layer, context);
+  layer_ = layer;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    timed_.clear();
+  }
+  Operation op;
+  op.type = Operation::Type::Program;
+  op.unit = unit_;
+  op.layer = layer.index;
+  op.part = layer.part;
+  op.inputs = weights.cols();
+  op.outputs = weights.rows();
+  Counters device;
+  inner_->add_counters(device);
+  // Cells and write attempts as the behavioural model counted them; kinds without a device
+  // model (SRAM synapses) write every weight once.
+  op.cells = device.count("cells") ? device["cells"] : static_cast<double>(weights.size());
+  op.write_attempts = device.count("write_verify_iterations") ? device["write_verify_iterations"] : op.cells;
+  if (keep_weights_) op.weights = weights;
+  op.owner = this;
+  sim_.record(std::move(op));
+}
+
+void TimedSubstrate::multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen::Ref<models::MatrixRM> y,
+                              const models::MultiplyContext& context) const {
+  inner_->multiply(x, y, context);
+  Operation op;
+  op.type = Operation::Type::Multiply;
+  op.unit = unit_;
+  op.layer = layer_.index;
+  op.part = layer_.part;
+  op.first_row = context.first_row;
+  op.vectors = x.rows();
+  op.inputs = inner_->inputs();
+  op.outputs = inner_->outputs();
+  op.owner = const_cast<TimedSubstrate*>(this);  // attribution is not part of the substrate's value semantics
+  sim_.record(std::move(op));
+}
+
+namespace {
+std::atomic<bool> elaborated{false};
+}
+
+CycleSimulation::CycleSimulation(std::vector<UnitSpec> units, const std::string& vcd_path) : impl_(std::make_unique<Impl>()) {
+  if (elaborated.exchange(true))
+    throw Error("the cycle level elaborates one SystemC simulation per process; a second one was requested");
+  impl_->specs = std::move(units);
+  try {
+    impl_->driver = std::make_unique<Driver>("faultline", impl_->specs);
+    if (!vcd_path.empty()) {
+      std::string base = vcd_path;
+      if (base.size() > 4 && base.substr(base.size() - 4) == ".vcd") base.resize(base.size() - 4);  // SystemC appends ".vcd"
+      impl_->vcd = sc_core::sc_create_vcd_trace_file(base.c_str());
+      if (impl_->vcd == nullptr) throw Error(vcd_path + ": cannot create the waveform file");
+      impl_->vcd->set_time_unit(1, sc_core::SC_NS);
+      for (const auto& u : impl_->driver->units) u->trace(impl_->vcd);
+    }
+    // Elaborate and initialize now, so that the driver waits for work before the first
+    // notification (a notification made before initialization would be lost).
+    sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  } catch (const sc_core::sc_report& e) {
+    throw Error(std::string("SystemC elaboration failed: ") + e.what());
+  }
+}
+
+CycleSimulation::~CycleSimulation() {
+  if (impl_->vcd) sc_core::sc_close_vcd_trace_file(impl_->vcd);
+}
+
+std::size_t CycleSimulation::units() const { return impl_->specs.size(); }
+const UnitSpec& CycleSimulation::unit(std::size_t index) const { return impl_->specs.at(index); }
+
+std::unique_ptr<models::Substrate> CycleSimulation::wrap(std::size_t unit, std::unique_ptr<models::Substrate> functional) {
+  if (unit >= impl_->specs.size()) throw std::out_of_range("CycleSimulation::wrap: no unit " + std::to_string(unit));
+  const bool keep_weights = impl_->specs[unit].kind == "rram_memory";
+  return std::make_unique<TimedSubstrate>(*impl_, unit, keep_weights, std::move(functional));
+}
+
+void CycleSimulation::run_pending() {
+  std::vector<Operation> ops;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    ops.swap(impl_->pending);
+  }
+  if (ops.empty()) return;
+  // A fixed order, whatever order threads recorded them in: programming first, then layer by
+  // layer (block, first row).
+  std::stable_sort(ops.begin(), ops.end(), [](const Operation& a, const Operation& b) {
+    const auto key = [](const Operation& o) {
+      return std::make_tuple(o.type == Operation::Type::Program ? 0 : 1, o.unit, o.layer, o.part, o.first_row, o.vectors);
+    };
+    return key(a) < key(b);
+  });
+  impl_->driver->queue = &ops;
+  impl_->driver->work.notify(sc_core::SC_ZERO_TIME);
+  try {
+    sc_core::sc_start();  // returns when every operation is done (nothing left to simulate)
+  } catch (const sc_core::sc_report& e) {
+    throw Error(std::string("SystemC simulation failed: ") + e.what());
+  }
+  impl_->driver->queue = nullptr;
+  for (const Operation& op : ops) op.owner->attribute(op.result);
+  impl_->operations += ops.size();
+}
+
+Counters CycleSimulation::unit_totals(std::size_t unit) const { return impl_->driver->units.at(unit)->totals(); }
+
+double CycleSimulation::simulated_seconds() const { return sc_core::sc_time_stamp().to_seconds(); }
+
+std::uint64_t CycleSimulation::operations() const { return impl_->operations; }
+
+}  // namespace faultline::sim

@@ -1,0 +1,169 @@
+#include "sim/memory_mac_system.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "models/quantize.h"
+
+namespace faultline::sim {
+
+using sc_core::sc_time;
+
+namespace {
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+MemoryTiming memory_timing(const UnitSpec& spec, const sc_time& period) {
+  MemoryTiming m;
+  m.period = period;
+  m.banks = spec.timing.integer("banks");
+  m.line_bytes = spec.timing.integer("line_bytes");
+  m.read_cycles = spec.timing.integer("read_cycles");
+  m.write_cycles = spec.timing.integer("write_cycles");
+  m.verify_cycles = spec.timing.integer("verify_cycles");
+  int bits_per_cell = 0;
+  while ((1 << bits_per_cell) < spec.params.integer("levels")) ++bits_per_cell;
+  m.cells_per_byte = 8.0 / std::max(1, bits_per_cell);
+  return m;
+}
+}  // namespace
+
+MemoryMacSystem::MemoryMacSystem(const sc_core::sc_module_name& name, const UnitSpec& spec)
+    : UnitSystem(name, spec.timing.number("clock_mhz")), to_memory("to_memory"),
+      weight_bits_(spec.params.integer("weight_bits")), mac_rows_(spec.timing.integer("mac_rows")),
+      mac_cols_(spec.timing.integer("mac_cols")), mac_latency_(spec.timing.integer("mac_latency_cycles")),
+      buffers_(spec.timing.integer("weight_buffers")), mac_pj_(spec.energy.number("mac_pj")),
+      memory_(std::make_unique<RramMemoryTarget>("memory", memory_timing(spec, period()),
+                                                 MemoryEnergy{spec.energy.number("read_pj_per_byte"), spec.energy.number("write_pj"),
+                                                              spec.energy.number("verify_pj")})) {
+  to_memory.bind(memory_->socket);
+}
+
+std::vector<MemoryMacSystem::Block> MemoryMacSystem::layout(std::int64_t inputs, std::int64_t outputs, std::uint64_t base) const {
+  std::vector<Block> blocks;
+  const std::uint64_t line = static_cast<std::uint64_t>(memory_->timing().line_bytes);
+  std::uint64_t address = base;
+  for (std::int64_t c0 = 0; c0 < outputs; c0 += mac_cols_)
+    for (std::int64_t r0 = 0; r0 < inputs; r0 += mac_rows_) {
+      Block b{r0, c0, std::min<std::int64_t>(mac_rows_, inputs - r0), std::min<std::int64_t>(mac_cols_, outputs - c0), address, 0};
+      const std::uint64_t bytes = static_cast<std::uint64_t>(ceil_div(b.rows * b.cols * weight_bits_, 8));
+      b.bytes = (bytes + line - 1) / line * line;
+      address += b.bytes;
+      blocks.push_back(b);
+    }
+  return blocks;
+}
+
+void MemoryMacSystem::transport(tlm::tlm_generic_payload& payload) {
+  sc_time delay = sc_core::SC_ZERO_TIME;
+  to_memory->b_transport(payload, delay);
+  if (payload.get_response_status() != tlm::TLM_OK_RESPONSE) SC_REPORT_ERROR("faultline/memory", payload.get_response_string().c_str());
+  wait(delay);
+}
+
+void MemoryMacSystem::program(Operation& op) {
+  // The layer's weight codes (per-layer symmetric, offset binary: what models/rram_memory
+  // stores), packed weight_bits each, little-endian, block by block.
+  auto key = std::make_pair(op.layer, op.part);
+  std::vector<Block> blocks = layout(op.inputs, op.outputs, 0);
+  std::uint64_t size = 0;
+  for (const auto& b : blocks) size += b.bytes;
+  if (!base_.count(key)) {
+    base_[key] = next_free_;
+    next_free_ += size;
+  }
+  blocks = layout(op.inputs, op.outputs, base_[key]);
+  std::vector<std::uint32_t> codes;
+  models::offset_binary_codes(op.weights.data(), static_cast<std::size_t>(op.weights.size()), weight_bits_, codes);
+  const int rounds = std::max(1, static_cast<int>(std::ceil(op.write_attempts / std::max(1.0, op.cells) - 1e-9)));
+  const double weights = static_cast<double>(op.inputs) * static_cast<double>(op.outputs);
+  for (const auto& b : blocks) {
+    buffer_.assign(b.bytes, 0);
+    std::uint64_t bit = 0;
+    for (std::int64_t c = 0; c < b.cols; ++c)
+      for (std::int64_t r = 0; r < b.rows; ++r, bit += static_cast<std::uint64_t>(weight_bits_)) {
+        const std::uint32_t code = codes[static_cast<std::size_t>((b.col0 + c) * op.inputs + b.row0 + r)];  // W is outputs × inputs
+        for (int k = 0; k < weight_bits_; ++k)
+          if ((code >> k) & 1u) buffer_[(bit + static_cast<std::uint64_t>(k)) / 8] |= static_cast<std::uint8_t>(1u << ((bit + k) % 8));
+      }
+    WriteVerifyExtension verify;
+    verify.rounds = rounds;
+    verify.attempts = op.write_attempts * static_cast<double>(b.rows * b.cols) / weights;
+    tlm::tlm_generic_payload payload;
+    payload.set_command(tlm::TLM_WRITE_COMMAND);
+    payload.set_address(b.address);
+    payload.set_data_ptr(buffer_.data());
+    payload.set_data_length(static_cast<unsigned>(b.bytes));
+    payload.set_streaming_width(static_cast<unsigned>(b.bytes));
+    payload.set_extension(&verify);
+    transport(payload);
+    payload.clear_extension(&verify);
+  }
+}
+
+void MemoryMacSystem::multiply(Operation& op) {
+  const auto it = base_.find(std::make_pair(op.layer, op.part));
+  if (it == base_.end()) SC_REPORT_ERROR("faultline/memory", "layer read before it was programmed");
+  const std::vector<Block> blocks = layout(op.inputs, op.outputs, it->second);
+  const std::int64_t count = static_cast<std::int64_t>(blocks.size());
+  fetched_ = consumed_ = 0;
+  // Fetch: a block may be fetched once a weight buffer is free (buffers_ of them).
+  sc_core::sc_process_handle fetcher = sc_core::sc_spawn([this, &blocks, count] {
+    std::vector<std::uint8_t> data;
+    for (std::int64_t b = 0; b < count; ++b) {
+      while (b - consumed_ >= buffers_) wait(buffer_freed_);
+      const Block& block = blocks[static_cast<std::size_t>(b)];
+      data.resize(block.bytes);
+      tlm::tlm_generic_payload payload;
+      payload.set_command(tlm::TLM_READ_COMMAND);
+      payload.set_address(block.address);
+      payload.set_data_ptr(data.data());
+      payload.set_data_length(static_cast<unsigned>(block.bytes));
+      payload.set_streaming_width(static_cast<unsigned>(block.bytes));
+      const sc_time start = sc_core::sc_time_stamp();
+      transport(payload);
+      fetch_cycles_ += (sc_core::sc_time_stamp() - start) / period();
+      ++fetched_;
+      block_fetched_.notify(sc_core::SC_ZERO_TIME);
+    }
+  });
+  // Compute: one input vector per cycle through the MAC array once a block is in its buffer.
+  const double v = static_cast<double>(op.vectors);
+  for (std::int64_t b = 0; b < count; ++b) {
+    while (fetched_ <= b) wait(block_fetched_);
+    const Block& block = blocks[static_cast<std::size_t>(b)];
+    const double cycles = v + mac_latency_;
+    wait(cycles * period());
+    compute_cycles_ += cycles;
+    macs_ += v * static_cast<double>(block.rows * block.cols);
+    energy_mac_ += v * static_cast<double>(block.rows * block.cols) * mac_pj_;
+    ++blocks_;
+    ++consumed_;
+    buffer_freed_.notify(sc_core::SC_ZERO_TIME);
+  }
+  vectors_ += v;
+  if (!fetcher.terminated()) wait(fetcher.terminated_event());
+}
+
+void MemoryMacSystem::execute(Operation& op) {
+  if (op.type == Operation::Type::Program) program(op);
+  else multiply(op);
+}
+
+Counters MemoryMacSystem::totals() const {
+  Counters c = memory_->totals();
+  c["mac_blocks"] = blocks_;
+  c["vectors"] = vectors_;
+  c["macs"] = macs_;
+  c["cycles_fetch"] = fetch_cycles_;
+  c["cycles_compute"] = compute_cycles_;
+  c["energy_mac_pj"] = energy_mac_;
+  c["energy_pj"] = energy_mac_ + c["energy_mem_read_pj"] + c["energy_mem_write_pj"] + c["energy_mem_verify_pj"];
+  return c;
+}
+
+double MemoryMacSystem::peak_macs_per_cycle(const Operation&) const { return static_cast<double>(mac_rows_) * mac_cols_; }
+
+void MemoryMacSystem::trace(sc_core::sc_trace_file* file) const { UnitSystem::trace(file); }
+
+}  // namespace faultline::sim

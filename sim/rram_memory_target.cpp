@@ -1,0 +1,120 @@
+#include "sim/rram_memory_target.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace faultline::sim {
+
+using sc_core::sc_time;
+
+RramMemoryTarget::RramMemoryTarget(const sc_core::sc_module_name& name, const MemoryTiming& timing, const MemoryEnergy& energy)
+    : sc_module(name), socket("socket"), timing_(timing), energy_(energy),
+      bank_free_(static_cast<std::size_t>(timing.banks), sc_core::SC_ZERO_TIME), bank_busy_(static_cast<std::size_t>(timing.banks), 0.0),
+      peq_(this, &RramMemoryTarget::respond) {
+  socket.register_b_transport(this, &RramMemoryTarget::b_transport);
+  socket.register_nb_transport_fw(this, &RramMemoryTarget::nb_transport_fw);
+}
+
+sc_time RramMemoryTarget::serve(tlm::tlm_generic_payload& payload, const sc_time& arrival) {
+  const std::uint64_t address = payload.get_address();
+  const std::uint64_t length = payload.get_data_length();
+  const bool write = payload.get_command() == tlm::TLM_WRITE_COMMAND;
+  if (payload.get_command() == tlm::TLM_IGNORE_COMMAND || length == 0) {
+    payload.set_response_status(tlm::TLM_OK_RESPONSE);
+    return arrival;
+  }
+  if (payload.get_byte_enable_ptr() != nullptr || payload.get_streaming_width() < length) {
+    payload.set_response_status(payload.get_byte_enable_ptr() ? tlm::TLM_BYTE_ENABLE_ERROR_RESPONSE : tlm::TLM_BURST_ERROR_RESPONSE);
+    return arrival;
+  }
+  if (address + length > (1ull << 40)) {  // 1 TiB: beyond any layer's weights; guards the resize
+    payload.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    return arrival;
+  }
+  if (write) {
+    if (data_.size() < address + length) data_.resize(address + length, 0);
+    std::memcpy(data_.data() + address, payload.get_data_ptr(), length);
+  } else {
+    const std::uint64_t have = data_.size() > address ? std::min<std::uint64_t>(length, data_.size() - address) : 0;
+    if (have) std::memcpy(payload.get_data_ptr(), data_.data() + address, have);
+    std::memset(payload.get_data_ptr() + have, 0, length - have);  // never-written bytes read as 0
+  }
+
+  const WriteVerifyExtension* verify = nullptr;
+  payload.get_extension(verify);
+  const int rounds = write ? (verify ? std::max(1, verify->rounds) : 1) : 0;
+  const double line_cycles = write ? rounds * (timing_.write_cycles + timing_.verify_cycles) : timing_.read_cycles;
+  const sc_time line_time = timing_.period * line_cycles;
+  const std::uint64_t line_bytes = static_cast<std::uint64_t>(timing_.line_bytes);
+  const std::uint64_t first = address / line_bytes, last = (address + length - 1) / line_bytes;
+  sc_time done = arrival;
+  for (std::uint64_t line = first; line <= last; ++line) {
+    const std::size_t bank = static_cast<std::size_t>(line % static_cast<std::uint64_t>(timing_.banks));
+    sc_time start = arrival;
+    if (bank_free_[bank] > start) {
+      start = bank_free_[bank];
+      ++conflicts_;
+    }
+    bank_free_[bank] = start + line_time;
+    bank_busy_[bank] += line_cycles;
+    done = std::max(done, bank_free_[bank]);
+    (write ? line_writes_ : line_reads_) += 1;
+  }
+  if (write) {
+    bytes_written_ += static_cast<double>(length);
+    write_rounds_ += rounds * static_cast<double>(last - first + 1);
+    // Without a device report every cell of the written bytes takes one attempt.
+    const double attempts = verify ? verify->attempts : static_cast<double>(length) * timing_.cells_per_byte;
+    energy_write_ += attempts * energy_.write_pj;
+    if (timing_.verify_cycles > 0) energy_verify_ += attempts * energy_.verify_pj;
+  } else {
+    bytes_read_ += static_cast<double>(length);
+    energy_read_ += static_cast<double>(length) * energy_.read_pj_per_byte;
+  }
+  payload.set_response_status(tlm::TLM_OK_RESPONSE);
+  return done;
+}
+
+void RramMemoryTarget::b_transport(tlm::tlm_generic_payload& payload, sc_time& delay) {
+  // Loosely timed: served at the initiator's local time, the completion annotated on `delay`.
+  const sc_time arrival = sc_core::sc_time_stamp() + delay;
+  delay = serve(payload, arrival) - sc_core::sc_time_stamp();
+}
+
+tlm::tlm_sync_enum RramMemoryTarget::nb_transport_fw(tlm::tlm_generic_payload& payload, tlm::tlm_phase& phase, sc_time& delay) {
+  // Approximately timed, two phases each way: the request is accepted at once (END_REQ), the
+  // response (BEGIN_RESP) comes through nb_transport_bw when the last bank is done.
+  if (phase == tlm::BEGIN_REQ) {
+    const sc_time arrival = sc_core::sc_time_stamp() + delay;
+    const sc_time done = serve(payload, arrival);
+    peq_.notify(payload, tlm::BEGIN_RESP, done - sc_core::sc_time_stamp());
+    phase = tlm::END_REQ;
+    return tlm::TLM_UPDATED;
+  }
+  // END_RESP: nothing left to do.
+  return tlm::TLM_COMPLETED;
+}
+
+void RramMemoryTarget::respond(tlm::tlm_generic_payload& payload, const tlm::tlm_phase& phase) {
+  tlm::tlm_phase p = phase;
+  sc_time zero = sc_core::SC_ZERO_TIME;
+  socket->nb_transport_bw(payload, p, zero);
+}
+
+Counters RramMemoryTarget::totals() const {
+  Counters c;
+  c["mem_line_reads"] = line_reads_;
+  c["mem_line_writes"] = line_writes_;
+  c["mem_bytes_read"] = bytes_read_;
+  c["mem_bytes_written"] = bytes_written_;
+  c["mem_bank_conflicts"] = conflicts_;
+  c["mem_write_rounds"] = write_rounds_;
+  c["energy_mem_read_pj"] = energy_read_;
+  c["energy_mem_write_pj"] = energy_write_;
+  c["energy_mem_verify_pj"] = energy_verify_;
+  for (int b = 0; b < timing_.banks; ++b) c["mem_bank" + std::to_string(b) + "_busy_cycles"] = bank_busy_[static_cast<std::size_t>(b)];
+  return c;
+}
+
+}  // namespace faultline::sim

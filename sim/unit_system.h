@@ -1,0 +1,47 @@
+// A hardware unit's SystemC system: what runs one layer operation and how long it takes.
+#pragma once
+
+#include <memory>
+
+#include "sim/operation.h"
+#include "sim/systemc.h"
+
+namespace faultline::sim {
+
+class UnitSystem : public sc_core::sc_module {
+ public:
+  UnitSystem(const sc_core::sc_module_name& name, double clock_mhz);
+
+  // Runs `op` inside the simulation; called from the driver's thread, returns when the unit has
+  // finished it (simulated time has advanced by its duration).
+  virtual void execute(Operation& op) = 0;
+  // Everything the unit's modules have counted so far (cycles per phase, conversions, energy_pj
+  // and its parts, memory traffic, ...).
+  virtual Counters totals() const = 0;
+  // MACs per cycle the unit could do at most on `op` with the resources it uses for it (for
+  // utilisation = MACs / (cycles × this)).
+  virtual double peak_macs_per_cycle(const Operation& op) const = 0;
+  virtual void trace(sc_core::sc_trace_file* file) const;
+
+  double clock_mhz() const { return clock_mhz_; }
+  const sc_core::sc_time& period() const { return period_; }
+
+  // Top-level signals for the waveform: what the unit is doing.
+  sc_core::sc_signal<bool, sc_core::SC_MANY_WRITERS> busy;
+  sc_core::sc_signal<int, sc_core::SC_MANY_WRITERS> layer;
+  sc_core::sc_signal<double, sc_core::SC_MANY_WRITERS> energy_pj;
+  sc_core::sc_signal<sc_dt::uint64, sc_core::SC_MANY_WRITERS> macs;
+
+ protected:
+  // Cycles → simulated time on this unit's clock.
+  sc_core::sc_time cycles(double n) const { return period_ * n; }
+
+ private:
+  double clock_mhz_;
+  sc_core::sc_time period_;
+};
+
+// Builds the system of one unit (kind analog_crossbar, analog_mac or rram_memory).
+std::unique_ptr<UnitSystem> make_unit_system(const UnitSpec& spec);
+
+}  // namespace faultline::sim
