@@ -231,17 +231,19 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         const models::SubstrateKind* kind = models::find_substrate_kind(unit.kind);
         if (kind == nullptr)
           throw Error(at(source, entry.second["kind"]) + ": '" + field + ".kind': unknown kind '" + unit.kind + "' (known: " + join(models::registered_substrates()) + ")");
-        unit.params = read_params(source, entry.second, field, kind->params, {"kind", "timing", "energy"});
+        std::vector<std::string> extra = {"kind"};
         for (const char* section : {"timing", "energy"}) {
           const std::vector<models::ParamSpec>& specs = std::string(section) == "timing" ? kind->timing : kind->energy;
           const YAML::Node node = entry.second[section];
           const std::string sfield = field + "." + section;
+          if (!specs.empty()) extra.push_back(section);
           if (node && specs.empty())
             throw Error(at(source, node) + ": '" + sfield + "': kind '" + unit.kind + "' has no cycle-level model, so no " + section + " parameters");
           if (node) expect_map(source, node, sfield);
           (std::string(section) == "timing" ? unit.timing : unit.energy) =
               node ? read_params(source, node, sfield, specs, {}) : models::default_params(specs);
         }
+        unit.params = read_params(source, entry.second, field, kind->params, extra);
         // Build once to let the kind check combinations of values (e.g. g_max > g_min).
         try {
           (void)kind->create(unit.params);

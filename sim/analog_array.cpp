@@ -30,8 +30,8 @@ double ArrayTiming::operation_cycles(std::int64_t vectors, std::int64_t used_row
   return pipelined ? s.sum() + static_cast<double>(vectors - 1) * s.max() : static_cast<double>(vectors) * s.sum();
 }
 
-AnalogArray::AnalogArray(const sc_core::sc_module_name& name, const ArrayTiming& timing, const ArrayEnergy& energy)
-    : sc_module(name), socket("socket"), busy("busy"), timing_(timing), energy_(energy) {
+AnalogArray::AnalogArray(const sc_core::sc_module_name& name, const ArrayTiming& timing, const ArrayEnergy& energy, CounterSet& counters)
+    : sc_module(name), socket("socket"), busy("busy"), timing_(timing), energy_(energy), counters_(counters) {
   socket.register_b_transport(this, &AnalogArray::b_transport);
 }
 
@@ -47,53 +47,40 @@ void AnalogArray::b_transport(tlm::tlm_generic_payload& payload, sc_time& delay)
   busy.write(true);
   const double v = static_cast<double>(command->vectors), r = static_cast<double>(command->rows), c = static_cast<double>(command->cols);
   double cycles = 0;
+  CounterSet& k = counters_;
   if (command->kind == ArrayCommand::Kind::Program) {
     // Rows are written one after another, all cells of a row at once; write-verify repeats.
     cycles = r * command->rounds * timing_.program_row_cycles;
-    program_cycles_ += cycles;
-    program_row_writes_ += r * command->rounds;
-    energy_program_ += command->attempts * energy_.program_pj;
+    const double energy = command->attempts * energy_.program_pj;
+    k.add("program_array_cycles", cycles);
+    k.add("program_row_writes", r * command->rounds);
+    k.add("energy_program_pj", energy);
+    k.add("energy_pj", energy);
   } else {
     const ArrayTiming::Stages s = timing_.stages(command->rows, command->cols);
     cycles = timing_.operation_cycles(command->vectors, command->rows, command->cols);
-    ++ops_;
-    vectors_ += v;
-    macs_ += v * r * c;
-    conversions_ += v * c;
-    busy_cycles_ += cycles;
-    cycles_input_ += v * s.input;
-    cycles_integration_ += v * s.integration;
-    cycles_adc_ += v * s.adc;
-    cycles_accumulate_ += v * s.accumulate;
-    energy_input_ += v * r * energy_.input_pj;
-    energy_cell_ += v * r * c * energy_.cell_pj;
-    energy_adc_ += v * c * energy_.adc_pj;
-    energy_accumulate_ += v * c * energy_.accumulate_pj;
+    const double e_input = v * r * energy_.input_pj, e_cell = v * r * c * energy_.cell_pj, e_adc = v * c * energy_.adc_pj,
+                 e_acc = v * c * energy_.accumulate_pj;
+    k.add("array_ops", 1);
+    k.add("vectors", v);
+    k.add("macs", v * r * c);
+    k.add("conversions", v * c);
+    k.add("array_busy_cycles", cycles);
+    k.add("cycles_input", v * s.input);
+    k.add("cycles_integration", v * s.integration);
+    k.add("cycles_adc", v * s.adc);
+    k.add("cycles_accumulate", v * s.accumulate);
+    k.add("energy_input_pj", e_input);
+    k.add("energy_cell_pj", e_cell);
+    k.add("energy_adc_pj", e_adc);
+    k.add("energy_accumulate_pj", e_acc);
+    k.add("energy_pj", e_input + e_cell + e_adc + e_acc);
   }
   wait(timing_.period * cycles);
   busy.write(false);
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
-void AnalogArray::add_totals(Counters& c) const {
-  c["array_ops"] += ops_;
-  c["vectors"] += vectors_;
-  c["macs"] += macs_;
-  c["conversions"] += conversions_;
-  c["array_busy_cycles"] += busy_cycles_;
-  c["cycles_input"] += cycles_input_;
-  c["cycles_integration"] += cycles_integration_;
-  c["cycles_adc"] += cycles_adc_;
-  c["cycles_accumulate"] += cycles_accumulate_;
-  c["program_array_cycles"] += program_cycles_;
-  c["program_row_writes"] += program_row_writes_;
-  c["energy_input_pj"] += energy_input_;
-  c["energy_cell_pj"] += energy_cell_;
-  c["energy_adc_pj"] += energy_adc_;
-  c["energy_accumulate_pj"] += energy_accumulate_;
-  c["energy_program_pj"] += energy_program_;
-  c["energy_pj"] += energy_input_ + energy_cell_ + energy_adc_ + energy_accumulate_ + energy_program_;
-}
 
 AnalogArraySystem::AnalogArraySystem(const sc_core::sc_module_name& name, const UnitSpec& spec)
     : UnitSystem(name, spec.timing.number("clock_mhz")) {
@@ -128,7 +115,7 @@ AnalogArraySystem::AnalogArraySystem(const sc_core::sc_module_name& name, const 
   }
   for (std::int64_t a = 0; a < count; ++a) {
     const std::string n = "array" + std::to_string(a);
-    arrays_.push_back(std::make_unique<AnalogArray>(n.c_str(), timing_, energy_));
+    arrays_.push_back(std::make_unique<AnalogArray>(n.c_str(), timing_, energy_, counters));
     sockets_.push_back(std::make_unique<tlm_utils::simple_initiator_socket<AnalogArraySystem>>(("to_" + n).c_str()));
     sockets_.back()->bind(arrays_.back()->socket);
   }
@@ -178,11 +165,6 @@ void AnalogArraySystem::execute(Operation& op) {
     if (!w.terminated()) wait(w.terminated_event());
 }
 
-Counters AnalogArraySystem::totals() const {
-  Counters c;
-  for (const auto& a : arrays_) a->add_totals(c);
-  return c;
-}
 
 double AnalogArraySystem::peak_macs_per_cycle(const Operation& op) const {
   // All arrays the layer occupies, every cell in use, vectors at the interval of a full tile.

@@ -59,18 +59,14 @@ class AnalogArray : public sc_core::sc_module {
   tlm_utils::simple_target_socket<AnalogArray> socket;
   sc_core::sc_signal<bool, sc_core::SC_MANY_WRITERS> busy;
 
-  AnalogArray(const sc_core::sc_module_name& name, const ArrayTiming& timing, const ArrayEnergy& energy);
-  void add_totals(Counters& c) const;
+  AnalogArray(const sc_core::sc_module_name& name, const ArrayTiming& timing, const ArrayEnergy& energy, CounterSet& counters);
 
  private:
   void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
 
   const ArrayTiming& timing_;
   const ArrayEnergy& energy_;
-  double ops_ = 0, vectors_ = 0, macs_ = 0, conversions_ = 0, busy_cycles_ = 0;
-  double cycles_input_ = 0, cycles_integration_ = 0, cycles_adc_ = 0, cycles_accumulate_ = 0;
-  double program_cycles_ = 0, program_row_writes_ = 0;
-  double energy_input_ = 0, energy_cell_ = 0, energy_adc_ = 0, energy_accumulate_ = 0, energy_program_ = 0;
+  CounterSet& counters_;
 };
 
 // A unit of analog arrays: the controller splits a layer into tiles (ceil(inputs/rows) row
@@ -81,7 +77,6 @@ class AnalogArraySystem : public UnitSystem {
  public:
   AnalogArraySystem(const sc_core::sc_module_name& name, const UnitSpec& spec);
   void execute(Operation& op) override;
-  Counters totals() const override;
   double peak_macs_per_cycle(const Operation& op) const override;
   void trace(sc_core::sc_trace_file* file) const override;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <tuple>
 
@@ -37,22 +38,17 @@ class Driver : public sc_core::sc_module {
 
   void run(Operation& op) {
     UnitSystem& unit = *units[op.unit];
-    const Counters before = unit.totals();
+    Counters& r = op.result;
+    unit.counters.attribute_to(&r);
     const sc_core::sc_time start = sc_core::sc_time_stamp();
     unit.busy.write(true);
     unit.layer.write(op.layer);
     unit.execute(op);
     unit.busy.write(false);
+    unit.counters.attribute_to(nullptr);
     const double cycles = (sc_core::sc_time_stamp() - start) / unit.period();
-    const Counters after = unit.totals();
-    unit.energy_pj.write(after.count("energy_pj") ? after.at("energy_pj") : 0.0);
-    unit.macs.write(static_cast<sc_dt::uint64>(after.count("macs") ? after.at("macs") : 0.0));
-    Counters& r = op.result;
-    for (const auto& [key, value] : after) {
-      const auto it = before.find(key);
-      const double delta = value - (it == before.end() ? 0.0 : it->second);
-      if (delta != 0) r[key] = delta;
-    }
+    unit.energy_pj.write(unit.counters.total("energy_pj"));
+    unit.macs.write(static_cast<sc_dt::uint64>(unit.counters.total("macs")));
     const double time_ns = cycles * 1e3 / unit.clock_mhz();
     if (op.type == Operation::Type::Program) {
       const double energy = r.count("energy_pj") ? r["energy_pj"] : 0.0;
@@ -169,6 +165,8 @@ CycleSimulation::CycleSimulation(std::vector<UnitSpec> units, const std::string&
   if (elaborated.exchange(true))
     throw Error("the cycle level elaborates one SystemC simulation per process; a second one was requested");
   impl_->specs = std::move(units);
+  // SystemC prints its banner when the kernel starts unless told not to; results go to stdout.
+  ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   try {
     impl_->driver = std::make_unique<Driver>("faultline", impl_->specs);
     if (!vcd_path.empty()) {

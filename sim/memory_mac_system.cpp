@@ -35,7 +35,8 @@ MemoryMacSystem::MemoryMacSystem(const sc_core::sc_module_name& name, const Unit
       buffers_(spec.timing.integer("weight_buffers")), mac_pj_(spec.energy.number("mac_pj")),
       memory_(std::make_unique<RramMemoryTarget>("memory", memory_timing(spec, period()),
                                                  MemoryEnergy{spec.energy.number("read_pj_per_byte"), spec.energy.number("write_pj"),
-                                                              spec.energy.number("verify_pj")})) {
+                                                              spec.energy.number("verify_pj")},
+                                                 &counters)) {
   to_memory.bind(memory_->socket);
 }
 
@@ -122,7 +123,7 @@ void MemoryMacSystem::multiply(Operation& op) {
       payload.set_streaming_width(static_cast<unsigned>(block.bytes));
       const sc_time start = sc_core::sc_time_stamp();
       transport(payload);
-      fetch_cycles_ += (sc_core::sc_time_stamp() - start) / period();
+      counters.add("cycles_fetch", (sc_core::sc_time_stamp() - start) / period());
       ++fetched_;
       block_fetched_.notify(sc_core::SC_ZERO_TIME);
     }
@@ -134,14 +135,16 @@ void MemoryMacSystem::multiply(Operation& op) {
     const Block& block = blocks[static_cast<std::size_t>(b)];
     const double cycles = v + mac_latency_;
     wait(cycles * period());
-    compute_cycles_ += cycles;
-    macs_ += v * static_cast<double>(block.rows * block.cols);
-    energy_mac_ += v * static_cast<double>(block.rows * block.cols) * mac_pj_;
-    ++blocks_;
+    const double block_macs = v * static_cast<double>(block.rows * block.cols);
+    counters.add("cycles_compute", cycles);
+    counters.add("macs", block_macs);
+    counters.add("energy_mac_pj", block_macs * mac_pj_);
+    counters.add("energy_pj", block_macs * mac_pj_);
+    counters.add("mac_blocks", 1);
     ++consumed_;
     buffer_freed_.notify(sc_core::SC_ZERO_TIME);
   }
-  vectors_ += v;
+  counters.add("vectors", v);
   if (!fetcher.terminated()) wait(fetcher.terminated_event());
 }
 
@@ -150,17 +153,6 @@ void MemoryMacSystem::execute(Operation& op) {
   else multiply(op);
 }
 
-Counters MemoryMacSystem::totals() const {
-  Counters c = memory_->totals();
-  c["mac_blocks"] = blocks_;
-  c["vectors"] = vectors_;
-  c["macs"] = macs_;
-  c["cycles_fetch"] = fetch_cycles_;
-  c["cycles_compute"] = compute_cycles_;
-  c["energy_mac_pj"] = energy_mac_;
-  c["energy_pj"] = energy_mac_ + c["energy_mem_read_pj"] + c["energy_mem_write_pj"] + c["energy_mem_verify_pj"];
-  return c;
-}
 
 double MemoryMacSystem::peak_macs_per_cycle(const Operation&) const { return static_cast<double>(mac_rows_) * mac_cols_; }
 

@@ -26,7 +26,6 @@ class MemoryMacSystem : public UnitSystem {
 
   MemoryMacSystem(const sc_core::sc_module_name& name, const UnitSpec& spec);
   void execute(Operation& op) override;
-  Counters totals() const override;
   double peak_macs_per_cycle(const Operation& op) const override;
   void trace(sc_core::sc_trace_file* file) const override;
 
@@ -51,7 +50,6 @@ class MemoryMacSystem : public UnitSystem {
   std::map<std::pair<int, int>, std::uint64_t> base_;  // (layer, block) → address of its weights
   std::uint64_t next_free_ = 0;
   std::vector<std::uint8_t> buffer_;
-  double compute_cycles_ = 0, fetch_cycles_ = 0, macs_ = 0, blocks_ = 0, energy_mac_ = 0, vectors_ = 0;
   // Handshake between the fetch and compute processes of one multiply.
   sc_core::sc_event block_fetched_, buffer_freed_;
   std::int64_t fetched_ = 0, consumed_ = 0;

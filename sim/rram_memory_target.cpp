@@ -8,10 +8,12 @@ namespace faultline::sim {
 
 using sc_core::sc_time;
 
-RramMemoryTarget::RramMemoryTarget(const sc_core::sc_module_name& name, const MemoryTiming& timing, const MemoryEnergy& energy)
+RramMemoryTarget::RramMemoryTarget(const sc_core::sc_module_name& name, const MemoryTiming& timing, const MemoryEnergy& energy,
+                                   CounterSet* counters)
     : sc_module(name), socket("socket"), timing_(timing), energy_(energy),
       bank_free_(static_cast<std::size_t>(timing.banks), sc_core::SC_ZERO_TIME), bank_busy_(static_cast<std::size_t>(timing.banks), 0.0),
-      peq_(this, &RramMemoryTarget::respond) {
+      counters_(counters ? counters : &own_counters_), peq_(this, &RramMemoryTarget::respond) {
+  for (int b = 0; b < timing.banks; ++b) bank_keys_.push_back("mem_bank" + std::to_string(b) + "_busy_cycles");
   socket.register_b_transport(this, &RramMemoryTarget::b_transport);
   socket.register_nb_transport_fw(this, &RramMemoryTarget::nb_transport_fw);
 }
@@ -49,28 +51,42 @@ sc_time RramMemoryTarget::serve(tlm::tlm_generic_payload& payload, const sc_time
   const std::uint64_t line_bytes = static_cast<std::uint64_t>(timing_.line_bytes);
   const std::uint64_t first = address / line_bytes, last = (address + length - 1) / line_bytes;
   sc_time done = arrival;
+  double conflicts = 0;
+  std::vector<double> busy(bank_busy_.size(), 0.0);
   for (std::uint64_t line = first; line <= last; ++line) {
     const std::size_t bank = static_cast<std::size_t>(line % static_cast<std::uint64_t>(timing_.banks));
     sc_time start = arrival;
     if (bank_free_[bank] > start) {
       start = bank_free_[bank];
-      ++conflicts_;
+      ++conflicts;
     }
     bank_free_[bank] = start + line_time;
-    bank_busy_[bank] += line_cycles;
+    busy[bank] += line_cycles;
     done = std::max(done, bank_free_[bank]);
-    (write ? line_writes_ : line_reads_) += 1;
   }
+  const double lines = static_cast<double>(last - first + 1);
+  for (std::size_t b = 0; b < busy.size(); ++b)
+    if (busy[b] > 0) {
+      bank_busy_[b] += busy[b];
+      counters_->add(bank_keys_[b], busy[b]);
+    }
+  counters_->add("mem_bank_conflicts", conflicts);
   if (write) {
-    bytes_written_ += static_cast<double>(length);
-    write_rounds_ += rounds * static_cast<double>(last - first + 1);
+    counters_->add("mem_line_writes", lines);
+    counters_->add("mem_bytes_written", static_cast<double>(length));
+    counters_->add("mem_write_rounds", rounds * lines);
     // Without a device report every cell of the written bytes takes one attempt.
     const double attempts = verify ? verify->attempts : static_cast<double>(length) * timing_.cells_per_byte;
-    energy_write_ += attempts * energy_.write_pj;
-    if (timing_.verify_cycles > 0) energy_verify_ += attempts * energy_.verify_pj;
+    const double write_energy = attempts * energy_.write_pj, verify_energy = timing_.verify_cycles > 0 ? attempts * energy_.verify_pj : 0.0;
+    counters_->add("energy_mem_write_pj", write_energy);
+    counters_->add("energy_mem_verify_pj", verify_energy);
+    counters_->add("energy_pj", write_energy + verify_energy);
   } else {
-    bytes_read_ += static_cast<double>(length);
-    energy_read_ += static_cast<double>(length) * energy_.read_pj_per_byte;
+    const double read_energy = static_cast<double>(length) * energy_.read_pj_per_byte;
+    counters_->add("mem_line_reads", lines);
+    counters_->add("mem_bytes_read", static_cast<double>(length));
+    counters_->add("energy_mem_read_pj", read_energy);
+    counters_->add("energy_pj", read_energy);
   }
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
   return done;
@@ -102,19 +118,5 @@ void RramMemoryTarget::respond(tlm::tlm_generic_payload& payload, const tlm::tlm
   socket->nb_transport_bw(payload, p, zero);
 }
 
-Counters RramMemoryTarget::totals() const {
-  Counters c;
-  c["mem_line_reads"] = line_reads_;
-  c["mem_line_writes"] = line_writes_;
-  c["mem_bytes_read"] = bytes_read_;
-  c["mem_bytes_written"] = bytes_written_;
-  c["mem_bank_conflicts"] = conflicts_;
-  c["mem_write_rounds"] = write_rounds_;
-  c["energy_mem_read_pj"] = energy_read_;
-  c["energy_mem_write_pj"] = energy_write_;
-  c["energy_mem_verify_pj"] = energy_verify_;
-  for (int b = 0; b < timing_.banks; ++b) c["mem_bank" + std::to_string(b) + "_busy_cycles"] = bank_busy_[static_cast<std::size_t>(b)];
-  return c;
-}
 
 }  // namespace faultline::sim

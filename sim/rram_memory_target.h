@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "sim/counter_set.h"
 #include "sim/operation.h"
 #include "sim/systemc.h"
 
@@ -42,9 +43,11 @@ class RramMemoryTarget : public sc_core::sc_module {
  public:
   tlm_utils::simple_target_socket<RramMemoryTarget> socket;
 
-  RramMemoryTarget(const sc_core::sc_module_name& name, const MemoryTiming& timing, const MemoryEnergy& energy);
+  // Counts go to `counters` (a unit's set) or, when null, to the target's own set.
+  RramMemoryTarget(const sc_core::sc_module_name& name, const MemoryTiming& timing, const MemoryEnergy& energy,
+                   CounterSet* counters = nullptr);
 
-  Counters totals() const;
+  const Counters& totals() const { return counters_->totals(); }
   // Busy time of bank b so far, in cycles.
   double bank_busy_cycles(int bank) const { return bank_busy_[static_cast<std::size_t>(bank)]; }
   const MemoryTiming& timing() const { return timing_; }
@@ -61,8 +64,9 @@ class RramMemoryTarget : public sc_core::sc_module {
   std::vector<std::uint8_t> data_;
   std::vector<sc_core::sc_time> bank_free_;
   std::vector<double> bank_busy_;
-  double line_reads_ = 0, line_writes_ = 0, bytes_read_ = 0, bytes_written_ = 0, conflicts_ = 0, write_rounds_ = 0;
-  double energy_read_ = 0, energy_write_ = 0, energy_verify_ = 0;
+  std::vector<std::string> bank_keys_;
+  CounterSet own_counters_;
+  CounterSet* counters_;
   tlm_utils::peq_with_cb_and_phase<RramMemoryTarget> peq_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "sim/counter_set.h"
 #include "sim/operation.h"
 #include "sim/systemc.h"
 
@@ -16,8 +17,9 @@ class UnitSystem : public sc_core::sc_module {
   // finished it (simulated time has advanced by its duration).
   virtual void execute(Operation& op) = 0;
   // Everything the unit's modules have counted so far (cycles per phase, conversions, energy_pj
-  // and its parts, memory traffic, ...).
-  virtual Counters totals() const = 0;
+  // and its parts, memory traffic, ...); the driver points it at each operation's own counters.
+  CounterSet counters;
+  const Counters& totals() const { return counters.totals(); }
   // MACs per cycle the unit could do at most on `op` with the resources it uses for it (for
   // utilisation = MACs / (cycles × this)).
   virtual double peak_macs_per_cycle(const Operation& op) const = 0;

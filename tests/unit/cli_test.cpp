@@ -126,6 +126,31 @@ TEST_F(Cli, HardwareReadmeIsUpToDate) {
   EXPECT_NE(readme.find(kinds.out), std::string::npos) << "regenerate with: faultline hw kinds";
 }
 
+// --level cycle: timing tables, JSON and waveform; what it refuses.
+TEST_F(Cli, CycleLevel) {
+  const std::string json = path("cycle.json"), vcd = path("cycle.vcd");
+  Result r = run("eval --model " + model_ + " --hw rram_memory --level cycle --limit 64 --threads 2 --out " + json + " --vcd " + vcd);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("cycle level, per pass over 64 images"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("SystemC"), std::string::npos) << "no banner expected: " << r.out;
+  std::ifstream j(json);
+  const std::string text((std::istreambuf_iterator<char>(j)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"level\":\"cycle\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"cycles\""), std::string::npos) << text;
+  std::ifstream w(vcd);
+  const std::string wave((std::istreambuf_iterator<char>(w)), std::istreambuf_iterator<char>());
+  EXPECT_NE(wave.find("$enddefinitions"), std::string::npos);
+  EXPECT_NE(wave.find("rram_memory_memory"), std::string::npos);
+  EXPECT_NE(wave.find("energy_pj"), std::string::npos);
+
+  expect_usage_error("eval --model " + model_ + " --level fast", {"--level", "functional or cycle", "fast"});
+  expect_usage_error("eval --model " + model_ + " --vcd " + vcd, {"--vcd", "--level cycle"});
+  expect_usage_error("eval --model " + model_ + " --hw int8_digital --level cycle", {"int8_digital.yaml", "unit 'int8'", "no cycle-level model"});
+  expect_usage_error("hw check rram_crossbar --set units.xbar.timing.adc_cycles=-1", {"units.xbar.timing.adc_cycles", "must be in"});
+  expect_usage_error("hw check rram_crossbar --set units.xbar.timing.adc_speed=3", {"unknown field 'units.xbar.timing.adc_speed'"});
+  expect_usage_error("hw check int8_digital --set units.int8.timing.clock_mhz=100", {"units.int8.timing", "no cycle-level model"});
+}
+
 TEST_F(Cli, InferRunsAndChecksShapes) {
   nn::Tensor x({3, 1, 28, 28});
   for (std::int64_t k = 0; k < x.numel(); ++k) x.f()[k] = static_cast<float>(k % 17) / 17.0f;
