@@ -28,3 +28,7 @@ presets=(ideal walking_noise_additive walking_noise_multiplicative rram_memory r
 hw_args=()
 for p in "${presets[@]}"; do hw_args+=(--hw "$p"); done
 "$faultline" eval --model "$model" --data fashion-mnist "${hw_args[@]}" --trials 5 --seed 1 --out build/results/lenet5-presets.json
+echo
+# The same network at the cycle level: bit-identical accuracy, plus cycles, time and energy per layer.
+"$faultline" eval --model "$model" --data fashion-mnist --hw rram_memory --hw rram_crossbar --hw bss2_analog --level cycle \
+  --trials 1 --seed 1 --out build/results/lenet5-cycle.json

@@ -120,9 +120,10 @@ std::string study_timing_table(const StudyResult& r) {
   std::snprintf(line, sizeof line, "cycle level, per pass over %lld images (mean of %g trial%s):\n", static_cast<long long>(r.images), trials,
                 trials == 1 ? "" : "s");
   out << line;
-  std::snprintf(line, sizeof line, "%-12s %-10s %16s %14s %14s %12s %12s\n", "layer", "unit", "cycles", "time us", "energy uJ", "nJ/image", "utilisation");
+  std::snprintf(line, sizeof line, "%-12s %-10s %16s %14s %14s %12s %12s %12s %12s\n", "layer", "unit", "cycles", "time us", "energy uJ", "nJ/image",
+                "utilisation", "program us", "program uJ");
   out << line;
-  double cycles = 0, time = 0, energy = 0, macs = 0, peak = 0;
+  double cycles = 0, time = 0, energy = 0, macs = 0, peak = 0, ptime = 0, penergy = 0;
   for (const auto& l : r.layers) {
     if (!l.counters.count("cycles")) {
       std::snprintf(line, sizeof line, "%-12s %-10s %16s\n", l.name.c_str(), l.unit.c_str(), "untimed (host)");
@@ -131,17 +132,20 @@ std::string study_timing_table(const StudyResult& r) {
     }
     const double c = get(l, "cycles") / trials, t = get(l, "time_ns") / trials, e = get(l, "energy_pj") / trials;
     const double m = get(l, "macs"), p = get(l, "peak_macs");
+    const double pt = get(l, "program_time_ns") / trials, pe = get(l, "program_energy_pj") / trials;
     cycles += c;
     time += t;
     energy += e;
     macs += m;
     peak += p;
-    std::snprintf(line, sizeof line, "%-12s %-10s %16.0f %14.3f %14.4f %12.3f %11.2f%%\n", l.name.c_str(), l.unit.c_str(), c, t / 1e3, e / 1e6,
-                  e / images / 1e3, p > 0 ? 100 * m / p : 0.0);
+    ptime += pt;
+    penergy += pe;
+    std::snprintf(line, sizeof line, "%-12s %-10s %16.0f %14.3f %14.4f %12.3f %11.2f%% %12.3f %12.4f\n", l.name.c_str(), l.unit.c_str(), c, t / 1e3,
+                  e / 1e6, e / images / 1e3, p > 0 ? 100 * m / p : 0.0, pt / 1e3, pe / 1e6);
     out << line;
   }
-  std::snprintf(line, sizeof line, "%-12s %-10s %16.0f %14.3f %14.4f %12.3f %11.2f%%\n", "total", "", cycles, time / 1e3, energy / 1e6,
-                energy / images / 1e3, peak > 0 ? 100 * macs / peak : 0.0);
+  std::snprintf(line, sizeof line, "%-12s %-10s %16.0f %14.3f %14.4f %12.3f %11.2f%% %12.3f %12.4f\n", "total", "", cycles, time / 1e3,
+                energy / 1e6, energy / images / 1e3, peak > 0 ? 100 * macs / peak : 0.0, ptime / 1e3, penergy / 1e6);
   out << line;
   return out.str();
 }

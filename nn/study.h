@@ -52,9 +52,10 @@ StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset&
 // Human-readable table and JSON (no wall time or thread count, so that it is identical for any
 // thread count).
 std::string study_table(const StudyResult& result);
-// The cycle level's per-layer and total cycles, simulated time, energy and utilisation (per pass
-// over the images, i.e. per trial), from the counters `cycles`, `time_ns`, `energy_pj`, `macs` and
-// `peak_macs`; "" when no layer has them.
+// The cycle level's per-layer and total cycles, simulated time, energy and utilisation of the
+// reads (per pass over the images, i.e. per trial) and the time and energy of programming, from
+// the counters `cycles`, `time_ns`, `energy_pj`, `macs`, `peak_macs`, `program_time_ns` and
+// `program_energy_pj`; "" when no layer has them.
 std::string study_timing_table(const StudyResult& result);
 std::string study_json(const StudyResult& result, const std::string& model, const std::string& data, const StudyOptions& options);
 

@@ -29,7 +29,7 @@ MemoryTiming memory_timing(const UnitSpec& spec, const sc_time& period) {
 }  // namespace
 
 MemoryMacSystem::MemoryMacSystem(const sc_core::sc_module_name& name, const UnitSpec& spec)
-    : UnitSystem(name, spec.timing.number("clock_mhz")), to_memory("to_memory"),
+    : UnitSystem(name, spec.timing.number("clock_mhz")), to_memory("to_memory"), fetching("fetching"), computing("computing"),
       weight_bits_(spec.params.integer("weight_bits")), mac_rows_(spec.timing.integer("mac_rows")),
       mac_cols_(spec.timing.integer("mac_cols")), mac_latency_(spec.timing.integer("mac_latency_cycles")),
       buffers_(spec.timing.integer("weight_buffers")), mac_pj_(spec.energy.number("mac_pj")),
@@ -122,7 +122,9 @@ void MemoryMacSystem::multiply(Operation& op) {
       payload.set_data_length(static_cast<unsigned>(block.bytes));
       payload.set_streaming_width(static_cast<unsigned>(block.bytes));
       const sc_time start = sc_core::sc_time_stamp();
+      fetching.write(true);
       transport(payload);
+      fetching.write(false);
       counters.add("cycles_fetch", (sc_core::sc_time_stamp() - start) / period());
       ++fetched_;
       block_fetched_.notify(sc_core::SC_ZERO_TIME);
@@ -134,7 +136,9 @@ void MemoryMacSystem::multiply(Operation& op) {
     while (fetched_ <= b) wait(block_fetched_);
     const Block& block = blocks[static_cast<std::size_t>(b)];
     const double cycles = v + mac_latency_;
+    computing.write(true);
     wait(cycles * period());
+    computing.write(false);
     const double block_macs = v * static_cast<double>(block.rows * block.cols);
     counters.add("cycles_compute", cycles);
     counters.add("macs", block_macs);
@@ -156,6 +160,10 @@ void MemoryMacSystem::execute(Operation& op) {
 
 double MemoryMacSystem::peak_macs_per_cycle(const Operation&) const { return static_cast<double>(mac_rows_) * mac_cols_; }
 
-void MemoryMacSystem::trace(sc_core::sc_trace_file* file) const { UnitSystem::trace(file); }
+void MemoryMacSystem::trace(sc_core::sc_trace_file* file) const {
+  UnitSystem::trace(file);
+  sc_core::sc_trace(file, fetching, fetching.name());
+  sc_core::sc_trace(file, computing, computing.name());
+}
 
 }  // namespace faultline::sim

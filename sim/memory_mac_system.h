@@ -23,6 +23,8 @@ namespace faultline::sim {
 class MemoryMacSystem : public UnitSystem {
  public:
   tlm_utils::simple_initiator_socket<MemoryMacSystem> to_memory;
+  // For the waveform: a weight block is being fetched / multiplied (overlap = double buffering).
+  sc_core::sc_signal<bool, sc_core::SC_MANY_WRITERS> fetching, computing;
 
   MemoryMacSystem(const sc_core::sc_module_name& name, const UnitSpec& spec);
   void execute(Operation& op) override;
