@@ -71,7 +71,7 @@ double read_sigma(const DeviceConfig& d, double g) {
 }
 
 std::vector<double> program_cells(const DeviceConfig& d, const std::vector<double>& targets, std::uint64_t seed, std::uint64_t trial,
-                                   int layer, int block, CellArrayStats* stats) {
+                                   int layer, int block, CellArrayStats* stats, std::vector<std::uint16_t>* cell_attempts) {
   const CounterRng stuck(seed, stream_id(trial, layer, block, Purpose::Stuck));
   const CounterRng noise(seed, stream_id(trial, layer, block, Purpose::ProgrammingNoise));
   const CounterRng fail(seed, stream_id(trial, layer, block, Purpose::WriteFailure));
@@ -80,6 +80,7 @@ std::vector<double> program_cells(const DeviceConfig& d, const std::vector<doubl
   const double tolerance = d.verify_tolerance * d.level_spacing();
   const int attempts = std::max(1, d.verify_iterations);
   std::vector<double> out(targets.size());
+  if (cell_attempts) cell_attempts->assign(targets.size(), 0);
   for (std::size_t k = 0; k < targets.size(); ++k) {
     const std::uint64_t cell = k;
     const double target = targets[k];
@@ -98,6 +99,7 @@ std::vector<double> program_cells(const DeviceConfig& d, const std::vector<doubl
       for (int a = 0; a < attempts; ++a) {
         const std::uint64_t draw = cell * 1024 + static_cast<std::uint64_t>(a);  // 1024 > any attempt count
         ++stats->verify_iterations;
+        if (cell_attempts) ++(*cell_attempts)[k];
         if (fail.uniform(draw) < d.write_failure_rate) ++stats->write_failures;
         else g = std::max(0.0, target + d.programming_sigma(target) * noise.normal(draw));
         if (d.verify_iterations == 0) { converged = true; break; }

@@ -60,9 +60,11 @@ struct CellArrayStats {
 
 // Programs `targets` (µS) into cells and returns the conductances read back at t_inference
 // (after drift and the read noise of that read). Cell k draws its randomness from index k of the
-// streams derived from `streams` (see stream purposes in substrate.h).
+// streams derived from `streams` (see stream purposes in substrate.h). `attempts`, when given,
+// receives each cell's write attempts (0 for a stuck cell).
 std::vector<double> program_cells(const DeviceConfig& device, const std::vector<double>& targets, std::uint64_t seed,
-                                  std::uint64_t trial, int layer, int block, CellArrayStats* stats);
+                                  std::uint64_t trial, int layer, int block, CellArrayStats* stats,
+                                  std::vector<std::uint16_t>* attempts = nullptr);
 
 // Per-read noise standard deviation of a cell of conductance g (µS) for the given device.
 double read_sigma(const DeviceConfig& device, double g);

@@ -5,6 +5,9 @@
 // conductance of its level (device.h), and the level read back is the nearest one to the
 // conductance seen at t_inference. So conductance errors become level errors, and level errors
 // become bit errors in the weight. The weight buffer is read once per trial; products are exact.
+#include "models/rram_memory.h"
+
+#include <algorithm>
 #include <cmath>
 
 #include "models/device.h"
@@ -13,48 +16,69 @@
 #include "models/substrate.h"
 
 namespace faultline::models {
+
+RramWeightFormat RramWeightFormat::from(const DeviceConfig& device, int weight_bits) {
+  if (device.levels < 2 || (device.levels & (device.levels - 1)) != 0)
+    throw Error("rram_memory: 'levels' must be a power of two ≥ 2 (cells store whole bits), got " + std::to_string(device.levels));
+  RramWeightFormat f;
+  f.weight_bits = weight_bits;
+  f.bits_per_cell = 0;
+  while ((1 << f.bits_per_cell) < device.levels) ++f.bits_per_cell;
+  f.cells_per_weight = (weight_bits + f.bits_per_cell - 1) / f.bits_per_cell;
+  return f;
+}
+
+RramStoredWeights store_rram_weights(const DeviceConfig& device, const RramWeightFormat& format, const MatrixRM& w,
+                                     const LayerInfo& layer, const ProgramContext& context) {
+  RramStoredWeights out;
+  const std::size_t n = static_cast<std::size_t>(w.size());
+  const std::size_t cpw = static_cast<std::size_t>(format.cells_per_weight);
+  const std::uint32_t digit_mask = static_cast<std::uint32_t>(device.levels - 1);
+  out.scale = offset_binary_codes(w.data(), n, format.weight_bits, out.written);
+  std::vector<double> targets(n * cpw);
+  const double spacing = device.level_spacing();
+  for (std::size_t k = 0; k < n; ++k)
+    for (std::size_t c = 0; c < cpw; ++c) {
+      const std::uint32_t digit = (out.written[k] >> (c * static_cast<std::size_t>(format.bits_per_cell))) & digit_mask;
+      targets[k * cpw + c] = device.g_min + digit * spacing;
+    }
+  std::vector<std::uint16_t> cell_attempts;
+  const std::vector<double> seen =
+      program_cells(device, targets, context.seed, context.trial, layer.index, layer.part, &out.stats, &cell_attempts);
+  out.read.resize(n);
+  out.attempts.assign(n, 0);
+  out.attempt_sum.assign(n, 0);
+  for (std::size_t k = 0; k < n; ++k) {
+    std::uint32_t code = 0;
+    for (std::size_t c = 0; c < cpw; ++c) {
+      const double level = std::round((seen[k * cpw + c] - device.g_min) / spacing);
+      const auto digit = static_cast<std::uint32_t>(std::clamp(level, 0.0, static_cast<double>(device.levels - 1)));
+      const std::uint32_t wanted = (out.written[k] >> (c * static_cast<std::size_t>(format.bits_per_cell))) & digit_mask;
+      if (digit != wanted) ++out.level_errors;
+      code |= digit << (c * static_cast<std::size_t>(format.bits_per_cell));
+      out.attempts[k] = std::max(out.attempts[k], cell_attempts[k * cpw + c]);
+      out.attempt_sum[k] = static_cast<std::uint16_t>(out.attempt_sum[k] + cell_attempts[k * cpw + c]);
+    }
+    code &= (1u << format.weight_bits) - 1;  // bits of the top cell beyond the word are not part of it
+    if (code != out.written[k]) ++out.weight_errors;
+    out.read[k] = code;
+  }
+  return out;
+}
+
 namespace {
 
 class RramMemorySubstrate final : public Substrate {
  public:
-  explicit RramMemorySubstrate(const Params& p) : device_(DeviceConfig::from(p)), weight_bits_(p.integer("weight_bits")) {
-    if (device_.levels < 2 || (device_.levels & (device_.levels - 1)) != 0)
-      throw Error("rram_memory: 'levels' must be a power of two ≥ 2 (cells store whole bits), got " + std::to_string(device_.levels));
+  explicit RramMemorySubstrate(const Params& p)
+      : device_(DeviceConfig::from(p)), format_(RramWeightFormat::from(device_, p.integer("weight_bits"))) {
     if (device_.g_max <= device_.g_min) throw Error("rram_memory: 'g_max' must exceed 'g_min'");
-    bits_per_cell_ = 0;
-    while ((1 << bits_per_cell_) < device_.levels) ++bits_per_cell_;
-    cells_per_weight_ = (weight_bits_ + bits_per_cell_ - 1) / bits_per_cell_;
   }
 
   void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
-    const std::size_t n = static_cast<std::size_t>(w.size());
-    std::vector<std::uint32_t> codes;
-    const float scale = offset_binary_codes(w.data(), n, weight_bits_, codes);
-    std::vector<double> targets(n * static_cast<std::size_t>(cells_per_weight_));
-    const double spacing = device_.level_spacing();
-    for (std::size_t k = 0; k < n; ++k) {
-      for (int c = 0; c < cells_per_weight_; ++c) {
-        const std::uint32_t digit = (codes[k] >> (c * bits_per_cell_)) & static_cast<std::uint32_t>(device_.levels - 1);
-        targets[k * cells_per_weight_ + c] = device_.g_min + digit * spacing;
-      }
-    }
-    stats_ = {};
-    const std::vector<double> seen = program_cells(device_, targets, context.seed, context.trial, layer.index, layer.part, &stats_);
+    stored_ = store_rram_weights(device_, format_, w, layer, context);
     weights_.resize(w.rows(), w.cols());
-    level_errors_ = weight_errors_ = 0;
-    for (std::size_t k = 0; k < n; ++k) {
-      std::uint32_t code = 0;
-      for (int c = 0; c < cells_per_weight_; ++c) {
-        const double level = std::round((seen[k * cells_per_weight_ + c] - device_.g_min) / spacing);
-        const auto digit = static_cast<std::uint32_t>(std::clamp(level, 0.0, static_cast<double>(device_.levels - 1)));
-        const std::uint32_t wanted = (codes[k] >> (c * bits_per_cell_)) & static_cast<std::uint32_t>(device_.levels - 1);
-        if (digit != wanted) ++level_errors_;
-        code |= digit << (c * bits_per_cell_);
-      }
-      code &= (1u << weight_bits_) - 1;  // bits of the top cell beyond the word are not part of it
-      if (code != codes[k]) ++weight_errors_;
-      weights_.data()[k] = static_cast<float>(static_cast<long>(code) - (1L << (weight_bits_ - 1))) * scale;
-    }
+    for (std::size_t k = 0; k < stored_.read.size(); ++k) weights_.data()[k] = stored_.weight(k, format_.weight_bits);
   }
 
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext&) const override {
@@ -65,18 +89,16 @@ class RramMemorySubstrate final : public Substrate {
   Eigen::Index outputs() const override { return weights_.rows(); }
   Eigen::Index inputs() const override { return weights_.cols(); }
   void add_counters(std::map<std::string, double>& out) const override {
-    stats_.add_to(out);
-    out["level_errors"] += static_cast<double>(level_errors_);
-    out["weight_errors"] += static_cast<double>(weight_errors_);
+    stored_.stats.add_to(out);
+    out["level_errors"] += static_cast<double>(stored_.level_errors);
+    out["weight_errors"] += static_cast<double>(stored_.weight_errors);
   }
 
  private:
   DeviceConfig device_;
-  int weight_bits_;
-  int bits_per_cell_ = 1, cells_per_weight_ = 8;
+  RramWeightFormat format_;
   MatrixRM weights_;
-  CellArrayStats stats_;
-  std::uint64_t level_errors_ = 0, weight_errors_ = 0;
+  RramStoredWeights stored_;
 };
 
 }  // namespace

@@ -42,7 +42,7 @@ class Driver : public sc_core::sc_module {
     unit.counters.attribute_to(&r);
     const sc_core::sc_time start = sc_core::sc_time_stamp();
     unit.busy.write(true);
-    unit.layer.write(op.layer);
+    unit.current_layer.write(op.layer);
     unit.execute(op);
     unit.busy.write(false);
     unit.counters.attribute_to(nullptr);
@@ -128,6 +128,8 @@ void TimedSubstrate::program(const models::MatrixRM& weights, const models::Laye
   op.unit = unit_;
   op.layer = layer.index;
   op.part = layer.part;
+  op.seed = context.seed;
+  op.trial = context.trial;
   op.inputs = weights.cols();
   op.outputs = weights.rows();
   Counters device;
@@ -226,6 +228,14 @@ void CycleSimulation::run_pending() {
 }
 
 Counters CycleSimulation::unit_totals(std::size_t unit) const { return impl_->driver->units.at(unit)->totals(); }
+
+models::MatrixRM CycleSimulation::stored_weights(std::size_t unit, int layer, int part) const {
+  models::MatrixRM out;
+  if (!impl_->driver->units.at(unit)->stored_weights(layer, part, out))
+    throw Error("unit " + impl_->specs.at(unit).name + " holds no weights of layer " + std::to_string(layer) + " block " + std::to_string(part) +
+                " in a memory");
+  return out;
+}
 
 double CycleSimulation::simulated_seconds() const { return sc_core::sc_time_stamp().to_seconds(); }
 

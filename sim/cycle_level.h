@@ -65,6 +65,10 @@ class CycleSimulation {
   // What each unit's modules accumulated over the whole run (independently of the per-layer
   // attribution, so that tests can check that the two add up).
   Counters unit_totals(std::size_t unit) const;
+  // The weights (outputs × inputs) a unit's weight memory holds for a layer block, decoded from
+  // the bytes it stores (debug transport, no simulated time). Throws for units without a weight
+  // memory (analog arrays) or layers not programmed.
+  models::MatrixRM stored_weights(std::size_t unit, int layer, int part) const;
   // Simulated time so far (the operations run back to back).
   double simulated_seconds() const;
   // Operations run so far.

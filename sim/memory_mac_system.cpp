@@ -4,7 +4,6 @@
 #include <cmath>
 #include <string>
 
-#include "models/quantize.h"
 
 namespace faultline::sim {
 
@@ -30,7 +29,8 @@ MemoryTiming memory_timing(const UnitSpec& spec, const sc_time& period) {
 
 MemoryMacSystem::MemoryMacSystem(const sc_core::sc_module_name& name, const UnitSpec& spec)
     : UnitSystem(name, spec.timing.number("clock_mhz")), to_memory("to_memory"), fetching("fetching"), computing("computing"),
-      weight_bits_(spec.params.integer("weight_bits")), mac_rows_(spec.timing.integer("mac_rows")),
+      device_(models::DeviceConfig::from(spec.params)),
+      format_(models::RramWeightFormat::from(device_, spec.params.integer("weight_bits"))), weight_bits_(format_.weight_bits), mac_rows_(spec.timing.integer("mac_rows")),
       mac_cols_(spec.timing.integer("mac_cols")), mac_latency_(spec.timing.integer("mac_latency_cycles")),
       buffers_(spec.timing.integer("weight_buffers")), mac_pj_(spec.energy.number("mac_pj")),
       memory_(std::make_unique<RramMemoryTarget>("memory", memory_timing(spec, period()),
@@ -63,33 +63,42 @@ void MemoryMacSystem::transport(tlm::tlm_generic_payload& payload) {
 }
 
 void MemoryMacSystem::program(Operation& op) {
-  // The layer's weight codes (per-layer symmetric, offset binary: what models/rram_memory
-  // stores), packed weight_bits each, little-endian, block by block.
-  auto key = std::make_pair(op.layer, op.part);
+  // What the cells hold comes from the device model — the same function, with the same random
+  // keys, as the behavioural model's — so the bytes stored here are exactly the weight codes the
+  // behavioural model reads back and computes with.
+  const auto key = std::make_pair(op.layer, op.part);
   std::vector<Block> blocks = layout(op.inputs, op.outputs, 0);
   std::uint64_t size = 0;
   for (const auto& b : blocks) size += b.bytes;
-  if (!base_.count(key)) {
-    base_[key] = next_free_;
+  auto it = regions_.find(key);
+  if (it == regions_.end()) {
+    it = regions_.emplace(key, Region{next_free_, op.inputs, op.outputs, 1.0f}).first;
     next_free_ += size;
   }
-  blocks = layout(op.inputs, op.outputs, base_[key]);
-  std::vector<std::uint32_t> codes;
-  models::offset_binary_codes(op.weights.data(), static_cast<std::size_t>(op.weights.size()), weight_bits_, codes);
-  const int rounds = std::max(1, static_cast<int>(std::ceil(op.write_attempts / std::max(1.0, op.cells) - 1e-9)));
-  const double weights = static_cast<double>(op.inputs) * static_cast<double>(op.outputs);
+  blocks = layout(op.inputs, op.outputs, it->second.base);
+  models::LayerInfo info;
+  info.index = op.layer;
+  info.part = op.part;
+  const models::RramStoredWeights stored = models::store_rram_weights(device_, format_, op.weights, info, {op.seed, op.trial});
+  it->second.scale = stored.scale;
+  const std::uint64_t line = static_cast<std::uint64_t>(memory_->timing().line_bytes);
   for (const auto& b : blocks) {
+    // Pack the read-back codes weight_bits each, little-endian, input-major within the block;
+    // a line's write-verify rounds are the most attempts of any weight with bits in it.
     buffer_.assign(b.bytes, 0);
+    WriteVerifyExtension verify;
+    verify.line_rounds.assign(b.bytes / line, 1);
     std::uint64_t bit = 0;
     for (std::int64_t c = 0; c < b.cols; ++c)
       for (std::int64_t r = 0; r < b.rows; ++r, bit += static_cast<std::uint64_t>(weight_bits_)) {
-        const std::uint32_t code = codes[static_cast<std::size_t>((b.col0 + c) * op.inputs + b.row0 + r)];  // W is outputs × inputs
-        for (int k = 0; k < weight_bits_; ++k)
-          if ((code >> k) & 1u) buffer_[(bit + static_cast<std::uint64_t>(k)) / 8] |= static_cast<std::uint8_t>(1u << ((bit + k) % 8));
+        const std::size_t k = static_cast<std::size_t>((b.col0 + c) * op.inputs + b.row0 + r);  // W is outputs × inputs
+        const std::uint32_t code = stored.read[k];
+        for (int j = 0; j < weight_bits_; ++j)
+          if ((code >> j) & 1u) buffer_[(bit + static_cast<std::uint64_t>(j)) / 8] |= static_cast<std::uint8_t>(1u << ((bit + j) % 8));
+        for (std::uint64_t l = bit / 8 / line; l <= (bit + static_cast<std::uint64_t>(weight_bits_) - 1) / 8 / line; ++l)
+          verify.line_rounds[l] = std::max<int>(verify.line_rounds[l], stored.attempts[k]);
+        verify.attempts += stored.attempt_sum[k];
       }
-    WriteVerifyExtension verify;
-    verify.rounds = rounds;
-    verify.attempts = op.write_attempts * static_cast<double>(b.rows * b.cols) / weights;
     tlm::tlm_generic_payload payload;
     payload.set_command(tlm::TLM_WRITE_COMMAND);
     payload.set_address(b.address);
@@ -102,10 +111,36 @@ void MemoryMacSystem::program(Operation& op) {
   }
 }
 
+bool MemoryMacSystem::stored_weights(int layer, int part, models::MatrixRM& out) {
+  const auto it = regions_.find(std::make_pair(layer, part));
+  if (it == regions_.end()) return false;
+  const Region& region = it->second;
+  out.resize(region.outputs, region.inputs);
+  std::vector<std::uint8_t> data;
+  for (const auto& b : layout(region.inputs, region.outputs, region.base)) {
+    data.assign(b.bytes, 0);
+    tlm::tlm_generic_payload payload;
+    payload.set_command(tlm::TLM_READ_COMMAND);
+    payload.set_address(b.address);
+    payload.set_data_ptr(data.data());
+    payload.set_data_length(static_cast<unsigned>(b.bytes));
+    to_memory->transport_dbg(payload);
+    std::uint64_t bit = 0;
+    for (std::int64_t c = 0; c < b.cols; ++c)
+      for (std::int64_t r = 0; r < b.rows; ++r, bit += static_cast<std::uint64_t>(weight_bits_)) {
+        std::uint32_t code = 0;
+        for (int j = 0; j < weight_bits_; ++j)
+          code |= static_cast<std::uint32_t>((data[(bit + static_cast<std::uint64_t>(j)) / 8] >> ((bit + j) % 8)) & 1u) << j;
+        out(b.col0 + c, b.row0 + r) = static_cast<float>(static_cast<long>(code) - (1L << (weight_bits_ - 1))) * region.scale;
+      }
+  }
+  return true;
+}
+
 void MemoryMacSystem::multiply(Operation& op) {
-  const auto it = base_.find(std::make_pair(op.layer, op.part));
-  if (it == base_.end()) SC_REPORT_ERROR("faultline/memory", "layer read before it was programmed");
-  const std::vector<Block> blocks = layout(op.inputs, op.outputs, it->second);
+  const auto it = regions_.find(std::make_pair(op.layer, op.part));
+  if (it == regions_.end()) SC_REPORT_ERROR("faultline/memory", "layer read before it was programmed");
+  const std::vector<Block> blocks = layout(op.inputs, op.outputs, it->second.base);
   const std::int64_t count = static_cast<std::int64_t>(blocks.size());
   fetched_ = consumed_ = 0;
   // Fetch: a block may be fetched once a weight buffer is free (buffers_ of them).

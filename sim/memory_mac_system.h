@@ -7,7 +7,8 @@
 //   compute C_b = V + mac_latency_cycles                      (one input vector per cycle)
 //   weight_buffers = 1: T = Σ_b (F_b + C_b)
 //   weight_buffers = 2: T = F_0 + Σ_{b<B−1} max(C_b, F_{b+1}) + C_{B−1}   (fetch overlaps compute)
-//   programming: block by block, ceil(lines_b / banks) · rounds · (write_cycles + verify_cycles)
+//   programming: block by block; a line's write repeats write + verify until all its cells
+//   verify (rounds = the most write attempts of the weights in the line, from the device model)
 #pragma once
 
 #include <map>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/rram_memory.h"
 #include "sim/rram_memory_target.h"
 #include "sim/unit_system.h"
 
@@ -28,6 +30,7 @@ class MemoryMacSystem : public UnitSystem {
 
   MemoryMacSystem(const sc_core::sc_module_name& name, const UnitSpec& spec);
   void execute(Operation& op) override;
+  bool stored_weights(int layer, int part, models::MatrixRM& out) override;
   double peak_macs_per_cycle(const Operation& op) const override;
   void trace(sc_core::sc_trace_file* file) const override;
 
@@ -45,11 +48,18 @@ class MemoryMacSystem : public UnitSystem {
   void multiply(Operation& op);
   void transport(tlm::tlm_generic_payload& payload);
 
+  models::DeviceConfig device_;
+  models::RramWeightFormat format_;
   int weight_bits_;
   int mac_rows_, mac_cols_, mac_latency_, buffers_;
   double mac_pj_;
   std::unique_ptr<RramMemoryTarget> memory_;
-  std::map<std::pair<int, int>, std::uint64_t> base_;  // (layer, block) → address of its weights
+  struct Region {
+    std::uint64_t base = 0;
+    std::int64_t inputs = 0, outputs = 0;
+    float scale = 1;
+  };
+  std::map<std::pair<int, int>, Region> regions_;  // (layer, block) → where its weights are
   std::uint64_t next_free_ = 0;
   std::vector<std::uint8_t> buffer_;
   // Handshake between the fetch and compute processes of one multiply.

@@ -16,6 +16,7 @@ RramMemoryTarget::RramMemoryTarget(const sc_core::sc_module_name& name, const Me
   for (int b = 0; b < timing.banks; ++b) bank_keys_.push_back("mem_bank" + std::to_string(b) + "_busy_cycles");
   socket.register_b_transport(this, &RramMemoryTarget::b_transport);
   socket.register_nb_transport_fw(this, &RramMemoryTarget::nb_transport_fw);
+  socket.register_transport_dbg(this, &RramMemoryTarget::transport_dbg);
 }
 
 sc_time RramMemoryTarget::serve(tlm::tlm_generic_payload& payload, const sc_time& arrival) {
@@ -45,15 +46,20 @@ sc_time RramMemoryTarget::serve(tlm::tlm_generic_payload& payload, const sc_time
 
   const WriteVerifyExtension* verify = nullptr;
   payload.get_extension(verify);
-  const int rounds = write ? (verify ? std::max(1, verify->rounds) : 1) : 0;
-  const double line_cycles = write ? rounds * (timing_.write_cycles + timing_.verify_cycles) : timing_.read_cycles;
-  const sc_time line_time = timing_.period * line_cycles;
   const std::uint64_t line_bytes = static_cast<std::uint64_t>(timing_.line_bytes);
   const std::uint64_t first = address / line_bytes, last = (address + length - 1) / line_bytes;
+  if (write && verify && !verify->line_rounds.empty() && verify->line_rounds.size() != last - first + 1) {
+    payload.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
+    return arrival;
+  }
   sc_time done = arrival;
-  double conflicts = 0;
+  double conflicts = 0, rounds_total = 0;
   std::vector<double> busy(bank_busy_.size(), 0.0);
   for (std::uint64_t line = first; line <= last; ++line) {
+    const int rounds = !write ? 0 : verify ? std::max(1, verify->line_rounds.empty() ? verify->rounds : verify->line_rounds[line - first]) : 1;
+    rounds_total += rounds;
+    const double line_cycles = write ? rounds * (timing_.write_cycles + timing_.verify_cycles) : timing_.read_cycles;
+    const sc_time line_time = timing_.period * line_cycles;
     const std::size_t bank = static_cast<std::size_t>(line % static_cast<std::uint64_t>(timing_.banks));
     sc_time start = arrival;
     if (bank_free_[bank] > start) {
@@ -74,7 +80,7 @@ sc_time RramMemoryTarget::serve(tlm::tlm_generic_payload& payload, const sc_time
   if (write) {
     counters_->add("mem_line_writes", lines);
     counters_->add("mem_bytes_written", static_cast<double>(length));
-    counters_->add("mem_write_rounds", rounds * lines);
+    counters_->add("mem_write_rounds", rounds_total);
     // Without a device report every cell of the written bytes takes one attempt.
     const double attempts = verify ? verify->attempts : static_cast<double>(length) * timing_.cells_per_byte;
     const double write_energy = attempts * energy_.write_pj, verify_energy = timing_.verify_cycles > 0 ? attempts * energy_.verify_pj : 0.0;
@@ -90,6 +96,21 @@ sc_time RramMemoryTarget::serve(tlm::tlm_generic_payload& payload, const sc_time
   }
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
   return done;
+}
+
+unsigned RramMemoryTarget::transport_dbg(tlm::tlm_generic_payload& payload) {
+  // Debug access: the bytes, no time, no counters.
+  const std::uint64_t address = payload.get_address(), length = payload.get_data_length();
+  if (address + length > (1ull << 40)) return 0;
+  if (payload.get_command() == tlm::TLM_WRITE_COMMAND) {
+    if (data_.size() < address + length) data_.resize(address + length, 0);
+    std::memcpy(data_.data() + address, payload.get_data_ptr(), length);
+  } else if (payload.get_command() == tlm::TLM_READ_COMMAND) {
+    const std::uint64_t have = data_.size() > address ? std::min<std::uint64_t>(length, data_.size() - address) : 0;
+    if (have) std::memcpy(payload.get_data_ptr(), data_.data() + address, have);
+    std::memset(payload.get_data_ptr() + have, 0, length - have);
+  }
+  return static_cast<unsigned>(length);
 }
 
 void RramMemoryTarget::b_transport(tlm::tlm_generic_payload& payload, sc_time& delay) {

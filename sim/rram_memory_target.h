@@ -33,8 +33,9 @@ struct MemoryEnergy {
 
 // Attached to a write: how the cells of this write were programmed (from the device model).
 struct WriteVerifyExtension : tlm::tlm_extension<WriteVerifyExtension> {
-  int rounds = 1;         // write(+verify) pulses per line: the write-verify repeat count
-  double attempts = 0;    // cell write attempts in this write (energy)
+  int rounds = 1;                // write(+verify) pulses per line: the write-verify repeat count
+  std::vector<int> line_rounds;  // per line of the write, when the lines differ (overrides rounds)
+  double attempts = 0;           // cell write attempts in this write (energy)
   tlm::tlm_extension_base* clone() const override { return new WriteVerifyExtension(*this); }
   void copy_from(const tlm::tlm_extension_base& other) override { *this = static_cast<const WriteVerifyExtension&>(other); }
 };
@@ -54,6 +55,7 @@ class RramMemoryTarget : public sc_core::sc_module {
 
  private:
   void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
+  unsigned transport_dbg(tlm::tlm_generic_payload& payload);
   tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload& payload, tlm::tlm_phase& phase, sc_core::sc_time& delay);
   void respond(tlm::tlm_generic_payload& payload, const tlm::tlm_phase& phase);
   // Serves the request arriving at absolute time `arrival`; returns when it is complete.

@@ -9,14 +9,14 @@
 namespace faultline::sim {
 
 UnitSystem::UnitSystem(const sc_core::sc_module_name& name, double clock_mhz)
-    : sc_module(name), busy("busy"), layer("layer"), energy_pj("energy_pj"), macs("macs"), clock_mhz_(clock_mhz),
+    : sc_module(name), busy("busy"), current_layer("layer"), energy_pj("energy_pj"), macs("macs"), clock_mhz_(clock_mhz),
       // The period in whole picoseconds (SystemC's default resolution); time_ns is reported
       // from the exact clock, cycles from the simulated time.
       period_(std::max(1.0, std::round(1e6 / clock_mhz)), sc_core::SC_PS) {}
 
 void UnitSystem::trace(sc_core::sc_trace_file* file) const {
   sc_core::sc_trace(file, busy, busy.name());
-  sc_core::sc_trace(file, layer, layer.name());
+  sc_core::sc_trace(file, current_layer, current_layer.name());
   sc_core::sc_trace(file, energy_pj, energy_pj.name());
   sc_core::sc_trace(file, macs, macs.name());
 }

@@ -24,13 +24,15 @@ class UnitSystem : public sc_core::sc_module {
   // utilisation = MACs / (cycles × this)).
   virtual double peak_macs_per_cycle(const Operation& op) const = 0;
   virtual void trace(sc_core::sc_trace_file* file) const;
+  // The weights a weight memory holds for (layer, part), decoded; false when the unit has none.
+  virtual bool stored_weights(int layer, int part, models::MatrixRM& out) { (void)layer, (void)part, (void)out; return false; }
 
   double clock_mhz() const { return clock_mhz_; }
   const sc_core::sc_time& period() const { return period_; }
 
   // Top-level signals for the waveform: what the unit is doing.
   sc_core::sc_signal<bool, sc_core::SC_MANY_WRITERS> busy;
-  sc_core::sc_signal<int, sc_core::SC_MANY_WRITERS> layer;
+  sc_core::sc_signal<int, sc_core::SC_MANY_WRITERS> current_layer;
   sc_core::sc_signal<double, sc_core::SC_MANY_WRITERS> energy_pj;
   sc_core::sc_signal<sc_dt::uint64, sc_core::SC_MANY_WRITERS> macs;
 

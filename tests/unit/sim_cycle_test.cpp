@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "models/error.h"
+#include "models/rram_memory.h"
 #include "models/substrate.h"
 #include "sim/cycle_level.h"
 
@@ -154,8 +156,11 @@ MemoryLayout memory_layout(const models::Params& p, const models::Params& t, std
 
 TEST(CycleLevel, MemoryAndMacFollowTheFormula) {
   const std::map<std::string, double> small = {{"banks", 2}, {"line_bytes", 16}, {"mac_rows", 8}, {"mac_cols", 4}, {"read_cycles", 7}};
+  // Write-verify with failing writes, so that lines need different numbers of rounds.
+  const std::map<std::string, double> verifying = {{"weight_bits", 6}, {"verify_max_iterations", 6}, {"write_failure_rate", 0.3}, {"read_sigma", 0.02},
+                                                   {"stuck_at_gmin_rate", 0.02}};
   std::vector<sim::UnitSpec> specs = {
-      unit("double_buffered", "rram_memory", {{"weight_bits", 6}}, small, {{37, 11}}),
+      unit("double_buffered", "rram_memory", verifying, small, {{37, 11}}),
       unit("single_buffered", "rram_memory", {{"weight_bits", 6}}, [&] {
         auto t = small;
         t["weight_buffers"] = 1;
@@ -166,11 +171,13 @@ TEST(CycleLevel, MemoryAndMacFollowTheFormula) {
   const std::vector<std::pair<std::int64_t, std::int64_t>> shapes = {{37, 11}, {37, 11}, {400, 120}};
   sim::CycleSimulation simulation(specs);
   std::vector<std::unique_ptr<models::Substrate>> substrates;
+  std::vector<models::MatrixRM> weights;
   const std::vector<std::int64_t> vectors = {3, 40};  // fetch-bound and compute-bound operations
   for (std::size_t u = 0; u < specs.size(); ++u) {
     auto s = simulation.wrap(u, models::create_substrate("rram_memory", specs[u].params));
     const auto [in, out] = shapes[u];
-    s->program(random_matrix(out, in, 5), {"layer", "Gemm", static_cast<int>(u), 0}, {2, 0});
+    weights.push_back(random_matrix(out, in, 5));
+    s->program(weights.back(), {"layer", "Gemm", static_cast<int>(u), 0}, {2, 0});
     for (std::int64_t v : vectors) {
       const models::MatrixRM x = random_matrix(v, in, 6);
       models::MatrixRM y(v, out);
@@ -198,13 +205,51 @@ TEST(CycleLevel, MemoryAndMacFollowTheFormula) {
     EXPECT_EQ(got.at("cycles"), expected) << specs[u].name;
     EXPECT_EQ(got.at("mem_bytes_read"), bytes) << specs[u].name;
     EXPECT_EQ(got.at("macs"), static_cast<double>((vectors[0] + vectors[1]) * in * out)) << specs[u].name;
-    // Programming: block by block, each ceil(lines / banks) line writes of rounds × (write + verify).
-    const MemoryLayout m = memory_layout(specs[u].params, t, in, out, 0);
-    const double rounds = std::max(1.0, std::ceil(got.at("write_verify_iterations") / got.at("cells") - 1e-9));
-    double program = 0;
-    for (double lines : m.lines)
-      program += std::ceil(lines / static_cast<double>(t.integer("banks"))) * rounds * (t.integer("write_cycles") + t.integer("verify_cycles"));
+    // Programming: block by block; a line takes rounds × (write + verify), rounds = the most write
+    // attempts of the weights with bits in it (from the device model); lines in one bank queue.
+    const models::DeviceConfig device = models::DeviceConfig::from(specs[u].params);
+    const models::RramWeightFormat format = models::RramWeightFormat::from(device, specs[u].params.integer("weight_bits"));
+    models::LayerInfo info;
+    info.index = static_cast<int>(u);
+    const models::RramStoredWeights stored = models::store_rram_weights(device, format, weights[u], info, {2, 0});
+    const std::int64_t mr = t.integer("mac_rows"), mc = t.integer("mac_cols"), line = t.integer("line_bytes"), banks = t.integer("banks");
+    const std::int64_t wb = format.weight_bits;
+    double program = 0, max_rounds = 0;
+    for (std::int64_t c0 = 0; c0 < out; c0 += mc)
+      for (std::int64_t r0 = 0; r0 < in; r0 += mr) {
+        const std::int64_t rows = std::min(mr, in - r0), cols = std::min(mc, out - c0);
+        std::vector<double> rounds(static_cast<std::size_t>(ceil_div(ceil_div(rows * cols * wb, 8), line)), 1.0);
+        for (std::int64_t c = 0; c < cols; ++c)
+          for (std::int64_t r = 0; r < rows; ++r) {
+            const std::int64_t bit = (c * rows + r) * wb;
+            const double a = stored.attempts[static_cast<std::size_t>((c0 + c) * in + r0 + r)];
+            for (std::int64_t l = bit / 8 / line; l <= (bit + wb - 1) / 8 / line; ++l)
+              rounds[static_cast<std::size_t>(l)] = std::max(rounds[static_cast<std::size_t>(l)], a);
+          }
+        std::vector<double> bank(static_cast<std::size_t>(banks), 0.0);
+        for (std::size_t l = 0; l < rounds.size(); ++l) {
+          bank[l % static_cast<std::size_t>(banks)] += rounds[l] * (t.integer("write_cycles") + t.integer("verify_cycles"));
+          max_rounds = std::max(max_rounds, rounds[l]);
+        }
+        program += *std::max_element(bank.begin(), bank.end());
+      }
     EXPECT_EQ(got.at("program_cycles"), program) << specs[u].name;
+    if (u == 0) {
+      EXPECT_GT(max_rounds, 1) << "write-verify should need repeats here";
+    }
+
+    // What the memory holds is what the behavioural model computes with: its weights, read
+    // through an identity input, equal the decoded bytes of the simulated memory bit for bit.
+    const models::MatrixRM identity = models::MatrixRM::Identity(in, in);
+    models::MatrixRM wt(in, out);
+    substrates[u]->multiply(identity, wt, {0});
+    const models::MatrixRM held = simulation.stored_weights(u, static_cast<int>(u), 0);
+    const models::MatrixRM functional = wt.transpose();
+    ASSERT_EQ(held.rows(), functional.rows());
+    EXPECT_EQ(std::memcmp(held.data(), functional.data(), sizeof(float) * static_cast<std::size_t>(held.size())), 0) << specs[u].name;
+    if (u == 0) {
+      EXPECT_GT(got.at("weight_errors"), 0) << "the device should have corrupted some weights here";
+    }
   }
   // The weight buffers matter: double buffering hides fetches behind compute.
   EXPECT_LT(counters(*substrates[0]).at("cycles"), counters(*substrates[1]).at("cycles"));
