@@ -171,6 +171,22 @@ std::string study_json(const StudyResult& r, const std::string& model, const std
   j.key("class_accuracy").begin_array();
   for (double a : r.class_accuracy) j.value(a);
   j.end_array();
+  // The cycle level's totals per pass over the images (the table's last row), when it ran.
+  bool timed = false;
+  for (const auto& l : r.layers) timed = timed || l.counters.count("cycles") != 0;
+  if (timed) {
+    const double trials = static_cast<double>(std::max<std::size_t>(1, r.accuracies.size()));
+    std::map<std::string, double> total;
+    for (const auto& l : r.layers)
+      for (const char* key : {"cycles", "time_ns", "energy_pj", "macs", "peak_macs", "program_cycles", "program_time_ns", "program_energy_pj"}) {
+        const auto it = l.counters.find(key);
+        if (it != l.counters.end()) total[key] += it->second / trials;
+      }
+    j.key("cycle_level_per_pass").begin_object();
+    for (const auto& [k, v] : total) j.key(k).value(v);
+    j.key("utilisation").value(total["peak_macs"] > 0 ? total["macs"] / total["peak_macs"] : 0.0);
+    j.end_object();
+  }
   j.key("layers").begin_array();
   for (const auto& l : r.layers) {
     j.begin_object();

@@ -137,6 +137,7 @@ TEST_F(Cli, CycleLevel) {
   const std::string text((std::istreambuf_iterator<char>(j)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("\"level\":\"cycle\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"cycles\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"cycle_level_per_pass\":{\"cycles\":"), std::string::npos) << text;
   std::ifstream w(vcd);
   const std::string wave((std::istreambuf_iterator<char>(w)), std::istreambuf_iterator<char>());
   EXPECT_NE(wave.find("$enddefinitions"), std::string::npos);
