@@ -10,7 +10,7 @@ packages=(
   cmake g++ make pkg-config
   libeigen3-dev libboost-program-options-dev libyaml-cpp-dev zlib1g-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
-  libsystemc-dev
+  libsystemc-dev verilator
   libgtest-dev libbenchmark-dev
   dataset-fashion-mnist
   python3-onnx python3-numpy python3-torch
