@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 echo "== Release build and tests"
-bash .ci/setup.sh build -DFAULTLINE_REQUIRE_PYTHON_TESTS=ON
+# A user RTL module from a folder outside the source tree, as a user would bring it
+# (rtl/README.md); the test user_rtl_cosim checks it was built and matches its twin.
+user_rtl=${TMPDIR:-/tmp}/faultline-user-rtl
+rm -rf "$user_rtl" && mkdir -p "$user_rtl" && cp -r tests/user_rtl/. "$user_rtl/"
+bash .ci/setup.sh build -DFAULTLINE_REQUIRE_PYTHON_TESTS=ON -DFAULTLINE_USER_RTL="$user_rtl"
 (cd build && ctest --output-on-failure -j"$jobs")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build, unit and cycle-level tests"

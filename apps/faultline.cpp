@@ -307,6 +307,8 @@ int cmd_cosim(const std::vector<std::string>& args) {
   std::printf("rtl %s against its %s twin: %lld vectors, %lld mismatching\n", r.rtl.c_str(), r.twin.c_str(), static_cast<long long>(r.vectors),
               static_cast<long long>(r.mismatches));
   if (r.mismatches) std::printf("first mismatch: %s\n", r.first_mismatch.c_str());
+  if (r.twin == "approx")
+    std::printf("the approximate products differ from the exact ones in %lld of the streamed vectors\n", static_cast<long long>(r.differs_from_exact));
   std::printf("%llu cycles (%llu streaming, %.3f vectors per streaming cycle), %.3f s, %.0f vectors/s\n",
               static_cast<unsigned long long>(r.cycles), static_cast<unsigned long long>(r.stream_cycles),
               r.stream_cycles ? static_cast<double>(r.vectors) / static_cast<double>(r.stream_cycles) : 0.0, r.seconds, r.vectors_per_second());

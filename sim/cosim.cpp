@@ -1,5 +1,6 @@
 #include "sim/cosim.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <sstream>
@@ -101,6 +102,11 @@ CosimReport run_cosim(const CosimOptions& o) {
         RtlMatrixVectorUnit::Transfer t{false, std::vector<std::int8_t>(static_cast<std::size_t>(m))};
         for (int j = 0; j < m; ++j) t.lanes[static_cast<std::size_t>(j)] = random_int8(vector_rng, static_cast<std::uint64_t>((done + v) * m + j));
         models::int8_matrix_vector(w.data(), t.lanes.data(), expected.data() + v * n, n, m, drop);
+        if (drop > 0) {
+          std::vector<std::int32_t> exact(static_cast<std::size_t>(n));
+          models::int8_matrix_vector(w.data(), t.lanes.data(), exact.data(), n, m, 0);
+          if (!std::equal(exact.begin(), exact.end(), expected.begin() + v * n)) ++report.differs_from_exact;
+        }
         transfers.push_back(std::move(t));
       }
       // Generous bound: every transfer may wait for back-pressure; a unit that stops answering

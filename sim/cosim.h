@@ -26,6 +26,7 @@ struct CosimReport {
   std::int64_t vectors = 0;         // results compared
   std::int64_t mismatches = 0;      // results (vectors) with at least one wrong lane
   std::string first_mismatch;       // in full: set, vector, input, expected and actual lanes
+  std::int64_t differs_from_exact = 0;  // results where the twin itself is not the exact product (approx twins)
   std::uint64_t cycles = 0;         // clock cycles simulated (resets and configuration included)
   std::uint64_t stream_cycles = 0;  // cycles spent streaming weights and vectors
   double seconds = 0;               // wall time of the simulation
