@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 echo "installing what is missing and building (log: build/setup.log)..."
-bash .ci/setup.sh build > build/setup.log 2>&1 || { tail -n 50 build/setup.log; exit 1; }
+bash .ci/setup.sh build -DFAULTLINE_USER_RTL= > build/setup.log 2>&1 || { tail -n 50 build/setup.log; exit 1; }
 
 faultline=build/apps/faultline
 train_args=(--arch lenet5 --epochs 15 --batch-size 128 --lr 2e-3 --weight-decay 5e-4 --seed 1)
