@@ -126,13 +126,14 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("seed", po::value(&so.seed)->default_value(1), "seed of all hardware randomness")
       ("limit", po::value(&so.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
       ("layer-errors", po::value(&so.layer_errors)->default_value(true), "measure each layer's error against the exact product (one extra product per layer)")
-      ("level", po::value(&level)->default_value(level), "functional (behavioural models only) or cycle (the same values, with cycles, time and energy from the SystemC models)")
-      ("vcd", po::value(&vcd), "--level cycle: write a waveform of every unit's top-level signals and counters to this VCD file")
+      ("level", po::value(&level)->default_value(level), "functional (behavioural models only), cycle (the same values, with cycles, time and energy from the SystemC models) or rtl (integer products on the units' Verilated RTL, impl: rtl:NAME)")
+      ("vcd", po::value(&vcd), "--level cycle: every unit's top-level signals and counters; --level rtl: the RTL units' ports; as a VCD file")
       ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
   po::variables_map vm;
   if (!parse("eval", "--model MODEL.onnx [--hw HW ...] [options]", options, args, vm)) return 0;
-  if (level != "functional" && level != "cycle") throw Error("--level: must be functional or cycle, got '" + level + "'");
-  if (!vcd.empty() && level != "cycle") throw Error("--vcd: needs --level cycle");
+  if (level != "functional" && level != "cycle" && level != "rtl")
+    throw Error("--level: must be functional, cycle or rtl, got '" + level + "'");
+  if (!vcd.empty() && level == "functional") throw Error("--vcd: needs --level cycle or rtl");
   check_threads(so.eval.threads);
   if (so.eval.limit < 0) throw Error("--limit: must not be negative");
   if (so.trials < 1 || so.trials > 1000000) throw Error("--trials: must be between 1 and 1000000, got " + std::to_string(so.trials));
@@ -143,9 +144,14 @@ int cmd_eval(const std::vector<std::string>& args) {
   const nn::Dataset test = nn::load_mnist_family(data, false);
   so.level = level;
   std::unique_ptr<sim::CycleSimulation> simulation;
+  std::unique_ptr<sim::RtlSimulation> rtl;
   if (level == "cycle") {
     simulation = app::attach_cycle_level(configs, *graph, vcd);
     so.after_evaluate = [&simulation] { simulation->run_pending(); };
+  } else if (level == "rtl") {
+    rtl = app::attach_rtl_level(configs, *graph, vcd);
+    if (so.eval.threads != 1) std::fprintf(stderr, "note: --level rtl simulates the RTL in-line on one thread (--threads 1)\n");
+    so.eval.threads = 1;
   }
   std::vector<nn::StudyResult> results;
   std::string json = "[\n";
@@ -175,6 +181,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       std::printf("%-30s %8.2f %% %8.2f   [%6.2f, %6.2f] %% %7zu\n", r.hardware.c_str(), 100 * r.mean, 100 * r.stddev, 100 * r.ci_low,
                   100 * r.ci_high, r.accuracies.size());
   }
+  if (rtl && !vcd.empty()) std::printf("waveform: %s\n", vcd.c_str());
   if (simulation && !vcd.empty()) std::printf("waveform: %s (%.6f s simulated)\n", vcd.c_str(), simulation->simulated_seconds());
   if (!out.empty()) {
     write_text(out, configs.size() == 1 ? nn::study_json(results[0], model, data, so) : json + "]\n");

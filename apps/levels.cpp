@@ -3,6 +3,7 @@
 #include <map>
 
 #include "models/error.h"
+#include "sim/rtl_unit.h"
 
 namespace faultline::app {
 
@@ -34,6 +35,39 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::Hardwar
   }
   auto simulation = std::make_unique<sim::CycleSimulation>(std::move(specs), vcd_path);
   sim::CycleSimulation* s = simulation.get();
+  for (std::size_t c = 0; c < configs.size(); ++c) {
+    const auto units = index[c];
+    configs[c].wrap = [s, units](const nn::HardwareUnit& unit, std::unique_ptr<models::Substrate> functional) {
+      return s->wrap(units.at(unit.name), std::move(functional));
+    };
+  }
+  return simulation;
+}
+
+std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
+                                                     const std::string& vcd_path) {
+  std::vector<sim::RtlUnitSpec> specs;
+  std::vector<std::map<std::string, std::size_t>> index(configs.size());
+  for (std::size_t c = 0; c < configs.size(); ++c) {
+    const nn::HardwareConfig& config = configs[c];
+    for (nn::LinearLayer* layer : graph.layers()) {
+      const nn::HardwareUnit* unit = config.unit_for(*layer);
+      if (unit == nullptr || index[c].count(unit->name)) continue;
+      if (unit->impl.rfind("rtl:", 0) != 0)
+        throw Error(config.source + ": unit '" + unit->name + "' (layer '" + layer->name() +
+                    "') names no RTL module; --level rtl needs 'impl: rtl:NAME' on every mapped unit (e.g. --hw int8_mac_array)");
+      // Unknown modules and mismatched products are reported before any work.
+      const sim::RtlModuleInfo& info = sim::find_rtl_module(unit->impl.substr(4)).info;
+      const int drop = unit->params.integer("approx_drop_bits");
+      if ((info.twin == "approx") != (drop > 0) || info.twin == "none")
+        throw Error(config.source + ": unit '" + unit->name + "': RTL module " + info.name + " (" + info.twin +
+                    " products) does not compute what approx_drop_bits " + std::to_string(drop) + " describes");
+      index[c][unit->name] = specs.size();
+      specs.push_back({config.name + "." + unit->name, unit->impl.substr(4), 1000.0});
+    }
+  }
+  auto simulation = std::make_unique<sim::RtlSimulation>(std::move(specs), vcd_path);
+  sim::RtlSimulation* s = simulation.get();
   for (std::size_t c = 0; c < configs.size(); ++c) {
     const auto units = index[c];
     configs[c].wrap = [s, units](const nn::HardwareUnit& unit, std::unique_ptr<models::Substrate> functional) {

@@ -9,6 +9,7 @@
 #include "nn/graph.h"
 #include "nn/hwconfig.h"
 #include "sim/cycle_level.h"
+#include "sim/rtl_level.h"
 
 namespace faultline::app {
 
@@ -18,5 +19,12 @@ namespace faultline::app {
 // kind has no cycle-level model. `vcd_path` (optional) records the waveform.
 std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
                                                          const std::string& vcd_path);
+
+// The RTL level: every unit a layer of `graph` is mapped to must name an RTL module
+// (`impl: rtl:NAME`, kind int8_digital); elaborates them and sets each config's `wrap`. Throws
+// faultline::Error naming the hwcfg and unit otherwise. The graph must then be evaluated on the
+// calling thread.
+std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
+                                                     const std::string& vcd_path);
 
 }  // namespace faultline::app

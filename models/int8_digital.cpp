@@ -5,98 +5,115 @@
 // accumulate exactly in integers (int32 semantics) and are rescaled to real values
 // (requantization) by s_x · s_w (Jacob et al., "Quantization and Training of Neural Networks for
 // Efficient Integer-Arithmetic-Only Inference", CVPR 2018, symmetric variant).
+#include "models/int8_digital.h"
+
 #include <cmath>
 
 #include "models/error.h"
+#include "models/mvm_int8.h"
 #include "models/philox.h"
 #include "models/quantize.h"
 #include "models/substrate.h"
 
 namespace faultline::models {
-namespace {
 
-class Int8Substrate final : public Substrate {
- public:
-  explicit Int8Substrate(const Params& p)
-      : weight_bits_(p.integer("weight_bits")), activation_bits_(p.integer("activation_bits")),
-        per_channel_(p.flag("per_channel")), ber_(p.number("bit_error_rate")) {}
+Int8Substrate::Int8Substrate(const Params& p)
+    : weight_bits_(p.integer("weight_bits")), activation_bits_(p.integer("activation_bits")), per_channel_(p.flag("per_channel")),
+      ber_(p.number("bit_error_rate")), drop_(p.integer("approx_drop_bits")) {
+  if (drop_ > 0 && (weight_bits_ > 8 || activation_bits_ > 8))
+    throw Error("int8_digital: approx_drop_bits needs weight_bits and activation_bits of at most 8 (int8 multipliers)");
+}
 
-  void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
-    codes_.resize(w.rows(), w.cols());
-    scales_.resize(w.rows());
-    const int qmax = (1 << (weight_bits_ - 1)) - 1;
-    const float tensor_max = w.cwiseAbs().maxCoeff();
-    flipped_ = 0;
-    const CounterRng flips(context.seed, stream_id(context.trial, layer.index, layer.part, Purpose::BitFlip));
-    const std::uint32_t mask = (1u << weight_bits_) - 1;
-    for (Eigen::Index r = 0; r < w.rows(); ++r) {
-      const float m = per_channel_ ? w.row(r).cwiseAbs().maxCoeff() : tensor_max;
-      const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
-      scales_[r] = scale;
-      for (Eigen::Index c = 0; c < w.cols(); ++c) {
-        long q = std::lround(w(r, c) / scale);
-        q = std::max<long>(-qmax, std::min<long>(qmax, q));
-        if (ber_ > 0) {
-          // Each stored bit flips independently with probability ber (stored as two's complement).
-          std::uint32_t bits = static_cast<std::uint32_t>(q) & mask;
-          const std::uint64_t element = static_cast<std::uint64_t>(r * w.cols() + c);
-          for (int b = 0; b < weight_bits_; ++b)
-            if (flips.uniform(element * static_cast<std::uint64_t>(weight_bits_) + static_cast<std::uint64_t>(b)) < ber_) {
-              bits ^= 1u << b;
-              ++flipped_;
-            }
-          // Sign-extend the weight_bits-wide code back to an integer.
-          q = (bits & (1u << (weight_bits_ - 1))) ? static_cast<long>(bits) - (1L << weight_bits_) : static_cast<long>(bits);
-        }
-        codes_(r, c) = static_cast<float>(q);
+void Int8Substrate::program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) {
+  codes_.resize(w.rows(), w.cols());
+  scales_.resize(w.rows());
+  const int qmax = (1 << (weight_bits_ - 1)) - 1;
+  const float tensor_max = w.cwiseAbs().maxCoeff();
+  flipped_ = 0;
+  const CounterRng flips(context.seed, stream_id(context.trial, layer.index, layer.part, Purpose::BitFlip));
+  const std::uint32_t mask = (1u << weight_bits_) - 1;
+  for (Eigen::Index r = 0; r < w.rows(); ++r) {
+    const float m = per_channel_ ? w.row(r).cwiseAbs().maxCoeff() : tensor_max;
+    const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
+    scales_[r] = scale;
+    for (Eigen::Index c = 0; c < w.cols(); ++c) {
+      long q = std::lround(w(r, c) / scale);
+      q = std::max<long>(-qmax, std::min<long>(qmax, q));
+      if (ber_ > 0) {
+        // Each stored bit flips independently with probability ber (stored as two's complement).
+        std::uint32_t bits = static_cast<std::uint32_t>(q) & mask;
+        const std::uint64_t element = static_cast<std::uint64_t>(r * w.cols() + c);
+        for (int b = 0; b < weight_bits_; ++b)
+          if (flips.uniform(element * static_cast<std::uint64_t>(weight_bits_) + static_cast<std::uint64_t>(b)) < ber_) {
+            bits ^= 1u << b;
+            ++flipped_;
+          }
+        // Sign-extend the weight_bits-wide code back to an integer.
+        q = (bits & (1u << (weight_bits_ - 1))) ? static_cast<long>(bits) - (1L << weight_bits_) : static_cast<long>(bits);
       }
+      codes_(r, c) = static_cast<float>(q);
     }
-    // Float sums of integers are exact below 2^24; beyond that accumulate in double.
-    const double worst = static_cast<double>(w.cols()) * ((1 << (activation_bits_ - 1)) - 1) * (1 << (weight_bits_ - 1));
-    exact_in_float_ = worst < 16777216.0;
-    if (!exact_in_float_) codes_double_ = codes_.cast<double>();
   }
+  // Float sums of integers are exact below 2^24; beyond that accumulate in double.
+  const double worst = static_cast<double>(w.cols()) * ((1 << (activation_bits_ - 1)) - 1) * (1 << (weight_bits_ - 1));
+  exact_in_float_ = worst < 16777216.0;
+  if (!exact_in_float_) codes_double_ = codes_.cast<double>();
+}
 
-  void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext&) const override {
-    const int qmax = (1 << (activation_bits_ - 1)) - 1;
-    MatrixRM xq(x.rows(), x.cols());
-    Eigen::VectorXf xs(x.rows());
-    for (Eigen::Index r = 0; r < x.rows(); ++r) {
-      const float m = x.row(r).cwiseAbs().maxCoeff();
-      const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
-      xs[r] = scale;
-      for (Eigen::Index c = 0; c < x.cols(); ++c) xq(r, c) = std::round(x(r, c) / scale);
-    }
-    if (exact_in_float_) {
-      y.noalias() = xq * codes_.transpose();
+std::vector<std::int8_t> Int8Substrate::weight_codes() const {
+  if (weight_bits_ > 8) throw Error("int8_digital: weight codes of " + std::to_string(weight_bits_) + " bits do not fit int8");
+  std::vector<std::int8_t> out(static_cast<std::size_t>(codes_.size()));
+  for (std::size_t k = 0; k < out.size(); ++k) out[k] = static_cast<std::int8_t>(codes_.data()[k]);
+  return out;
+}
+
+void Int8Substrate::set_integer_product(IntegerProduct product) {
+  if (weight_bits_ > 8 || activation_bits_ > 8)
+    throw Error("int8_digital: an int8 integer product needs weight_bits and activation_bits of at most 8");
+  product_ = std::move(product);
+}
+
+void Int8Substrate::multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext&) const {
+  const int qmax = (1 << (activation_bits_ - 1)) - 1;
+  MatrixRM xq(x.rows(), x.cols());
+  Eigen::VectorXf xs(x.rows());
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    const float m = x.row(r).cwiseAbs().maxCoeff();
+    const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
+    xs[r] = scale;
+    for (Eigen::Index c = 0; c < x.cols(); ++c) xq(r, c) = std::round(x(r, c) / scale);
+  }
+  if (product_ || drop_ > 0) {
+    // Integer codes through an int8 product: the RTL's, or the truncated multipliers' (the
+    // behavioural twin of rtl/approx_mac_array). The int32 sums are the values the float GEMM
+    // below would give exactly, so both paths agree bit for bit when the products are exact.
+    std::vector<std::int8_t> xi(static_cast<std::size_t>(xq.size()));
+    for (std::size_t k = 0; k < xi.size(); ++k) xi[k] = static_cast<std::int8_t>(xq.data()[k]);
+    std::vector<std::int32_t> acc(static_cast<std::size_t>(x.rows() * codes_.rows()));
+    if (product_) {
+      product_(xi.data(), x.rows(), acc.data());
     } else {
-      Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> acc = xq.cast<double>() * codes_double_.transpose();
-      y = acc.cast<float>();
+      const std::vector<std::int8_t> w = weight_codes();
+      const int out = static_cast<int>(codes_.rows()), in = static_cast<int>(codes_.cols());
+      for (Eigen::Index r = 0; r < x.rows(); ++r)
+        int8_matrix_vector(w.data(), xi.data() + r * in, acc.data() + r * out, out, in, drop_);
     }
     for (Eigen::Index r = 0; r < y.rows(); ++r)
-      for (Eigen::Index c = 0; c < y.cols(); ++c) y(r, c) *= xs[r] * scales_[c];
+      for (Eigen::Index c = 0; c < y.cols(); ++c) y(r, c) = static_cast<float>(acc[static_cast<std::size_t>(r * y.cols() + c)]);
+  } else if (exact_in_float_) {
+    y.noalias() = xq * codes_.transpose();
+  } else {
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> acc = xq.cast<double>() * codes_double_.transpose();
+    y = acc.cast<float>();
   }
+  for (Eigen::Index r = 0; r < y.rows(); ++r)
+    for (Eigen::Index c = 0; c < y.cols(); ++c) y(r, c) *= xs[r] * scales_[c];
+}
 
-  std::string kind() const override { return "int8_digital"; }
-  Eigen::Index outputs() const override { return codes_.rows(); }
-  Eigen::Index inputs() const override { return codes_.cols(); }
-  void add_counters(std::map<std::string, double>& out) const override {
-    out["weights"] += static_cast<double>(codes_.size());
-    out["flipped_bits"] += static_cast<double>(flipped_);
-  }
-
- private:
-  int weight_bits_, activation_bits_;
-  bool per_channel_;
-  double ber_;
-  MatrixRM codes_;
-  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes_double_;
-  Eigen::VectorXf scales_;
-  bool exact_in_float_ = true;
-  std::uint64_t flipped_ = 0;
-};
-
-}  // namespace
+void Int8Substrate::add_counters(std::map<std::string, double>& out) const {
+  out["weights"] += static_cast<double>(codes_.size());
+  out["flipped_bits"] += static_cast<double>(flipped_);
+}
 
 SubstrateKind int8_digital_kind() {
   using T = ParamSpec::Type;
@@ -107,7 +124,9 @@ SubstrateKind int8_digital_kind() {
           {{"weight_bits", T::Integer, 8, 2, 16, {}, "bits", "width of the stored weight codes"},
            {"activation_bits", T::Integer, 8, 2, 16, {}, "bits", "width of the input codes"},
            {"per_channel", T::Bool, 1, 0, 1, {}, "", "one weight scale per output channel (else one per layer)"},
-           {"bit_error_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "probability that a stored weight bit is flipped (per trial)"}},
+           {"bit_error_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "probability that a stored weight bit is flipped (per trial)"},
+           {"approx_drop_bits", T::Integer, 0, 0, 15, {}, "bits",
+            "truncated array multipliers: partial-product bits below this column are dropped (0: exact; the twin of rtl/approx_mac_array)"}},
           [](const Params& p) { return std::make_unique<Int8Substrate>(p); }};
 }
 

@@ -164,6 +164,7 @@ std::string HardwareConfig::to_yaml() const {
   out << "units:\n";
   for (const auto& u : units) {
     out << "  " << u.name << ":\n    kind: " << u.kind << "\n";
+    if (!u.impl.empty()) out << "    impl: " << u.impl << "  # what runs it at --level rtl\n";
     const models::SubstrateKind* kind = models::find_substrate_kind(u.kind);
     const auto write = [&](const std::vector<models::ParamSpec>& specs, const models::Params& values, const std::string& indent) {
       for (const auto& spec : specs) {
@@ -231,7 +232,16 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         const models::SubstrateKind* kind = models::find_substrate_kind(unit.kind);
         if (kind == nullptr)
           throw Error(at(source, entry.second["kind"]) + ": '" + field + ".kind': unknown kind '" + unit.kind + "' (known: " + join(models::registered_substrates()) + ")");
-        std::vector<std::string> extra = {"kind"};
+        std::vector<std::string> extra = {"kind", "impl"};
+        if (entry.second["impl"]) {
+          unit.impl = get_string(source, entry.second["impl"], field + ".impl");
+          const bool rtl = unit.impl.rfind("rtl:", 0) == 0 && unit.impl.size() > 4 &&
+                           std::all_of(unit.impl.begin() + 4, unit.impl.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
+          if (!rtl)
+            throw Error(at(source, entry.second["impl"]) + ": '" + field + ".impl': must be rtl:NAME (an RTL module, `faultline cosim --list`), got '" + unit.impl + "'");
+          if (unit.kind != "int8_digital")
+            throw Error(at(source, entry.second["impl"]) + ": '" + field + ".impl': only int8_digital units run on RTL (integer matrix-vector units), not " + unit.kind);
+        }
         for (const char* section : {"timing", "energy"}) {
           const std::vector<models::ParamSpec>& specs = std::string(section) == "timing" ? kind->timing : kind->energy;
           const YAML::Node node = entry.second[section];

@@ -20,6 +20,7 @@ struct HardwareUnit {
   models::Params params;        // every declared parameter, defaults filled in
   models::Params timing;        // the cycle-level model's latencies (`timing:`), defaults filled in
   models::Params energy;        // the cycle-level model's energies (`energy:`), defaults filled in
+  std::string impl;             // "" (the behavioural model) or "rtl:NAME": the RTL module that runs it at --level rtl
 };
 
 // Wraps the functional substrate a unit gets for one weight block; the cycle level uses it to

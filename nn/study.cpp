@@ -117,7 +117,10 @@ std::string study_timing_table(const StudyResult& r) {
   };
   std::ostringstream out;
   char line[512];
-  std::snprintf(line, sizeof line, "cycle level, per pass over %lld images (mean of %g trial%s):\n", static_cast<long long>(r.images), trials,
+  bool energy_model = false;
+  for (const auto& l : r.layers) energy_model = energy_model || l.counters.count("energy_pj") != 0;
+  std::snprintf(line, sizeof line, "timing (%s), per pass over %lld images (mean of %g trial%s):\n",
+                energy_model ? "cycle level" : "RTL level: cycles of the RTL clock, no energy model", static_cast<long long>(r.images), trials,
                 trials == 1 ? "" : "s");
   out << line;
   std::snprintf(line, sizeof line, "%-12s %-10s %16s %14s %14s %12s %12s %12s %12s\n", "layer", "unit", "cycles", "time us", "energy uJ", "nJ/image",

@@ -8,6 +8,7 @@
 #include "models/error.h"
 #include "models/mvm_int8.h"
 #include "models/philox.h"
+#include "sim/cycle_level.h"
 #include "sim/rtl_unit.h"
 
 namespace faultline::sim {
@@ -60,6 +61,7 @@ CosimReport run_cosim(const CosimOptions& o) {
     if (drop < 0 || drop > 15) throw Error("--set drop_bits: must be in [0, 15], got " + std::to_string(drop));
   }
 
+  claim_simulation("cosim");
   ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   CosimReport report;
   report.rtl = o.rtl;
@@ -71,6 +73,7 @@ CosimReport run_cosim(const CosimOptions& o) {
   if (!o.vcd.empty()) {
     std::string base = o.vcd;
     if (base.size() > 4 && base.substr(base.size() - 4) == ".vcd") base.resize(base.size() - 4);
+    sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);  // no "timescale set" notes
     vcd = sc_core::sc_create_vcd_trace_file(base.c_str());
     if (!vcd) throw Error(o.vcd + ": cannot create the waveform file");
     vcd->set_time_unit(1, sc_core::SC_PS);

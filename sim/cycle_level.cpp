@@ -160,12 +160,19 @@ void TimedSubstrate::multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen
 }
 
 namespace {
-std::atomic<bool> elaborated{false};
+std::mutex claim_mutex;
+std::string claimed_by;
+}  // namespace
+
+void claim_simulation(const std::string& who) {
+  std::lock_guard<std::mutex> lock(claim_mutex);
+  if (!claimed_by.empty())
+    throw Error("SystemC elaborates one simulation per process: " + who + " cannot start after " + claimed_by);
+  claimed_by = who;
 }
 
 CycleSimulation::CycleSimulation(std::vector<UnitSpec> units, const std::string& vcd_path) : impl_(std::make_unique<Impl>()) {
-  if (elaborated.exchange(true))
-    throw Error("the cycle level elaborates one SystemC simulation per process; a second one was requested");
+  claim_simulation("the cycle level");
   impl_->specs = std::move(units);
   // SystemC prints its banner when the kernel starts unless told not to; results go to stdout.
   ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
@@ -174,6 +181,7 @@ CycleSimulation::CycleSimulation(std::vector<UnitSpec> units, const std::string&
     if (!vcd_path.empty()) {
       std::string base = vcd_path;
       if (base.size() > 4 && base.substr(base.size() - 4) == ".vcd") base.resize(base.size() - 4);  // SystemC appends ".vcd"
+      sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);  // no "timescale set" notes
       impl_->vcd = sc_core::sc_create_vcd_trace_file(base.c_str());
       if (impl_->vcd == nullptr) throw Error(vcd_path + ": cannot create the waveform file");
       impl_->vcd->set_time_unit(1, sc_core::SC_NS);

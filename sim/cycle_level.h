@@ -40,6 +40,10 @@ struct UnitSpec {
 // True for kinds with a cycle-level model.
 bool has_cycle_model(const std::string& kind);
 
+// SystemC elaborates once per process: every level that builds a simulation (cycle, RTL, cosim)
+// claims it first; a second claim throws faultline::Error naming both.
+void claim_simulation(const std::string& who);
+
 class CycleSimulation {
  public:
   // Elaborates one system per unit. Only one CycleSimulation may exist per process (SystemC

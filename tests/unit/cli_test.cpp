@@ -131,7 +131,7 @@ TEST_F(Cli, CycleLevel) {
   const std::string json = path("cycle.json"), vcd = path("cycle.vcd");
   Result r = run("eval --model " + model_ + " --hw rram_memory --level cycle --limit 64 --threads 2 --out " + json + " --vcd " + vcd);
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("cycle level, per pass over 64 images"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("timing (cycle level), per pass over 64 images"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("SystemC"), std::string::npos) << "no banner expected: " << r.out;
   std::ifstream j(json);
   const std::string text((std::istreambuf_iterator<char>(j)), std::istreambuf_iterator<char>());
@@ -144,12 +144,29 @@ TEST_F(Cli, CycleLevel) {
   EXPECT_NE(wave.find("rram_memory_memory"), std::string::npos);
   EXPECT_NE(wave.find("energy_pj"), std::string::npos);
 
-  expect_usage_error("eval --model " + model_ + " --level fast", {"--level", "functional or cycle", "fast"});
-  expect_usage_error("eval --model " + model_ + " --vcd " + vcd, {"--vcd", "--level cycle"});
+  expect_usage_error("eval --model " + model_ + " --level fast", {"--level", "functional, cycle or rtl", "fast"});
+  expect_usage_error("eval --model " + model_ + " --vcd " + vcd, {"--vcd", "--level cycle or rtl"});
   expect_usage_error("eval --model " + model_ + " --hw int8_digital --level cycle", {"int8_digital.yaml", "unit 'int8'", "no cycle-level model"});
   expect_usage_error("hw check rram_crossbar --set units.xbar.timing.adc_cycles=-1", {"units.xbar.timing.adc_cycles", "must be in"});
   expect_usage_error("hw check rram_crossbar --set units.xbar.timing.adc_speed=3", {"unknown field 'units.xbar.timing.adc_speed'"});
   expect_usage_error("hw check int8_digital --set units.int8.timing.clock_mhz=100", {"units.int8.timing", "no cycle-level model"});
+}
+
+// --level rtl and the hwcfg field that selects RTL.
+TEST_F(Cli, RtlLevel) {
+  Result r = run("eval --model " + model_ + " --hw int8_mac_array --level rtl --limit 8 --threads 2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("RTL level: cycles of the RTL clock"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--threads 1"), std::string::npos) << r.out;
+  expect_usage_error("eval --model " + model_ + " --hw int8_digital --level rtl", {"int8_digital.yaml", "unit 'int8'", "impl: rtl:NAME"});
+  expect_usage_error("eval --model " + model_ + " --hw int8_digital --level rtl --set units.int8.impl=rtl:nonesuch",
+                     {"unknown RTL module 'nonesuch'", "mac_array"});
+  expect_usage_error("hw check int8_digital --set units.int8.impl=verilog", {"units.int8.impl", "rtl:NAME"});
+  expect_usage_error("hw check rram_crossbar --set units.xbar.impl=rtl:mac_array", {"units.xbar.impl", "only int8_digital"});
+  expect_usage_error("eval --model " + model_ + " --hw int8_mac_array --level rtl --set units.int8.approx_drop_bits=3",
+                     {"int8_mac_array.yaml", "mac_array", "approx_drop_bits 3"});
+  expect_usage_error("cosim --rtl nonesuch", {"unknown RTL module 'nonesuch'"});
+  expect_usage_error("cosim --rtl approx_mac_array --set drop_bits=x", {"--set", "integer"});
 }
 
 TEST_F(Cli, InferRunsAndChecksShapes) {

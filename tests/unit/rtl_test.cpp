@@ -7,7 +7,14 @@
 
 #include <cstdlib>
 
+#include <cstring>
+
+#include "apps/levels.h"
 #include "models/error.h"
+#include "nn/dataset.h"
+#include "nn/onnx_io.h"
+#include "nn/study.h"
+#include "nn/train.h"
 #include "models/mvm_int8.h"
 #include "sim/cosim.h"
 #include "sim/rtl_unit.h"
@@ -95,6 +102,54 @@ TEST(ApproxMultiply, ExactAtZeroAndBoundedOtherwise) {
         ASSERT_TRUE(approx == 0 || (approx < 0) == (a * b < 0));
       }
     }
+}
+
+// --level rtl: a network whose int8_digital layers run on the RTL gives exactly the functional
+// level's numbers — on mac_array the int8_digital model's, on approx_mac_array its twin's.
+TEST(RtlLevel, NetworkOnRtlEqualsTheFunctionalLevel) {
+  sim::register_built_rtl();
+  const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
+  nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 5);
+  nn::TrainOptions o;
+  o.epochs = 1;
+  o.threads = 2;
+  nn::Dataset subset = nn::load_mnist_family("fashion-mnist", true);
+  subset.count = 2000;
+  subset.images.resize(static_cast<std::size_t>(subset.count * subset.image_size()));
+  subset.labels.resize(static_cast<std::size_t>(subset.count));
+  net.train(subset, o);
+  auto graph = nn::parse_onnx(net.to_onnx(), "lenet5");
+  nn::StudyOptions so;
+  so.eval.limit = 40;
+  so.eval.threads = 1;
+  so.seed = 4;
+  nn::Tensor batch(nn::Shape{8, 1, 28, 28});
+  std::memcpy(batch.f(), test.images.data(), sizeof(float) * static_cast<std::size_t>(batch.numel()));
+
+  std::vector<nn::HardwareConfig> functional = {nn::load_hardware_config("int8_mac_array"), nn::load_hardware_config("int8_approx_mac_array")};
+  std::vector<nn::StudyResult> f_results;
+  std::vector<nn::Tensor> f_outputs;
+  for (const auto& c : functional) {
+    f_results.push_back(nn::run_study(*graph, c, test, so));
+    c.program(*graph, {4, 0});
+    f_outputs.push_back(graph->run({batch})[0]);
+  }
+  std::vector<nn::HardwareConfig> rtl = {nn::load_hardware_config("int8_mac_array"), nn::load_hardware_config("int8_approx_mac_array")};
+  auto simulation = app::attach_rtl_level(rtl, *graph, "");
+  for (std::size_t c = 0; c < rtl.size(); ++c) {
+    SCOPED_TRACE(rtl[c].name);
+    const nn::StudyResult r = nn::run_study(*graph, rtl[c], test, so);
+    EXPECT_EQ(r.accuracies, f_results[c].accuracies);
+    for (std::size_t l = 0; l < r.layers.size(); ++l) {
+      EXPECT_EQ(r.layers[l].rms_error, f_results[c].layers[l].rms_error) << r.layers[l].name;
+      EXPECT_GT(r.layers[l].counters.at("cycles"), 0) << r.layers[l].name;
+    }
+    rtl[c].program(*graph, {4, 0});
+    const nn::Tensor out = graph->run({batch})[0];
+    EXPECT_EQ(std::memcmp(out.f(), f_outputs[c].f(), sizeof(float) * static_cast<std::size_t>(out.numel())), 0);
+  }
+  // The approximate multipliers change the network's outputs (the agreement above is not trivial).
+  EXPECT_NE(std::memcmp(f_outputs[0].f(), f_outputs[1].f(), sizeof(float) * static_cast<std::size_t>(f_outputs[0].numel())), 0);
 }
 
 }  // namespace

@@ -1,0 +1,51 @@
+// `int8_digital` (see int8_digital.cpp): exposed so that another implementation of its integer
+// product — an RTL matrix-vector unit at the RTL level (sim/rtl_level.h) — can take the place of
+// the behavioural one while quantization and rescaling stay exactly the same.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "models/substrate.h"
+
+namespace faultline::models {
+
+class Int8Substrate final : public Substrate {
+ public:
+  explicit Int8Substrate(const Params& p);
+
+  void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override;
+  void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override;
+  std::string kind() const override { return "int8_digital"; }
+  Eigen::Index outputs() const override { return codes_.rows(); }
+  Eigen::Index inputs() const override { return codes_.cols(); }
+  void add_counters(std::map<std::string, double>& out) const override;
+
+  // acc (rows × outputs, row-major) = x (rows × inputs, int8 codes) · Wᵀ with the stored weight
+  // codes; must give the exact integer sums (or the truncated-multiplier sums when
+  // approx_drop_bits > 0).
+  using IntegerProduct = std::function<void(const std::int8_t* x, std::int64_t rows, std::int32_t* acc)>;
+  // Replaces the behavioural integer product (needs weight and activation codes of ≤ 8 bits).
+  void set_integer_product(IntegerProduct product);
+  // The stored weight codes (outputs × inputs, row-major, after bit flips) as int8; only for
+  // weight_bits ≤ 8.
+  std::vector<std::int8_t> weight_codes() const;
+  int weight_bits() const { return weight_bits_; }
+  int activation_bits() const { return activation_bits_; }
+  int approx_drop_bits() const { return drop_; }
+
+ private:
+  int weight_bits_, activation_bits_;
+  bool per_channel_;
+  double ber_;
+  int drop_;
+  MatrixRM codes_;
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes_double_;
+  Eigen::VectorXf scales_;
+  bool exact_in_float_ = true;
+  std::uint64_t flipped_ = 0;
+  IntegerProduct product_;
+};
+
+}  // namespace faultline::models
