@@ -232,7 +232,8 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         const models::SubstrateKind* kind = models::find_substrate_kind(unit.kind);
         if (kind == nullptr)
           throw Error(at(source, entry.second["kind"]) + ": '" + field + ".kind': unknown kind '" + unit.kind + "' (known: " + join(models::registered_substrates()) + ")");
-        std::vector<std::string> extra = {"kind", "impl"};
+        std::vector<std::string> extra = {"kind"};
+        if (unit.kind == "int8_digital") extra.push_back("impl");  // (elsewhere `impl` is rejected below, with a reason)
         if (entry.second["impl"]) {
           unit.impl = get_string(source, entry.second["impl"], field + ".impl");
           const bool rtl = unit.impl.rfind("rtl:", 0) == 0 && unit.impl.size() > 4 &&
