@@ -181,7 +181,9 @@ int cmd_eval(const std::vector<std::string>& args) {
       std::printf("%-30s %8.2f %% %8.2f   [%6.2f, %6.2f] %% %7zu\n", r.hardware.c_str(), 100 * r.mean, 100 * r.stddev, 100 * r.ci_low,
                   100 * r.ci_high, r.accuracies.size());
   }
-  if (rtl && !vcd.empty()) std::printf("waveform: %s\n", vcd.c_str());
+  if (rtl && !vcd.empty())
+    std::printf("waveform%s: %s%s\n", configs.size() > 1 ? "s" : "", vcd.c_str(),
+                configs.size() > 1 ? " with each unit's name before .vcd (one file per RTL unit)" : "");
   if (simulation && !vcd.empty()) std::printf("waveform: %s (%.6f s simulated)\n", vcd.c_str(), simulation->simulated_seconds());
   if (!out.empty()) {
     write_text(out, configs.size() == 1 ? nn::study_json(results[0], model, data, so) : json + "]\n");

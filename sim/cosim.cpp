@@ -69,17 +69,6 @@ CosimReport run_cosim(const CosimOptions& o) {
   const int n = info.outputs, m = info.inputs;
   Bench bench("cosim");
   std::unique_ptr<RtlMatrixVectorUnit> unit = kind.create("dut", sc_core::sc_time(1e6 / o.clock_mhz, sc_core::SC_PS));
-  sc_core::sc_trace_file* vcd = nullptr;
-  if (!o.vcd.empty()) {
-    std::string base = o.vcd;
-    if (base.size() > 4 && base.substr(base.size() - 4) == ".vcd") base.resize(base.size() - 4);
-    sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);  // no "timescale set" notes
-    vcd = sc_core::sc_create_vcd_trace_file(base.c_str());
-    if (!vcd) throw Error(o.vcd + ": cannot create the waveform file");
-    vcd->set_time_unit(1, sc_core::SC_PS);
-    unit->trace(vcd);
-  }
-
   const models::CounterRng weight_rng(o.seed, 1), vector_rng(o.seed, 2), hold_rng(o.seed, 3);
   const auto random_int8 = [](const models::CounterRng& rng, std::uint64_t index) {
     return static_cast<std::int8_t>(static_cast<int>(rng.below(index, 256)) - 128);
@@ -160,13 +149,21 @@ CosimReport run_cosim(const CosimOptions& o) {
   };
   const auto t0 = std::chrono::steady_clock::now();
   try {
+    if (!o.vcd.empty()) {
+      sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaborate, then attach Verilator's tracing
+      try {
+        unit->open_rtl_trace(o.vcd);
+      } catch (const std::runtime_error& e) {
+        throw Error(e.what());
+      }
+    }
     sc_core::sc_start();
   } catch (const sc_core::sc_report& e) {
     throw Error(std::string("SystemC simulation failed: ") + e.what());
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   report.cycles = unit->cycles();
-  if (vcd) sc_core::sc_close_vcd_trace_file(vcd);
+  unit.reset();  // closes the waveform
   return report;
 }
 

@@ -39,7 +39,6 @@ struct RtlSimulation::Impl {
   std::vector<RtlUnitSpec> specs;
   std::unique_ptr<Executor> executor;
   std::vector<std::unique_ptr<RtlMatrixVectorUnit>> units;
-  sc_core::sc_trace_file* vcd = nullptr;
   std::thread::id owner;
   std::mutex mutex;
 
@@ -162,16 +161,22 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
       impl_->units.push_back(kind.create(name.c_str(), sc_core::sc_time(1e6 / spec.clock_mhz, sc_core::SC_PS)));
     }
-    if (!vcd_path.empty()) {
-      std::string base = vcd_path;
-      if (base.size() > 4 && base.substr(base.size() - 4) == ".vcd") base.resize(base.size() - 4);
-      sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
-      impl_->vcd = sc_core::sc_create_vcd_trace_file(base.c_str());
-      if (!impl_->vcd) throw Error(vcd_path + ": cannot create the waveform file");
-      impl_->vcd->set_time_unit(1, sc_core::SC_PS);
-      for (const auto& u : impl_->units) u->trace(impl_->vcd);
-    }
     sc_core::sc_start(sc_core::SC_ZERO_TIME);
+    if (!vcd_path.empty()) {
+      // One waveform per unit: FILE, or FILE with the unit's name before ".vcd" when there are several.
+      for (std::size_t u = 0; u < impl_->units.size(); ++u) {
+        std::string path = vcd_path;
+        if (impl_->units.size() > 1) {
+          const std::string stem = path.size() > 4 && path.substr(path.size() - 4) == ".vcd" ? path.substr(0, path.size() - 4) : path;
+          path = stem + "." + impl_->units[u]->basename() + ".vcd";
+        }
+        try {
+          impl_->units[u]->open_rtl_trace(path);
+        } catch (const std::runtime_error& e) {
+          throw Error(e.what());
+        }
+      }
+    }
     // Reset every unit once and write its registers' reset values (the contract's start state).
     impl_->run([this] {
       for (const auto& u : impl_->units) {
@@ -184,9 +189,7 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
   }
 }
 
-RtlSimulation::~RtlSimulation() {
-  if (impl_->vcd) sc_core::sc_close_vcd_trace_file(impl_->vcd);
-}
+RtlSimulation::~RtlSimulation() = default;
 
 std::unique_ptr<models::Substrate> RtlSimulation::wrap(std::size_t unit, std::unique_ptr<models::Substrate> functional) {
   if (unit >= impl_->units.size()) throw std::out_of_range("RtlSimulation::wrap: no unit " + std::to_string(unit));

@@ -71,20 +71,6 @@ std::size_t RtlMatrixVectorUnit::stream(const std::vector<Transfer>& transfers, 
   return next;
 }
 
-void RtlMatrixVectorUnit::trace(sc_core::sc_trace_file* file) const {
-  const std::string p = std::string(name()) + ".";
-  sc_core::sc_trace(file, clk, p + "clk");
-  sc_core::sc_trace(file, rst_n, p + "rst_n");
-  sc_core::sc_trace(file, in_valid, p + "in_valid");
-  sc_core::sc_trace(file, in_ready, p + "in_ready");
-  sc_core::sc_trace(file, in_weight, p + "in_weight");
-  sc_core::sc_trace(file, out_valid, p + "out_valid");
-  sc_core::sc_trace(file, out_ready, p + "out_ready");
-  sc_core::sc_trace(file, cfg_valid, p + "cfg_valid");
-  sc_core::sc_trace(file, cfg_addr, p + "cfg_addr");
-  sc_core::sc_trace(file, cfg_data, p + "cfg_data");
-  trace_data(file);
-}
 
 namespace {
 struct RtlRegistry {

@@ -54,14 +54,14 @@ class RtlMatrixVectorUnit : public sc_core::sc_module {
                      const std::function<bool(std::uint64_t cycle)>& hold, std::uint64_t max_cycles);
 
   std::uint64_t cycles() const { return cycles_; }
-  // Adds the contract's ports to a waveform.
-  void trace(sc_core::sc_trace_file* file) const;
+  // Records every signal of the RTL (ports and internals, Verilator's tracing) as a VCD from now
+  // on; call after elaboration (sc_start(SC_ZERO_TIME)). Closed when the unit is destroyed.
+  virtual void open_rtl_trace(const std::string& path) = 0;
 
  protected:
   // The adapter's part: put `lanes` on in_data, read out_data into `lanes`, trace the data ports.
   virtual void drive_data(const std::int8_t* lanes) = 0;
   virtual void sample_result(std::int32_t* lanes) const = 0;
-  virtual void trace_data(sc_core::sc_trace_file* file) const = 0;
 
   // The contract's control signals (the adapter binds them to the Verilated model's ports).
   sc_core::sc_signal<bool> clk{"clk"}, rst_n{"rst_n"}, in_valid{"in_valid"}, in_weight{"in_weight"}, out_ready{"out_ready"},

@@ -154,8 +154,17 @@ TEST_F(Cli, CycleLevel) {
 
 // --level rtl and the hwcfg field that selects RTL.
 TEST_F(Cli, RtlLevel) {
-  Result r = run("eval --model " + model_ + " --hw int8_mac_array --level rtl --limit 8 --threads 2");
+  const std::string vcd = path("rtl.vcd");
+  Result r = run("eval --model " + model_ + " --hw int8_mac_array --level rtl --limit 8 --threads 2 --vcd " + vcd);
   ASSERT_EQ(r.status, 0) << r.out;
+  std::ifstream w(vcd);
+  const std::string wave((std::istreambuf_iterator<char>(w)), std::istreambuf_iterator<char>());
+  EXPECT_NE(wave.find("$enddefinitions"), std::string::npos);
+  EXPECT_NE(wave.find("products_valid"), std::string::npos) << "internal RTL signals expected in the waveform";
+  Result c = run("cosim --rtl approx_mac_array --vectors 300 --vcd " + path("cosim.vcd"));
+  EXPECT_EQ(c.status, 0) << c.out;
+  EXPECT_NE(c.out.find("0 mismatching"), std::string::npos) << c.out;
+  EXPECT_TRUE(fs::exists(path("cosim.vcd")));
   EXPECT_NE(r.out.find("RTL level: cycles of the RTL clock"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--threads 1"), std::string::npos) << r.out;
   expect_usage_error("eval --model " + model_ + " --hw int8_digital --level rtl", {"int8_digital.yaml", "unit 'int8'", "impl: rtl:NAME"});
