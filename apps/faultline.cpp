@@ -112,7 +112,7 @@ int cmd_train(const std::vector<std::string>& args) {
 }
 
 int cmd_eval(const std::vector<std::string>& args) {
-  std::string model, data = "fashion-mnist", out, level = "functional", vcd;
+  std::string model, data = "fashion-mnist", out, level = "functional", vcd, fst;
   std::vector<std::string> hws, sets;
   nn::StudyOptions so;
   po::options_description options("eval options");
@@ -127,13 +127,16 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("limit", po::value(&so.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
       ("layer-errors", po::value(&so.layer_errors)->default_value(true), "measure each layer's error against the exact product (one extra product per layer)")
       ("level", po::value(&level)->default_value(level), "functional (behavioural models only), cycle (the same values, with cycles, time and energy from the SystemC models) or rtl (integer products on the units' Verilated RTL, impl: rtl:NAME)")
-      ("vcd", po::value(&vcd), "--level cycle: every unit's top-level signals and counters; --level rtl: the RTL units' ports; as a VCD file")
+      ("vcd", po::value(&vcd), "waveform as VCD: --level cycle, every unit's top-level signals and counters; --level rtl, every signal of the RTL")
+      ("fst", po::value(&fst), "--level rtl: every signal of the RTL as an FST waveform")
       ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
   po::variables_map vm;
   if (!parse("eval", "--model MODEL.onnx [--hw HW ...] [options]", options, args, vm)) return 0;
   if (level != "functional" && level != "cycle" && level != "rtl")
     throw Error("--level: must be functional, cycle or rtl, got '" + level + "'");
   if (!vcd.empty() && level == "functional") throw Error("--vcd: needs --level cycle or rtl");
+  if (!fst.empty() && level != "rtl") throw Error("--fst: needs --level rtl (the cycle level writes VCD)");
+  if (!fst.empty() && !vcd.empty()) throw Error("--fst, --vcd: choose one waveform format");
   check_threads(so.eval.threads);
   if (so.eval.limit < 0) throw Error("--limit: must not be negative");
   if (so.trials < 1 || so.trials > 1000000) throw Error("--trials: must be between 1 and 1000000, got " + std::to_string(so.trials));
@@ -149,7 +152,7 @@ int cmd_eval(const std::vector<std::string>& args) {
     simulation = app::attach_cycle_level(configs, *graph, vcd);
     so.after_evaluate = [&simulation] { simulation->run_pending(); };
   } else if (level == "rtl") {
-    rtl = app::attach_rtl_level(configs, *graph, vcd);
+    rtl = app::attach_rtl_level(configs, *graph, fst.empty() ? vcd : fst, !fst.empty());
     if (so.eval.threads != 1) std::fprintf(stderr, "note: --level rtl simulates the RTL in-line on one thread (--threads 1)\n");
     so.eval.threads = 1;
   }
@@ -181,9 +184,9 @@ int cmd_eval(const std::vector<std::string>& args) {
       std::printf("%-30s %8.2f %% %8.2f   [%6.2f, %6.2f] %% %7zu\n", r.hardware.c_str(), 100 * r.mean, 100 * r.stddev, 100 * r.ci_low,
                   100 * r.ci_high, r.accuracies.size());
   }
-  if (rtl && !vcd.empty())
-    std::printf("waveform%s: %s%s\n", configs.size() > 1 ? "s" : "", vcd.c_str(),
-                configs.size() > 1 ? " with each unit's name before .vcd (one file per RTL unit)" : "");
+  if (rtl && !(vcd.empty() && fst.empty()))
+    std::printf("waveform%s: %s%s\n", configs.size() > 1 ? "s" : "", (fst.empty() ? vcd : fst).c_str(),
+                configs.size() > 1 ? " with each unit's name before the extension (one file per RTL unit)" : "");
   if (simulation && !vcd.empty()) std::printf("waveform: %s (%.6f s simulated)\n", vcd.c_str(), simulation->simulated_seconds());
   if (!out.empty()) {
     write_text(out, configs.size() == 1 ? nn::study_json(results[0], model, data, so) : json + "]\n");
@@ -274,6 +277,7 @@ int cmd_cosim(const std::vector<std::string>& args) {
   sim::CosimOptions o;
   std::vector<std::string> sets;
   bool list = false, no_reset = false;
+  std::string vcd_path, fst_path;
   po::options_description options("cosim options");
   options.add_options()
       ("help,h", "show this help")
@@ -286,7 +290,8 @@ int cmd_cosim(const std::vector<std::string>& args) {
       ("no-reset", po::bool_switch(&no_reset), "do not interrupt a weight set with a reset")
       ("set", po::value(&sets), "configuration register value, e.g. drop_bits=4 (repeatable)")
       ("clock-mhz", po::value(&o.clock_mhz)->default_value(o.clock_mhz), "clock of the unit")
-      ("vcd", po::value(&o.vcd), "write a waveform of the unit's ports to this VCD file");
+      ("vcd", po::value(&vcd_path), "write every signal of the RTL to this VCD file")
+      ("fst", po::value(&fst_path), "write every signal of the RTL to this FST file");
   po::variables_map vm;
   if (!parse("cosim", "--rtl NAME [--vectors N] [--seed S] [options] | --list", options, args, vm)) return 0;
   if (list) {
@@ -300,6 +305,9 @@ int cmd_cosim(const std::vector<std::string>& args) {
   }
   if (o.rtl.empty()) throw Error("--rtl: required (faultline cosim --list shows the modules)");
   o.reset_mid_stream = !no_reset;
+  if (!vcd_path.empty() && !fst_path.empty()) throw Error("--fst, --vcd: choose one waveform format");
+  o.waveform = fst_path.empty() ? vcd_path : fst_path;
+  o.fst = !fst_path.empty();
   for (const auto& s : sets) {
     const auto eq = s.find('=');
     if (eq == std::string::npos || eq == 0) throw Error("--set '" + s + "': expected REGISTER=VALUE");
@@ -321,7 +329,7 @@ int cmd_cosim(const std::vector<std::string>& args) {
   std::printf("%llu cycles (%llu streaming, %.3f vectors per streaming cycle), %.3f s, %.0f vectors/s\n",
               static_cast<unsigned long long>(r.cycles), static_cast<unsigned long long>(r.stream_cycles),
               r.stream_cycles ? static_cast<double>(r.vectors) / static_cast<double>(r.stream_cycles) : 0.0, r.seconds, r.vectors_per_second());
-  if (!o.vcd.empty()) std::printf("waveform: %s\n", o.vcd.c_str());
+  if (!o.waveform.empty()) std::printf("waveform: %s\n", o.waveform.c_str());
   return r.mismatches == 0 || r.twin == "none" ? 0 : 1;
 }
 

@@ -45,7 +45,7 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::Hardwar
 }
 
 std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
-                                                     const std::string& vcd_path) {
+                                                     const std::string& waveform, bool fst) {
   std::vector<sim::RtlUnitSpec> specs;
   std::vector<std::map<std::string, std::size_t>> index(configs.size());
   for (std::size_t c = 0; c < configs.size(); ++c) {
@@ -66,7 +66,7 @@ std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareCon
       specs.push_back({config.name + "." + unit->name, unit->impl.substr(4), 1000.0});
     }
   }
-  auto simulation = std::make_unique<sim::RtlSimulation>(std::move(specs), vcd_path);
+  auto simulation = std::make_unique<sim::RtlSimulation>(std::move(specs), waveform, fst);
   sim::RtlSimulation* s = simulation.get();
   for (std::size_t c = 0; c < configs.size(); ++c) {
     const auto units = index[c];

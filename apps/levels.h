@@ -25,6 +25,6 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::Hardwar
 // faultline::Error naming the hwcfg and unit otherwise. The graph must then be evaluated on the
 // calling thread.
 std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
-                                                     const std::string& vcd_path);
+                                                     const std::string& waveform, bool fst = false);
 
 }  // namespace faultline::app

@@ -68,7 +68,7 @@ CosimReport run_cosim(const CosimOptions& o) {
   report.twin = info.twin;
   const int n = info.outputs, m = info.inputs;
   Bench bench("cosim");
-  std::unique_ptr<RtlMatrixVectorUnit> unit = kind.create("dut", sc_core::sc_time(1e6 / o.clock_mhz, sc_core::SC_PS));
+  std::unique_ptr<RtlMatrixVectorUnit> unit = (o.fst ? kind.create_fst : kind.create)("dut", sc_core::sc_time(1e6 / o.clock_mhz, sc_core::SC_PS));
   const models::CounterRng weight_rng(o.seed, 1), vector_rng(o.seed, 2), hold_rng(o.seed, 3);
   const auto random_int8 = [](const models::CounterRng& rng, std::uint64_t index) {
     return static_cast<std::int8_t>(static_cast<int>(rng.below(index, 256)) - 128);
@@ -149,10 +149,10 @@ CosimReport run_cosim(const CosimOptions& o) {
   };
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    if (!o.vcd.empty()) {
+    if (!o.waveform.empty()) {
       sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaborate, then attach Verilator's tracing
       try {
-        unit->open_rtl_trace(o.vcd);
+        unit->open_rtl_trace(o.waveform);
       } catch (const std::runtime_error& e) {
         throw Error(e.what());
       }

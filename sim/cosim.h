@@ -18,7 +18,8 @@ struct CosimOptions {
   bool reset_mid_stream = true;     // interrupt one weight set half-way with a reset, then redo it
   std::map<std::string, long long> registers;  // configuration register values (default: reset values)
   double clock_mhz = 1000;
-  std::string vcd;                  // waveform of the unit's ports ("" = none)
+  std::string waveform;             // Verilator's waveform of the RTL ("" = none)
+  bool fst = false;                 // as FST (else VCD)
 };
 
 struct CosimReport {

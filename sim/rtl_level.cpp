@@ -147,7 +147,7 @@ class RtlInt8Substrate final : public models::Substrate {
 
 }  // namespace
 
-RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& vcd_path) : impl_(std::make_unique<Impl>()) {
+RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& vcd_path, bool fst) : impl_(std::make_unique<Impl>()) {
   claim_simulation("the RTL level");
   ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   impl_->specs = std::move(units);
@@ -159,7 +159,7 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
       std::string name = spec.name;
       for (char& c : name)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
-      impl_->units.push_back(kind.create(name.c_str(), sc_core::sc_time(1e6 / spec.clock_mhz, sc_core::SC_PS)));
+      impl_->units.push_back((fst ? kind.create_fst : kind.create)(name.c_str(), sc_core::sc_time(1e6 / spec.clock_mhz, sc_core::SC_PS)));
     }
     sc_core::sc_start(sc_core::SC_ZERO_TIME);
     if (!vcd_path.empty()) {
@@ -167,8 +167,9 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
       for (std::size_t u = 0; u < impl_->units.size(); ++u) {
         std::string path = vcd_path;
         if (impl_->units.size() > 1) {
-          const std::string stem = path.size() > 4 && path.substr(path.size() - 4) == ".vcd" ? path.substr(0, path.size() - 4) : path;
-          path = stem + "." + impl_->units[u]->basename() + ".vcd";
+          const std::string ext = fst ? ".fst" : ".vcd";
+          const std::string stem = path.size() > 4 && path.substr(path.size() - 4) == ext ? path.substr(0, path.size() - 4) : path;
+          path = stem + "." + impl_->units[u]->basename() + ext;
         }
         try {
           impl_->units[u]->open_rtl_trace(path);

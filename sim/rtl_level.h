@@ -26,8 +26,10 @@ struct RtlUnitSpec {
 class RtlSimulation {
  public:
   // Elaborates one instance of each unit's RTL module (one SystemC simulation per process; a
-  // second simulation of any level in the same process throws). `vcd_path` records the ports.
-  explicit RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& vcd_path = "");
+  // second simulation of any level in the same process throws). `waveform` (optional) records
+  // every RTL signal, as FST when `fst`, else VCD; with several units one file each, the unit's
+  // name inserted before the extension.
+  explicit RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& waveform = "", bool fst = false);
   ~RtlSimulation();
   RtlSimulation(const RtlSimulation&) = delete;
   RtlSimulation& operator=(const RtlSimulation&) = delete;

@@ -54,8 +54,9 @@ class RtlMatrixVectorUnit : public sc_core::sc_module {
                      const std::function<bool(std::uint64_t cycle)>& hold, std::uint64_t max_cycles);
 
   std::uint64_t cycles() const { return cycles_; }
-  // Records every signal of the RTL (ports and internals, Verilator's tracing) as a VCD from now
-  // on; call after elaboration (sc_start(SC_ZERO_TIME)). Closed when the unit is destroyed.
+  // Records every signal of the RTL (ports and internals, Verilator's tracing) from now on, as VCD
+  // or FST depending on the factory that built the unit; call after elaboration
+  // (sc_start(SC_ZERO_TIME)). Closed when the unit is destroyed.
   virtual void open_rtl_trace(const std::string& path) = 0;
 
  protected:
@@ -80,9 +81,12 @@ class RtlMatrixVectorUnit : public sc_core::sc_module {
   std::uint64_t cycles_ = 0;
 };
 
+using RtlFactory = std::function<std::unique_ptr<RtlMatrixVectorUnit>(const sc_core::sc_module_name&, const sc_core::sc_time& period)>;
+
 struct RtlModuleKind {
   RtlModuleInfo info;
-  std::function<std::unique_ptr<RtlMatrixVectorUnit>(const sc_core::sc_module_name&, const sc_core::sc_time& period)> create;
+  RtlFactory create;      // waveforms (open_rtl_trace) as VCD
+  RtlFactory create_fst;  // the same module verilated for FST waveforms
 };
 
 void register_rtl_module(RtlModuleKind kind);

@@ -165,6 +165,15 @@ TEST_F(Cli, RtlLevel) {
   EXPECT_EQ(c.status, 0) << c.out;
   EXPECT_NE(c.out.find("0 mismatching"), std::string::npos) << c.out;
   EXPECT_TRUE(fs::exists(path("cosim.vcd")));
+  // FST: the module's second verilation (TRACE_FST); an FST file starts with its header block (type 0).
+  Result f = run("cosim --rtl mac_array --vectors 100 --fst " + path("cosim.fst"));
+  EXPECT_EQ(f.status, 0) << f.out;
+  std::ifstream fstin(path("cosim.fst"), std::ios::binary);
+  const std::string fst_bytes((std::istreambuf_iterator<char>(fstin)), std::istreambuf_iterator<char>());
+  ASSERT_GT(fst_bytes.size(), 100u);
+  EXPECT_EQ(fst_bytes[0], '\0');
+  expect_usage_error("cosim --rtl mac_array --vcd a.vcd --fst b.fst", {"--fst, --vcd"});
+  expect_usage_error("eval --model " + model_ + " --hw int8_mac_array --fst x.fst", {"--fst", "--level rtl"});
   EXPECT_NE(r.out.find("RTL level: cycles of the RTL clock"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--threads 1"), std::string::npos) << r.out;
   expect_usage_error("eval --model " + model_ + " --hw int8_digital --level rtl", {"int8_digital.yaml", "unit 'int8'", "impl: rtl:NAME"});
