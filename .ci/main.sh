@@ -24,7 +24,8 @@ else
 fi
 echo
 # Accuracy on every shipped hardware preset: Monte Carlo trials re-program the hardware each time.
-presets=(ideal walking_noise_additive walking_noise_multiplicative rram_memory rram_crossbar pcm_crossbar bss2_analog int8_digital)
+presets=(ideal walking_noise_additive walking_noise_multiplicative rram_memory rram_crossbar pcm_crossbar bss2_analog int8_digital
+         int8_approx_mac_array)
 hw_args=()
 for p in "${presets[@]}"; do hw_args+=(--hw "$p"); done
 "$faultline" eval --model "$model" --data fashion-mnist "${hw_args[@]}" --trials 5 --seed 1 --out build/results/lenet5-presets.json
@@ -32,3 +33,8 @@ echo
 # The same network at the cycle level: bit-identical accuracy, plus cycles, time and energy per layer.
 "$faultline" eval --model "$model" --data fashion-mnist --hw rram_memory --hw rram_crossbar --hw bss2_analog --level cycle \
   --trials 1 --seed 1 --out build/results/lenet5-cycle.json
+echo
+# And on RTL: the integer products of every layer through the Verilated mac_array and
+# approx_mac_array (1000 images: the RTL runs in-line on one thread), equal to the functional level.
+"$faultline" eval --model "$model" --data fashion-mnist --hw int8_mac_array --hw int8_approx_mac_array --level rtl --limit 1000 \
+  --seed 1 --out build/results/lenet5-rtl.json
