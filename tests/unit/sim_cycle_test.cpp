@@ -255,9 +255,17 @@ TEST(CycleLevel, MemoryAndMacFollowTheFormula) {
   EXPECT_LT(counters(*substrates[0]).at("cycles"), counters(*substrates[1]).at("cycles"));
 }
 
+// A second simulation in the same process is refused before it touches SystemC. (The claim is
+// taken here without starting a simulation: an exception thrown after SystemC's coroutines have
+// run trips AddressSanitizer's known false positive on stack switching, google/sanitizers#189.)
 TEST(CycleLevel, OneSimulationPerProcess) {
-  sim::CycleSimulation first({unit("a", "analog_mac", {}, {}, {{10, 10}})});
-  EXPECT_THROW(sim::CycleSimulation({unit("b", "analog_mac", {}, {}, {{10, 10}})}), faultline::Error);
+  sim::claim_simulation("the test");
+  try {
+    sim::CycleSimulation second({unit("b", "analog_mac", {}, {}, {{10, 10}})});
+    FAIL() << "a second simulation was elaborated";
+  } catch (const faultline::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("after the test"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
