@@ -6,6 +6,20 @@
 #include "sim/rtl_unit.h"
 
 namespace faultline::app {
+namespace {
+
+// Points each config's units at the simulation's: index[c] maps config c's unit names to the
+// simulation's unit numbers.
+template <class Simulation>
+void install_wraps(std::vector<nn::HardwareConfig>& configs, const std::vector<std::map<std::string, std::size_t>>& index,
+                   Simulation& simulation) {
+  for (std::size_t c = 0; c < configs.size(); ++c)
+    configs[c].wrap = [s = &simulation, units = index[c]](const nn::HardwareUnit& unit, std::unique_ptr<models::Substrate> functional) {
+      return s->wrap(units.at(unit.name), std::move(functional));
+    };
+}
+
+}  // namespace
 
 std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
                                                          const std::string& vcd_path) {
@@ -34,13 +48,7 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::Hardwar
     }
   }
   auto simulation = std::make_unique<sim::CycleSimulation>(std::move(specs), vcd_path);
-  sim::CycleSimulation* s = simulation.get();
-  for (std::size_t c = 0; c < configs.size(); ++c) {
-    const auto units = index[c];
-    configs[c].wrap = [s, units](const nn::HardwareUnit& unit, std::unique_ptr<models::Substrate> functional) {
-      return s->wrap(units.at(unit.name), std::move(functional));
-    };
-  }
+  install_wraps(configs, index, *simulation);
   return simulation;
 }
 
@@ -67,13 +75,7 @@ std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareCon
     }
   }
   auto simulation = std::make_unique<sim::RtlSimulation>(std::move(specs), waveform, fst);
-  sim::RtlSimulation* s = simulation.get();
-  for (std::size_t c = 0; c < configs.size(); ++c) {
-    const auto units = index[c];
-    configs[c].wrap = [s, units](const nn::HardwareUnit& unit, std::unique_ptr<models::Substrate> functional) {
-      return s->wrap(units.at(unit.name), std::move(functional));
-    };
-  }
+  install_wraps(configs, index, *simulation);
   return simulation;
 }
 

@@ -58,13 +58,12 @@ void Int8Substrate::program(const MatrixRM& w, const LayerInfo& layer, const Pro
   const double worst = static_cast<double>(w.cols()) * ((1 << (activation_bits_ - 1)) - 1) * (1 << (weight_bits_ - 1));
   exact_in_float_ = worst < 16777216.0;
   if (!exact_in_float_) codes_double_ = codes_.cast<double>();
-}
-
-std::vector<std::int8_t> Int8Substrate::weight_codes() const {
-  if (weight_bits_ > 8) throw Error("int8_digital: weight codes of " + std::to_string(weight_bits_) + " bits do not fit int8");
-  std::vector<std::int8_t> out(static_cast<std::size_t>(codes_.size()));
-  for (std::size_t k = 0; k < out.size(); ++k) out[k] = static_cast<std::int8_t>(codes_.data()[k]);
-  return out;
+  // The int8 form an integer product takes (behavioural truncated multipliers or RTL).
+  codes_int8_.clear();
+  if (weight_bits_ <= 8) {
+    codes_int8_.resize(static_cast<std::size_t>(codes_.size()));
+    for (std::size_t k = 0; k < codes_int8_.size(); ++k) codes_int8_[k] = static_cast<std::int8_t>(codes_.data()[k]);
+  }
 }
 
 void Int8Substrate::set_integer_product(IntegerProduct product) {
@@ -93,7 +92,7 @@ void Int8Substrate::multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<Mat
     if (product_) {
       product_(xi.data(), x.rows(), acc.data());
     } else {
-      const std::vector<std::int8_t> w = weight_codes();
+      const std::vector<std::int8_t>& w = codes_int8_;
       const int out = static_cast<int>(codes_.rows()), in = static_cast<int>(codes_.cols());
       for (Eigen::Index r = 0; r < x.rows(); ++r)
         int8_matrix_vector(w.data(), xi.data() + r * in, acc.data() + r * out, out, in, drop_);

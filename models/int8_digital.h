@@ -28,9 +28,9 @@ class Int8Substrate final : public Substrate {
   using IntegerProduct = std::function<void(const std::int8_t* x, std::int64_t rows, std::int32_t* acc)>;
   // Replaces the behavioural integer product (needs weight and activation codes of ≤ 8 bits).
   void set_integer_product(IntegerProduct product);
-  // The stored weight codes (outputs × inputs, row-major, after bit flips) as int8; only for
-  // weight_bits ≤ 8.
-  std::vector<std::int8_t> weight_codes() const;
+  // The stored weight codes (outputs × inputs, row-major, after bit flips) as int8; filled by
+  // program() when weight_bits ≤ 8, else empty.
+  const std::vector<std::int8_t>& weight_codes() const { return codes_int8_; }
   int weight_bits() const { return weight_bits_; }
   int activation_bits() const { return activation_bits_; }
   int approx_drop_bits() const { return drop_; }
@@ -41,6 +41,7 @@ class Int8Substrate final : public Substrate {
   double ber_;
   int drop_;
   MatrixRM codes_;
+  std::vector<std::int8_t> codes_int8_;
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes_double_;
   Eigen::VectorXf scales_;
   bool exact_in_float_ = true;

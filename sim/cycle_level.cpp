@@ -1,7 +1,6 @@
 #include "sim/cycle_level.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <tuple>
@@ -9,6 +8,7 @@
 #include "models/error.h"
 #include "sim/operation.h"
 #include "sim/unit_system.h"
+#include "sim/wrapped_substrate.h"
 
 namespace faultline::sim {
 
@@ -70,36 +70,34 @@ class Driver : public sc_core::sc_module {
 }  // namespace
 
 // A functional substrate whose programming and reads are also recorded for the simulation.
-class TimedSubstrate final : public models::Substrate {
+class TimedSubstrate final : public WrappedSubstrate {
  public:
   TimedSubstrate(CycleSimulation::Impl& sim, std::size_t unit, bool keep_weights, std::unique_ptr<models::Substrate> inner)
-      : sim_(sim), unit_(unit), keep_weights_(keep_weights), inner_(std::move(inner)) {}
+      : WrappedSubstrate(std::move(inner)), sim_(sim), unit_(unit), keep_weights_(keep_weights) {}
 
   void program(const models::MatrixRM& weights, const models::LayerInfo& layer, const models::ProgramContext& context) override;
   void multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen::Ref<models::MatrixRM> y,
                 const models::MultiplyContext& context) const override;
-  std::string kind() const override { return inner_->kind(); }
-  Eigen::Index outputs() const override { return inner_->outputs(); }
-  Eigen::Index inputs() const override { return inner_->inputs(); }
-  void add_counters(std::map<std::string, double>& out) const override {
-    inner_->add_counters(out);
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [key, value] : timed_) out[key] += value;
-  }
-
-  void attribute(const Counters& counters) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [key, value] : counters) timed_[key] += value;
-  }
+  // The simulation's figures for one of this substrate's operations.
+  void attribute(const Counters& counters) const { add_own(counters); }
 
  private:
+  Operation operation(Operation::Type type) const {
+    Operation op;
+    op.type = type;
+    op.unit = unit_;
+    op.layer = layer_.index;
+    op.part = layer_.part;
+    op.inputs = inner().inputs();
+    op.outputs = inner().outputs();
+    op.owner = this;
+    return op;
+  }
+
   CycleSimulation::Impl& sim_;
   std::size_t unit_;
   bool keep_weights_;
-  std::unique_ptr<models::Substrate> inner_;
   models::LayerInfo layer_;
-  mutable std::mutex mutex_;
-  Counters timed_;
 };
 
 struct CycleSimulation::Impl {
@@ -108,7 +106,6 @@ struct CycleSimulation::Impl {
   sc_core::sc_trace_file* vcd = nullptr;
   std::mutex mutex;
   std::vector<Operation> pending;
-  std::uint64_t operations = 0;
 
   void record(Operation op) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -117,45 +114,28 @@ struct CycleSimulation::Impl {
 };
 
 void TimedSubstrate::program(const models::MatrixRM& weights, const models::LayerInfo& layer, const models::ProgramContext& context) {
-  inner_->program(weights, layer, context);
+  inner().program(weights, layer, context);
   layer_ = layer;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    timed_.clear();
-  }
-  Operation op;
-  op.type = Operation::Type::Program;
-  op.unit = unit_;
-  op.layer = layer.index;
-  op.part = layer.part;
+  clear_own();
+  Operation op = operation(Operation::Type::Program);
   op.seed = context.seed;
   op.trial = context.trial;
-  op.inputs = weights.cols();
-  op.outputs = weights.rows();
   Counters device;
-  inner_->add_counters(device);
+  inner().add_counters(device);
   // Cells and write attempts as the behavioural model counted them; kinds without a device
   // model (SRAM synapses) write every weight once.
   op.cells = device.count("cells") ? device["cells"] : static_cast<double>(weights.size());
   op.write_attempts = device.count("write_verify_iterations") ? device["write_verify_iterations"] : op.cells;
   if (keep_weights_) op.weights = weights;
-  op.owner = this;
   sim_.record(std::move(op));
 }
 
 void TimedSubstrate::multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen::Ref<models::MatrixRM> y,
                               const models::MultiplyContext& context) const {
-  inner_->multiply(x, y, context);
-  Operation op;
-  op.type = Operation::Type::Multiply;
-  op.unit = unit_;
-  op.layer = layer_.index;
-  op.part = layer_.part;
+  inner().multiply(x, y, context);
+  Operation op = operation(Operation::Type::Multiply);
   op.first_row = context.first_row;
   op.vectors = x.rows();
-  op.inputs = inner_->inputs();
-  op.outputs = inner_->outputs();
-  op.owner = const_cast<TimedSubstrate*>(this);  // attribution is not part of the substrate's value semantics
   sim_.record(std::move(op));
 }
 
@@ -232,7 +212,6 @@ void CycleSimulation::run_pending() {
   }
   impl_->driver->queue = nullptr;
   for (const Operation& op : ops) op.owner->attribute(op.result);
-  impl_->operations += ops.size();
 }
 
 Counters CycleSimulation::unit_totals(std::size_t unit) const { return impl_->driver->units.at(unit)->totals(); }
@@ -247,6 +226,5 @@ models::MatrixRM CycleSimulation::stored_weights(std::size_t unit, int layer, in
 
 double CycleSimulation::simulated_seconds() const { return sc_core::sc_time_stamp().to_seconds(); }
 
-std::uint64_t CycleSimulation::operations() const { return impl_->operations; }
 
 }  // namespace faultline::sim

@@ -75,8 +75,6 @@ class CycleSimulation {
   models::MatrixRM stored_weights(std::size_t unit, int layer, int part) const;
   // Simulated time so far (the operations run back to back).
   double simulated_seconds() const;
-  // Operations run so far.
-  std::uint64_t operations() const;
 
   struct Impl;
 

@@ -23,7 +23,7 @@ struct Operation {
   // the write-verify repeats; cells as the model counts them).
   double cells = 0, write_attempts = 0;
   models::MatrixRM weights;            // Program: the weights (the memory system stores their codes)
-  TimedSubstrate* owner = nullptr;
+  const TimedSubstrate* owner = nullptr;
   Counters result;                     // filled by the simulation
 };
 

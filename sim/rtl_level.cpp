@@ -9,6 +9,7 @@
 #include "models/int8_digital.h"
 #include "sim/cycle_level.h"
 #include "sim/rtl_unit.h"
+#include "sim/wrapped_substrate.h"
 
 namespace faultline::sim {
 
@@ -62,30 +63,21 @@ struct RtlSimulation::Impl {
 namespace {
 
 // int8_digital whose integer products run on an RTL matrix-vector unit.
-class RtlInt8Substrate final : public models::Substrate {
+class RtlInt8Substrate final : public WrappedSubstrate {
  public:
   RtlInt8Substrate(RtlSimulation::Impl& sim, std::size_t unit, std::unique_ptr<models::Int8Substrate> inner)
-      : sim_(sim), unit_(*sim.units[unit]), clock_mhz_(sim.specs[unit].clock_mhz), inner_(std::move(inner)) {
-    inner_->set_integer_product([this](const std::int8_t* x, std::int64_t rows, std::int32_t* acc) { product(x, rows, acc); });
+      : WrappedSubstrate(std::unique_ptr<models::Substrate>(inner.get())), sim_(sim), unit_(*sim.units[unit]),
+        clock_mhz_(sim.specs[unit].clock_mhz), int8_(*inner.release()) {
+    int8_.set_integer_product([this](const std::int8_t* x, std::int64_t rows, std::int32_t* acc) { product(x, rows, acc); });
   }
 
   void program(const models::MatrixRM& w, const models::LayerInfo& layer, const models::ProgramContext& context) override {
-    inner_->program(w, layer, context);
-    weights_ = inner_->weight_codes();
-    std::lock_guard<std::mutex> lock(mutex_);
-    counters_.clear();
+    int8_.program(w, layer, context);
+    clear_own();
   }
   void multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen::Ref<models::MatrixRM> y,
                 const models::MultiplyContext& context) const override {
-    inner_->multiply(x, y, context);
-  }
-  std::string kind() const override { return inner_->kind(); }
-  Eigen::Index outputs() const override { return inner_->outputs(); }
-  Eigen::Index inputs() const override { return inner_->inputs(); }
-  void add_counters(std::map<std::string, double>& out) const override {
-    inner_->add_counters(out);
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [k, v] : counters_) out[k] += v;
+    int8_.multiply(x, y, context);
   }
 
  private:
@@ -93,7 +85,8 @@ class RtlInt8Substrate final : public models::Substrate {
   // beyond the layer's edge), stream the rows' M-lane slices and add the int32 results.
   void product(const std::int8_t* x, std::int64_t rows, std::int32_t* acc) const {
     const int n = unit_.info().outputs, m = unit_.info().inputs;
-    const std::int64_t outs = inner_->outputs(), ins = inner_->inputs();
+    const std::int64_t outs = int8_.outputs(), ins = int8_.inputs();
+    const std::vector<std::int8_t>& weights = int8_.weight_codes();
     std::fill(acc, acc + rows * outs, 0);
     std::uint64_t cycles = 0, transfers = 0, loads = 0;
     sim_.run([&] {
@@ -105,7 +98,7 @@ class RtlInt8Substrate final : public models::Substrate {
           for (int i = 0; i < n; ++i) {
             RtlMatrixVectorUnit::Transfer row{true, std::vector<std::int8_t>(static_cast<std::size_t>(m), 0)};
             if (o0 + i < outs)
-              for (int j = 0; j < m && i0 + j < ins; ++j) row.lanes[static_cast<std::size_t>(j)] = weights_[static_cast<std::size_t>((o0 + i) * ins + i0 + j)];
+              for (int j = 0; j < m && i0 + j < ins; ++j) row.lanes[static_cast<std::size_t>(j)] = weights[static_cast<std::size_t>((o0 + i) * ins + i0 + j)];
             t.push_back(std::move(row));
           }
           for (std::int64_t r = 0; r < rows; ++r) {
@@ -126,23 +119,21 @@ class RtlInt8Substrate final : public models::Substrate {
         }
       cycles = unit_.cycles() - start;
     });
-    std::lock_guard<std::mutex> lock(mutex_);
-    counters_["cycles"] += static_cast<double>(cycles);
-    counters_["time_ns"] += static_cast<double>(cycles) * 1e3 / clock_mhz_;
-    counters_["rtl_transfers"] += static_cast<double>(transfers);
-    counters_["rtl_weight_loads"] += static_cast<double>(loads);
-    counters_["macs"] += static_cast<double>(rows * ins * outs);
-    counters_["peak_macs"] += static_cast<double>(cycles) * n * m;
-    counters_["layer_ops"] += 1;
+    Counters c;
+    c["cycles"] = static_cast<double>(cycles);
+    c["time_ns"] = static_cast<double>(cycles) * 1e3 / clock_mhz_;
+    c["rtl_transfers"] = static_cast<double>(transfers);
+    c["rtl_weight_loads"] = static_cast<double>(loads);
+    c["macs"] = static_cast<double>(rows * ins * outs);
+    c["peak_macs"] = static_cast<double>(cycles) * n * m;
+    c["layer_ops"] = 1;
+    add_own(c);
   }
 
   RtlSimulation::Impl& sim_;
   RtlMatrixVectorUnit& unit_;
   double clock_mhz_;
-  std::unique_ptr<models::Int8Substrate> inner_;
-  std::vector<std::int8_t> weights_;
-  mutable std::mutex mutex_;
-  mutable std::map<std::string, double> counters_;
+  models::Int8Substrate& int8_;  // owned by the base (its inner substrate)
 };
 
 }  // namespace
