@@ -12,6 +12,7 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libsystemc-dev verilator
   libgtest-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin python3-matplotlib
   dataset-fashion-mnist
   python3-onnx python3-numpy python3-torch
 )

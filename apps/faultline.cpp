@@ -19,6 +19,8 @@
 #include "nn/parallel.h"
 #include "nn/study.h"
 #include "apps/levels.h"
+#include "apps/mpi_runner.h"
+#include "nn/sweep.h"
 #include "sim/cosim.h"
 #include "sim/rtl_unit.h"
 #include "nn/train.h"
@@ -195,6 +197,57 @@ int cmd_eval(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Set by main(): where a sweep's trials run (this process, or MPI ranks under mpirun).
+nn::TaskRunner* task_runner = nullptr;
+
+int cmd_sweep(const std::vector<std::string>& args) {
+  nn::SweepOptions o;
+  std::vector<std::string> axes;
+  o.study.trials = 5;
+  po::options_description options("sweep options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("threads", po::value<int>(&o.study.eval.threads)->default_value(app::default_threads_per_rank()),
+       "worker threads per process (default: all cores, divided among the MPI ranks on this machine)")
+      ("model", po::value(&o.model)->required(), "ONNX classifier")
+      ("data", po::value(&o.data)->default_value("fashion-mnist"), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
+      ("hw", po::value(&o.hw)->default_value(o.hw), "base hardware description: a YAML file or a preset name")
+      ("set", po::value(&o.sets), "fixed override of a hardware field (repeatable)")
+      ("sweep", po::value(&axes), "grid mode: PATH=A:B (integers), PATH=lin:A:B:N, PATH=log:A:B:N or PATH=a,b,c; repeat for a grid (first slowest)")
+      ("walking", po::value(&o.walking), "Walking Noise mode: additive, multiplicative or combined noise on one layer's output at a time")
+      ("sigma", po::value(&o.sigma)->default_value(o.sigma), "Walking Noise: the sigma grid, log:A:B:N, lin:A:B:N or a list (the paper's additive sweep: log:1e-2:1e10:49)")
+      ("layers", po::value(&o.layers)->default_value(o.layers), "Walking Noise: glob over the layers to walk")
+      ("tolerance", po::value(&o.tolerance)->default_value(o.tolerance), "Walking Noise: bisection stops when sigma_hi/sigma_lo <= 1 + tolerance")
+      ("max-bisections", po::value(&o.max_bisections)->default_value(o.max_bisections), "Walking Noise: at most this many bisection steps per layer")
+      ("trials", po::value(&o.study.trials)->default_value(o.study.trials), "Monte Carlo trials per point")
+      ("seed", po::value(&o.study.seed)->default_value(1), "seed of all hardware randomness")
+      ("limit", po::value(&o.study.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
+      ("layer-errors", po::value(&o.study.layer_errors)->default_value(true), "measure each layer's error against the exact product (one extra product per layer)")
+      ("out", po::value(&o.out), "PREFIX: rows are appended to PREFIX.jsonl as points finish (a rerun resumes from it); PREFIX.csv and PREFIX.json at the end");
+  po::variables_map vm;
+  if (!parse("sweep", "--model MODEL.onnx (--sweep PATH=SPEC ... | --walking MODE) [options]", options, args, vm)) return 0;
+  check_threads(o.study.eval.threads);
+  if (o.study.eval.limit < 0) throw Error("--limit: must not be negative");
+  for (const auto& a : axes) o.axes.push_back(nn::parse_sweep_axis(a));
+  nn::load_hardware_config(o.hw, o.sets);  // a bad base description fails before the model is read
+  auto graph = nn::load_onnx(o.model);
+  const nn::Dataset test = nn::load_mnist_family(o.data, false);
+  const bool writer = task_runner->writer();
+  const nn::SweepOutcome r = nn::run_sweep(*graph, test, o, *task_runner, [&](const nn::SweepRow& row, bool resumed) {
+    std::printf("%s row %3d  %-48s accuracy %7.2f %% ± %5.2f\n", resumed ? "resumed " : "finished", row.index, row.key.c_str(),
+                100 * row.result.mean, 100 * row.result.stddev);
+    std::fflush(stdout);
+  });
+  if (!writer) return 0;
+  std::printf("\n%s", nn::sweep_table(r, o).c_str());
+  std::printf("%d row(s) evaluated, %d taken from the log; %d process(es) x %d thread(s)\n", r.evaluated_rows, r.resumed_rows,
+              task_runner->ranks(), o.study.eval.threads);
+  if (!o.out.empty())
+    std::printf("wrote %s.jsonl, %s.csv%s and %s.json\n", o.out.c_str(), o.out.c_str(),
+                o.walking.empty() ? "" : (", " + o.out + ".midpoints.csv").c_str(), o.out.c_str());
+  return 0;
+}
+
 int cmd_hw(const std::vector<std::string>& args) {
   std::string action, file;
   std::vector<std::string> sets;
@@ -338,6 +391,7 @@ const std::vector<Command>& commands() {
       {"train", "train a reference network (mlp, lenet5) on Fashion-MNIST and write it as ONNX", cmd_train},
       {"eval", "accuracy of an ONNX classifier on a dataset, on a hardware description", cmd_eval},
       {"infer", "run an ONNX model on given tensors (NPY or TensorProto in, NPY out)", cmd_infer},
+      {"sweep", "accuracy over a grid of hardware values, or Walking Noise per layer with midpoints (resumable, MPI)", cmd_sweep},
       {"hw", "check or show a hardware description (hwcfg/*.yaml)", cmd_hw},
       {"cosim", "drive an RTL module with random stimulus against its behavioural twin", cmd_cosim},
   };
@@ -353,6 +407,14 @@ void print_usage(std::FILE* to) {
 
 int main(int argc, char** argv) {
   sim::register_built_rtl();
+  std::unique_ptr<nn::TaskRunner> runner;
+  try {
+    runner = app::make_task_runner(&argc, &argv);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "faultline: error: %s\n", e.what());
+    return kUsageError;
+  }
+  task_runner = runner.get();
   if (argc < 2) {
     print_usage(stderr);
     return kUsageError;
@@ -368,16 +430,20 @@ int main(int argc, char** argv) {
     try {
       return c.run(args);
     } catch (const po::error& e) {
-      std::fprintf(stderr, "faultline %s: error: %s (see faultline %s --help)\n", c.name, e.what(), c.name);
+      if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s (see faultline %s --help)\n", c.name, e.what(), c.name);
+      app::abort_all_ranks(kUsageError);
       return kUsageError;
     } catch (const Error& e) {
-      std::fprintf(stderr, "faultline %s: error: %s\n", c.name, e.what());
+      if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s\n", c.name, e.what());
+      app::abort_all_ranks(kUsageError);
       return kUsageError;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "faultline %s: error: out of memory\n", c.name);
+      app::abort_all_ranks(1);
       return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "faultline %s: internal error: %s\n", c.name, e.what());
+      app::abort_all_ranks(1);
       return 1;
     }
   }

@@ -38,6 +38,8 @@ class JsonWriter {
     out_ += buffer;
     return *this;
   }
+  // Inserts already-formatted JSON (e.g. a sub-document written by another JsonWriter).
+  JsonWriter& raw(const std::string& json) { value_prefix(); out_ += json; return *this; }
   const std::string& str() const { return out_; }
 
  private:

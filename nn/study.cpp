@@ -23,14 +23,35 @@ double student_t95(int dof) {
   return z + (z * z * z + z) / (4 * v) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * v * v);
 }
 
-StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options,
-                      const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
-  if (options.trials < 1 || options.trials > 1000000) throw Error("--trials: must be between 1 and 1000000");
+TrialOutcome run_trial(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options, int trial,
+                       const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
+  config.program(graph, models::ProgramContext{options.seed, static_cast<std::uint64_t>(trial)});
+  for (LinearLayer* layer : graph.layers()) layer->measure_error(options.layer_errors);
+  const EvalResult r = evaluate(graph, data, options.eval, on_progress);
+  if (options.after_evaluate) options.after_evaluate();
+  TrialOutcome out;
+  out.trial = trial;
+  out.accuracy = r.accuracy();
+  out.images = r.count;
+  for (int c = 0; c < data.classes; ++c) out.class_accuracy.push_back(r.class_accuracy(c));
+  for (const LinearLayer* layer : graph.layers()) {
+    const auto s = layer->error_stats();
+    TrialOutcome::Layer l;
+    l.error_sq = s.error_sq;
+    l.signal_sq = s.signal_sq;
+    l.count = static_cast<double>(s.count);
+    l.counters = layer->counters();
+    out.layers.push_back(std::move(l));
+  }
+  for (LinearLayer* layer : graph.layers()) layer->measure_error(false);
+  return out;
+}
+
+StudyResult combine_trials(const Graph& graph, const HardwareConfig& config, const std::vector<TrialOutcome>& trials, int classes) {
+  if (trials.empty()) throw Error("combine_trials: no trials");
   StudyResult result;
   result.hardware = config.name;
-  const auto start = std::chrono::steady_clock::now();
   const std::size_t nl = graph.layers().size();
-  std::vector<LinearLayer::ErrorStats> errors(nl);
   result.layers.resize(nl);
   for (std::size_t l = 0; l < nl; ++l) {
     const LinearLayer& layer = *graph.layers()[l];
@@ -40,43 +61,49 @@ StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset&
     result.layers[l].unit = unit ? unit->name : "-";
     result.layers[l].kind = unit ? unit->kind : "ideal";
   }
-  result.class_accuracy.assign(static_cast<std::size_t>(data.classes), 0.0);
-  const std::int64_t total = options.eval.limit > 0 ? std::min(options.eval.limit, data.count) : data.count;
-  for (int t = 0; t < options.trials; ++t) {
-    config.program(graph, models::ProgramContext{options.seed, static_cast<std::uint64_t>(t)});
-    for (LinearLayer* layer : graph.layers()) layer->measure_error(options.layer_errors);
-    const EvalResult r = evaluate(graph, data, options.eval, [&](std::int64_t done, std::int64_t) {
-      if (on_progress) on_progress(t * total + done, options.trials * total);
-    });
-    if (options.after_evaluate) options.after_evaluate();
-    result.accuracies.push_back(r.accuracy());
-    result.images = r.count;
-    for (int c = 0; c < data.classes; ++c) result.class_accuracy[c] += r.class_accuracy(c) / options.trials;
-    for (std::size_t l = 0; l < nl; ++l) {
-      const LinearLayer& layer = *graph.layers()[l];
-      const auto s = layer.error_stats();
-      errors[l].error_sq += s.error_sq;
-      errors[l].signal_sq += s.signal_sq;
-      errors[l].count += s.count;
-      for (const auto& [key, value] : layer.counters()) result.layers[l].counters[key] += value;
+  const double n = static_cast<double>(trials.size());
+  result.class_accuracy.assign(static_cast<std::size_t>(classes), 0.0);
+  std::vector<TrialOutcome::Layer> errors(nl);
+  for (const TrialOutcome& t : trials) {
+    result.accuracies.push_back(t.accuracy);
+    result.images = t.images;
+    for (int c = 0; c < classes && c < static_cast<int>(t.class_accuracy.size()); ++c) result.class_accuracy[c] += t.class_accuracy[c] / n;
+    for (std::size_t l = 0; l < nl && l < t.layers.size(); ++l) {
+      errors[l].error_sq += t.layers[l].error_sq;
+      errors[l].signal_sq += t.layers[l].signal_sq;
+      errors[l].count += t.layers[l].count;
+      for (const auto& [key, value] : t.layers[l].counters) result.layers[l].counters[key] += value;
     }
   }
-  for (LinearLayer* layer : graph.layers()) layer->measure_error(false);
-  const double n = static_cast<double>(options.trials);
   double sum = 0;
   for (double a : result.accuracies) sum += a;
   result.mean = sum / n;
   double sq = 0;
   for (double a : result.accuracies) sq += (a - result.mean) * (a - result.mean);
-  result.stddev = options.trials > 1 ? std::sqrt(sq / (n - 1)) : 0.0;
-  const double half = options.trials > 1 ? student_t95(options.trials - 1) * result.stddev / std::sqrt(n) : 0.0;
+  const int count = static_cast<int>(trials.size());
+  result.stddev = count > 1 ? std::sqrt(sq / (n - 1)) : 0.0;
+  const double half = count > 1 ? student_t95(count - 1) * result.stddev / std::sqrt(n) : 0.0;
   result.ci_low = result.mean - half;
   result.ci_high = result.mean + half;
   for (std::size_t l = 0; l < nl; ++l) {
     const auto& e = errors[l];
-    result.layers[l].rms_error = e.count ? std::sqrt(e.error_sq / static_cast<double>(e.count)) : 0.0;
+    result.layers[l].rms_error = e.count > 0 ? std::sqrt(e.error_sq / e.count) : 0.0;
     result.layers[l].snr_db = e.error_sq > 0 ? 10.0 * std::log10(e.signal_sq / e.error_sq) : std::numeric_limits<double>::infinity();
   }
+  return result;
+}
+
+StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options,
+                      const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
+  if (options.trials < 1 || options.trials > 1000000) throw Error("--trials: must be between 1 and 1000000");
+  const auto start = std::chrono::steady_clock::now();
+  const std::int64_t total = options.eval.limit > 0 ? std::min(options.eval.limit, data.count) : data.count;
+  std::vector<TrialOutcome> trials;
+  for (int t = 0; t < options.trials; ++t)
+    trials.push_back(run_trial(graph, config, data, options, t, [&](std::int64_t done, std::int64_t) {
+      if (on_progress) on_progress(t * total + done, options.trials * total);
+    }));
+  StudyResult result = combine_trials(graph, config, trials, data.classes);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

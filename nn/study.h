@@ -46,6 +46,27 @@ struct StudyResult {
 // Two-sided 95 % Student-t quantile t_{0.975, dof} (dof ≥ 1).
 double student_t95(int dof);
 
+// One Monte Carlo trial's raw outcome: what run_study combines. Trials are independent (trial t
+// programs with ProgramContext{seed, t}), so a sweep may evaluate them anywhere (another thread,
+// another MPI rank) and combine them in trial order to get the same bits as run_study.
+struct TrialOutcome {
+  int trial = 0;
+  double accuracy = 0;
+  std::int64_t images = 0;
+  std::vector<double> class_accuracy;
+  struct Layer {
+    double error_sq = 0, signal_sq = 0, count = 0;
+    std::map<std::string, double> counters;
+  };
+  std::vector<Layer> layers;
+};
+
+TrialOutcome run_trial(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options, int trial,
+                       const std::function<void(std::int64_t done, std::int64_t total)>& on_progress = {});
+// Combines trials (given in trial order) into a result: accuracy statistics, per-layer errors and
+// summed counters. `graph` and `config` name the layers and their units.
+StudyResult combine_trials(const Graph& graph, const HardwareConfig& config, const std::vector<TrialOutcome>& trials, int classes);
+
 StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options,
                       const std::function<void(std::int64_t done, std::int64_t total)>& on_progress = {});
 
