@@ -32,7 +32,7 @@ Registry& registry() {
   static Registry* instance = [] {
     auto* r = new Registry;
     for (SubstrateKind k : {ideal_kind(), noisy_kind(), int8_digital_kind(), rram_memory_kind(), analog_crossbar_kind(),
-                            analog_mac_kind()}) {
+                            analog_mac_kind(), trace_noise_kind()}) {
       attach_cycle_params(k);
       r->kinds[k.name] = std::move(k);
     }

@@ -138,6 +138,7 @@ SubstrateKind noisy_kind();
 SubstrateKind int8_digital_kind();
 SubstrateKind rram_memory_kind();
 SubstrateKind analog_crossbar_kind();
+SubstrateKind trace_noise_kind();
 SubstrateKind analog_mac_kind();
 
 }  // namespace faultline::models

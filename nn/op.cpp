@@ -96,8 +96,10 @@ void LinearLayer::multiply(std::size_t block, const Eigen::Ref<const models::Mat
   const Block& b = blocks_[block];
   if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
   b.substrate->multiply(x, y, models::MultiplyContext{first_row});
-  if (!measure_error_) return;
+  if (!measure_error_ && !observer_) return;
   const models::MatrixRM exact = x * b.weights.transpose();
+  if (observer_) observer_(block, first_row, y, exact);
+  if (!measure_error_) return;
   ErrorStats s;
   s.error_sq = (y - exact).cast<double>().squaredNorm();
   s.signal_sq = exact.cast<double>().squaredNorm();

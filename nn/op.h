@@ -127,6 +127,12 @@ class LinearLayer {
   // Turns error measurement on or off (it costs one extra exact product per read).
   void measure_error(bool on) { measure_error_ = on; }
   ErrorStats error_stats() const;
+  // Sees every read with the hardware output and the exact product of the same inputs (noise
+  // traces, traces/). Called from the evaluating threads, concurrently; `first_row` is the global
+  // index of the first row. Empty: none (the default).
+  using ReadObserver = std::function<void(std::size_t block, std::uint64_t first_row, const Eigen::Ref<const models::MatrixRM>& hardware,
+                                          const models::MatrixRM& exact)>;
+  void observe_reads(ReadObserver observer) { observer_ = std::move(observer); }
   // The hardware counters of all blocks.
   std::map<std::string, double> counters() const;
   const std::string& substrate_kind() const { return kind_; }
@@ -145,6 +151,7 @@ class LinearLayer {
   int index_ = 0;
   std::string kind_ = "ideal";
   bool measure_error_ = false;
+  ReadObserver observer_;
   // Per-read partial sums keyed by (first row, block), reduced in key order so that the totals
   // are the same bits for any thread count.
   mutable std::mutex stats_mutex_;
