@@ -2,7 +2,11 @@
 // end with one line on stderr and exit status 2.
 #include <boost/program_options.hpp>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -71,7 +75,8 @@ void write_text(const std::string& path, const std::string& text) {
 
 int cmd_train(const std::vector<std::string>& args) {
   nn::TrainOptions o;
-  std::string data = "fashion-mnist", out;
+  std::string data = "fashion-mnist", out, hw, noise;
+  std::vector<std::string> sets;
   std::int64_t limit = 0;
   std::uint64_t seed = 1;
   po::options_description options("train options");
@@ -89,12 +94,34 @@ int cmd_train(const std::vector<std::string>& args) {
       ("seed", po::value(&seed)->default_value(seed), "seed of initialisation, shuffling and augmentation")
       ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files")
       ("limit", po::value(&limit)->default_value(0), "train on the first N images only (0: all)")
+      ("hw", po::value(&hw), "hardware in the loop: forward products of Conv/Gemm layers on this description's substrates (functional models), backward through the ideal weights (straight-through)")
+      ("noise", po::value(&noise), "noise-aware training: a Walking Noise description (noisy units, noise sites) or a trace folder / its noise_from_trace.yaml")
+      ("set", po::value(&sets), "override a field of --hw/--noise (repeatable)")
+      ("hw-seed", po::value(&o.hardware_seed)->default_value(o.hardware_seed), "seed of the hardware's / noise's randomness (the step number is the trial)")
       ("out", po::value(&out)->required(), "ONNX file to write");
   po::variables_map vm;
   if (!parse("train", "--out MODEL.onnx [options]", options, args, vm)) return 0;
   check_threads(o.threads);
   o.seed = seed;
   nn::validate(o);
+  if (!hw.empty() && !noise.empty()) throw Error("--hw, --noise: choose one (a description may hold both hardware units and noise sites)");
+  if (!sets.empty() && hw.empty() && noise.empty()) throw Error("--set: needs --hw or --noise");
+  nn::HardwareConfig loop;
+  if (!hw.empty()) {
+    loop = nn::load_hardware_config(hw, sets);
+    for (const auto& u : loop.units)
+      if (!u.impl.empty()) throw Error(loop.source + ": unit '" + u.name + "' has impl: " + u.impl + "; training runs the functional models (drop impl:)");
+    o.hardware = &loop;
+  } else if (!noise.empty()) {
+    const std::string file = std::filesystem::is_directory(noise) ? noise + "/noise_from_trace.yaml" : noise;
+    if (std::filesystem::is_directory(noise) && !std::filesystem::exists(file))
+      throw Error(noise + ": a trace folder without noise_from_trace.yaml (run faultline trace without --no-fit)");
+    loop = nn::load_hardware_config(file, sets);
+    for (const auto& u : loop.units)
+      if (u.kind != "noisy" && u.kind != "trace_noise")
+        throw Error(loop.source + ": unit '" + u.name + "' is of kind " + u.kind + ", not noise (noisy, trace_noise); use --hw for hardware");
+    o.hardware = &loop;
+  }
   if (limit < 0) throw Error("--limit: must not be negative");
   nn::Dataset train = nn::load_mnist_family(data, true);
   if (limit > 0 && limit < train.count) {
@@ -103,6 +130,7 @@ int cmd_train(const std::vector<std::string>& args) {
     train.labels.resize(static_cast<std::size_t>(limit));
   }
   nn::TrainableNetwork net(o.arch, train.channels, train.height, train.width, train.classes, o.seed);
+  if (o.hardware) std::printf("training %s with %s in the loop (%s)\n", o.arch.c_str(), o.hardware->name.c_str(), o.hardware->source.c_str());
   app::ProgressBar bar("training " + o.arch);
   net.train(train, o, [&](std::int64_t done, std::int64_t total) { bar.update(done, total); },
             [&](const nn::EpochReport& r) {
@@ -362,6 +390,46 @@ int cmd_trace(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_report(const std::vector<std::string>& args) {
+  std::string out = "report";
+  std::vector<std::string> results;
+  po::options_description options("report options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("out", po::value(&out)->default_value(out), "folder for report.md and the figures (PNG and SVG)")
+      ("results", po::value(&results), "result files: faultline sweep PREFIX.json, faultline eval --out JSON");
+  po::positional_options_description positional;
+  positional.add("results", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: faultline report RESULT.json [RESULT.json ...] [--out DIR]\n\n" << options << "\n";
+    return 0;
+  }
+  po::notify(vm);
+  if (results.empty()) throw Error("report: give at least one result file");
+  for (const auto& r : results)
+    if (!std::filesystem::is_regular_file(r)) throw Error(r + ": no such file");
+  // Plots are drawn by apps/report.py with Debian's matplotlib (FAULTLINE_PYTHON overrides the interpreter).
+  const char* env = std::getenv("FAULTLINE_PYTHON");
+  const std::string python = env && *env ? env : FAULTLINE_PYTHON_INTERPRETER;
+  const std::string script = FAULTLINE_REPORT_SCRIPT;
+  if (!std::filesystem::exists(script)) throw Error(script + ": the report script is missing from the source tree");
+  std::vector<std::string> argv_strings = {python, script, "--out", out};
+  argv_strings.insert(argv_strings.end(), results.begin(), results.end());
+  std::vector<char*> argv_c;
+  for (auto& a : argv_strings) argv_c.push_back(a.data());
+  argv_c.push_back(nullptr);
+  std::fflush(stdout);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, python.c_str(), nullptr, nullptr, argv_c.data(), environ) != 0)
+    throw Error(python + ": cannot run (apt-get install python3-matplotlib python3-numpy)");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status)) throw std::runtime_error("the report script was killed");
+  return WEXITSTATUS(status);
+}
+
 int cmd_hw(const std::vector<std::string>& args) {
   std::string action, file;
   std::vector<std::string> sets;
@@ -507,6 +575,7 @@ const std::vector<Command>& commands() {
       {"infer", "run an ONNX model on given tensors (NPY or TensorProto in, NPY out)", cmd_infer},
       {"sweep", "accuracy over a grid of hardware values, or Walking Noise per layer with midpoints (resumable, MPI)", cmd_sweep},
       {"trace", "record per-layer noise traces (NPY + JSON) at any level, fit a noise model and check its replay", cmd_trace},
+      {"report", "a Markdown report with plots (matplotlib) from sweep and eval result files", cmd_report},
       {"hw", "check or show a hardware description (hwcfg/*.yaml)", cmd_hw},
       {"cosim", "drive an RTL module with random stimulus against its behavioural twin", cmd_cosim},
   };

@@ -128,10 +128,12 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
 
 }  // namespace
 
-const HardwareUnit* HardwareConfig::unit_for(const LinearLayer& layer) const {
+const HardwareUnit* HardwareConfig::unit_for(const LinearLayer& layer) const { return unit_for(layer.name(), layer.op_type()); }
+
+const HardwareUnit* HardwareConfig::unit_for(const std::string& layer_name, const std::string& op_type) const {
   for (const auto& m : mapping) {
-    if (!m.op.empty() && m.op != layer.op_type()) continue;
-    if (fnmatch(m.layers.c_str(), layer.name().c_str(), 0) != 0) continue;
+    if (!m.op.empty() && m.op != op_type) continue;
+    if (fnmatch(m.layers.c_str(), layer_name.c_str(), 0) != 0) continue;
     for (const auto& u : units)
       if (u.name == m.unit) return &u;
   }

@@ -46,6 +46,7 @@ struct HardwareConfig {
 
   // The unit a layer runs on, or nullptr for "ideal (unmapped)".
   const HardwareUnit* unit_for(const LinearLayer& layer) const;
+  const HardwareUnit* unit_for(const std::string& layer_name, const std::string& op_type) const;
   // Programs every layer of `graph` with its unit's substrate and attaches the noise sites, for
   // one Monte Carlo trial.
   void program(Graph& graph, const models::ProgramContext& context) const;

@@ -3,10 +3,14 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <fnmatch.h>
+
 #include <limits>
 
 #include "models/error.h"
+#include "models/noise.h"
 #include "models/philox.h"
+#include "models/substrate.h"
 #include "nn/im2col.h"
 #include "nn/onnx_io.h"
 #include "nn/parallel.h"
@@ -37,6 +41,8 @@ struct Layer {
   std::int64_t kernel = 0, pad = 0;
   // Offsets of the weights and biases in the flat parameter vector.
   std::int64_t w_offset = 0, w_size = 0, b_offset = 0, b_size = 0;
+  std::string name;        // the ONNX node name the export gives it (conv1, fc2, relu3, ...)
+  int linear_index = -1;   // position among the Conv/Linear layers (the graph's layer index)
 
   std::int64_t in_size() const { return in_c * in_h * in_w; }
   std::int64_t out_size() const { return out_c * out_h * out_w; }
@@ -58,7 +64,7 @@ struct Workspace {
   std::vector<std::vector<float>> acts;      // acts[l]: input of layer l (acts.back(): logits)
   std::vector<std::vector<float>> cols;      // im2col rows of conv layers
   std::vector<std::vector<std::int32_t>> argmax;
-  std::vector<float> grad, grad_next, scratch;
+  std::vector<float> grad, grad_next, scratch, factors;
 };
 
 }  // namespace
@@ -69,6 +75,30 @@ struct TrainableNetwork::Impl {
   int classes;
   std::vector<Layer> layers;
   std::vector<float> params;
+  int conv_count = 0, fc_count = 0, relu_count = 0, pool_count = 0, linear_count = 0;
+  // Hardware in the loop (TrainOptions::hardware), per layer: the substrate of its unit (null:
+  // exact product) and the Walking Noise of a site after it; set for the current step.
+  std::vector<std::unique_ptr<models::Substrate>> hw;
+  std::vector<float> site_add, site_mul;
+  std::uint64_t noise_seed = 0, noise_trial = 0;
+  void attach_hardware(const HardwareConfig& config);
+  void program_hardware(std::uint64_t seed, std::uint64_t step);
+
+  // Walking Noise of a site after layer `li` on y (rows of `per_sample` values starting at sample
+  // `first_sample`), keyed by (seed, step, layer, element) like the graph's noise sites.
+  void apply_site(std::size_t li, std::int64_t first_sample, std::int64_t n, float* y) const {
+    const Layer& l = layers[li];
+    const models::CounterRng rng(noise_seed, models::stream_id(noise_trial, l.linear_index, 0, models::Purpose::SiteNoise));
+    models::apply_noise(rng, static_cast<std::uint64_t>(first_sample * l.out_size()), site_add[li], site_mul[li], y, n * l.out_size());
+  }
+  // The multiplicative factors apply_site used (the gradient through y·(1 + σ·ε) is dy·(1 + σ·ε)).
+  void site_factors(std::size_t li, std::int64_t first_sample, std::int64_t n, std::vector<float>& out) const {
+    const Layer& l = layers[li];
+    const models::CounterRng rng(noise_seed, models::stream_id(noise_trial, l.linear_index, 0, models::Purpose::SiteNoise));
+    out.resize(static_cast<std::size_t>(n * l.out_size()));
+    rng.fill_normal((std::uint64_t{1} << 62) + static_cast<std::uint64_t>(first_sample * l.out_size()), out.size(), out.data());
+    for (float& v : out) v = 1.0f + site_mul[li] * v;
+  }
 
   void add(Kind kind, std::int64_t out_c_or_features, std::int64_t kernel = 0, std::int64_t pad = 0) {
     Layer l;
@@ -107,6 +137,13 @@ struct TrainableNetwork::Impl {
         break;
     }
     if (l.out_h < 1 || l.out_w < 1) throw Error("architecture '" + arch + "' does not fit " + std::to_string(height) + "×" + std::to_string(width) + " images");
+    switch (kind) {
+      case Kind::Conv: l.name = "conv" + std::to_string(++conv_count); l.linear_index = linear_count++; break;
+      case Kind::Linear: l.name = "fc" + std::to_string(++fc_count); l.linear_index = linear_count++; break;
+      case Kind::Relu: l.name = "relu" + std::to_string(++relu_count); break;
+      case Kind::MaxPool: l.name = "pool" + std::to_string(++pool_count); break;
+      case Kind::Flatten: l.name = "flatten"; break;
+    }
     l.w_offset = static_cast<std::int64_t>(params.size());
     l.b_offset = l.w_offset + l.w_size;
     params.resize(params.size() + static_cast<std::size_t>(l.w_size + l.b_size), 0.0f);
@@ -115,7 +152,9 @@ struct TrainableNetwork::Impl {
 
   // One micro-batch: forward, softmax cross-entropy, backward. Adds the summed (not averaged)
   // parameter gradient into `grad_out`; returns the summed loss and counts correct predictions.
-  double forward_backward(const float* images, const std::uint8_t* labels, std::int64_t n, Workspace& ws,
+  // `first_sample` is the micro-batch's first sample within the mini-batch (the row keys of the
+  // hardware's noise).
+  double forward_backward(const float* images, const std::uint8_t* labels, std::int64_t n, std::int64_t first_sample, Workspace& ws,
                           float* grad_out, std::int64_t* correct) const {
     const std::size_t depth = layers.size();
     ws.acts.resize(depth + 1);
@@ -135,19 +174,27 @@ struct TrainableNetwork::Impl {
           for (std::int64_t i = 0; i < n; ++i) im2col(g, x + i * l.in_size(), ws.cols[li].data() + i * p * k);
           ws.scratch.resize(static_cast<std::size_t>(n * p * l.out_c));
           Map prod(ws.scratch.data(), n * p, l.out_c);
-          prod.noalias() = ConstMap(ws.cols[li].data(), n * p, k) * ConstMap(params.data() + l.w_offset, l.out_c, k).transpose();
+          if (!hw.empty() && hw[li])
+            hw[li]->multiply(ConstMap(ws.cols[li].data(), n * p, k), prod, models::MultiplyContext{static_cast<std::uint64_t>(first_sample * p)});
+          else
+            prod.noalias() = ConstMap(ws.cols[li].data(), n * p, k) * ConstMap(params.data() + l.w_offset, l.out_c, k).transpose();
           for (std::int64_t i = 0; i < n; ++i)
             for (std::int64_t c = 0; c < l.out_c; ++c) {
               const float b = params[l.b_offset + c];
               float* dst = y.data() + (i * l.out_c + c) * p;
               for (std::int64_t q = 0; q < p; ++q) dst[q] = prod(i * p + q, c) + b;
             }
+          if (!site_add.empty() && (site_add[li] != 0 || site_mul[li] != 0)) apply_site(li, first_sample, n, y.data());
           break;
         }
         case Kind::Linear: {
           Map out(y.data(), n, l.out_c);
-          out.noalias() = ConstMap(x, n, l.in_size()) * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size()).transpose();
+          if (!hw.empty() && hw[li])
+            hw[li]->multiply(ConstMap(x, n, l.in_size()), out, models::MultiplyContext{static_cast<std::uint64_t>(first_sample)});
+          else
+            out.noalias() = ConstMap(x, n, l.in_size()) * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size()).transpose();
           out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(params.data() + l.b_offset, l.out_c);
+          if (!site_add.empty() && (site_add[li] != 0 || site_mul[li] != 0)) apply_site(li, first_sample, n, y.data());
           break;
         }
         case Kind::Relu:
@@ -197,6 +244,10 @@ struct TrainableNetwork::Impl {
       const float* x = ws.acts[li].data();
       const bool need_input_grad = li > 0;
       ws.grad_next.assign(static_cast<std::size_t>(n * l.in_size()), 0.0f);
+      if (!site_mul.empty() && site_mul[li] != 0) {
+        site_factors(li, first_sample, n, ws.factors);
+        for (std::size_t k = 0; k < ws.grad.size(); ++k) ws.grad[k] *= ws.factors[k];
+      }
       switch (l.kind) {
         case Kind::Conv: {
           const ConvGeometry g = l.geometry();
@@ -247,6 +298,51 @@ struct TrainableNetwork::Impl {
     return loss;
   }
 };
+
+// Creates the substrates of a hardware description for the network's Conv/Linear layers and
+// resolves its noise sites (which must follow Conv/Gemm layers: the trainer's other layers have
+// no noise path).
+void TrainableNetwork::Impl::attach_hardware(const HardwareConfig& config) {
+  Impl& m = *this;
+  m.hw.clear();
+  m.hw.resize(m.layers.size());
+  m.site_add.assign(m.layers.size(), 0.0f);
+  m.site_mul.assign(m.layers.size(), 0.0f);
+  for (std::size_t li = 0; li < m.layers.size(); ++li) {
+    const Layer& l = m.layers[li];
+    const std::string op = l.kind == Kind::Conv ? "Conv" : l.kind == Kind::Linear ? "Gemm" : l.kind == Kind::Relu ? "Relu"
+                           : l.kind == Kind::MaxPool ? "MaxPool" : "Flatten";
+    if (l.linear_index >= 0) {
+      if (const HardwareUnit* unit = config.unit_for(l.name, op)) {
+        if (unit->kind != "ideal") m.hw[li] = models::create_substrate(unit->kind, unit->params);
+      }
+    }
+    for (const auto& site : config.noise_sites) {
+      if (!site.op.empty() && site.op != op) continue;
+      if (fnmatch(site.nodes.c_str(), l.name.c_str(), 0) != 0) continue;
+      if (l.linear_index < 0 && (site.sigma_add != 0 || site.sigma_mul != 0))
+        throw Error(config.source + ": noise after '" + site.nodes + "' matches " + l.name + " (" + op +
+                    "): training injects noise sites after Conv/Gemm layers only");
+      m.site_add[li] = site.sigma_add;
+      m.site_mul[li] = site.sigma_mul;
+      break;
+    }
+  }
+}
+
+void TrainableNetwork::Impl::program_hardware(std::uint64_t seed, std::uint64_t step) {
+  Impl& m = *this;
+  m.noise_seed = seed;
+  m.noise_trial = step;
+  for (std::size_t li = 0; li < m.layers.size(); ++li) {
+    if (!m.hw[li]) continue;
+    const Layer& l = m.layers[li];
+    const std::int64_t k = l.w_size / l.out_c;
+    const models::MatrixRM w = ConstMap(m.params.data() + l.w_offset, l.out_c, k);
+    m.hw[li]->program(w, models::LayerInfo{l.name, l.kind == Kind::Conv ? "Conv" : "Gemm", l.linear_index, 0},
+                      models::ProgramContext{seed, step});
+  }
+}
 
 void validate(const TrainOptions& o) {
   if (o.arch != "mlp" && o.arch != "lenet5") throw Error("--arch: unknown architecture '" + o.arch + "' (mlp, lenet5)");
@@ -335,6 +431,11 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
   std::vector<EpochReport> reports;
   std::int64_t step = 0;
   const std::int64_t image_size = data.image_size();
+  if (options.hardware) m.attach_hardware(*options.hardware);
+  struct Detach {
+    Impl& m;
+    ~Detach() { m.hw.clear(); m.site_add.clear(); m.site_mul.clear(); }
+  } detach{m};
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     // Fisher–Yates shuffle driven by the counter-based generator: a function of (seed, epoch).
     for (std::int64_t k = 0; k < data.count; ++k) order[k] = k;
@@ -366,12 +467,13 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
         }
         batch_labels[i] = data.labels[src];
       }
+      if (options.hardware) m.program_hardware(options.hardware_seed, static_cast<std::uint64_t>(step));
       const std::int64_t tasks = (n + kMicroBatch - 1) / kMicroBatch;
       parallel_for(tasks, options.threads, [&](std::int64_t t, int worker) {
         const std::int64_t t0 = t * kMicroBatch, tn = std::min(kMicroBatch, n - t0);
         std::fill(task_grads[t].begin(), task_grads[t].end(), 0.0f);
         task_correct[t] = 0;
-        task_loss[t] = m.forward_backward(batch_images.data() + t0 * image_size, batch_labels.data() + t0, tn,
+        task_loss[t] = m.forward_backward(batch_images.data() + t0 * image_size, batch_labels.data() + t0, tn, t0,
                                           workspaces[worker], task_grads[t].data(), &task_correct[t]);
       });
       for (std::int64_t t = 0; t < tasks; ++t) { epoch_loss += task_loss[t]; epoch_correct += task_correct[t]; }

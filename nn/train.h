@@ -13,6 +13,7 @@
 
 #include "nn/dataset.h"
 #include "nn/graph.h"
+#include "nn/hwconfig.h"
 
 namespace faultline::nn {
 
@@ -28,6 +29,14 @@ struct TrainOptions {
   bool flip = false;                // random horizontal flips of training images (p = 0.5)
   std::uint64_t seed = 1;
   int threads = 1;
+  // Hardware in the loop (the ordering-effects study's method: Kuhn, Klein, Fröning 2023): every
+  // forward product of a Conv/Gemm layer runs on the substrate its unit in this description gives
+  // it (re-programmed with the current weights at every step, so programming noise is fresh each
+  // step), and its noise sites after Conv/Gemm layers are applied; the backward pass uses the
+  // ideal weights (straight-through). The step number is the trial of every random key, so
+  // noise is resampled per step and results stay the same for any thread count. Null: plain.
+  const HardwareConfig* hardware = nullptr;
+  std::uint64_t hardware_seed = 1;
 };
 
 struct EpochReport {

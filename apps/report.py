@@ -1,0 +1,214 @@
+"""Turns Faultline result files into a Markdown report with plots (PNG and SVG, matplotlib).
+
+Called by `faultline report`; reads
+  - sweep summaries (PREFIX.json of `faultline sweep`): Walking Noise (accuracy vs sigma per layer,
+    midpoint sigma per layer) or grid (accuracy vs the swept values),
+  - evaluation results (`faultline eval --out`, one result or an array): accuracy per hardware
+    description with its 95 % confidence interval, per-layer SNR, and the cycle level's totals.
+
+Usage: report.py --out DIR RESULT.json [RESULT.json ...]
+Bad input ends with one line on stderr naming the file and exit status 2.
+"""
+import json
+import math
+import os
+import sys
+
+
+def fail(message):
+    sys.stderr.write(f"faultline report: error: {message}\n")
+    sys.exit(2)
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        fail(f"{path}: cannot open ({e.strerror})")
+    except json.JSONDecodeError as e:
+        fail(f"{path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+    if isinstance(data, dict) and data.get("kind") in ("walking_noise", "grid") and "rows" in data:
+        return data["kind"], data
+    results = data if isinstance(data, list) else [data]
+    if results and all(isinstance(r, dict) and "accuracy" in r and "hardware" in r for r in results):
+        return "eval", results
+    fail(f"{path}: not a faultline result (expected `faultline sweep` PREFIX.json or `faultline eval --out` JSON)")
+
+
+class Report:
+    def __init__(self, out):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.plt = plt
+        self.out = out
+        self.lines = ["# Faultline report", ""]
+        self.figures = 0
+
+    def save(self, fig, stem, caption):
+        self.figures += 1
+        name = f"{self.figures:02d}_{stem}"
+        fig.tight_layout()
+        # No dates in the files: the same results give the same report.
+        fig.savefig(os.path.join(self.out, name + ".png"), dpi=120, metadata={"Software": None})
+        fig.savefig(os.path.join(self.out, name + ".svg"), metadata={"Date": None, "Creator": None})
+        self.plt.close(fig)
+        self.lines += [f"![{caption}]({name}.png)", "", f"*{caption}* ([SVG]({name}.svg))", ""]
+
+    def walking(self, path, d):
+        w = d["walking_noise"]
+        settings = d["settings"]
+        rows = d["rows"]
+        self.lines += [f"## Walking Noise ({w['mode']}): {os.path.basename(path)}", "",
+                       f"Model `{d.get('model', '?')}` on `{settings['data']}`, base hardware `{settings['hw']}`, "
+                       f"{settings['trials']} trial(s) per point, seed {settings['seed']}, "
+                       f"{rows[0]['images']} images. Noise: {w['mode']} on one layer's output at a time "
+                       f"(Borras, Klein, Fröning, arXiv 2212.10430). Clean accuracy {100 * w['clean_accuracy']:.2f} %, "
+                       f"chance {100 * w['chance']:.2f} %; the midpoint is the sigma at which accuracy reaches "
+                       f"{100 * w['target']:.2f} % (halfway), bisected to sigma_hi/sigma_lo <= {1 + w['tolerance']:.3g}.", ""]
+        layers = [m["layer"] for m in w["midpoints"]]
+        fig, ax = self.plt.subplots(figsize=(7, 4.5))
+        for layer in layers:
+            pts = sorted((r["sigma"], r["accuracy"]["mean"], r["accuracy"]["std"]) for r in rows
+                         if r["layer"] == layer and r["role"] in ("sweep", "bisect"))
+            ax.errorbar([p[0] for p in pts], [100 * p[1] for p in pts], yerr=[100 * p[2] for p in pts], marker=".", capsize=2, label=layer)
+        ax.axhline(100 * w["target"], color="gray", linestyle="--", linewidth=0.8, label="midpoint target")
+        ax.axhline(100 * w["chance"], color="gray", linestyle=":", linewidth=0.8, label="chance")
+        ax.set_xscale("log")
+        ax.set_xlabel("noise sigma")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"Accuracy vs {w['mode']} noise per layer")
+        ax.legend(fontsize=8)
+        self.save(fig, "walking_accuracy", f"Accuracy vs {w['mode']} noise sigma, noise at one layer at a time (error bars: std over trials)")
+        found = [m for m in w["midpoints"] if m["found"]]
+        if found:
+            fig, ax = self.plt.subplots(figsize=(7, 3.5))
+            ax.bar([m["layer"] for m in found], [m["midpoint"] for m in found],
+                   yerr=[[m["midpoint"] - m["sigma_lo"] for m in found], [m["sigma_hi"] - m["midpoint"] for m in found]], capsize=3)
+            ax.set_yscale("log")
+            ax.set_ylabel("midpoint sigma")
+            ax.set_title("Midpoint noise level per layer (higher: more robust)")
+            self.save(fig, "walking_midpoints", "Midpoint noise level per layer (error bars: the final bisection bracket)")
+        self.lines += ["| layer | midpoint sigma | from the sweep alone | bracket | bisections |", "|---|---|---|---|---|"]
+        for m in w["midpoints"]:
+            if m["found"]:
+                self.lines.append(f"| {m['layer']} | {m['midpoint']:.4g} | {m['from_sweep']:.4g} | "
+                                  f"[{m['sigma_lo']:.4g}, {m['sigma_hi']:.4g}] | {m['bisections']} |")
+            else:
+                self.lines.append(f"| {m['layer']} | – | – | {m['why']} | {m['bisections']} |")
+        if found:
+            weakest = min(found, key=lambda m: m["midpoint"])
+            self.lines += ["", f"The layer that breaks first under {w['mode']} noise is **{weakest['layer']}** "
+                               f"(midpoint sigma {weakest['midpoint']:.4g})."]
+        self.lines.append("")
+
+    def grid(self, path, d):
+        settings = d["settings"]
+        axes = settings["axes"]
+        rows = d["rows"]
+        self.lines += [f"## Sweep over {', '.join(a['path'] for a in axes)}: {os.path.basename(path)}", "",
+                       f"Model `{d.get('model', '?')}`, base hardware `{settings['hw']}`, {settings['trials']} trial(s) per point, "
+                       f"seed {settings['seed']}, {rows[0]['images'] if rows else 0} images.", ""]
+
+        def number(v):
+            try:
+                return float(v)
+            except ValueError:
+                return None
+
+        first = axes[0]
+        xs = [number(v) for v in first["values"]]
+        numeric = all(x is not None for x in xs)
+        fig, ax = self.plt.subplots(figsize=(7, 4.5))
+        groups = {}
+        for r in rows:
+            key = tuple(r["values"][1:])
+            groups.setdefault(key, []).append(r)
+        for key, group in groups.items():
+            label = ", ".join(f"{a['path']}={v}" for a, v in zip(axes[1:], key)) or None
+            x = [number(r["values"][0]) if numeric else i for i, r in enumerate(group)]
+            ax.errorbar(x, [100 * r["accuracy"]["mean"] for r in group],
+                        yerr=[[100 * (r["accuracy"]["mean"] - r["accuracy"]["ci95"][0]) for r in group],
+                              [100 * (r["accuracy"]["ci95"][1] - r["accuracy"]["mean"]) for r in group]],
+                        marker="o", capsize=3, label=label)
+        if not numeric:
+            ax.set_xticks(range(len(first["values"])))
+            ax.set_xticklabels(first["values"])
+        elif all(x > 0 for x in xs) and max(xs) / min(xs) > 100:
+            ax.set_xscale("log")
+        ax.set_xlabel(first["path"])
+        ax.set_ylabel("accuracy (%)")
+        if len(axes) > 1:
+            ax.legend(fontsize=8)
+        self.save(fig, "grid_accuracy", f"Accuracy vs {first['path']} (error bars: 95 % confidence interval)")
+        self.lines += ["| " + " | ".join(a["path"] for a in axes) + " | accuracy | 95 % CI | trials |",
+                       "|" + "---|" * (len(axes) + 3)]
+        for r in rows:
+            a = r["accuracy"]
+            self.lines.append("| " + " | ".join(r["values"]) + f" | {100 * a['mean']:.2f} % | [{100 * a['ci95'][0]:.2f}, {100 * a['ci95'][1]:.2f}] % | "
+                              f"{len(a['trials'])} |")
+        self.lines.append("")
+
+    def evaluations(self, path, results):
+        self.lines += [f"## Accuracy per hardware description: {os.path.basename(path)}", "",
+                       f"Model `{results[0]['model']}` on `{results[0]['data']}`, {results[0]['images']} images, level "
+                       f"{results[0].get('level', 'functional')}, seed {results[0]['seed']}.", ""]
+        names = [r["hardware"] for r in results]
+        means = [100 * r["accuracy"]["mean"] for r in results]
+        lo = [100 * (r["accuracy"]["mean"] - r["accuracy"]["ci95"][0]) for r in results]
+        hi = [100 * (r["accuracy"]["ci95"][1] - r["accuracy"]["mean"]) for r in results]
+        fig, ax = self.plt.subplots(figsize=(max(5, 0.9 * len(results) + 2), 4))
+        ax.bar(range(len(results)), means, yerr=[lo, hi], capsize=4, color="tab:blue")
+        ax.set_xticks(range(len(results)))
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("accuracy (%)")
+        low = min(m - l for m, l in zip(means, lo))
+        ax.set_ylim(max(0, low - 5), 100)
+        self.save(fig, "hardware_accuracy", "Accuracy per hardware description (error bars: 95 % confidence interval over Monte Carlo trials)")
+        self.lines += ["| hardware | accuracy | std | 95 % CI | trials | weakest layer (SNR dB) |", "|---|---|---|---|---|---|"]
+        for r in results:
+            a = r["accuracy"]
+            snrs = [(l["snr_db"], l["name"]) for l in r["layers"] if l.get("snr_db") is not None]
+            weakest = min(snrs) if snrs else None
+            self.lines.append(f"| {r['hardware']} | {100 * a['mean']:.2f} % | {100 * a['std']:.2f} | "
+                              f"[{100 * a['ci95'][0]:.2f}, {100 * a['ci95'][1]:.2f}] % | {len(a['trials'])} | "
+                              + (f"{weakest[1]} ({weakest[0]:.1f})" if weakest else "all exact") + " |")
+        timed = [r for r in results if "cycle_level_per_pass" in r]
+        if timed:
+            self.lines += ["", "| hardware | cycles per pass | energy per pass (uJ) | utilisation |", "|---|---|---|---|"]
+            for r in timed:
+                c = r["cycle_level_per_pass"]
+                self.lines.append(f"| {r['hardware']} | {c.get('cycles', 0):.4g} | {c.get('energy_pj', 0) / 1e6:.4g} | {100 * c.get('utilisation', 0):.2f} % |")
+        self.lines.append("")
+
+    def write(self):
+        path = os.path.join(self.out, "report.md")
+        with open(path, "w") as f:
+            f.write("\n".join(self.lines) + "\n")
+        return path
+
+
+def main(argv):
+    if len(argv) < 3 or argv[0] != "--out":
+        fail("usage: report.py --out DIR RESULT.json [RESULT.json ...]")
+    out, paths = argv[1], argv[2:]
+    loaded = [(p, *load(p)) for p in paths]  # every file checked before anything is written
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        fail(f"{out}: cannot create the folder ({e.strerror})")
+    report = Report(out)
+    for path, kind, data in loaded:
+        try:
+            {"walking_noise": report.walking, "grid": report.grid, "eval": report.evaluations}[kind](path, data)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            fail(f"{path}: missing or malformed field ({type(e).__name__}: {e})")
+    written = report.write()
+    print(f"wrote {written} with {report.figures} figure(s) (PNG and SVG) from {len(paths)} result file(s)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
