@@ -126,6 +126,51 @@ TEST_F(Cli, HardwareReadmeIsUpToDate) {
   EXPECT_NE(readme.find(kinds.out), std::string::npos) << "regenerate with: faultline hw kinds";
 }
 
+// Sweeps, traces, reports and hardware-in-the-loop training on bad input: one line, exit 2.
+TEST_F(Cli, StudiesRejectBadInput) {
+  const std::string m = "--model " + model_;
+  expect_usage_error("sweep " + m, {"--sweep PATH=SPEC", "--walking"});
+  expect_usage_error("sweep " + m + " --sweep units.x", {"--sweep 'units.x'", "PATH=SPEC"});
+  expect_usage_error("sweep " + m + " --walking additive --sweep a=1:2", {"choose one mode"});
+  expect_usage_error("sweep " + m + " --walking additive --layers zzz", {"--layers", "'zzz' matches no linear layer"});
+  expect_usage_error("sweep " + m + " --walking loud", {"--walking", "'loud'"});
+  expect_usage_error("sweep " + m + " --walking additive --sigma log:1:0:3", {"--sigma", "positive"});
+  expect_usage_error("sweep " + m + " --hw rram_crossbar --sweep units.xbar.adc_bits=4:99", {"units.xbar.adc_bits", "must be in"});
+  expect_usage_error("sweep " + m + " --walking additive --trials 0", {"--trials"});
+  expect_usage_error("trace " + m + " --hw nope.yaml --out " + path("t"), {"nope.yaml"});
+  expect_usage_error("trace " + m + " --hw ideal --out " + path("t") + " --fit-shape x", {"--fit-shape", "'x'"});
+  expect_usage_error("trace " + m + " --hw ideal --out " + path("t") + " --max-samples 0", {"--max-samples"});
+  expect_usage_error("trace " + m + " --hw ideal --out " + path("t") + " --level warp", {"--level", "'warp'"});
+  expect_usage_error("report " + path("missing.json"), {"missing.json: no such file"});
+  write("notresult.json", "{\"x\": 1}");
+  expect_usage_error("report " + path("notresult.json") + " --out " + path("rep"), {"notresult.json", "not a faultline result"});
+  write("broken.json", "{\"x\": ");
+  expect_usage_error("report " + path("broken.json") + " --out " + path("rep"), {"broken.json", "not JSON"});
+  expect_usage_error("train --out " + path("x.onnx") + " --hw ideal --noise walking_noise_additive", {"--hw, --noise", "choose one"});
+  expect_usage_error("train --out " + path("x.onnx") + " --noise rram_crossbar", {"rram_crossbar.yaml", "not noise"});
+  expect_usage_error("train --out " + path("x.onnx") + " --set units.noise.sigma_add=1", {"--set", "needs --hw or --noise"});
+  expect_usage_error("train --out " + path("x.onnx") + " --noise " + dir_.string(), {"noise_from_trace.yaml"});
+}
+
+// A trace, its fit and replay, and a report, from the command line.
+TEST_F(Cli, TraceFitAndReport) {
+  Result t = run("trace --model " + model_ + " --hw rram_crossbar --limit 50 --max-samples 64 --check-trials 2 --out " + path("trace"));
+  ASSERT_EQ(t.status, 0) << t.out;
+  EXPECT_NE(t.out.find("replay of"), std::string::npos) << t.out;
+  for (const char* f : {"trace.json", "noise_from_trace.yaml", "noise_fit.json", "fit_check.json", "0_fc1.ideal.npy", "3_fc4.hardware.npy"})
+    EXPECT_TRUE(fs::exists(dir_ / "trace" / f)) << f;
+  EXPECT_EQ(nn::load_npy(path("trace/0_fc1.ideal.npy")).shape(), (nn::Shape{50, 256}));
+  Result e = run("eval --model " + model_ + " --hw " + path("trace/noise_from_trace.yaml") + " --hw rram_crossbar --limit 50 --trials 2 --out " + path("e.json"));
+  ASSERT_EQ(e.status, 0) << e.out;
+  Result r = run("report " + path("e.json") + " --out " + path("report"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir_ / "report" / "report.md"));
+  EXPECT_TRUE(fs::exists(dir_ / "report" / "01_hardware_accuracy.svg"));
+  Result n = run("train --arch mlp --epochs 1 --limit 256 --noise " + path("trace") + " --out " + path("aware.onnx"));
+  EXPECT_EQ(n.status, 0) << n.out;
+  EXPECT_NE(n.out.find("noise_from_trace in the loop"), std::string::npos) << n.out;
+}
+
 // --level cycle: timing tables, JSON and waveform; what it refuses.
 TEST_F(Cli, CycleLevel) {
   const std::string json = path("cycle.json"), vcd = path("cycle.vcd");

@@ -6,6 +6,8 @@
 
 #include "models/philox.h"
 #include "nn/evaluate.h"
+#include "nn/hwconfig.h"
+#include "nn/study.h"
 #include "nn/onnx_io.h"
 #include "nn/train.h"
 
@@ -142,6 +144,73 @@ TEST(Train, BadOptionsAreErrors) {
   o = {};
   o.learning_rate = -1;
   EXPECT_THROW(nn::validate(o), Error);
+}
+
+// Hardware in the loop: the same bits for 1 and 2 threads (noise keyed by step and row), and a
+// description whose units are all ideal trains exactly like plain training.
+TEST(Train, HardwareInTheLoopIsThreadInvariant) {
+  const nn::Dataset d = synthetic(200, 4);
+  for (const char* hw : {"bss2_analog", "walking_noise_multiplicative"}) {
+    const nn::HardwareConfig config = nn::load_hardware_config(hw);
+    nn::TrainOptions o;
+    o.arch = "lenet5";
+    o.epochs = 1;
+    o.batch_size = 50;
+    o.hardware = &config;
+    std::vector<float> params[2];
+    for (int t = 1; t <= 2; ++t) {
+      o.threads = t;
+      nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 9);
+      net.train(d, o);
+      params[t - 1] = net.parameters();
+    }
+    EXPECT_EQ(params[0], params[1]) << hw;
+    nn::TrainableNetwork plain("lenet5", 1, 28, 28, 10, 9);
+    o.hardware = nullptr;
+    plain.train(d, o);
+    EXPECT_NE(plain.parameters(), params[0]) << hw << ": the hardware changed nothing";
+  }
+  const nn::HardwareConfig ideal = nn::load_hardware_config("ideal");
+  nn::TrainOptions o;
+  o.arch = "mlp";
+  o.epochs = 1;
+  o.batch_size = 50;
+  nn::TrainableNetwork a("mlp", 1, 28, 28, 10, 9), b("mlp", 1, 28, 28, 10, 9);
+  a.train(d, o);
+  o.hardware = &ideal;
+  b.train(d, o);
+  EXPECT_EQ(a.parameters(), b.parameters());
+}
+
+// Walking Noise finding (Borras, Klein, Fröning, arXiv 2212.10430): a network trained with
+// additive noise σ = 2 on every layer keeps more accuracy under that noise than a plainly
+// trained one. 3000 images, 2 epochs; evaluated on 2000 test images, 3 trials each: the gap
+// (≈ 45 points when this test was written) must exceed both 95 % confidence intervals' half
+// widths together, and the noise-trained network must stay far above chance.
+TEST(Train, NoiseAwareTrainingKeepsAccuracyUnderNoise) {
+  nn::Dataset train = nn::load_mnist_family("fashion-mnist", true);
+  train.count = 3000;
+  train.images.resize(static_cast<std::size_t>(train.count * train.image_size()));
+  train.labels.resize(static_cast<std::size_t>(train.count));
+  const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
+  const nn::HardwareConfig noise = nn::load_hardware_config("walking_noise_additive", {"units.noise.sigma_add=2"});
+  nn::TrainOptions o;
+  o.arch = "mlp";
+  o.epochs = 2;
+  o.threads = 2;
+  nn::TrainableNetwork plain("mlp", 1, 28, 28, 10, 1), aware("mlp", 1, 28, 28, 10, 1);
+  plain.train(train, o);
+  o.hardware = &noise;
+  aware.train(train, o);
+  nn::StudyOptions so;
+  so.trials = 3;
+  so.eval.limit = 2000;
+  so.eval.threads = 2;
+  so.layer_errors = false;
+  auto gp = nn::parse_onnx(plain.to_onnx(), "plain"), ga = nn::parse_onnx(aware.to_onnx(), "aware");
+  const nn::StudyResult rp = nn::run_study(*gp, noise, test, so), ra = nn::run_study(*ga, noise, test, so);
+  EXPECT_GT(ra.ci_low, rp.ci_high) << "noise-aware " << ra.mean << " vs plain " << rp.mean;
+  EXPECT_GT(ra.mean, 0.4);
 }
 
 }  // namespace
