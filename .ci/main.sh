@@ -38,3 +38,15 @@ echo
 # approx_mac_array (1000 images: the RTL runs in-line on one thread), equal to the functional level.
 "$faultline" eval --model "$model" --data fashion-mnist --hw int8_mac_array --hw int8_approx_mac_array --level rtl --limit 1000 \
   --seed 1 --out build/results/lenet5-rtl.json
+echo
+# Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430): additive noise on one layer's output at
+# a time, sigma log-spaced, and per layer the midpoint noise level (bisected). Rows are appended to
+# the .jsonl as points finish: rerunning this script resumes a killed sweep (the file name carries
+# the model's cache key, so a retrained model starts a new log).
+"$faultline" sweep --model "$model" --data fashion-mnist --walking additive --sigma log:1e-2:1e2:17 --trials 3 --seed 1 \
+  --layer-errors false --out "build/results/lenet5-$key-walking-additive"
+echo
+# The report of the study: accuracy per preset with confidence intervals, the cycle level's
+# totals, accuracy vs noise per layer and the midpoints, as Markdown with PNG/SVG plots.
+"$faultline" report build/results/lenet5-presets.json build/results/lenet5-cycle.json \
+  "build/results/lenet5-$key-walking-additive.json" --out build/results/report
