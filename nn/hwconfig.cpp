@@ -128,6 +128,15 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
 
 }  // namespace
 
+std::string glob_literal(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 const HardwareUnit* HardwareConfig::unit_for(const LinearLayer& layer) const { return unit_for(layer.name(), layer.op_type()); }
 
 const HardwareUnit* HardwareConfig::unit_for(const std::string& layer_name, const std::string& op_type) const {

@@ -62,6 +62,9 @@ HardwareConfig load_hardware_config(const std::string& spec, const std::vector<s
 HardwareConfig parse_hardware_config(const std::string& text, const std::string& source,
                                      const std::vector<std::string>& overrides = {});
 std::string hardware_preset_dir();
+// A glob (mapping `layers:`, noise `after:`) that matches exactly `name`: fnmatch's special
+// characters escaped.
+std::string glob_literal(const std::string& name);
 // Every registered substrate kind with its parameters (type, default, range, unit, meaning) as
 // Markdown tables: the source of hwcfg/README.md's reference section.
 std::string substrate_kinds_markdown();

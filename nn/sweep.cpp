@@ -81,16 +81,6 @@ std::string file_fingerprint(const std::string& path) {
   return text;
 }
 
-// Escapes fnmatch's special characters so that a layer name matches only itself.
-std::string glob_literal(const std::string& name) {
-  std::string out;
-  for (char c : name) {
-    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 std::string header_line(const SweepOptions& o) {
   JsonWriter j;
   j.begin_object();

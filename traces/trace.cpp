@@ -36,15 +36,6 @@ std::string unit_name(const std::string& layer) {
   return name;
 }
 
-std::string glob_literal(const std::string& name) {
-  std::string out;
-  for (char c : name) {
-    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open");
@@ -317,7 +308,7 @@ std::string fitted_hwcfg_yaml(const std::vector<LayerFit>& fits, const TraceMeta
   if (!any) out << "  []\n";
   for (const auto& f : fits) {
     if (f.exact) continue;
-    out << "  - layers: " << YAML::Node(glob_literal(f.layer)) << "\n    unit: " << unit_name(f.layer) << "\n";
+    out << "  - layers: " << YAML::Node(nn::glob_literal(f.layer)) << "\n    unit: " << unit_name(f.layer) << "\n";
   }
   return out.str();
 }

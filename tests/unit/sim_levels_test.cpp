@@ -13,6 +13,7 @@
 #include "nn/onnx_io.h"
 #include "nn/study.h"
 #include "nn/train.h"
+#include "traces/trace.h"
 
 using namespace faultline;
 
@@ -152,6 +153,41 @@ TEST(Levels, CycleCountersDoNotDependOnThreads) {
       runs.push_back(layers);
     }
     EXPECT_EQ(runs[0], runs[1]);
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// A noise trace taken at the cycle level holds the same rows, bit for bit, as one taken at the
+// functional level (the cycle level changes no value), for every layer.
+TEST(Levels, TraceAtTheCycleLevelEqualsTheFunctionalTrace) {
+  const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
+  nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 3);
+  auto graph = nn::parse_onnx(net.to_onnx(), "lenet5");
+  nn::StudyOptions so;
+  so.eval.limit = 60;
+  so.eval.threads = 2;
+  so.seed = 5;
+  std::vector<nn::HardwareConfig> functional = {nn::load_hardware_config("rram_crossbar")};
+  std::vector<traces::LayerTrace> f;
+  {
+    traces::TraceRecorder recorder(*graph, functional[0], 100, 9);
+    nn::run_study(*graph, functional[0], test, so);
+    f = recorder.layers();
+  }
+  std::vector<nn::HardwareConfig> cycle = {nn::load_hardware_config("rram_crossbar")};
+  auto simulation = app::attach_cycle_level(cycle, *graph, "");
+  so.after_evaluate = [&simulation] { simulation->run_pending(); };
+  traces::TraceRecorder recorder(*graph, cycle[0], 100, 9);
+  nn::run_study(*graph, cycle[0], test, so);
+  const auto c = recorder.layers();
+  ASSERT_EQ(f.size(), c.size());
+  for (std::size_t l = 0; l < f.size(); ++l) {
+    EXPECT_EQ(f[l].hardware, c[l].hardware) << f[l].name;
+    EXPECT_EQ(f[l].ideal, c[l].ideal) << f[l].name;
+    EXPECT_FALSE(f[l].hardware.empty());
   }
 }
 
