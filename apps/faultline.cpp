@@ -97,6 +97,7 @@ int cmd_train(const std::vector<std::string>& args) {
       ("hw", po::value(&hw), "hardware in the loop: forward products of Conv/Gemm layers on this description's substrates (functional models), backward through the ideal weights (straight-through)")
       ("noise", po::value(&noise), "noise-aware training: a Walking Noise description (noisy units, noise sites) or a trace folder / its noise_from_trace.yaml")
       ("set", po::value(&sets), "override a field of --hw/--noise (repeatable)")
+      ("backward", po::value(&o.backward)->default_value(o.backward), "through --hw layers: ste (straight-through) or secant (gradient scaled by each output's frozen gain y_hw/y_exact in [0, 1])")
       ("hw-seed", po::value(&o.hardware_seed)->default_value(o.hardware_seed), "seed of the hardware's / noise's randomness (the step number is the trial)")
       ("out", po::value(&out)->required(), "ONNX file to write");
   po::variables_map vm;

@@ -64,7 +64,8 @@ struct Workspace {
   std::vector<std::vector<float>> acts;      // acts[l]: input of layer l (acts.back(): logits)
   std::vector<std::vector<float>> cols;      // im2col rows of conv layers
   std::vector<std::vector<std::int32_t>> argmax;
-  std::vector<float> grad, grad_next, scratch, factors;
+  std::vector<float> grad, grad_next, scratch, factors, exact;
+  std::vector<std::vector<float>> gains;     // per layer: the hardware's frozen per-output gain (secant backward)
 };
 
 }  // namespace
@@ -81,6 +82,7 @@ struct TrainableNetwork::Impl {
   std::vector<std::unique_ptr<models::Substrate>> hw;
   std::vector<float> site_add, site_mul;
   std::uint64_t noise_seed = 0, noise_trial = 0;
+  bool secant = false;  // TrainOptions::backward == "secant"
   void attach_hardware(const HardwareConfig& config);
   void program_hardware(std::uint64_t seed, std::uint64_t step);
 
@@ -90,6 +92,18 @@ struct TrainableNetwork::Impl {
     const Layer& l = layers[li];
     const models::CounterRng rng(noise_seed, models::stream_id(noise_trial, l.linear_index, 0, models::Purpose::SiteNoise));
     models::apply_noise(rng, static_cast<std::uint64_t>(first_sample * l.out_size()), site_add[li], site_mul[li], y, n * l.out_size());
+  }
+  // The secant backward: g = y_hw / y_exact per output, clamped to [0, 1] (1 where the exact
+  // product is ~0), so that an output the hardware compressed (membrane saturation, falling
+  // position gain) passes proportionally less gradient: the chain rule through y_hw = g·y_exact
+  // with g frozen, instead of straight-through (g ≡ 1).
+  static void secant_gains(const float* hw, const float* exact, std::size_t count, std::vector<float>& out) {
+    out.resize(count);
+    float scale = 0;
+    for (std::size_t k = 0; k < count; ++k) scale = std::max(scale, std::fabs(exact[k]));
+    const float tiny = 1e-3f * scale;
+    for (std::size_t k = 0; k < count; ++k)
+      out[k] = std::fabs(exact[k]) <= tiny ? 1.0f : std::clamp(hw[k] / exact[k], 0.0f, 1.0f);
   }
   // The multiplicative factors apply_site used (the gradient through y·(1 + σ·ε) is dy·(1 + σ·ε)).
   void site_factors(std::size_t li, std::int64_t first_sample, std::int64_t n, std::vector<float>& out) const {
@@ -174,9 +188,16 @@ struct TrainableNetwork::Impl {
           for (std::int64_t i = 0; i < n; ++i) im2col(g, x + i * l.in_size(), ws.cols[li].data() + i * p * k);
           ws.scratch.resize(static_cast<std::size_t>(n * p * l.out_c));
           Map prod(ws.scratch.data(), n * p, l.out_c);
-          if (!hw.empty() && hw[li])
+          if (!hw.empty() && hw[li]) {
             hw[li]->multiply(ConstMap(ws.cols[li].data(), n * p, k), prod, models::MultiplyContext{static_cast<std::uint64_t>(first_sample * p)});
-          else
+            if (secant) {
+              ws.exact.resize(static_cast<std::size_t>(n * p * l.out_c));
+              Map(ws.exact.data(), n * p, l.out_c).noalias() =
+                  ConstMap(ws.cols[li].data(), n * p, k) * ConstMap(params.data() + l.w_offset, l.out_c, k).transpose();
+              ws.gains.resize(layers.size());
+              secant_gains(ws.scratch.data(), ws.exact.data(), ws.exact.size(), ws.gains[li]);  // prod layout: (n·p) × out_c
+            }
+          } else
             prod.noalias() = ConstMap(ws.cols[li].data(), n * p, k) * ConstMap(params.data() + l.w_offset, l.out_c, k).transpose();
           for (std::int64_t i = 0; i < n; ++i)
             for (std::int64_t c = 0; c < l.out_c; ++c) {
@@ -189,9 +210,15 @@ struct TrainableNetwork::Impl {
         }
         case Kind::Linear: {
           Map out(y.data(), n, l.out_c);
-          if (!hw.empty() && hw[li])
+          if (!hw.empty() && hw[li]) {
             hw[li]->multiply(ConstMap(x, n, l.in_size()), out, models::MultiplyContext{static_cast<std::uint64_t>(first_sample)});
-          else
+            if (secant) {
+              ws.exact.resize(static_cast<std::size_t>(n * l.out_c));
+              Map(ws.exact.data(), n, l.out_c).noalias() = ConstMap(x, n, l.in_size()) * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size()).transpose();
+              ws.gains.resize(layers.size());
+              secant_gains(y.data(), ws.exact.data(), ws.exact.size(), ws.gains[li]);
+            }
+          } else
             out.noalias() = ConstMap(x, n, l.in_size()) * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size()).transpose();
           out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(params.data() + l.b_offset, l.out_c);
           if (!site_add.empty() && (site_add[li] != 0 || site_mul[li] != 0)) apply_site(li, first_sample, n, y.data());
@@ -259,6 +286,7 @@ struct TrainableNetwork::Impl {
               const float* src = ws.grad.data() + (i * l.out_c + c) * p;
               for (std::int64_t q = 0; q < p; ++q) dy(i * p + q, c) = src[q];
             }
+          if (secant && !hw.empty() && hw[li]) dy.array() *= Eigen::Map<const Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(ws.gains[li].data(), n * p, l.out_c);
           ConstMap cols(ws.cols[li].data(), n * p, k);
           Map(grad_out + l.w_offset, l.out_c, k).noalias() += dy.transpose() * cols;
           Eigen::Map<Eigen::RowVectorXf>(grad_out + l.b_offset, l.out_c) += dy.colwise().sum();
@@ -269,6 +297,8 @@ struct TrainableNetwork::Impl {
           break;
         }
         case Kind::Linear: {
+          if (secant && !hw.empty() && hw[li])
+            for (std::size_t e = 0; e < ws.grad.size(); ++e) ws.grad[e] *= ws.gains[li][e];
           ConstMap dy(ws.grad.data(), n, l.out_c);
           ConstMap xin(x, n, l.in_size());
           Map(grad_out + l.w_offset, l.out_c, l.in_size()).noalias() += dy.transpose() * xin;
@@ -354,6 +384,7 @@ void validate(const TrainOptions& o) {
   if (!(o.weight_decay >= 0.0f) || !std::isfinite(o.weight_decay)) throw Error("--weight-decay: must be a non-negative number");
   if (o.schedule != "cosine" && o.schedule != "constant") throw Error("--schedule: unknown schedule '" + o.schedule + "' (cosine, constant)");
   if (o.threads < 1) throw Error("--threads: must be at least 1");
+  if (o.backward != "ste" && o.backward != "secant") throw Error("--backward: must be ste or secant, got '" + o.backward + "'");
 }
 
 TrainableNetwork::TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width,
@@ -432,9 +463,10 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
   std::int64_t step = 0;
   const std::int64_t image_size = data.image_size();
   if (options.hardware) m.attach_hardware(*options.hardware);
+  m.secant = options.hardware && options.backward == "secant";
   struct Detach {
     Impl& m;
-    ~Detach() { m.hw.clear(); m.site_add.clear(); m.site_mul.clear(); }
+    ~Detach() { m.hw.clear(); m.site_add.clear(); m.site_mul.clear(); m.secant = false; }
   } detach{m};
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     // Fisher–Yates shuffle driven by the counter-based generator: a function of (seed, epoch).

@@ -37,6 +37,10 @@ struct TrainOptions {
   // noise is resampled per step and results stay the same for any thread count. Null: plain.
   const HardwareConfig* hardware = nullptr;
   std::uint64_t hardware_seed = 1;
+  // Backward through the hardware layers: "ste" (straight-through: the exact product's gradient)
+  // or "secant" (each output's gradient scaled by its frozen gain y_hw / y_exact, clamped to
+  // [0, 1]: outputs the hardware compressed, e.g. by membrane saturation, pass less gradient).
+  std::string backward = "ste";
 };
 
 struct EpochReport {

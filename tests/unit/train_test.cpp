@@ -144,15 +144,20 @@ TEST(Train, BadOptionsAreErrors) {
   o = {};
   o.learning_rate = -1;
   EXPECT_THROW(nn::validate(o), Error);
+  o = {};
+  o.backward = "exact";
+  EXPECT_THROW(nn::validate(o), Error);
 }
 
 // Hardware in the loop: the same bits for 1 and 2 threads (noise keyed by step and row), and a
 // description whose units are all ideal trains exactly like plain training.
 TEST(Train, HardwareInTheLoopIsThreadInvariant) {
   const nn::Dataset d = synthetic(200, 4);
-  for (const char* hw : {"bss2_analog", "walking_noise_multiplicative"}) {
-    const nn::HardwareConfig config = nn::load_hardware_config(hw);
+  for (const char* hw : {"bss2_analog", "walking_noise_multiplicative", "bss2_analog secant"}) {
+    const std::string name(hw);
+    const nn::HardwareConfig config = nn::load_hardware_config(name.substr(0, name.find(' ')));
     nn::TrainOptions o;
+    if (name.find("secant") != std::string::npos) o.backward = "secant";
     o.arch = "lenet5";
     o.epochs = 1;
     o.batch_size = 50;
