@@ -14,7 +14,7 @@ args=(sweep --model mlp.onnx --walking combined --sigma log:0.01:100:9 --trials 
 # Kill the same sweep once it has logged a few rows, then start it again.
 "$faultline" "${args[@]}" --out killed > killed1.log &
 pid=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1500); do
   [ -f killed.jsonl ] && [ "$(wc -l < killed.jsonl)" -ge 4 ] && break
   sleep 0.02
 done
