@@ -248,7 +248,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
       ("walking", po::value(&o.walking), "Walking Noise mode: additive, multiplicative or combined noise on one layer's output at a time")
       ("sigma", po::value(&o.sigma)->default_value(o.sigma), "Walking Noise: the sigma grid, log:A:B:N, lin:A:B:N or a list (the paper's additive sweep: log:1e-2:1e10:49)")
       ("layers", po::value(&o.layers)->default_value(o.layers), "Walking Noise: glob over the layers to walk")
-      ("tolerance", po::value(&o.tolerance)->default_value(o.tolerance), "Walking Noise: bisection stops when sigma_hi/sigma_lo <= 1 + tolerance")
+      ("tolerance", po::value(&o.tolerance)->default_value(o.tolerance, "0.05"), "Walking Noise: bisection stops when sigma_hi/sigma_lo <= 1 + tolerance")
       ("max-bisections", po::value(&o.max_bisections)->default_value(o.max_bisections), "Walking Noise: at most this many bisection steps per layer")
       ("trials", po::value(&o.study.trials)->default_value(o.study.trials), "Monte Carlo trials per point")
       ("seed", po::value(&o.study.seed)->default_value(1), "seed of all hardware randomness")

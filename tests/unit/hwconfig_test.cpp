@@ -28,7 +28,7 @@ TEST(HardwareConfig, ErrorsNameFileLineColumnAndField) {
   EXPECT_EQ(error_of("name: x\nunits:\n  a:\n    kind: ideal\n    bits: 4\n"),
             "hw.yaml:5:5: unknown field 'units.a.bits' (known: kind)");
   EXPECT_EQ(error_of("name: x\nunits:\n  a:\n    kind: memristor\n"),
-            "hw.yaml:4:11: 'units.a.kind': unknown kind 'memristor' (known: analog_crossbar, analog_mac, ideal, int8_digital, noisy, rram_memory)");
+            "hw.yaml:4:11: 'units.a.kind': unknown kind 'memristor' (known: analog_crossbar, analog_mac, ideal, int8_digital, noisy, rram_memory, trace_noise)");
   EXPECT_EQ(error_of("name: x\nunits:\n  a:\n    kind: ideal\nmapping:\n  - unit: b\n"),
             "hw.yaml:6:11: 'mapping[0].unit': no unit named 'b'");
   EXPECT_EQ(error_of("name: x\nbogus: 1\n"), "hw.yaml:2:1: unknown field 'bogus' (known: description, mapping, name, noise, units)");
