@@ -8,7 +8,7 @@ work=$2
 mpi=${3:-}
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 "$faultline" train --arch mlp --epochs 1 --limit 3000 --seed 2 --out mlp.onnx > train.log
-args=(sweep --model mlp.onnx --walking combined --sigma log:0.01:100:9 --trials 2 --limit 2000 --seed 3 --tolerance 0.1)
+args=(sweep --model mlp.onnx --walking combined --sigma log:0.01:100:9 --trials 2 --limit 600 --seed 3 --tolerance 0.1)
 "$faultline" "${args[@]}" --out full > full.log
 
 # Kill the same sweep once it has logged a few rows, then start it again.

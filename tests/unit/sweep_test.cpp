@@ -85,7 +85,7 @@ class Sweep : public ::testing::Test {
     o.sigma = "log:0.01:100:7";
     o.layers = "*";
     o.study.trials = 2;
-    o.study.eval.limit = 300;
+    o.study.eval.limit = 200;
     o.study.eval.threads = 2;
     o.study.seed = 7;
     o.tolerance = 0.1;
@@ -195,7 +195,9 @@ TEST_F(Sweep, ResumesToTheSameFilesAfterAKillAnywhere) {
   const nn::SweepOptions full = walking_options("full");
   const nn::SweepOutcome reference = run(full, local);
   const std::string log = slurp(full.out + ".jsonl");
-  std::vector<std::size_t> cuts = {0, log.find('\n') + 1, log.size() / 3, log.size() / 2 + 17, log.size() - 5, log.size()};
+  // Cut: nothing logged, the header only, in the middle of a row, and every row logged (killed
+  // before the summaries were written).
+  std::vector<std::size_t> cuts = {0, log.find('\n') + 1, log.size() / 2 + 17, log.size()};
   for (std::size_t cut : cuts) {
     nn::SweepOptions again = walking_options("cut");
     for (const char* ext : {".jsonl", ".csv", ".json", ".midpoints.csv"}) fs::remove(again.out + ext);
