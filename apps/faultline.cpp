@@ -46,8 +46,9 @@ struct Command {
 
 // Parses `args` against `options`; returns false when --help was asked for (after printing it).
 bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
-           const std::vector<std::string>& args, po::variables_map& vm) {
-  po::store(po::command_line_parser(args).options(options).run(), vm);
+           const std::vector<std::string>& args, po::variables_map& vm,
+           const po::positional_options_description& positional = {}) {
+  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
   if (vm.count("help")) {
     std::cout << "usage: faultline " << command << " " << usage << "\n\n" << options << "\n";
     return false;
@@ -402,12 +403,7 @@ int cmd_report(const std::vector<std::string>& args) {
   po::positional_options_description positional;
   positional.add("results", -1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
-  if (vm.count("help")) {
-    std::cout << "usage: faultline report RESULT.json [RESULT.json ...] [--out DIR]\n\n" << options << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse("report", "RESULT.json [RESULT.json ...] [--out DIR]", options, args, vm, positional)) return 0;
   if (results.empty()) throw Error("report: give at least one result file");
   for (const auto& r : results)
     if (!std::filesystem::is_regular_file(r)) throw Error(r + ": no such file");
@@ -443,12 +439,7 @@ int cmd_hw(const std::vector<std::string>& args) {
   po::positional_options_description positional;
   positional.add("action", 1).add("file", 1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
-  if (vm.count("help")) {
-    std::cout << "usage: faultline hw check|show FILE [--set PATH=VALUE ...] | faultline hw kinds\n\n" << options << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse("hw", "check|show FILE [--set PATH=VALUE ...] | faultline hw kinds", options, args, vm, positional)) return 0;
   if (action == "kinds") {
     std::printf("%s", nn::substrate_kinds_markdown().c_str());
     return 0;

@@ -388,10 +388,6 @@ std::string csv_text(const SweepOutcome& r, const SweepOptions& o) {
       out << "," << format_double(l.rms_error) << "," << (std::isinf(l.snr_db) ? std::string("inf") : format_double(l.snr_db));
     out << "\n";
   }
-  if (!r.midpoints.empty()) {
-    // The midpoints as a second table in the same file would break CSV readers; they go to
-    // PREFIX.midpoints.csv (written by run_sweep) and PREFIX.json.
-  }
   return out.str();
 }
 
