@@ -15,6 +15,7 @@
 
 #include "apps/progress.h"
 #include "models/error.h"
+#include "models/substrate.h"
 #include "nn/dataset.h"
 #include "nn/evaluate.h"
 #include "nn/hwconfig.h"
@@ -96,7 +97,7 @@ int cmd_train(const std::vector<std::string>& args) {
       ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files")
       ("limit", po::value(&limit)->default_value(0), "train on the first N images only (0: all)")
       ("hw", po::value(&hw), "hardware in the loop: forward products of Conv/Gemm layers on this description's substrates (functional models), backward through the ideal weights (straight-through)")
-      ("noise", po::value(&noise), "noise-aware training: a Walking Noise description (noisy units, noise sites) or a trace folder / its noise_from_trace.yaml")
+      ("noise", po::value(&noise), "noise-aware training: a Walking Noise description (noise units, noise sites) or a trace folder / its noise_from_trace.yaml")
       ("set", po::value(&sets), "override a field of --hw/--noise (repeatable)")
       ("backward", po::value(&o.backward)->default_value(o.backward), "through --hw layers: ste (straight-through) or secant (gradient scaled by each output's frozen gain y_hw/y_exact in [0, 1])")
       ("hw-seed", po::value(&o.hardware_seed)->default_value(o.hardware_seed), "seed of the hardware's / noise's randomness (the step number is the trial)")
@@ -119,9 +120,7 @@ int cmd_train(const std::vector<std::string>& args) {
     if (std::filesystem::is_directory(noise) && !std::filesystem::exists(file))
       throw Error(noise + ": a trace folder without noise_from_trace.yaml (run faultline trace without --no-fit)");
     loop = nn::load_hardware_config(file, sets);
-    for (const auto& u : loop.units)
-      if (u.kind != "noisy" && u.kind != "trace_noise")
-        throw Error(loop.source + ": unit '" + u.name + "' is of kind " + u.kind + ", not noise (noisy, trace_noise); use --hw for hardware");
+    nn::require_training_noise(loop);
     o.hardware = &loop;
   }
   if (limit < 0) throw Error("--limit: must not be negative");

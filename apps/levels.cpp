@@ -30,9 +30,12 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::Hardwar
     for (nn::LinearLayer* layer : graph.layers()) {
       const nn::HardwareUnit* unit = config.unit_for(*layer);
       if (unit == nullptr) continue;  // unmapped layers run on the host, untimed
-      if (!sim::has_cycle_model(unit->kind))
+      if (!sim::has_cycle_model(unit->kind)) {
+        std::string known;
+        for (const auto& k : sim::cycle_model_kinds()) known += (known.empty() ? "" : ", ") + k;
         throw Error(config.source + ": unit '" + unit->name + "' (kind " + unit->kind + ", layer '" + layer->name() +
-                    "') has no cycle-level model; --level cycle supports analog_crossbar, analog_mac and rram_memory");
+                    "') has no cycle-level model; the cycle level supports " + known);
+      }
       auto it = index[c].find(unit->name);
       if (it == index[c].end()) {
         sim::UnitSpec spec;
@@ -64,12 +67,15 @@ std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareCon
       if (unit->impl.rfind("rtl:", 0) != 0)
         throw Error(config.source + ": unit '" + unit->name + "' (layer '" + layer->name() +
                     "') names no RTL module; --level rtl needs 'impl: rtl:NAME' on every mapped unit (e.g. --hw int8_mac_array)");
-      // Unknown modules and mismatched products are reported before any work.
+      // Unknown modules and modules that compute something else are reported before any work.
       const sim::RtlModuleInfo& info = sim::find_rtl_module(unit->impl.substr(4)).info;
-      const int drop = unit->params.integer("approx_drop_bits");
-      if ((info.twin == "approx") != (drop > 0) || info.twin == "none")
-        throw Error(config.source + ": unit '" + unit->name + "': RTL module " + info.name + " (" + info.twin +
-                    " products) does not compute what approx_drop_bits " + std::to_string(drop) + " describes");
+      const sim::RtlBinding* binding = sim::find_rtl_binding(unit->kind);
+      if (binding == nullptr) throw Error(config.source + ": unit '" + unit->name + "': kind " + unit->kind + " has no RTL binding");
+      try {
+        binding->check(unit->params, info);
+      } catch (const Error& e) {
+        throw Error(config.source + ": unit '" + unit->name + "': " + e.what());
+      }
       index[c][unit->name] = specs.size();
       specs.push_back({config.name + "." + unit->name, unit->impl.substr(4), 1000.0});
     }

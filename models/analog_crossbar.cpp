@@ -26,6 +26,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/analog_crossbar.h"
+#include "models/analog_array_timing.h"
 #include "models/device.h"
 #include "models/error.h"
 #include "models/quantize.h"
@@ -36,12 +38,10 @@ namespace {
 
 class AnalogCrossbarSubstrate final : public Substrate {
  public:
-  explicit AnalogCrossbarSubstrate(const Params& p)
-      : device_(DeviceConfig::from(p)), tile_rows_(p.integer("tile_rows")), tile_cols_(p.integer("tile_cols")),
-        dac_bits_(p.integer("dac_bits")), adc_bits_(p.integer("adc_bits")), out_bound_(static_cast<float>(p.number("out_bound"))),
-        out_noise_(static_cast<float>(p.number("out_noise"))), gain_sigma_(p.number("gain_sigma")), offset_sigma_(p.number("offset_sigma")),
-        ir_drop_(p.number("ir_drop")), drift_compensation_(p.flag("drift_compensation")),
-        fixed_input_(p.choice("input_scaling") == "fixed"), input_range_(static_cast<float>(p.number("input_range"))) {
+  explicit AnalogCrossbarSubstrate(const AnalogCrossbarConfig& c)
+      : device_(c.device), tile_rows_(c.tile_rows), tile_cols_(c.tile_cols), dac_bits_(c.dac_bits), adc_bits_(c.adc_bits),
+        out_bound_(static_cast<float>(c.out_bound)), out_noise_(static_cast<float>(c.out_noise)), gain_sigma_(c.gain_sigma), offset_sigma_(c.offset_sigma), ir_drop_(c.ir_drop),
+        drift_compensation_(c.drift_compensation), fixed_input_(c.input_scaling == "fixed"), input_range_(static_cast<float>(c.input_range)) {
     if (device_.g_max <= device_.g_min) throw Error("analog_crossbar: 'g_max' must exceed 'g_min'");
   }
 
@@ -140,8 +140,8 @@ class AnalogCrossbarSubstrate final : public Substrate {
       for (Eigen::Index c0 = 0; c0 < out; c0 += tile_cols_, ++tile) {
         const Eigen::Index cn = std::min<Eigen::Index>(tile_cols_, out - c0);
         part.noalias() = xn.middleCols(k0, kn) * weights_.block(c0, k0, cn, kn).transpose();
-        const bool noisy = has_read_noise_ || out_noise_ > 0;
-        if (noisy) {
+        const bool any_noise = has_read_noise_ || out_noise_ > 0;
+        if (any_noise) {
           normals.resize(static_cast<std::size_t>(rows * cn));
           const CounterRng rng(context_.seed, stream_id(context_.trial, layer_.index, (layer_.part << 10) | (tile & 1023), Purpose::OutputNoise));
           rng.fill_normal(context.first_row * static_cast<std::uint64_t>(cn), normals.size(), normals.data());
@@ -202,31 +202,64 @@ class AnalogCrossbarSubstrate final : public Substrate {
   Counter adc_saturations_, adc_conversions_, dac_saturations_;
 };
 
+SubstrateKind analog_crossbar_kind() {
+  SubstrateKind k = typed_kind("analog_crossbar",
+                               "Resistive compute-in-memory: differential conductance pairs, tiles with digital partial sums, DAC, read noise on "
+                               "every read, output noise, per-column gain/offset, ADC with saturation, optional IR drop, drift compensation "
+                               "(aihwkit-style periphery).",
+                               AnalogCrossbarConfig::table(), AnalogCrossbarConfig{},
+                               [](const AnalogCrossbarConfig& c) { return std::make_unique<AnalogCrossbarSubstrate>(c); });
+  // Its cycle-level model: sim/analog_crossbar_cycle.cpp (an analog array unit, sim/analog_array.h).
+  // ISAAC (Shafiee et al., ISCA 2016, Table I as we read it): a 100 ns crossbar read, 8-bit ADCs
+  // at 1.28 GS/s drawing 2 mW each (1.56 pJ per conversion), one ADC per 128 columns, a
+  // pipelined design; 1-bit DACs at 4 mW per 1024 (0.39 fJ per pulse) and 0.3 mW per 128×128
+  // array (1.8 fJ per cell per 100 ns read) — ×8 for an 8-bit input delivered bit-serially.
+  AnalogArrayTiming timing;
+  timing.clock_mhz = 1000;
+  timing.input_cycles = 10;
+  timing.row_event_cycles = 0;
+  timing.integration_cycles = 100;
+  timing.adc_cycles = 1;
+  timing.columns_per_adc = 128;
+  timing.accumulate_cycles = 1;
+  timing.pipelined = true;
+  timing.program_row_cycles = 100;
+  AnalogArrayEnergy energy;
+  energy.input_pj = 0.0031;
+  energy.cell_pj = 0.0146;
+  energy.adc_pj = 1.56;
+  energy.accumulate_pj = 0.05;
+  energy.program_pj = 1.0;
+  k.capabilities.cycle_model = true;
+  k.timing = AnalogArrayTiming::table(false, "1 GHz assumed; latencies from ISAAC, ISCA 2016; DAC settling and row programming assumed").specs(timing);
+  k.energy = AnalogArrayEnergy::table().specs(energy);
+  return k;
+}
+
 }  // namespace
 
-SubstrateKind analog_crossbar_kind() {
-  using T = ParamSpec::Type;
-  std::vector<ParamSpec> params = device_param_specs("rram", 50.0, 225.0, 0);
-  const std::vector<ParamSpec> periphery = {
-      {"tile_rows", T::Integer, 512, 1, 65536, {}, "", "inputs per tile (aihwkit: at most 512)"},
-      {"tile_cols", T::Integer, 512, 1, 65536, {}, "", "outputs per tile (aihwkit: at most 512)"},
-      {"input_scaling", T::Choice, 0, 0, 0, {"abs_max", "fixed"}, "", "DAC input scaling: each vector by its absolute maximum (aihwkit abs_max) or by input_range"},
-      {"input_range", T::Number, 1.0, 1e-9, 1e9, {}, "", "with input_scaling: fixed, the input value mapped to full DAC scale (beyond it inputs clip)"},
-      {"dac_bits", T::Integer, 7, 0, 16, {}, "bits", "input DAC resolution over [−1, 1] after abs-max scaling (aihwkit: 7; 0: ideal)"},
-      {"adc_bits", T::Integer, 9, 0, 16, {}, "bits", "output ADC resolution over [−out_bound, out_bound] (aihwkit: 9; 0: no quantization)"},
-      {"out_bound", T::Number, 12.0, 1e-6, 1e9, {}, "", "ADC range in full-scale-input × full-weight-row units (aihwkit: 12)"},
-      {"out_noise", T::Number, 0.06, 0.0, 1e6, {}, "", "output noise σ in the same unit (aihwkit: 0.06)"},
-      {"gain_sigma", T::Number, 0.0, 0.0, 10.0, {}, "", "per-column gain variation σ (fixed per trial)"},
-      {"offset_sigma", T::Number, 0.0, 0.0, 1e6, {}, "", "per-column offset variation σ (fixed per trial)"},
-      {"ir_drop", T::Number, 0.0, 0.0, 1.0, {}, "", "first-order IR-drop attenuation at the far corner of a tile (0: off)"},
-      {"drift_compensation", T::Bool, 1, 0, 1, {}, "", "global drift compensation of the outputs (aihwkit)"},
-  };
-  params.insert(params.end(), periphery.begin(), periphery.end());
-  return {"analog_crossbar",
-          "Resistive compute-in-memory: differential conductance pairs, tiles with digital partial sums, DAC, read noise on "
-          "every read, output noise, per-column gain/offset, ADC with saturation, optional IR drop, drift compensation "
-          "(aihwkit-style periphery).",
-          params, [](const Params& p) { return std::make_unique<AnalogCrossbarSubstrate>(p); }};
+const ParamTable<AnalogCrossbarConfig>& AnalogCrossbarConfig::table() {
+  static const ParamTable<AnalogCrossbarConfig> t = [] {
+    using C = AnalogCrossbarConfig;
+    ParamTable<C> p;
+    p.nest(&C::device, DeviceConfig::table())
+        .integer("tile_rows", &C::tile_rows, 1, 65536, "", "inputs per tile (aihwkit: at most 512)")
+        .integer("tile_cols", &C::tile_cols, 1, 65536, "", "outputs per tile (aihwkit: at most 512)")
+        .choice("input_scaling", &C::input_scaling, {"abs_max", "fixed"}, "DAC input scaling: each vector by its absolute maximum (aihwkit abs_max) or by input_range")
+        .number("input_range", &C::input_range, 1e-9, 1e9, "", "with input_scaling: fixed, the input value mapped to full DAC scale (beyond it inputs clip)")
+        .integer("dac_bits", &C::dac_bits, 0, 16, "bits", "input DAC resolution over [−1, 1] after abs-max scaling (aihwkit: 7; 0: ideal)")
+        .integer("adc_bits", &C::adc_bits, 0, 16, "bits", "output ADC resolution over [−out_bound, out_bound] (aihwkit: 9; 0: no quantization)")
+        .number("out_bound", &C::out_bound, 1e-6, 1e9, "", "ADC range in full-scale-input × full-weight-row units (aihwkit: 12)")
+        .number("out_noise", &C::out_noise, 0.0, 1e6, "", "output noise σ in the same unit (aihwkit: 0.06)")
+        .number("gain_sigma", &C::gain_sigma, 0.0, 10.0, "", "per-column gain variation σ (fixed per trial)")
+        .number("offset_sigma", &C::offset_sigma, 0.0, 1e6, "", "per-column offset variation σ (fixed per trial)")
+        .number("ir_drop", &C::ir_drop, 0.0, 1.0, "", "first-order IR-drop attenuation at the far corner of a tile (0: off)")
+        .flag("drift_compensation", &C::drift_compensation, "global drift compensation of the outputs (aihwkit)");
+    return p;
+  }();
+  return t;
 }
+
+FAULTLINE_REGISTER_KIND(analog_crossbar, analog_crossbar_kind)
 
 }  // namespace faultline::models

@@ -22,6 +22,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "models/analog_array_timing.h"
+#include "models/analog_mac.h"
 #include "models/error.h"
 #include "models/philox.h"
 #include "models/substrate.h"
@@ -31,11 +33,10 @@ namespace {
 
 class AnalogMacSubstrate final : public Substrate {
  public:
-  explicit AnalogMacSubstrate(const Params& p)
-      : input_bits_(p.integer("input_bits")), weight_bits_(p.integer("weight_bits")), chunk_(p.integer("rows_per_chunk")),
-        gain_(p.number("gain")), noise_(p.number("noise_sigma")), adc_min_(p.number("adc_min")), adc_max_(p.number("adc_max")),
-        leak_(p.number("leak")), saturation_(p.number("saturation")), slope_(p.number("position_gain_slope")),
-        fixed_pattern_(p.number("fixed_pattern_sigma")), order_(p.choice("order")) {
+  explicit AnalogMacSubstrate(const AnalogMacConfig& c)
+      : input_bits_(c.input_bits), weight_bits_(c.weight_bits), chunk_(c.rows_per_chunk), gain_(c.gain), noise_(c.noise_sigma),
+        adc_min_(c.adc_min), adc_max_(c.adc_max), leak_(c.leak), saturation_(c.saturation), slope_(c.position_gain_slope),
+        fixed_pattern_(c.fixed_pattern_sigma), order_(c.order) {
     if (adc_min_ >= adc_max_) throw Error("analog_mac: 'adc_min' must be below 'adc_max'");
     sequential_ = leak_ > 0 || saturation_ > 0 || slope_ > 0;
   }
@@ -171,27 +172,63 @@ class AnalogMacSubstrate final : public Substrate {
   Counter adc_saturations_, membrane_saturations_, clipped_inputs_, conversions_;
 };
 
+SubstrateKind analog_mac_kind() {
+  SubstrateKind k = typed_kind("analog_mac",
+                               "BrainScaleS-2-style analog MAC: 5-bit inputs, 6-bit signed weights, 128-row chunks integrated sequentially on a "
+                               "membrane with leak, saturation and position-dependent gain, 8-bit column ADC with noise; the accumulation order "
+                               "matters (hxtorch mock; Kuhn, Klein, Froening 2023).",
+                               AnalogMacConfig::table(), AnalogMacConfig{},
+                               [](const AnalogMacConfig& c) { return std::make_unique<AnalogMacSubstrate>(c); });
+  // Its cycle-level model: sim/analog_mac_cycle.cpp (an analog array unit, sim/analog_array.h).
+  // BrainScaleS-2: inputs arrive as row events one after another, the column-parallel CADC
+  // converts every column at once (columns_per_adc 1), integration and readout are not
+  // overlapped (the membranes are reset between vectors). The latencies and energies are
+  // assumed, not published figures: set them from measurements of your setup.
+  AnalogArrayTiming timing;
+  timing.clock_mhz = 250;
+  timing.input_cycles = 0;
+  timing.row_event_cycles = 2;
+  timing.integration_cycles = 25;
+  timing.adc_cycles = 500;
+  timing.columns_per_adc = 1;
+  timing.accumulate_cycles = 1;
+  timing.pipelined = false;
+  timing.program_row_cycles = 4;
+  AnalogArrayEnergy energy;
+  energy.input_pj = 0.5;
+  energy.cell_pj = 0.001;
+  energy.adc_pj = 1.0;
+  energy.accumulate_pj = 0.05;
+  energy.program_pj = 0.1;
+  k.capabilities.cycle_model = true;
+  k.timing = AnalogArrayTiming::table(true, "250 MHz, 8 ns per row event, 2 us CADC conversion: assumed").specs(timing);
+  k.energy = AnalogArrayEnergy::table().specs(energy);
+  return k;
+}
+
 }  // namespace
 
-SubstrateKind analog_mac_kind() {
-  using T = ParamSpec::Type;
-  return {"analog_mac",
-          "BrainScaleS-2-style analog MAC: 5-bit inputs, 6-bit signed weights, 128-row chunks integrated sequentially on a "
-          "membrane with leak, saturation and position-dependent gain, 8-bit column ADC with noise; the accumulation order "
-          "matters (hxtorch mock; Kuhn, Klein, Froening 2023).",
-          {{"input_bits", T::Integer, 5, 1, 12, {}, "bits", "unsigned input code width (BSS-2: 5, pulse widths 0..31)"},
-           {"weight_bits", T::Integer, 6, 1, 12, {}, "bits", "weight magnitude width, sign from twin rows (BSS-2: 6, −63..63)"},
-           {"rows_per_chunk", T::Integer, 128, 1, 4096, {}, "rows", "signed rows integrated per ADC read (BSS-2: 128 per array half)"},
-           {"gain", T::Number, 0.002, 1e-9, 1e3, {}, "ADC LSB", "ADC counts per unit of x·w (hxtorch mock: 0.002)"},
-           {"noise_sigma", T::Number, 2.0, 0.0, 1e4, {}, "ADC LSB", "per-read column noise σ (hxtorch mock: 2.0)"},
-           {"adc_min", T::Number, -128, -1e9, 1e9, {}, "ADC LSB", "lowest ADC code (8-bit signed: −128)"},
-           {"adc_max", T::Number, 127, -1e9, 1e9, {}, "ADC LSB", "highest ADC code (8-bit signed: 127)"},
-           {"leak", T::Number, 0.0, 0.0, 1.0, {}, "", "fraction of the membrane lost per row event (BSS-2 runs with leak off: 0)"},
-           {"saturation", T::Number, 0.0, 0.0, 1e9, {}, "ADC LSB", "membrane bound during integration (0: none; the ADC is linear in about ±80)"},
-           {"position_gain_slope", T::Number, 0.0, 0.0, 1.0, {}, "", "relative gain loss of the row farthest from the synapse drivers"},
-           {"fixed_pattern_sigma", T::Number, 0.0, 0.0, 10.0, {}, "", "per-column fixed-pattern gain deviation σ"},
-           {"order", T::Choice, 0, 0, 0, {"natural", "reversed", "sorted", "random"}, "", "order in which a chunk's rows are sent"}},
-          [](const Params& p) { return std::make_unique<AnalogMacSubstrate>(p); }};
+const ParamTable<AnalogMacConfig>& AnalogMacConfig::table() {
+  static const ParamTable<AnalogMacConfig> t = [] {
+    using C = AnalogMacConfig;
+    ParamTable<C> p;
+    p.integer("input_bits", &C::input_bits, 1, 12, "bits", "unsigned input code width (BSS-2: 5, pulse widths 0..31)")
+        .integer("weight_bits", &C::weight_bits, 1, 12, "bits", "weight magnitude width, sign from twin rows (BSS-2: 6, −63..63)")
+        .integer("rows_per_chunk", &C::rows_per_chunk, 1, 4096, "rows", "signed rows integrated per ADC read (BSS-2: 128 per array half)")
+        .number("gain", &C::gain, 1e-9, 1e3, "ADC LSB", "ADC counts per unit of x·w (hxtorch mock: 0.002)")
+        .number("noise_sigma", &C::noise_sigma, 0.0, 1e4, "ADC LSB", "per-read column noise σ (hxtorch mock: 2.0)")
+        .number("adc_min", &C::adc_min, -1e9, 1e9, "ADC LSB", "lowest ADC code (8-bit signed: −128)")
+        .number("adc_max", &C::adc_max, -1e9, 1e9, "ADC LSB", "highest ADC code (8-bit signed: 127)")
+        .number("leak", &C::leak, 0.0, 1.0, "", "fraction of the membrane lost per row event (BSS-2 runs with leak off: 0)")
+        .number("saturation", &C::saturation, 0.0, 1e9, "ADC LSB", "membrane bound during integration (0: none; the ADC is linear in about ±80)")
+        .number("position_gain_slope", &C::position_gain_slope, 0.0, 1.0, "", "relative gain loss of the row farthest from the synapse drivers")
+        .number("fixed_pattern_sigma", &C::fixed_pattern_sigma, 0.0, 10.0, "", "per-column fixed-pattern gain deviation σ")
+        .choice("order", &C::order, {"natural", "reversed", "sorted", "random"}, "order in which a chunk's rows are sent");
+    return p;
+  }();
+  return t;
 }
+
+FAULTLINE_REGISTER_KIND(analog_mac, analog_mac_kind)
 
 }  // namespace faultline::models

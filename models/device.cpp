@@ -7,48 +7,29 @@
 
 namespace faultline::models {
 
-DeviceConfig DeviceConfig::from(const Params& p) {
-  DeviceConfig d;
-  d.device = p.choice("device");
-  d.g_min = p.number("g_min");
-  d.g_max = p.number("g_max");
-  d.levels = p.integer("levels");
-  d.prog_slope = p.number("prog_sigma_slope");
-  d.prog_offset = p.number("prog_sigma_offset");
-  d.read_sigma = p.number("read_sigma");
-  d.nu_mean = p.number("drift_nu_mean");
-  d.nu_std = p.number("drift_nu_std");
-  d.t0 = p.number("drift_t0");
-  d.t_inference = p.number("t_inference");
-  d.stuck_low_rate = p.number("stuck_at_gmin_rate");
-  d.stuck_high_rate = p.number("stuck_at_gmax_rate");
-  d.write_failure_rate = p.number("write_failure_rate");
-  d.verify_iterations = p.integer("verify_max_iterations");
-  d.verify_tolerance = p.number("verify_tolerance");
-  return d;
-}
-
-std::vector<ParamSpec> device_param_specs(const std::string& default_device, double g_min, double g_max, int levels) {
-  using T = ParamSpec::Type;
-  std::vector<std::string> devices = default_device == "pcm" ? std::vector<std::string>{"pcm", "rram"} : std::vector<std::string>{"rram", "pcm"};
-  return {
-      {"device", T::Choice, 0, 0, 0, devices, "", "device statistics: rram (CrossSim Milo fit, linear drift model) or pcm (aihwkit PCM model)"},
-      {"g_min", T::Number, g_min, 0.0, 1e6, {}, "µS", "lowest programmable conductance"},
-      {"g_max", T::Number, g_max, 1e-3, 1e6, {}, "µS", "highest programmable conductance (aihwkit PCM: 25 µS)"},
-      {"levels", T::Integer, static_cast<double>(levels), 0, 65536, {}, "", "programmable conductance levels (0: continuous)"},
-      {"prog_sigma_slope", T::Number, -0.009107, -1.0, 1.0, {}, "", "rram: programming noise σ(G) = slope·G + offset (CrossSim Milo fit: −0.009107)"},
-      {"prog_sigma_offset", T::Number, 4.782321, 0.0, 1e4, {}, "µS", "rram: programming noise offset (CrossSim Milo fit: 4.782321 µS)"},
-      {"read_sigma", T::Number, 0.0, 0.0, 10.0, {}, "", "rram: read noise per read, relative to G (pcm uses aihwkit's 1/f model instead)"},
-      {"drift_nu_mean", T::Number, 0.0, -1.0, 1.0, {}, "", "rram: mean drift exponent ν (pcm: from aihwkit's μ_ν(g_rel))"},
-      {"drift_nu_std", T::Number, 0.0, 0.0, 1.0, {}, "", "rram: spread of ν between cells (pcm: aihwkit's σ_ν(g_rel))"},
-      {"drift_t0", T::Number, 20.0, 1e-9, 1e12, {}, "s", "time of programming reference t0 (aihwkit: 20 s)"},
-      {"t_inference", T::Number, 20.0, 1e-9, 1e12, {}, "s", "time after programming at which the network is read (no drift while ≤ t0)"},
-      {"stuck_at_gmin_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "fraction of cells stuck at G_min (MNSIM: 0.001)"},
-      {"stuck_at_gmax_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "fraction of cells stuck at G_max (MNSIM: 0.001)"},
-      {"write_failure_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "probability that a write attempt leaves the cell unchanged"},
-      {"verify_max_iterations", T::Integer, 0, 0, 1000, {}, "", "write-verify: maximum write attempts (0: one write, no verify)"},
-      {"verify_tolerance", T::Number, 0.5, 0.0, 100.0, {}, "", "write-verify: accept when |read − target| ≤ tolerance × level spacing"},
-  };
+const ParamTable<DeviceConfig>& DeviceConfig::table() {
+  static const ParamTable<DeviceConfig> t = [] {
+    using D = DeviceConfig;
+    ParamTable<D> p;
+    p.choice("device", &D::device, {"rram", "pcm"}, "device statistics: rram (CrossSim Milo fit, linear drift model) or pcm (aihwkit PCM model)")
+        .number("g_min", &D::g_min, 0.0, 1e6, "µS", "lowest programmable conductance")
+        .number("g_max", &D::g_max, 1e-3, 1e6, "µS", "highest programmable conductance (aihwkit PCM: 25 µS)")
+        .integer("levels", &D::levels, 0, 65536, "", "programmable conductance levels (0: continuous)")
+        .number("prog_sigma_slope", &D::prog_slope, -1.0, 1.0, "", "rram: programming noise σ(G) = slope·G + offset (CrossSim Milo fit: −0.009107)")
+        .number("prog_sigma_offset", &D::prog_offset, 0.0, 1e4, "µS", "rram: programming noise offset (CrossSim Milo fit: 4.782321 µS)")
+        .number("read_sigma", &D::read_sigma, 0.0, 10.0, "", "rram: read noise per read, relative to G (pcm uses aihwkit's 1/f model instead)")
+        .number("drift_nu_mean", &D::nu_mean, -1.0, 1.0, "", "rram: mean drift exponent ν (pcm: from aihwkit's μ_ν(g_rel))")
+        .number("drift_nu_std", &D::nu_std, 0.0, 1.0, "", "rram: spread of ν between cells (pcm: aihwkit's σ_ν(g_rel))")
+        .number("drift_t0", &D::t0, 1e-9, 1e12, "s", "time of programming reference t0 (aihwkit: 20 s)")
+        .number("t_inference", &D::t_inference, 1e-9, 1e12, "s", "time after programming at which the network is read (no drift while ≤ t0)")
+        .number("stuck_at_gmin_rate", &D::stuck_low_rate, 0.0, 1.0, "", "fraction of cells stuck at G_min (MNSIM: 0.001)")
+        .number("stuck_at_gmax_rate", &D::stuck_high_rate, 0.0, 1.0, "", "fraction of cells stuck at G_max (MNSIM: 0.001)")
+        .number("write_failure_rate", &D::write_failure_rate, 0.0, 1.0, "", "probability that a write attempt leaves the cell unchanged")
+        .integer("verify_max_iterations", &D::verify_iterations, 0, 1000, "", "write-verify: maximum write attempts (0: one write, no verify)")
+        .number("verify_tolerance", &D::verify_tolerance, 0.0, 100.0, "", "write-verify: accept when |read − target| ≤ tolerance × level spacing");
+    return p;
+  }();
+  return t;
 }
 
 double DeviceConfig::programming_sigma(double g) const {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "models/param_table.h"
 #include "models/params.h"
 #include "models/philox.h"
 
@@ -31,19 +32,20 @@ struct DeviceConfig {
   int levels = 0;               // programmable levels; 0 = continuous (analog)
   double prog_slope = -0.009107, prog_offset = 4.782321;
   double read_sigma = 0.0;      // rram: relative read noise per read
-  double nu_mean = 0, nu_std = 0, t0 = 1, t_inference = 1;
+  double nu_mean = 0, nu_std = 0, t0 = 20, t_inference = 20;
   double stuck_low_rate = 0, stuck_high_rate = 0;
   double write_failure_rate = 0;
   int verify_iterations = 0;    // 0: single write, no verify
   double verify_tolerance = 0.5;  // in units of the level spacing
 
-  static DeviceConfig from(const Params& p);
+  // The declaration of these fields (ranges, units, sources), nested into each resistive kind's table.
+  static const ParamTable<DeviceConfig>& table();
+  // Reads the device fields of a resistive kind's validated parameters.
+  static DeviceConfig from(const Params& p) { return table().read(p); }
   double level_spacing() const { return levels > 1 ? (g_max - g_min) / (levels - 1) : (g_max - g_min); }
   double programming_sigma(double g) const;
 };
 
-// The parameters every resistive-memory kind shares (with a prefix-free name each).
-std::vector<ParamSpec> device_param_specs(const std::string& default_device, double g_min, double g_max, int levels);
 
 struct CellArrayStats {
   std::uint64_t cells = 0, stuck_low = 0, stuck_high = 0, write_failures = 0, verify_iterations = 0, verify_unconverged = 0;

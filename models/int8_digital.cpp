@@ -17,9 +17,9 @@
 
 namespace faultline::models {
 
-Int8Substrate::Int8Substrate(const Params& p)
-    : weight_bits_(p.integer("weight_bits")), activation_bits_(p.integer("activation_bits")), per_channel_(p.flag("per_channel")),
-      ber_(p.number("bit_error_rate")), drop_(p.integer("approx_drop_bits")) {
+Int8Substrate::Int8Substrate(const Int8DigitalConfig& c)
+    : weight_bits_(c.weight_bits), activation_bits_(c.activation_bits), per_channel_(c.per_channel), ber_(c.bit_error_rate),
+      drop_(c.approx_drop_bits) {
   if (drop_ > 0 && (weight_bits_ > 8 || activation_bits_ > 8))
     throw Error("int8_digital: approx_drop_bits needs weight_bits and activation_bits of at most 8 (int8 multipliers)");
 }
@@ -114,19 +114,37 @@ void Int8Substrate::add_counters(std::map<std::string, double>& out) const {
   out["flipped_bits"] += static_cast<double>(flipped_);
 }
 
-SubstrateKind int8_digital_kind() {
-  using T = ParamSpec::Type;
-  return {"int8_digital",
-          "Integer digital MACs: symmetric weight quantization (per tensor or per output channel), dynamic per-vector "
-          "activation quantization, exact integer accumulation, rescaling by s_x*s_w; stored weight bits flip at a bit "
-          "error rate (Jacob et al., CVPR 2018).",
-          {{"weight_bits", T::Integer, 8, 2, 16, {}, "bits", "width of the stored weight codes"},
-           {"activation_bits", T::Integer, 8, 2, 16, {}, "bits", "width of the input codes"},
-           {"per_channel", T::Bool, 1, 0, 1, {}, "", "one weight scale per output channel (else one per layer)"},
-           {"bit_error_rate", T::Number, 0.0, 0.0, 1.0, {}, "", "probability that a stored weight bit is flipped (per trial)"},
-           {"approx_drop_bits", T::Integer, 0, 0, 15, {}, "bits",
-            "truncated array multipliers: partial-product bits below this column are dropped (0: exact; the twin of rtl/approx_mac_array)"}},
-          [](const Params& p) { return std::make_unique<Int8Substrate>(p); }};
+const ParamTable<Int8DigitalConfig>& Int8DigitalConfig::table() {
+  static const ParamTable<Int8DigitalConfig> t = [] {
+    using C = Int8DigitalConfig;
+    ParamTable<C> p;
+    p.integer("weight_bits", &C::weight_bits, 2, 16, "bits", "width of the stored weight codes")
+        .integer("activation_bits", &C::activation_bits, 2, 16, "bits", "width of the input codes")
+        .flag("per_channel", &C::per_channel, "one weight scale per output channel (else one per layer)")
+        .number("bit_error_rate", &C::bit_error_rate, 0.0, 1.0, "", "probability that a stored weight bit is flipped (per trial)")
+        .integer("approx_drop_bits", &C::approx_drop_bits, 0, 15, "bits",
+                 "truncated array multipliers: partial-product bits below this column are dropped (0: exact; the twin of rtl/approx_mac_array)");
+    return p;
+  }();
+  return t;
 }
+
+namespace {
+
+SubstrateKind int8_digital_kind() {
+  SubstrateKind k = typed_kind("int8_digital",
+                               "Integer digital MACs: symmetric weight quantization (per tensor or per output channel), dynamic per-vector "
+                               "activation quantization, exact integer accumulation, rescaling by s_x*s_w; stored weight bits flip at a bit "
+                               "error rate (Jacob et al., CVPR 2018).",
+                               Int8DigitalConfig::table(), Int8DigitalConfig{},
+                               [](const Int8DigitalConfig& c) { return std::make_unique<Int8Substrate>(c); });
+  // Its integer products run on the RTL matrix-vector units (sim/int8_digital_rtl.cpp).
+  k.capabilities.rtl_binding = true;
+  return k;
+}
+
+}  // namespace
+
+FAULTLINE_REGISTER_KIND(int8_digital, int8_digital_kind)
 
 }  // namespace faultline::models

@@ -11,9 +11,19 @@
 
 namespace faultline::models {
 
+// The kind's parameters (declared with their ranges and sources in int8_digital.cpp).
+struct Int8DigitalConfig {
+  int weight_bits = 8, activation_bits = 8;
+  bool per_channel = true;
+  double bit_error_rate = 0;
+  int approx_drop_bits = 0;
+  // The declaration of these fields: hwcfg validation and the RTL binding read through it.
+  static const ParamTable<Int8DigitalConfig>& table();
+};
+
 class Int8Substrate final : public Substrate {
  public:
-  explicit Int8Substrate(const Params& p);
+  explicit Int8Substrate(const Int8DigitalConfig& c);
 
   void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override;
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override;

@@ -8,9 +8,13 @@
 namespace faultline::models {
 namespace {
 
+struct NoisyConfig {
+  double sigma_add = 0, sigma_mul = 0;
+};
+
 class NoisySubstrate final : public Substrate {
  public:
-  explicit NoisySubstrate(const Params& p) : sigma_add_(static_cast<float>(p.number("sigma_add"))), sigma_mul_(static_cast<float>(p.number("sigma_mul"))) {}
+  explicit NoisySubstrate(const NoisyConfig& c) : sigma_add_(static_cast<float>(c.sigma_add)), sigma_mul_(static_cast<float>(c.sigma_mul)) {}
 
   void program(const MatrixRM& weights, const LayerInfo& layer, const ProgramContext& context) override {
     weights_ = weights;
@@ -32,7 +36,7 @@ class NoisySubstrate final : public Substrate {
     }
   }
 
-  std::string kind() const override { return "noisy"; }
+  std::string kind() const override { return "noisy"; }  // (its registered name, below)
   Eigen::Index outputs() const override { return weights_.rows(); }
   Eigen::Index inputs() const override { return weights_.cols(); }
 
@@ -43,16 +47,20 @@ class NoisySubstrate final : public Substrate {
   ProgramContext context_;
 };
 
+SubstrateKind noisy_kind() {
+  ParamTable<NoisyConfig> table;
+  table.number("sigma_add", &NoisyConfig::sigma_add, 0.0, 1e10, "", "standard deviation of additive Gaussian noise (Walking Noise sweeps 1e-2..1e10)")
+      .number("sigma_mul", &NoisyConfig::sigma_mul, 0.0, 1e10, "", "standard deviation of multiplicative Gaussian noise N(1, sigma)");
+  SubstrateKind k = typed_kind("noisy",
+                               "Exact product, then Walking Noise on every output: y·N(1, sigma_mul) + N(0, sigma_add), resampled per pass "
+                               "(Borras, Klein, Froening, arXiv 2212.10430).",
+                               table, NoisyConfig{}, [](const NoisyConfig& c) { return std::make_unique<NoisySubstrate>(c); });
+  k.capabilities.training_noise = true;
+  return k;
+}
+
 }  // namespace
 
-SubstrateKind noisy_kind() {
-  using T = ParamSpec::Type;
-  return {"noisy",
-          "Exact product, then Walking Noise on every output: y·N(1, sigma_mul) + N(0, sigma_add), resampled per pass "
-          "(Borras, Klein, Froening, arXiv 2212.10430).",
-          {{"sigma_add", T::Number, 0.0, 0.0, 1e10, {}, "", "standard deviation of additive Gaussian noise (Walking Noise sweeps 1e-2..1e10)"},
-           {"sigma_mul", T::Number, 0.0, 0.0, 1e10, {}, "", "standard deviation of multiplicative Gaussian noise N(1, sigma)"}},
-          [](const Params& p) { return std::make_unique<NoisySubstrate>(p); }};
-}
+FAULTLINE_REGISTER_KIND(noisy, noisy_kind)
 
 }  // namespace faultline::models

@@ -70,8 +70,7 @@ namespace {
 
 class RramMemorySubstrate final : public Substrate {
  public:
-  explicit RramMemorySubstrate(const Params& p)
-      : device_(DeviceConfig::from(p)), format_(RramWeightFormat::from(device_, p.integer("weight_bits"))) {
+  explicit RramMemorySubstrate(const RramMemoryConfig& c) : device_(c.device), format_(RramWeightFormat::from(device_, c.weight_bits)) {
     if (device_.g_max <= device_.g_min) throw Error("rram_memory: 'g_max' must exceed 'g_min'");
   }
 
@@ -101,16 +100,63 @@ class RramMemorySubstrate final : public Substrate {
   RramStoredWeights stored_;
 };
 
+SubstrateKind rram_memory_kind() {
+  SubstrateKind k = typed_kind("rram_memory",
+                               "Weights stored as bits in multi-level resistive cells, read back digitally: level errors become bit errors "
+                               "(Emonds, Xi, Froening, arXiv 2401.05820).",
+                               RramMemoryConfig::table(), RramMemoryConfig{},
+                               [](const RramMemoryConfig& c) { return std::make_unique<RramMemorySubstrate>(c); });
+  // Its cycle-level model: sim/rram_memory_system.cpp.
+  k.capabilities.cycle_model = true;
+  k.timing = RramMemoryTiming::table().specs();
+  k.energy = RramMemoryEnergy::table().specs();
+  return k;
+}
+
 }  // namespace
 
-SubstrateKind rram_memory_kind() {
-  using T = ParamSpec::Type;
-  std::vector<ParamSpec> params = device_param_specs("rram", 50.0, 225.0, 4);
-  params.push_back({"weight_bits", T::Integer, 8, 2, 16, {}, "bits", "width of a stored weight code (symmetric per-layer quantization)"});
-  return {"rram_memory",
-          "Weights stored as bits in multi-level resistive cells, read back digitally: level errors become bit errors "
-          "(Emonds, Xi, Froening, arXiv 2401.05820).",
-          params, [](const Params& p) { return std::make_unique<RramMemorySubstrate>(p); }};
+const ParamTable<RramMemoryConfig>& RramMemoryConfig::table() {
+  static const ParamTable<RramMemoryConfig> t = [] {
+    ParamTable<RramMemoryConfig> p;
+    p.nest(&RramMemoryConfig::device, DeviceConfig::table())
+        .integer("weight_bits", &RramMemoryConfig::weight_bits, 2, 16, "bits", "width of a stored weight code (symmetric per-layer quantization)");
+    return p;
+  }();
+  return t;
 }
+
+const ParamTable<RramMemoryTiming>& RramMemoryTiming::table() {
+  static const ParamTable<RramMemoryTiming> t = [] {
+    using M = RramMemoryTiming;
+    ParamTable<M> p;
+    p.number("clock_mhz", &M::clock_mhz, 1, 1e5, "MHz", "clock of memory controller and MAC array (assumed 1 GHz)")
+        .integer("banks", &M::banks, 1, 4096, "", "independent memory banks; consecutive lines go to consecutive banks")
+        .integer("line_bytes", &M::line_bytes, 1, 1 << 20, "bytes", "bytes one bank reads or writes at once")
+        .integer("read_cycles", &M::read_cycles, 1, 1e9, "cycles", "reading one line (RRAM read ~10 ns: assumed typical macro)")
+        .integer("write_cycles", &M::write_cycles, 1, 1e9, "cycles", "one write pulse on a line (assumed 50 ns SET/RESET pulse)")
+        .integer("verify_cycles", &M::verify_cycles, 0, 1e9, "cycles", "the verify read after each write pulse")
+        .integer("mac_rows", &M::mac_rows, 1, 4096, "", "inputs of the digital MAC array (VTA GEMM core: 16)")
+        .integer("mac_cols", &M::mac_cols, 1, 4096, "", "outputs of the digital MAC array (VTA GEMM core: 16)")
+        .integer("mac_latency_cycles", &M::mac_latency_cycles, 0, 1e6, "cycles", "pipeline fill of the MAC array per weight block (assumed)")
+        .integer("weight_buffers", &M::weight_buffers, 1, 64, "", "weight-block buffers between memory and MAC array (2: double buffering, fetch overlaps compute)");
+    return p;
+  }();
+  return t;
+}
+
+const ParamTable<RramMemoryEnergy>& RramMemoryEnergy::table() {
+  static const ParamTable<RramMemoryEnergy> t = [] {
+    using E = RramMemoryEnergy;
+    ParamTable<E> p;
+    p.number("read_pj_per_byte", &E::read_pj_per_byte, 0, 1e9, "pJ", "reading one byte from the RRAM (assumed; order of on-chip NVM reads)")
+        .number("write_pj", &E::write_pj, 0, 1e9, "pJ", "one write pulse on one cell (assumed; RRAM SET/RESET pulses are pJ-scale)")
+        .number("verify_pj", &E::verify_pj, 0, 1e9, "pJ", "one verify read of one cell (assumed)")
+        .number("mac_pj", &E::mac_pj, 0, 1e9, "pJ", "one digital MAC: 8-bit multiply 0.2 pJ + 32-bit add 0.1 pJ (Horowitz ISSCC 2014, 45 nm)");
+    return p;
+  }();
+  return t;
+}
+
+FAULTLINE_REGISTER_KIND(rram_memory, rram_memory_kind)
 
 }  // namespace faultline::models

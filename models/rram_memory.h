@@ -12,6 +12,32 @@
 
 namespace faultline::models {
 
+// The kind's parameters: the resistive device and the width of a stored weight code.
+struct RramMemoryConfig {
+  DeviceConfig device = [] {
+    DeviceConfig d;
+    d.levels = 4;  // 2 bits per cell
+    return d;
+  }();
+  int weight_bits = 8;
+  static const ParamTable<RramMemoryConfig>& table();
+};
+
+// The cycle level's memory and digital MAC array (sim/rram_memory_system.h): the `timing:`
+// section. Latencies in cycles of clock_mhz; sources in the declarations (rram_memory.cpp).
+struct RramMemoryTiming {
+  double clock_mhz = 1000;
+  int banks = 8, line_bytes = 64, read_cycles = 10, write_cycles = 50, verify_cycles = 10;
+  int mac_rows = 16, mac_cols = 16, mac_latency_cycles = 4, weight_buffers = 2;
+  static const ParamTable<RramMemoryTiming>& table();
+};
+
+// The `energy:` section, in pJ.
+struct RramMemoryEnergy {
+  double read_pj_per_byte = 1.0, write_pj = 1.0, verify_pj = 0.1, mac_pj = 0.3;
+  static const ParamTable<RramMemoryEnergy>& table();
+};
+
 struct RramWeightFormat {
   int weight_bits = 8;       // width of a weight code
   int bits_per_cell = 2;     // log2(levels)

@@ -1,25 +1,11 @@
 #include "models/substrate.h"
 
 #include <mutex>
+#include <stdexcept>
 
-#include "models/cycle_params.h"
 #include "models/error.h"
 
 namespace faultline::models {
-
-void IdealSubstrate::program(const MatrixRM& weights, const LayerInfo&, const ProgramContext&) {
-  weights_ = weights;
-}
-
-void IdealSubstrate::multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y,
-                              const MultiplyContext&) const {
-  y.noalias() = x * weights_.transpose();
-}
-
-SubstrateKind ideal_kind() {
-  return {"ideal", "Exact float32 products (Eigen): the reference.", {},
-          [](const Params&) { return std::make_unique<IdealSubstrate>(); }};
-}
 
 namespace {
 
@@ -29,15 +15,9 @@ struct Registry {
 };
 
 Registry& registry() {
-  static Registry* instance = [] {
-    auto* r = new Registry;
-    for (SubstrateKind k : {ideal_kind(), noisy_kind(), int8_digital_kind(), rram_memory_kind(), analog_crossbar_kind(),
-                            analog_mac_kind(), trace_noise_kind()}) {
-      attach_cycle_params(k);
-      r->kinds[k.name] = std::move(k);
-    }
-    return r;
-  }();
+  // Never destroyed: kinds register from static initializers in any order, and may be looked up
+  // from other static objects' destructors.
+  static Registry* instance = new Registry;
   return *instance;
 }
 
@@ -46,7 +26,15 @@ Registry& registry() {
 void register_substrate(SubstrateKind kind) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
+  // Two files registering one name is a build mistake; keeping the first silently would hide it.
+  if (r.kinds.count(kind.name)) throw std::logic_error("substrate kind '" + kind.name + "' registered twice");
   r.kinds[kind.name] = std::move(kind);
+}
+
+KindRegistrar::KindRegistrar(const char* name, SubstrateKind (*make)()) {
+  SubstrateKind kind = make();
+  if (kind.name != name) throw std::logic_error(std::string("FAULTLINE_REGISTER_KIND(") + name + ", ...) registers a kind named '" + kind.name + "'");
+  register_substrate(std::move(kind));
 }
 
 const SubstrateKind* find_substrate_kind(const std::string& name) {

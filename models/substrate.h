@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "models/param_table.h"
 #include "models/params.h"
 
 namespace faultline::models {
@@ -95,34 +96,52 @@ class Counter {
   mutable std::atomic<std::uint64_t> value_{0};
 };
 
-// Exact float32 products with Eigen: the reference every imperfect substrate is compared with.
-class IdealSubstrate final : public Substrate {
- public:
-  void program(const MatrixRM& weights, const LayerInfo& layer, const ProgramContext& context) override;
-  void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y,
-                const MultiplyContext& context) const override;
-  std::string kind() const override { return "ideal"; }
-  Eigen::Index outputs() const override { return weights_.rows(); }
-  Eigen::Index inputs() const override { return weights_.cols(); }
+// Exact float32 products with Eigen: the reference every imperfect substrate is compared with,
+// and what a layer that no hardware unit is mapped to runs on. The NN engine names it only
+// through these two functions (models/ideal.cpp registers it as a kind too).
+std::unique_ptr<Substrate> make_exact_substrate();
+const std::string& exact_kind_name();
 
- private:
-  MatrixRM weights_;
+// What a kind can do besides its functional model. Declared by the kind, so that nothing outside
+// its own files switches on its name.
+struct KindCapabilities {
+  // It has a cycle-approximate model (sim/ registers one under the kind's name) with the
+  // `timing:` and `energy:` parameters below.
+  bool cycle_model = false;
+  // `impl: rtl:NAME` is allowed: sim/ registers an RTL binding under the kind's name that runs its
+  // products on an RTL matrix-vector unit (rtl/README.md).
+  bool rtl_binding = false;
+  // It is a noise model on a layer's output and may be the noise of noise-aware training
+  // (`faultline train --noise`).
+  bool training_noise = false;
 };
 
 // Kinds of hardware by name, each with its declared parameters, so that a hardware description
-// can select and configure them and a new kind is one registration (DESIGN.md: "Adding a new kind
-// of hardware").
+// can select and configure them. A kind registers itself in its own file
+// (FAULTLINE_REGISTER_KIND); there is no central list (DESIGN.md: "Adding a new kind of hardware").
 struct SubstrateKind {
   std::string name;
   std::string doc;
   std::vector<ParamSpec> params;
   std::function<std::unique_ptr<Substrate>(const Params&)> create;
   // Parameters of the kind's cycle-approximate model (sim/): latencies in cycles of the unit's
-  // clock and energies in pJ, read from a unit's `timing:` and `energy:` sections. Empty when the
-  // kind has no cycle-level model (see models/cycle_params.h).
+  // clock and energies in pJ, read from a unit's `timing:` and `energy:` sections.
   std::vector<ParamSpec> timing{};
   std::vector<ParamSpec> energy{};
+  KindCapabilities capabilities{};
 };
+
+// Builds a kind from its typed config: `table` declares the parameters (defaults from
+// `defaults`), and `make` receives the struct read from validated values.
+template <class Config, class Make>
+SubstrateKind typed_kind(std::string name, std::string doc, const ParamTable<Config>& table, const Config& defaults, Make make) {
+  SubstrateKind k;
+  k.name = std::move(name);
+  k.doc = std::move(doc);
+  k.params = table.specs(defaults);
+  k.create = [table, make](const Params& p) -> std::unique_ptr<Substrate> { return make(table.read(p)); };
+  return k;
+}
 
 void register_substrate(SubstrateKind kind);
 const SubstrateKind* find_substrate_kind(const std::string& name);
@@ -132,13 +151,14 @@ std::vector<std::string> registered_substrates();
 std::unique_ptr<Substrate> create_substrate(const std::string& kind, const Params& params);
 std::unique_ptr<Substrate> create_substrate(const std::string& kind);  // default parameters
 
-// The built-in kinds (defined next to each model).
-SubstrateKind ideal_kind();
-SubstrateKind noisy_kind();
-SubstrateKind int8_digital_kind();
-SubstrateKind rram_memory_kind();
-SubstrateKind analog_crossbar_kind();
-SubstrateKind trace_noise_kind();
-SubstrateKind analog_mac_kind();
+// Registers the kind `make()` returns, under `name` (checked against the kind's own name), when
+// the program starts. The libraries holding kinds are linked whole (CMake WHOLE_ARCHIVE,
+// models/CMakeLists.txt), so a registration in a file that nothing else references still reaches
+// every program; the build finds the kinds by this macro (tests/kinds_registered_test.cpp).
+struct KindRegistrar {
+  KindRegistrar(const char* name, SubstrateKind (*make)());
+};
+#define FAULTLINE_REGISTER_KIND(name, make) \
+  static const ::faultline::models::KindRegistrar faultline_kind_registrar_##name{#name, &make};
 
 }  // namespace faultline::models

@@ -25,12 +25,18 @@ double trace_quantile_z(const std::array<double, 15>& q, double u) {
 
 namespace {
 
+struct TraceNoiseConfig {
+  double sigma_offset = 0, sigma_slope = 0;
+  std::string shape = "gaussian";
+  // Standard-normal quantiles as the defaults, so that `shape: quantiles` without a table is the Gaussian.
+  std::array<double, 15> quantiles = {-3.090232, -2.326348, -1.644854, -1.281552, -0.841621, -0.524401, -0.253347, 0.0,
+                                      0.253347,  0.524401,  0.841621,  1.281552,  1.644854,  2.326348,  3.090232};
+};
+
 class TraceNoiseSubstrate final : public Substrate {
  public:
-  explicit TraceNoiseSubstrate(const Params& p)
-      : offset_(p.number("sigma_offset")), slope_(p.number("sigma_slope")), quantiles_(p.choice("shape") == "quantiles") {
-    for (std::size_t k = 0; k < table_.size(); ++k) table_[k] = p.number(trace_quantile_param(k));
-  }
+  explicit TraceNoiseSubstrate(const TraceNoiseConfig& c)
+      : offset_(c.sigma_offset), slope_(c.sigma_slope), quantiles_(c.shape == "quantiles"), table_(c.quantiles) {}
 
   void program(const MatrixRM& weights, const LayerInfo& layer, const ProgramContext& context) override {
     weights_ = weights;
@@ -66,24 +72,24 @@ class TraceNoiseSubstrate final : public Substrate {
   ProgramContext context_;
 };
 
-}  // namespace
-
 SubstrateKind trace_noise_kind() {
-  using T = ParamSpec::Type;
-  SubstrateKind kind{"trace_noise",
-                     "Noise fitted from a noise trace (faultline trace): exact product plus sigma(y)*z, "
-                     "sigma(y) = sigma_offset + sigma_slope*|y|, z standard normal or from the traced quantile table.",
-                     {{"sigma_offset", T::Number, 0.0, 0.0, 1e10, {}, "", "a of sigma(y) = a + b|y|: the error spread at y = 0 (fitted per layer)"},
-                      {"sigma_slope", T::Number, 0.0, 0.0, 1e4, {}, "", "b of sigma(y) = a + b|y|: the error spread per unit of |y| (fitted per layer)"},
-                      {"shape", T::Choice, 0, 0, 0, {"gaussian", "quantiles"}, "", "distribution of z = e/sigma(y): standard normal, or the traced quantile table"}},
-                     [](const Params& p) { return std::make_unique<TraceNoiseSubstrate>(p); }};
-  // Standard-normal quantiles as the defaults, so that `shape: quantiles` without a table is the Gaussian.
-  const double normal_z[15] = {-3.090232, -2.326348, -1.644854, -1.281552, -0.841621, -0.524401, -0.253347, 0.0,
-                               0.253347,  0.524401,  0.841621,  1.281552,  1.644854,  2.326348,  3.090232};
+  ParamTable<TraceNoiseConfig> table;
+  table.number("sigma_offset", &TraceNoiseConfig::sigma_offset, 0.0, 1e10, "", "a of sigma(y) = a + b|y|: the error spread at y = 0 (fitted per layer)")
+      .number("sigma_slope", &TraceNoiseConfig::sigma_slope, 0.0, 1e4, "", "b of sigma(y) = a + b|y|: the error spread per unit of |y| (fitted per layer)")
+      .choice("shape", &TraceNoiseConfig::shape, {"gaussian", "quantiles"}, "distribution of z = e/sigma(y): standard normal, or the traced quantile table");
   for (std::size_t k = 0; k < kTraceQuantileProbabilities.size(); ++k)
-    kind.params.push_back({trace_quantile_param(k), T::Number, normal_z[k], -1e6, 1e6, {}, "",
-                           "z = e/sigma(y) at probability " + std::to_string(kTraceQuantileProbabilities[k]) + " (traced; default: standard normal)"});
+    table.number(trace_quantile_param(k), &TraceNoiseConfig::quantiles, k, -1e6, 1e6, "",
+                 "z = e/sigma(y) at probability " + std::to_string(kTraceQuantileProbabilities[k]) + " (traced; default: standard normal)");
+  SubstrateKind kind = typed_kind("trace_noise",
+                                  "Noise fitted from a noise trace (faultline trace): exact product plus sigma(y)*z, "
+                                  "sigma(y) = sigma_offset + sigma_slope*|y|, z standard normal or from the traced quantile table.",
+                                  table, TraceNoiseConfig{}, [](const TraceNoiseConfig& c) { return std::make_unique<TraceNoiseSubstrate>(c); });
+  kind.capabilities.training_noise = true;
   return kind;
 }
+
+}  // namespace
+
+FAULTLINE_REGISTER_KIND(trace_noise, trace_noise_kind)
 
 }  // namespace faultline::models

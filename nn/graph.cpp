@@ -76,7 +76,7 @@ void Graph::finalize() {
     }
     std::unique_ptr<Op> op = create_op(spec);
     if (all_constant) {
-      if (LinearLayer* layer = op->linear()) layer->program("ideal", {});
+      if (LinearLayer* layer = op->linear()) layer->program_exact({});
       std::vector<const Tensor*> args(spec.constant_inputs.begin(), spec.constant_inputs.end());
       std::vector<Tensor> results(spec.outputs.size());
       op->run(args, results, RunContext{});
@@ -181,7 +181,7 @@ void Graph::program(const std::function<std::string(const LinearLayer&)>& kind_f
 }
 
 void Graph::program_ideal() {
-  program([](const LinearLayer&) { return std::string("ideal"); }, {});
+  program([](const LinearLayer&) { return models::exact_kind_name(); }, {});
 }
 
 std::vector<int> Graph::set_noise_sites(const std::vector<NoiseSite>& sites, std::uint64_t seed, std::uint64_t trial) {

@@ -158,7 +158,7 @@ void HardwareConfig::program(Graph& graph, const models::ProgramContext& context
     else if (unit)
       layer->program(unit->kind, unit->params, context);
     else
-      layer->program("ideal", context);
+      layer->program_exact(context);
   }
   const std::vector<int> matched = graph.set_noise_sites(noise_sites, context.seed, context.trial);
   for (std::size_t k = 0; k < matched.size(); ++k)
@@ -244,15 +244,20 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         if (kind == nullptr)
           throw Error(at(source, entry.second["kind"]) + ": '" + field + ".kind': unknown kind '" + unit.kind + "' (known: " + join(models::registered_substrates()) + ")");
         std::vector<std::string> extra = {"kind"};
-        if (unit.kind == "int8_digital") extra.push_back("impl");  // (elsewhere `impl` is rejected below, with a reason)
+        if (kind->capabilities.rtl_binding) extra.push_back("impl");  // (elsewhere `impl` is rejected below, with a reason)
         if (entry.second["impl"]) {
           unit.impl = get_string(source, entry.second["impl"], field + ".impl");
           const bool rtl = unit.impl.rfind("rtl:", 0) == 0 && unit.impl.size() > 4 &&
                            std::all_of(unit.impl.begin() + 4, unit.impl.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
           if (!rtl)
             throw Error(at(source, entry.second["impl"]) + ": '" + field + ".impl': must be rtl:NAME (an RTL module, `faultline cosim --list`), got '" + unit.impl + "'");
-          if (unit.kind != "int8_digital")
-            throw Error(at(source, entry.second["impl"]) + ": '" + field + ".impl': only int8_digital units run on RTL (integer matrix-vector units), not " + unit.kind);
+          if (!kind->capabilities.rtl_binding) {
+            std::vector<std::string> rtl_kinds;
+            for (const auto& k : models::registered_substrates())
+              if (models::find_substrate_kind(k)->capabilities.rtl_binding) rtl_kinds.push_back(k);
+            throw Error(at(source, entry.second["impl"]) + ": '" + field + ".impl': kind " + unit.kind +
+                        " has no RTL binding (kinds that run on RTL matrix-vector units: " + join(rtl_kinds) + ")");
+          }
         }
         for (const char* section : {"timing", "energy"}) {
           const std::vector<models::ParamSpec>& specs = std::string(section) == "timing" ? kind->timing : kind->energy;
@@ -329,6 +334,9 @@ std::string substrate_kinds_markdown() {
   for (const auto& name : models::registered_substrates()) {
     const models::SubstrateKind* kind = models::find_substrate_kind(name);
     out << "### `" << name << "`\n\n" << kind->doc << "\n\n";
+    const models::KindCapabilities& c = kind->capabilities;
+    out << "Levels: functional" << (c.cycle_model ? ", cycle (`--level cycle`)" : "") << (c.rtl_binding ? ", RTL (`impl: rtl:NAME`, `--level rtl`)" : "")
+        << (c.training_noise ? "; a noise model for noise-aware training (`train --noise`)" : "") << ".\n\n";
     if (kind->params.empty()) {
       out << "No parameters.\n\n";
       continue;
@@ -392,6 +400,15 @@ HardwareConfig load_hardware_config(const std::string& spec, const std::vector<s
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return parse_hardware_config(buffer.str(), path, overrides);
+}
+
+void require_training_noise(const HardwareConfig& config) {
+  std::vector<std::string> noise_kinds;
+  for (const auto& k : models::registered_substrates())
+    if (models::find_substrate_kind(k)->capabilities.training_noise) noise_kinds.push_back(k);
+  for (const auto& u : config.units)
+    if (!models::find_substrate_kind(u.kind)->capabilities.training_noise)
+      throw Error(config.source + ": unit '" + u.name + "' is of kind " + u.kind + ", not noise (" + join(noise_kinds) + "); use --hw for hardware");
 }
 
 }  // namespace faultline::nn

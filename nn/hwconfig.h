@@ -69,5 +69,8 @@ std::string glob_literal(const std::string& name);
 // Markdown tables: the source of hwcfg/README.md's reference section.
 std::string substrate_kinds_markdown();
 std::vector<std::string> hardware_presets();
+// Throws faultline::Error naming the file and unit when a unit of `config` is not a noise model
+// that noise-aware training can carry (models::KindCapabilities::training_noise).
+void require_training_noise(const HardwareConfig& config);
 
 }  // namespace faultline::nn

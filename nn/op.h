@@ -114,6 +114,8 @@ class LinearLayer {
   // Replaces every block's substrate with one of `kind` (configured by `params`) and programs it.
   void program(const std::string& kind, const models::Params& params, const models::ProgramContext& context);
   void program(const std::string& kind, const models::ProgramContext& context);
+  // The exact product (the reference; what a layer no hardware unit is mapped to runs on).
+  void program_exact(const models::ProgramContext& context) { program(models::exact_kind_name(), context); }
   // As above, with each block's new substrate passed through `wrap` before it is programmed.
   void program(const std::string& kind, const models::Params& params, const models::ProgramContext& context,
                const std::function<std::unique_ptr<models::Substrate>(std::unique_ptr<models::Substrate>)>& wrap);
@@ -149,7 +151,7 @@ class LinearLayer {
   std::string name_;
   std::string op_type_;
   int index_ = 0;
-  std::string kind_ = "ideal";
+  std::string kind_ = models::exact_kind_name();
   bool measure_error_ = false;
   ReadObserver observer_;
   // Per-read partial sums keyed by (first row, block), reduced in key order so that the totals

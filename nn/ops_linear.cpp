@@ -218,7 +218,7 @@ class ConvOp final : public Op, public LinearLayer {
       // Run-time weights: build a programmed copy of this operator for this call only.
       ConvOp exact(*this, require_float(spec_, in[1], "input W"));
       if (in.size() > 2 && in[2] != nullptr) exact.bias_ = exact.read_bias(*in[2]);
-      exact.program("ideal", {});
+      exact.program_exact({});
       return exact.run(in, out, ctx);
     }
     std::vector<float> runtime_bias;

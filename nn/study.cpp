@@ -59,7 +59,7 @@ StudyResult combine_trials(const Graph& graph, const HardwareConfig& config, con
     result.layers[l].name = layer.name();
     result.layers[l].op_type = layer.op_type();
     result.layers[l].unit = unit ? unit->name : "-";
-    result.layers[l].kind = unit ? unit->kind : "ideal";
+    result.layers[l].kind = unit ? unit->kind : models::exact_kind_name();
   }
   const double n = static_cast<double>(trials.size());
   result.class_accuracy.assign(static_cast<std::size_t>(classes), 0.0);

@@ -344,7 +344,7 @@ void TrainableNetwork::Impl::attach_hardware(const HardwareConfig& config) {
                            : l.kind == Kind::MaxPool ? "MaxPool" : "Flatten";
     if (l.linear_index >= 0) {
       if (const HardwareUnit* unit = config.unit_for(l.name, op)) {
-        if (unit->kind != "ideal") m.hw[li] = models::create_substrate(unit->kind, unit->params);
+        if (unit->kind != models::exact_kind_name()) m.hw[li] = models::create_substrate(unit->kind, unit->params);
       }
     }
     for (const auto& site : config.noise_sites) {

@@ -82,29 +82,23 @@ void AnalogArray::b_transport(tlm::tlm_generic_payload& payload, sc_time& delay)
 }
 
 
-AnalogArraySystem::AnalogArraySystem(const sc_core::sc_module_name& name, const UnitSpec& spec)
-    : UnitSystem(name, spec.timing.number("clock_mhz")) {
-  const models::Params& t = spec.timing;
+AnalogArraySystem::AnalogArraySystem(const sc_core::sc_module_name& name, const UnitSpec& spec, std::int64_t rows, std::int64_t columns,
+                                     const models::AnalogArrayTiming& t, const models::AnalogArrayEnergy& e)
+    : UnitSystem(name, t.clock_mhz) {
   timing_.period = period();
-  if (spec.kind == "analog_crossbar") {
-    timing_.rows = spec.params.integer("tile_rows");
-    timing_.columns = spec.params.integer("tile_cols");
-  } else {
-    timing_.rows = spec.params.integer("rows_per_chunk");
-    timing_.columns = t.integer("array_columns");
-  }
-  timing_.input_cycles = t.integer("input_cycles");
-  timing_.row_event_cycles = t.integer("row_event_cycles");
-  timing_.integration_cycles = t.integer("integration_cycles");
-  timing_.adc_cycles = t.integer("adc_cycles");
-  timing_.columns_per_adc = t.integer("columns_per_adc");
-  timing_.accumulate_cycles = t.integer("accumulate_cycles");
-  timing_.pipelined = t.flag("pipelined");
-  timing_.program_row_cycles = t.integer("program_row_cycles");
-  const models::Params& e = spec.energy;
-  energy_ = {e.number("input_pj"), e.number("cell_pj"), e.number("adc_pj"), e.number("accumulate_pj"), e.number("program_pj")};
+  timing_.rows = rows;
+  timing_.columns = columns;
+  timing_.input_cycles = t.input_cycles;
+  timing_.row_event_cycles = t.row_event_cycles;
+  timing_.integration_cycles = t.integration_cycles;
+  timing_.adc_cycles = t.adc_cycles;
+  timing_.columns_per_adc = t.columns_per_adc;
+  timing_.accumulate_cycles = t.accumulate_cycles;
+  timing_.pipelined = t.pipelined;
+  timing_.program_row_cycles = t.program_row_cycles;
+  energy_ = {e.input_pj, e.cell_pj, e.adc_pj, e.accumulate_pj, e.program_pj};
 
-  std::int64_t count = t.integer("arrays");
+  std::int64_t count = t.arrays;
   if (count == 0) {  // one per tile of the largest layer
     count = 1;
     for (const auto& [in, out] : spec.block_shapes)

@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/analog_array_timing.h"
 #include "sim/unit_system.h"
 
 namespace faultline::sim {
@@ -75,7 +76,10 @@ class AnalogArray : public sc_core::sc_module {
 // when the last array does. Weights stay in the arrays (programmed once per trial).
 class AnalogArraySystem : public UnitSystem {
  public:
-  AnalogArraySystem(const sc_core::sc_module_name& name, const UnitSpec& spec);
+  // `rows` × `columns`: one array's geometry, which each kind takes from its own parameters
+  // (sim/analog_crossbar_cycle.cpp, sim/analog_mac_cycle.cpp).
+  AnalogArraySystem(const sc_core::sc_module_name& name, const UnitSpec& spec, std::int64_t rows, std::int64_t columns,
+                    const models::AnalogArrayTiming& timing, const models::AnalogArrayEnergy& energy);
   void execute(Operation& op) override;
   double peak_macs_per_cycle(const Operation& op) const override;
   void trace(sc_core::sc_trace_file* file) const override;

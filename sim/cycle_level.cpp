@@ -184,7 +184,8 @@ const UnitSpec& CycleSimulation::unit(std::size_t index) const { return impl_->s
 
 std::unique_ptr<models::Substrate> CycleSimulation::wrap(std::size_t unit, std::unique_ptr<models::Substrate> functional) {
   if (unit >= impl_->specs.size()) throw std::out_of_range("CycleSimulation::wrap: no unit " + std::to_string(unit));
-  const bool keep_weights = impl_->specs[unit].kind == "rram_memory";
+  const CycleModel* model = find_cycle_model(impl_->specs[unit].kind);
+  const bool keep_weights = model != nullptr && model->keeps_weights;
   return std::make_unique<TimedSubstrate>(*impl_, unit, keep_weights, std::move(functional));
 }
 

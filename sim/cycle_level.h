@@ -37,8 +37,10 @@ struct UnitSpec {
   std::vector<std::pair<std::int64_t, std::int64_t>> block_shapes;
 };
 
-// True for kinds with a cycle-level model.
+// True for kinds with a cycle-level model (registered in sim/, see unit_system.h).
 bool has_cycle_model(const std::string& kind);
+// The kinds with a cycle-level model, sorted.
+std::vector<std::string> cycle_model_kinds();
 
 // SystemC elaborates once per process: every level that builds a simulation (cycle, RTL, cosim)
 // claims it first; a second claim throws faultline::Error naming both.

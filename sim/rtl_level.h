@@ -1,14 +1,15 @@
-// The RTL level: layers whose unit names an RTL module (`impl: rtl:NAME`) compute their integer
-// products on the Verilated RTL, tile by tile (N outputs × M inputs per tile, partial sums added
-// in int32), while quantization and rescaling stay the behavioural model's (int8_digital). With
-// an exact RTL the results are bit-identical to the functional level; with an approximate one
-// they equal its behavioural twin.
+// The RTL level: layers whose unit names an RTL module (`impl: rtl:NAME`) run through the RTL
+// binding of the unit's kind (registered in the kind's own file, e.g. sim/int8_digital_rtl.cpp):
+// the binding puts the kind's products on the Verilated RTL while the rest of the kind's model
+// stays behavioural. With an exact RTL the results are bit-identical to the functional level;
+// with an approximate one they equal its behavioural twin.
 //
 // The RTL runs in-line: every multiply drives the SystemC simulation on the calling thread, so
 // the graph must be evaluated on one thread (the thread that created the simulation).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,38 @@
 #include "models/substrate.h"
 
 namespace faultline::sim {
+
+class RtlMatrixVectorUnit;
+struct RtlModuleInfo;
+
+// What the RTL level hands a kind's binding for one unit.
+struct RtlContext {
+  std::string unit_name;      // "<hwcfg name>.<unit name>", for messages
+  RtlMatrixVectorUnit* unit;  // the elaborated RTL module
+  double clock_mhz;
+  // Runs `job` inside the SystemC simulation (on the thread that created it) and returns when
+  // it is done; the job may advance simulated time (RtlMatrixVectorUnit's methods).
+  std::function<void(const std::function<void()>&)> run;
+};
+
+// How a kind runs on RTL matrix-vector units (rtl/README.md). A kind registers one in its own
+// file (FAULTLINE_REGISTER_RTL_BINDING) and declares models::KindCapabilities::rtl_binding.
+struct RtlBinding {
+  // Throws faultline::Error (without a location; the caller adds the hwcfg and unit) when the
+  // module does not compute what the unit's parameters describe. Called before any work.
+  std::function<void(const models::Params& params, const RtlModuleInfo& module)> check;
+  // The kind's functional substrate with its products moved onto the RTL.
+  std::function<std::unique_ptr<models::Substrate>(const RtlContext& context, std::unique_ptr<models::Substrate> functional)> wrap;
+};
+void register_rtl_binding(const std::string& kind, RtlBinding binding);
+const RtlBinding* find_rtl_binding(const std::string& kind);
+std::vector<std::string> rtl_binding_kinds();
+
+struct RtlBindingRegistrar {
+  RtlBindingRegistrar(const char* kind, RtlBinding binding) { register_rtl_binding(kind, std::move(binding)); }
+};
+#define FAULTLINE_REGISTER_RTL_BINDING(kind, ...) \
+  static const ::faultline::sim::RtlBindingRegistrar faultline_rtl_binding_registrar_##kind{#kind, __VA_ARGS__};
 
 struct RtlUnitSpec {
   std::string name;         // "<hwcfg name>.<unit name>"
@@ -34,8 +67,9 @@ class RtlSimulation {
   RtlSimulation(const RtlSimulation&) = delete;
   RtlSimulation& operator=(const RtlSimulation&) = delete;
 
-  // `functional` must be an int8_digital substrate with weight and activation codes of ≤ 8 bits.
-  // Counters added: cycles, time_ns, rtl_transfers, macs, peak_macs (per read), rtl_weight_loads.
+  // Wraps `functional` through its kind's RTL binding (throws faultline::Error when the kind has
+  // none or the binding refuses it). Counters added by the bindings: cycles, time_ns, macs,
+  // peak_macs (per read), and the binding's own.
   std::unique_ptr<models::Substrate> wrap(std::size_t unit, std::unique_ptr<models::Substrate> functional);
 
   struct Impl;

@@ -1,10 +1,12 @@
 #include "sim/unit_system.h"
 
+#include <cctype>
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <stdexcept>
 
 #include "models/error.h"
-#include "sim/analog_array.h"
-#include "sim/memory_mac_system.h"
 
 namespace faultline::sim {
 
@@ -21,18 +23,46 @@ void UnitSystem::trace(sc_core::sc_trace_file* file) const {
   sc_core::sc_trace(file, macs, macs.name());
 }
 
-bool has_cycle_model(const std::string& kind) {
-  return kind == "analog_crossbar" || kind == "analog_mac" || kind == "rram_memory";
+namespace {
+std::map<std::string, CycleModel>& cycle_models() {
+  static auto* models = new std::map<std::string, CycleModel>;  // filled from static initializers; never destroyed
+  return *models;
 }
+std::mutex cycle_models_mutex;
+}  // namespace
+
+void register_cycle_model(const std::string& kind, CycleModel model) {
+  std::lock_guard<std::mutex> lock(cycle_models_mutex);
+  if (!cycle_models().emplace(kind, std::move(model)).second) throw std::logic_error("cycle model of '" + kind + "' registered twice");
+}
+
+const CycleModel* find_cycle_model(const std::string& kind) {
+  std::lock_guard<std::mutex> lock(cycle_models_mutex);
+  auto it = cycle_models().find(kind);
+  return it == cycle_models().end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> cycle_model_kinds() {
+  std::lock_guard<std::mutex> lock(cycle_models_mutex);
+  std::vector<std::string> kinds;
+  for (const auto& entry : cycle_models()) kinds.push_back(entry.first);
+  return kinds;
+}
+
+bool has_cycle_model(const std::string& kind) { return find_cycle_model(kind) != nullptr; }
 
 std::unique_ptr<UnitSystem> make_unit_system(const UnitSpec& spec) {
   // SystemC names may not contain the hierarchy separator.
   std::string name = spec.name;
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
-  if (spec.kind == "analog_crossbar" || spec.kind == "analog_mac") return std::make_unique<AnalogArraySystem>(name.c_str(), spec);
-  if (spec.kind == "rram_memory") return std::make_unique<MemoryMacSystem>(name.c_str(), spec);
-  throw Error("unit " + spec.name + ": kind '" + spec.kind + "' has no cycle-level model (cycle models: analog_crossbar, analog_mac, rram_memory)");
+  const CycleModel* model = find_cycle_model(spec.kind);
+  if (model == nullptr) {
+    std::string known;
+    for (const auto& k : cycle_model_kinds()) known += (known.empty() ? "" : ", ") + k;
+    throw Error("unit " + spec.name + ": kind '" + spec.kind + "' has no cycle-level model (cycle models: " + known + ")");
+  }
+  return model->create(name.c_str(), spec);
 }
 
 }  // namespace faultline::sim

@@ -1,7 +1,10 @@
 // A hardware unit's SystemC system: what runs one layer operation and how long it takes.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "sim/counter_set.h"
 #include "sim/operation.h"
@@ -45,7 +48,27 @@ class UnitSystem : public sc_core::sc_module {
   sc_core::sc_time period_;
 };
 
-// Builds the system of one unit (kind analog_crossbar, analog_mac or rram_memory).
+// A kind's cycle-level model, registered in the kind's own file under sim/
+// (FAULTLINE_REGISTER_CYCLE_MODEL); the kind declares that it has one
+// (models::KindCapabilities::cycle_model) and the tests check that the two agree.
+struct CycleModel {
+  // Builds the unit's system; `name` is a valid SystemC module name.
+  std::function<std::unique_ptr<UnitSystem>(const char* name, const UnitSpec& spec)> create;
+  // The unit stores the programmed weights in a simulated memory (stored_weights()), so the
+  // recorded programming operation carries them.
+  bool keeps_weights = false;
+};
+void register_cycle_model(const std::string& kind, CycleModel model);
+const CycleModel* find_cycle_model(const std::string& kind);
+
+struct CycleModelRegistrar {
+  CycleModelRegistrar(const char* kind, CycleModel model) { register_cycle_model(kind, std::move(model)); }
+};
+#define FAULTLINE_REGISTER_CYCLE_MODEL(kind, ...) \
+  static const ::faultline::sim::CycleModelRegistrar faultline_cycle_model_registrar_##kind{#kind, __VA_ARGS__};
+
+// Builds the system of one unit through its kind's registered cycle model; throws
+// faultline::Error naming the unit when the kind has none.
 std::unique_ptr<UnitSystem> make_unit_system(const UnitSpec& spec);
 
 }  // namespace faultline::sim

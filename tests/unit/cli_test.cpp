@@ -225,7 +225,7 @@ TEST_F(Cli, RtlLevel) {
   expect_usage_error("eval --model " + model_ + " --hw int8_digital --level rtl --set units.int8.impl=rtl:nonesuch",
                      {"unknown RTL module 'nonesuch'", "mac_array"});
   expect_usage_error("hw check int8_digital --set units.int8.impl=verilog", {"units.int8.impl", "rtl:NAME"});
-  expect_usage_error("hw check rram_crossbar --set units.xbar.impl=rtl:mac_array", {"units.xbar.impl", "only int8_digital"});
+  expect_usage_error("hw check rram_crossbar --set units.xbar.impl=rtl:mac_array", {"units.xbar.impl", "has no RTL binding"});
   expect_usage_error("eval --model " + model_ + " --hw int8_mac_array --level rtl --set units.int8.approx_drop_bits=3",
                      {"int8_mac_array.yaml", "mac_array", "approx_drop_bits 3"});
   expect_usage_error("cosim --rtl nonesuch", {"unknown RTL module 'nonesuch'"});

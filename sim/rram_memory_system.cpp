@@ -1,4 +1,4 @@
-#include "sim/memory_mac_system.h"
+#include "sim/rram_memory_system.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,30 +12,31 @@ using sc_core::sc_time;
 namespace {
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-MemoryTiming memory_timing(const UnitSpec& spec, const sc_time& period) {
+MemoryTiming memory_timing(const models::RramMemoryConfig& config, const models::RramMemoryTiming& t, const sc_time& period) {
   MemoryTiming m;
   m.period = period;
-  m.banks = spec.timing.integer("banks");
-  m.line_bytes = spec.timing.integer("line_bytes");
-  m.read_cycles = spec.timing.integer("read_cycles");
-  m.write_cycles = spec.timing.integer("write_cycles");
-  m.verify_cycles = spec.timing.integer("verify_cycles");
+  m.banks = t.banks;
+  m.line_bytes = t.line_bytes;
+  m.read_cycles = t.read_cycles;
+  m.write_cycles = t.write_cycles;
+  m.verify_cycles = t.verify_cycles;
   int bits_per_cell = 0;
-  while ((1 << bits_per_cell) < spec.params.integer("levels")) ++bits_per_cell;
+  while ((1 << bits_per_cell) < config.device.levels) ++bits_per_cell;
   m.cells_per_byte = 8.0 / std::max(1, bits_per_cell);
   return m;
 }
 }  // namespace
 
 MemoryMacSystem::MemoryMacSystem(const sc_core::sc_module_name& name, const UnitSpec& spec)
-    : UnitSystem(name, spec.timing.number("clock_mhz")), to_memory("to_memory"), fetching("fetching"), computing("computing"),
-      device_(models::DeviceConfig::from(spec.params)),
-      format_(models::RramWeightFormat::from(device_, spec.params.integer("weight_bits"))), weight_bits_(format_.weight_bits), mac_rows_(spec.timing.integer("mac_rows")),
-      mac_cols_(spec.timing.integer("mac_cols")), mac_latency_(spec.timing.integer("mac_latency_cycles")),
-      buffers_(spec.timing.integer("weight_buffers")), mac_pj_(spec.energy.number("mac_pj")),
-      memory_(std::make_unique<RramMemoryTarget>("memory", memory_timing(spec, period()),
-                                                 MemoryEnergy{spec.energy.number("read_pj_per_byte"), spec.energy.number("write_pj"),
-                                                              spec.energy.number("verify_pj")},
+    : MemoryMacSystem(name, models::RramMemoryConfig::table().read(spec.params), models::RramMemoryTiming::table().read(spec.timing),
+                      models::RramMemoryEnergy::table().read(spec.energy)) {}
+
+MemoryMacSystem::MemoryMacSystem(const sc_core::sc_module_name& name, const models::RramMemoryConfig& config,
+                                 const models::RramMemoryTiming& t, const models::RramMemoryEnergy& e)
+    : UnitSystem(name, t.clock_mhz), to_memory("to_memory"), fetching("fetching"), computing("computing"), device_(config.device),
+      format_(models::RramWeightFormat::from(device_, config.weight_bits)), weight_bits_(format_.weight_bits), mac_rows_(t.mac_rows),
+      mac_cols_(t.mac_cols), mac_latency_(t.mac_latency_cycles), buffers_(t.weight_buffers), mac_pj_(e.mac_pj),
+      memory_(std::make_unique<RramMemoryTarget>("memory", memory_timing(config, t, period()), MemoryEnergy{e.read_pj_per_byte, e.write_pj, e.verify_pj},
                                                  &counters)) {
   to_memory.bind(memory_->socket);
 }
@@ -200,5 +201,12 @@ void MemoryMacSystem::trace(sc_core::sc_trace_file* file) const {
   sc_core::sc_trace(file, fetching, fetching.name());
   sc_core::sc_trace(file, computing, computing.name());
 }
+
+// The cycle-level model of the rram_memory kind; the simulated memory holds the weights it is
+// programmed with (the wrapped substrate passes them on), so that reads return its stored bits.
+FAULTLINE_REGISTER_CYCLE_MODEL(rram_memory, (CycleModel{[](const char* name, const UnitSpec& spec) -> std::unique_ptr<UnitSystem> {
+                                                          return std::make_unique<MemoryMacSystem>(name, spec);
+                                                        },
+                                                        true}))
 
 }  // namespace faultline::sim

@@ -29,6 +29,8 @@ class MemoryMacSystem : public UnitSystem {
   sc_core::sc_signal<bool, sc_core::SC_MANY_WRITERS> fetching, computing;
 
   MemoryMacSystem(const sc_core::sc_module_name& name, const UnitSpec& spec);
+  MemoryMacSystem(const sc_core::sc_module_name& name, const models::RramMemoryConfig& config, const models::RramMemoryTiming& timing,
+                  const models::RramMemoryEnergy& energy);
   void execute(Operation& op) override;
   bool stored_weights(int layer, int part, models::MatrixRM& out) override;
   double peak_macs_per_cycle(const Operation& op) const override;
