@@ -203,11 +203,12 @@ class AnalogCrossbarSubstrate final : public Substrate {
 };
 
 SubstrateKind analog_crossbar_kind() {
+  const AnalogCrossbarConfig defaults;
   SubstrateKind k = typed_kind("analog_crossbar",
                                "Resistive compute-in-memory: differential conductance pairs, tiles with digital partial sums, DAC, read noise on "
                                "every read, output noise, per-column gain/offset, ADC with saturation, optional IR drop, drift compensation "
                                "(aihwkit-style periphery).",
-                               AnalogCrossbarConfig::table(), AnalogCrossbarConfig{},
+                               AnalogCrossbarConfig::table(), defaults,
                                [](const AnalogCrossbarConfig& c) { return std::make_unique<AnalogCrossbarSubstrate>(c); });
   // Its cycle-level model: sim/analog_crossbar_cycle.cpp (an analog array unit, sim/analog_array.h).
   // ISAAC (Shafiee et al., ISCA 2016, Table I as we read it): a 100 ns crossbar read, 8-bit ADCs

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/det_math.h"
 #include "models/substrate.h"
 
 namespace faultline::models {
@@ -44,9 +45,9 @@ double read_sigma(const DeviceConfig& d, double g) {
   if (d.device == "pcm") {
     constexpr double t_read = 250e-9;
     const double g_rel = std::max(g / d.g_max, 1e-6);
-    const double q_s = std::min(0.0088 / std::pow(g_rel, 0.65), 0.2);
+    const double q_s = std::min(0.0088 / det::pow(g_rel, 0.65), 0.2);
     const double t = std::max(d.t_inference, t_read);
-    return std::max(0.0, g) * q_s * std::sqrt(std::log((t + t_read) / (2 * t_read)));
+    return std::max(0.0, g) * q_s * std::sqrt(det::log((t + t_read) / (2 * t_read)));
   }
   return d.read_sigma * std::abs(g);
 }
@@ -94,11 +95,11 @@ std::vector<double> program_cells(const DeviceConfig& d, const std::vector<doubl
       double mu = d.nu_mean, sd = d.nu_std;
       if (d.device == "pcm") {
         const double g_rel = std::max(g / d.g_max, 1e-6);
-        mu = std::clamp(-0.0155 * std::log(g_rel) + 0.0244, 0.049, 0.1);
-        sd = std::clamp(-0.0125 * std::log(g_rel) - 0.0059, 0.008, 0.045);
+        mu = std::clamp(-0.0155 * det::log(g_rel) + 0.0244, 0.049, 0.1);
+        sd = std::clamp(-0.0125 * det::log(g_rel) - 0.0059, 0.008, 0.045);
       }
       const double nu = mu + sd * drift.normal(cell);
-      if (mu != 0 || sd != 0) g *= std::pow(d.t_inference / d.t0, -nu);
+      if (mu != 0 || sd != 0) g *= det::pow(d.t_inference / d.t0, -nu);
     }
     out[k] = g;
   }

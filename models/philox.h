@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "models/det_math.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -167,7 +169,7 @@ class CounterRng {
   }
   static float tail_normal(std::uint32_t word) {
     const double p = (static_cast<double>(word) + 0.5) * (1.0 / 4294967296.0);
-    const double q = std::sqrt(-2.0 * std::log(p < 0.5 ? p : 1.0 - p));
+    const double q = std::sqrt(-2.0 * det::log(p < 0.5 ? p : 1.0 - p));
     const double x = (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e+00) * q -
                         2.549732539343734e+00) * q + 4.374664141464968e+00) * q + 2.938163982698783e+00) /
                      ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e+00) * q +

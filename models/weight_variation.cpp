@@ -12,6 +12,7 @@
 // published operating points: set them from the device at hand.
 #include <cmath>
 
+#include "models/det_math.h"
 #include "models/philox.h"
 #include "models/substrate.h"
 
@@ -36,7 +37,7 @@ class WeightVariationSubstrate final : public Substrate {
     for (Eigen::Index k = 0; k < w.size(); ++k) {
       const auto index = static_cast<std::uint64_t>(k);
       double v = static_cast<double>(w.data()[k]);
-      if (config_.lognormal_sigma > 0) v *= std::exp(config_.lognormal_sigma * static_cast<double>(variation.normal(index)));
+      if (config_.lognormal_sigma > 0) v *= det::exp(config_.lognormal_sigma * static_cast<double>(variation.normal(index)));
       if (config_.additive_sigma > 0) v += config_.additive_sigma * w_max * static_cast<double>(programming.normal(index));
       if (config_.stuck_at_zero_rate > 0 && stuck.uniform(index) < config_.stuck_at_zero_rate) {
         v = 0;

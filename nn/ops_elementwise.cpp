@@ -6,6 +6,8 @@
 
 #include "nn/op.h"
 
+#include "models/det_math.h"
+
 // GCC 12 reports a spurious -Wfree-nonheap-object for the inlined std::vector destructors in
 // broadcast_apply (GCC bug 108088); the vectors are ordinary heap allocations.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -201,7 +203,7 @@ class SoftmaxOp final : public Op {
         float mx = -std::numeric_limits<float>::infinity();
         for (std::int64_t k = 0; k < len; ++k) mx = std::max(mx, xs[k * inner]);
         double sum = 0;
-        for (std::int64_t k = 0; k < len; ++k) { ys[k * inner] = std::exp(xs[k * inner] - mx); sum += ys[k * inner]; }
+        for (std::int64_t k = 0; k < len; ++k) { ys[k * inner] = models::det::exp(xs[k * inner] - mx); sum += ys[k * inner]; }
         const float scale = static_cast<float>(1.0 / sum);
         for (std::int64_t k = 0; k < len; ++k) ys[k * inner] *= scale;
       }
@@ -266,12 +268,12 @@ void register_elementwise_ops(std::map<std::string, OpFactory>& table) {
   table["Sigmoid"] = [](const NodeSpec& s) {
     // Written so that neither branch overflows exp().
     return make_unary(s, [](float v) {
-      if (v >= 0.0f) return 1.0f / (1.0f + std::exp(-v));
-      const float e = std::exp(v);
+      if (v >= 0.0f) return 1.0f / (1.0f + models::det::exp(-v));
+      const float e = models::det::exp(v);
       return e / (1.0f + e);
     });
   };
-  table["Tanh"] = [](const NodeSpec& s) { return make_unary(s, [](float v) { return std::tanh(v); }); };
+  table["Tanh"] = [](const NodeSpec& s) { return make_unary(s, [](float v) { return models::det::tanh(v); }); };
   table["Clip"] = [](const NodeSpec& s) { return std::make_unique<ClipOp>(s); };
   table["Softmax"] = [](const NodeSpec& s) { return std::make_unique<SoftmaxOp>(s); };
   table["BatchNormalization"] = [](const NodeSpec& s) { return std::make_unique<BatchNormOp>(s); };

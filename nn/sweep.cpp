@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "models/det_math.h"
 #include "models/error.h"
 #include "nn/json.h"
 
@@ -353,7 +354,7 @@ class SweepEngine {
 double interpolate_sigma(double s0, double a0, double s1, double a1, double target) {
   if (a0 == a1) return std::sqrt(s0 * s1);
   const double t = (a0 - target) / (a0 - a1);
-  return std::exp(std::log(s0) + std::clamp(t, 0.0, 1.0) * (std::log(s1) - std::log(s0)));
+  return models::det::exp(models::det::log(s0) + std::clamp(t, 0.0, 1.0) * (models::det::log(s1) - models::det::log(s0)));
 }
 
 std::string csv_field(const std::string& s) {
@@ -457,7 +458,7 @@ std::vector<double> parse_number_range(const std::string& spec, const std::strin
     if (parts[0] == "log" && !(a > 0 && b > 0)) throw Error(option + ": '" + spec + "': log ranges need positive ends");
     for (long long k = 0; k < n; ++k) {
       const double t = n == 1 ? 0.0 : static_cast<double>(k) / static_cast<double>(n - 1);
-      values.push_back(parts[0] == "log" ? std::exp(std::log(a) + t * (std::log(b) - std::log(a))) : a + t * (b - a));
+      values.push_back(parts[0] == "log" ? models::det::exp(models::det::log(a) + t * (models::det::log(b) - models::det::log(a))) : a + t * (b - a));
     }
     return values;
   }

@@ -7,6 +7,7 @@
 
 #include <limits>
 
+#include "models/det_math.h"
 #include "models/error.h"
 #include "models/noise.h"
 #include "models/philox.h"
@@ -259,12 +260,12 @@ struct TrainableNetwork::Impl {
       const float* z = logits.data() + i * classes;
       const float mx = *std::max_element(z, z + classes);
       double sum = 0;
-      for (int c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c] - mx));
-      const double log_sum = std::log(sum) + mx;
+      for (int c = 0; c < classes; ++c) sum += models::det::exp(static_cast<double>(z[c] - mx));
+      const double log_sum = models::det::log(sum) + mx;
       loss += log_sum - z[labels[i]];
       if (std::max_element(z, z + classes) - z == labels[i]) ++*correct;
       for (int c = 0; c < classes; ++c)
-        ws.grad[i * classes + c] = static_cast<float>(std::exp(z[c] - log_sum)) - (c == labels[i] ? 1.0f : 0.0f);
+        ws.grad[i * classes + c] = static_cast<float>(models::det::exp(z[c] - log_sum)) - (c == labels[i] ? 1.0f : 0.0f);
     }
     for (std::size_t li = depth; li-- > 0;) {
       const Layer& l = layers[li];
@@ -477,7 +478,7 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
     const models::CounterRng flip(options.seed, kStreamFlip + static_cast<std::uint64_t>(epoch));
     double lr = options.learning_rate;
     // Cosine annealing without restarts (Loshchilov & Hutter, SGDR, ICLR 2017), per epoch.
-    if (options.schedule == "cosine") lr = 0.5 * options.learning_rate * (1.0 + std::cos(M_PI * epoch / options.epochs));
+    if (options.schedule == "cosine") lr = 0.5 * options.learning_rate * (1.0 + models::det::cos(M_PI * epoch / options.epochs));
     double epoch_loss = 0;
     std::int64_t epoch_correct = 0;
     for (std::int64_t b = 0; b < batches; ++b) {
@@ -514,8 +515,8 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
       const float lrf = static_cast<float>(lr);
       const bool sgd = options.optimizer == "sgd";
       // Adam (Kingma & Ba, ICLR 2015) with β1 = 0.9, β2 = 0.999, ε = 1e-8; bias corrections.
-      const float step_size = static_cast<float>(lr / (1.0 - std::pow(0.9, static_cast<double>(step))));
-      const float c2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(0.999, static_cast<double>(step))));
+      const float step_size = static_cast<float>(lr / (1.0 - models::det::pow(0.9, static_cast<double>(step))));
+      const float c2_sqrt = static_cast<float>(std::sqrt(1.0 - models::det::pow(0.999, static_cast<double>(step))));
       // Reduce and update in parallel over fixed parameter ranges: each element sums the task
       // gradients in task order, so the result does not depend on the thread count.
       constexpr std::int64_t kParamChunk = 1 << 15;

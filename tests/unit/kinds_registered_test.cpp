@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "models/eigen_blocking.h"
 #include "models/substrate.h"
 #ifdef FAULTLINE_WITH_SIM
 #include "sim/cycle_level.h"
@@ -60,6 +61,10 @@ TEST(Kinds, EveryKindIsInTheFaultlineProgram) {
     if (line.rfind("### `", 0) == 0) listed.insert(line.substr(5, line.size() - 6));
   EXPECT_EQ(listed, split(FAULTLINE_EXPECTED_KINDS));
 }
+
+// The other half of "linked whole": models/'s static initializer fixed Eigen's blocking before
+// main, so products are the same bits whatever this machine's caches are.
+TEST(Reproducibility, EigenBlockingIsFixedBeforeMain) { EXPECT_TRUE(models::eigen_blocking_is_fixed()); }
 
 #ifdef FAULTLINE_WITH_SIM
 TEST(Kinds, CycleModelsAndRtlBindingsAreRegisteredForTheKindsThatDeclareThem) {
