@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <queue>
 #include <set>
+#include <stdexcept>
 
 #include "models/noise.h"
 #include "models/substrate.h"
@@ -12,7 +13,10 @@
 namespace faultline::nn {
 
 void Graph::add_input(ValueInfo info) { inputs_.push_back(std::move(info)); }
-void Graph::add_constant(const std::string& name, Tensor value) { constants_[name] = std::move(value); }
+void Graph::add_constant(const std::string& name, Tensor value) {
+  constants_[name] = std::move(value);
+  initializers_.insert(name);
+}
 void Graph::add_node(NodeSpec spec) { pending_.push_back(std::move(spec)); }
 void Graph::add_output(const std::string& name) { outputs_.push_back(name); }
 
@@ -76,6 +80,8 @@ void Graph::finalize() {
     }
     std::unique_ptr<Op> op = create_op(spec);
     if (all_constant) {
+      for (const auto& in : spec.inputs)
+        if (initializers_.count(in)) folded_reads_.insert(in);
       if (LinearLayer* layer = op->linear()) layer->program_exact({});
       std::vector<const Tensor*> args(spec.constant_inputs.begin(), spec.constant_inputs.end());
       std::vector<Tensor> results(spec.outputs.size());
@@ -120,10 +126,159 @@ void Graph::finalize() {
   for (const Ref& r : output_refs_) if (r.slot >= 0) last_reader[r.slot] = -2;
   for (int slot = 0; slot < slot_count_; ++slot)
     if (last_reader[slot] >= 0) steps_[last_reader[slot]].release.push_back(slot);
+  find_parameters();
   finalized_ = true;
 }
 
+void Graph::find_parameters() {
+  std::map<const Tensor*, std::string> name_of;
+  for (const auto& [name, value] : constants_) name_of[&value] = name;
+  slot_requires_grad_.assign(static_cast<std::size_t>(slot_count_), false);
+  std::set<std::string> frozen;
+  for (const Step& step : steps_) {
+    bool requires = false;
+    for (std::size_t k = 0; k < step.inputs.size(); ++k) {
+      if (!step.op->differentiable_input(k)) continue;
+      const Ref& r = step.inputs[k];
+      if (r.slot >= 0) {
+        requires = requires || slot_requires_grad_[r.slot];
+      } else if (r.constant != nullptr && r.constant->dtype() == DType::Float32) {
+        const std::string& name = name_of.at(r.constant);
+        if (!initializers_.count(name)) continue;
+        if (folded_reads_.count(name)) {
+          frozen.insert(name);
+          continue;
+        }
+        if (!parameter_index_.count(r.constant)) {
+          parameter_index_[r.constant] = static_cast<int>(parameters_.size());
+          parameters_.push_back(name);
+        }
+        requires = true;
+      }
+    }
+    for (int slot : step.output_slots)
+      if (slot >= 0) slot_requires_grad_[slot] = requires;
+  }
+  frozen_.assign(frozen.begin(), frozen.end());
+}
+
+Tensor& Graph::parameter(const std::string& name) {
+  auto it = constants_.find(name);
+  if (it == constants_.end()) throw std::logic_error("Graph::parameter: no initializer '" + name + "'");
+  return it->second;
+}
+
+void Graph::collect_layers() {
+  layers_.clear();
+  for (Step& step : steps_)
+    if (LinearLayer* layer = step.op->linear()) {
+      layer->set_index(static_cast<int>(layers_.size()));
+      layers_.push_back(layer);
+    }
+}
+
+void Graph::parameters_changed() {
+  for (Step& step : steps_) {
+    bool reads_parameter = false;
+    for (const Ref& r : step.inputs) reads_parameter = reads_parameter || (r.constant && parameter_index_.count(r.constant));
+    if (reads_parameter && step.op->linear() != nullptr) step.op = create_op(step.spec);
+  }
+  collect_layers();
+}
+
+std::vector<std::size_t> Graph::steps_of(const std::string& op_type) const {
+  std::vector<std::size_t> out;
+  for (std::size_t s = 0; s < steps_.size(); ++s)
+    if (steps_[s].spec.op_type == op_type) out.push_back(s);
+  return out;
+}
+
+const Tensor* Graph::step_input(const Tape& tape, std::size_t step, std::size_t k) const {
+  const Ref& r = steps_.at(step).inputs.at(k);
+  return r.constant ? r.constant : (r.slot >= 0 ? &tape.slots[static_cast<std::size_t>(r.slot)] : nullptr);
+}
+
+std::vector<Tensor> Graph::run_recorded(std::vector<Tensor> inputs, const RunContext& context, Tape& tape) const {
+  return execute(std::move(inputs), context, &tape);
+}
+
+void Graph::backward(const Tape& tape, const std::vector<Tensor>& output_grads, std::vector<Tensor>& grads) const {
+  grads.resize(parameters_.size());
+  std::vector<Tensor> g(static_cast<std::size_t>(slot_count_));
+  const auto accumulate = [](Tensor& into, Tensor value, const std::string& where) {
+    if (into.empty() && into.numel() == 0 && into.float_storage().empty()) {
+      into = std::move(value);
+      return;
+    }
+    if (into.shape() != value.shape())
+      throw std::logic_error(where + ": gradient of shape " + shape_string(value.shape()) + " added to " + shape_string(into.shape()));
+    float* dst = into.f();
+    const float* src = value.f();
+    for (std::int64_t k = 0; k < into.numel(); ++k) dst[k] += src[k];
+  };
+  for (std::size_t k = 0; k < output_refs_.size() && k < output_grads.size(); ++k)
+    if (output_refs_[k].slot >= 0 && output_grads[k].numel() > 0) accumulate(g[output_refs_[k].slot], output_grads[k], "graph output");
+  for (std::size_t s = steps_.size(); s-- > 0;) {
+    const Step& step = steps_[s];
+    std::vector<const Tensor*> dout(step.output_slots.size(), nullptr), outs(step.output_slots.size(), nullptr);
+    bool any = false;
+    for (std::size_t k = 0; k < step.output_slots.size(); ++k) {
+      const int slot = step.output_slots[k];
+      if (slot < 0) continue;
+      outs[k] = &tape.slots[slot];
+      if (g[slot].numel() > 0) {
+        dout[k] = &g[slot];
+        any = true;
+      }
+    }
+    if (!any) continue;
+    std::vector<bool> need(step.inputs.size(), false);
+    bool needed = false;
+    for (std::size_t k = 0; k < step.inputs.size(); ++k) {
+      const Ref& r = step.inputs[k];
+      if (!step.op->differentiable_input(k)) continue;
+      need[k] = (r.slot >= 0 && slot_requires_grad_[r.slot]) || (r.constant && parameter_index_.count(r.constant));
+      needed = needed || need[k];
+    }
+    if (!needed) continue;
+    // Multiplicative Walking Noise on output 0 scales its gradient by the same factors
+    // (y·(1 + σ·ε) has derivative 1 + σ·ε); additive noise passes it unchanged.
+    Tensor scaled;
+    if (step.noise_mul != 0 && dout[0] != nullptr) {
+      scaled = *dout[0];
+      const std::int64_t per_sample = scaled.rank() > 0 && scaled.dim(0) > 0 ? scaled.numel() / scaled.dim(0) : scaled.numel();
+      const models::CounterRng rng(noise_seed_, models::stream_id(noise_trial_, 4095, static_cast<int>(s), models::Purpose::SiteNoise));
+      std::vector<float> factors(static_cast<std::size_t>(scaled.numel()));
+      rng.fill_normal((std::uint64_t{1} << 62) + tape.context.first_sample * static_cast<std::uint64_t>(per_sample), factors.size(), factors.data());
+      for (std::int64_t k = 0; k < scaled.numel(); ++k) scaled.f()[k] *= 1.0f + step.noise_mul * factors[static_cast<std::size_t>(k)];
+      dout[0] = &scaled;
+    }
+    std::vector<const Tensor*> args;
+    for (const Ref& r : step.inputs) args.push_back(r.constant ? r.constant : (r.slot >= 0 ? &tape.slots[r.slot] : nullptr));
+    std::vector<Tensor> din(step.inputs.size());
+    RunContext context = tape.context;
+    context.node = static_cast<int>(s);
+    try {
+      step.op->backward(args, outs, dout, need, din, context);
+    } catch (const UnsupportedError& e) {
+      throw UnsupportedError(step.spec.where() + ": " + e.what());
+    }
+    for (std::size_t k = 0; k < step.inputs.size(); ++k) {
+      if (!need[k] || din[k].numel() == 0) continue;
+      const Ref& r = step.inputs[k];
+      if (r.slot >= 0) accumulate(g[r.slot], std::move(din[k]), step.spec.where());
+      else accumulate(grads[static_cast<std::size_t>(parameter_index_.at(r.constant))], std::move(din[k]), step.spec.where());
+    }
+    for (int slot : step.output_slots)
+      if (slot >= 0) g[slot] = Tensor();  // consumed
+  }
+}
+
 std::vector<Tensor> Graph::run(std::vector<Tensor> inputs, const RunContext& context) const {
+  return execute(std::move(inputs), context, nullptr);
+}
+
+std::vector<Tensor> Graph::execute(std::vector<Tensor> inputs, const RunContext& context, Tape* tape) const {
   if (!finalized_) throw std::logic_error("Graph::run before finalize");
   const std::string where = source.empty() ? std::string("graph") : source;
   if (inputs.size() != inputs_.size())
@@ -147,11 +302,13 @@ std::vector<Tensor> Graph::run(std::vector<Tensor> inputs, const RunContext& con
     slots[input_slots_[k]] = std::move(inputs[k]);
   }
   std::vector<const Tensor*> args;
+  RunContext step_context = context;
   for (const Step& step : steps_) {
     args.clear();
     for (const Ref& r : step.inputs) args.push_back(r.constant ? r.constant : (r.slot >= 0 ? &slots[r.slot] : nullptr));
     std::vector<Tensor> results(step.output_slots.size());
-    step.op->run(args, results, context);
+    step_context.node = static_cast<int>(&step - steps_.data());
+    step.op->run(args, results, step_context);
     if ((step.noise_add != 0 || step.noise_mul != 0) && !results.empty() && results[0].dtype() == DType::Float32 && results[0].numel() > 0) {
       // Element k of sample s has global index s·(elements per sample) + k, so a sample's noise
       // does not depend on how the batch was split.
@@ -162,7 +319,8 @@ std::vector<Tensor> Graph::run(std::vector<Tensor> inputs, const RunContext& con
     }
     for (std::size_t k = 0; k < results.size(); ++k)
       if (step.output_slots[k] >= 0) slots[step.output_slots[k]] = std::move(results[k]);
-    for (int s : step.release) slots[s] = Tensor();
+    if (tape == nullptr)
+      for (int s : step.release) slots[s] = Tensor();
   }
   std::vector<Tensor> outputs;
   for (std::size_t k = 0; k < output_refs_.size(); ++k) {
@@ -170,8 +328,12 @@ std::vector<Tensor> Graph::run(std::vector<Tensor> inputs, const RunContext& con
     bool listed_again = false;  // a value named twice among the outputs is copied, not moved
     for (std::size_t j = k + 1; j < output_refs_.size(); ++j) listed_again = listed_again || output_refs_[j].slot == r.slot;
     if (r.constant) outputs.push_back(*r.constant);
-    else if (listed_again) outputs.push_back(slots[r.slot]);
+    else if (listed_again || tape != nullptr) outputs.push_back(slots[r.slot]);
     else outputs.push_back(std::move(slots[r.slot]));
+  }
+  if (tape != nullptr) {
+    tape->slots = std::move(slots);
+    tape->context = context;
   }
   return outputs;
 }

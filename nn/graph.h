@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,37 @@ class Graph {
   // The nodes that remain after constant folding, in execution order: (name, op type).
   std::vector<std::pair<std::string, std::string>> nodes() const;
 
+  // ---- Training: the same graph, run with a tape and differentiated (nn/train.h) ----
+
+  // The float initializers gradients flow into (inputs of the kept nodes at positions their
+  // operators differentiate: weights, biases, BatchNormalization's scale and bias), in the order
+  // the nodes first read them. Initializers that constant-folded nodes read are frozen instead
+  // (changing them would not reach the folded values).
+  const std::vector<std::string>& parameters() const { return parameters_; }
+  const std::vector<std::string>& frozen_parameters() const { return frozen_; }
+  // The value of a parameter (or any initializer), for the optimizer to update in place.
+  Tensor& parameter(const std::string& name);
+  // After parameters were written: rebuilds the operators that copied them (the linear layers),
+  // which leaves those layers unprogrammed; program the graph again before running it.
+  void parameters_changed();
+
+  // Every value of one forward pass, for the backward pass.
+  struct Tape {
+    std::vector<Tensor> slots;
+    RunContext context;
+  };
+  // As run(), keeping every value in `tape` (set `context.training` for training behaviour).
+  std::vector<Tensor> run_recorded(std::vector<Tensor> inputs, const RunContext& context, Tape& tape) const;
+  // Reverse mode: given d(loss)/d(output k) for each graph output (an empty tensor: none), adds
+  // d(loss)/d(parameters()[p]) into grads[p] (grads is resized to parameters().size(); an entry
+  // left empty got no gradient). Throws UnsupportedError naming the node that has no backward.
+  void backward(const Tape& tape, const std::vector<Tensor>& output_grads, std::vector<Tensor>& grads) const;
+  // The kept nodes of one op type (step numbers), their specs and their input values in a tape
+  // (for the trainer's BatchNormalization running statistics).
+  std::vector<std::size_t> steps_of(const std::string& op_type) const;
+  const NodeSpec& step_spec(std::size_t step) const { return steps_.at(step).spec; }
+  const Tensor* step_input(const Tape& tape, std::size_t step, std::size_t k) const;
+
  private:
   struct Ref {
     int slot = -1;
@@ -86,6 +118,10 @@ class Graph {
     float noise_add = 0, noise_mul = 0;  // Walking Noise on output 0 (0, 0: none)
   };
 
+  std::vector<Tensor> execute(std::vector<Tensor> inputs, const RunContext& context, Tape* tape) const;
+  void find_parameters();
+  void collect_layers();
+
   std::vector<ValueInfo> inputs_;
   std::vector<std::string> outputs_;
   std::map<std::string, Tensor> constants_;  // std::map keeps element addresses stable
@@ -97,6 +133,11 @@ class Graph {
   int slot_count_ = 0;
   bool finalized_ = false;
   std::uint64_t noise_seed_ = 0, noise_trial_ = 0;
+  std::set<std::string> initializers_;       // names given to add_constant
+  std::set<std::string> folded_reads_;       // initializers read by constant-folded nodes
+  std::vector<std::string> parameters_, frozen_;
+  std::map<const Tensor*, int> parameter_index_;
+  std::vector<bool> slot_requires_grad_;
 };
 
 }  // namespace faultline::nn

@@ -126,6 +126,70 @@ std::map<std::string, double> LinearLayer::counters() const {
   return out;
 }
 
+void Op::backward(const std::vector<const Tensor*>&, const std::vector<const Tensor*>&, const std::vector<const Tensor*>&,
+                  const std::vector<bool>&, std::vector<Tensor>&, const RunContext&) const {
+  throw UnsupportedError("training through this operator is not supported (it has no backward pass)");
+}
+
+void index_map_backward(const Op& op, const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& dout,
+                        const std::vector<bool>& need, std::vector<Tensor>& din, const std::vector<std::size_t>& data_inputs,
+                        const std::vector<std::size_t>& blank_inputs) {
+  if (dout.empty() || dout[0] == nullptr) return;
+  // Element k of data input p is tagged p·2^40 + k + 1 (0 is left for values the op makes up,
+  // such as padding).
+  constexpr std::int64_t kInputShift = std::int64_t{1} << 40;
+  std::vector<Tensor> tags(in.size());
+  std::vector<const Tensor*> args(in.begin(), in.end());
+  for (std::size_t p : data_inputs) {
+    if (p >= in.size() || in[p] == nullptr) continue;
+    tags[p] = Tensor(in[p]->shape(), DType::Int64);
+    for (std::int64_t k = 0; k < tags[p].numel(); ++k) tags[p].i()[k] = static_cast<std::int64_t>(p) * kInputShift + k + 1;
+    args[p] = &tags[p];
+  }
+  for (std::size_t p : blank_inputs)
+    if (p < args.size()) args[p] = nullptr;
+  std::vector<Tensor> mapped(1);
+  op.run(args, mapped, RunContext{});
+  const Tensor& map = mapped[0];
+  const Tensor& dy = *dout[0];
+  if (map.numel() != dy.numel()) throw std::logic_error("index_map_backward: the gradient does not match the output");
+  for (std::size_t p : data_inputs)
+    if (p < in.size() && in[p] != nullptr && p < need.size() && need[p]) din[p] = Tensor(in[p]->shape());
+  for (std::int64_t j = 0; j < map.numel(); ++j) {
+    const std::int64_t tag = map.i()[j];
+    if (tag <= 0) continue;
+    const auto p = static_cast<std::size_t>(tag / kInputShift);
+    if (p < din.size() && !din[p].empty()) din[p].f()[tag % kInputShift - 1] += dy.f()[j];
+  }
+}
+
+Tensor reduce_to_shape(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  Tensor out(shape);
+  const Shape& gs = grad.shape();
+  const std::size_t rank = gs.size();
+  // Strides of `shape` seen through the broadcast (0 along broadcast axes).
+  std::vector<std::int64_t> stride(rank, 0);
+  std::int64_t s = 1;
+  for (std::size_t k = shape.size(); k-- > 0;) {
+    const std::size_t o = k + rank - shape.size();
+    stride[o] = shape[k] == 1 ? 0 : s;
+    s *= shape[k];
+  }
+  std::vector<std::int64_t> coord(rank, 0);
+  std::int64_t at = 0;
+  for (std::int64_t j = 0; j < grad.numel(); ++j) {
+    out.f()[at] += grad.f()[j];
+    for (std::size_t d = rank; d-- > 0;) {
+      at += stride[d];
+      if (++coord[d] < gs[d]) break;
+      at -= stride[d] * gs[d];
+      coord[d] = 0;
+    }
+  }
+  return out;
+}
+
 Shape broadcast_shapes(const NodeSpec& spec, const Shape& a, const Shape& b) {
   const std::size_t rank = std::max(a.size(), b.size());
   Shape out(rank);

@@ -77,9 +77,18 @@ class NodeSpec {
 };
 
 // Per-call information: which samples of the current pass this call holds (see
-// models::MultiplyContext::first_row).
+// models::MultiplyContext::first_row), and for training what differs from inference.
 struct RunContext {
   std::uint64_t first_sample = 0;
+  // Training: BatchNormalization normalizes with the batch's statistics and Dropout drops.
+  bool training = false;
+  // Dropout's random keys: (seed, trial, node) and the element's global index, as the Walking
+  // Noise sites are keyed (the graph sets `node` for each step; the trainer's trial is the step).
+  std::uint64_t seed = 0, trial = 0;
+  int node = 0;
+  // Backward through hardware layers: false, straight-through (the exact product's gradient);
+  // true, secant (each output's gradient scaled by its frozen gain y_hw / y_exact in [0, 1]).
+  bool secant = false;
 };
 
 class LinearLayer;
@@ -92,7 +101,28 @@ class Op {
                    const RunContext& context) const = 0;
   // Gemm, MatMul and Conv with constant weights are linear layers handed to substrates.
   virtual LinearLayer* linear() { return nullptr; }
+
+  // Training (reverse mode): the gradients of the inputs from those of the outputs. `in` and
+  // `out` are this call's forward values, `dout[k]` is null where output k gets no gradient;
+  // `din[k]` is filled for every k with `need[k]` (left empty: no gradient reaches that input).
+  // The default throws UnsupportedError (the graph adds the node): no training through the op.
+  virtual void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out,
+                        const std::vector<const Tensor*>& dout, const std::vector<bool>& need, std::vector<Tensor>& din,
+                        const RunContext& context) const;
+  // Whether input `k` is one gradients flow into (data and weights; not shapes, axes, pads).
+  virtual bool differentiable_input(std::size_t k) const { return k == 0; }
 };
+
+// The backward pass of an op that only moves elements (Reshape, Transpose, Slice, Pad, Concat,
+// ...): the op is run on int64 tensors that hold each element's (input, index), which gives every
+// output element's source, and the output gradient is added back to it. `data_inputs` are the
+// inputs that carry elements; `blank_inputs` are replaced by null for that run (a Pad value).
+void index_map_backward(const Op& op, const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& dout,
+                        const std::vector<bool>& need, std::vector<Tensor>& din, const std::vector<std::size_t>& data_inputs,
+                        const std::vector<std::size_t>& blank_inputs = {});
+// Sums `grad` (of the broadcast shape `out_shape`) over the axes along which `shape` was
+// broadcast, giving a tensor of `shape` (the gradient of a broadcast operand).
+Tensor reduce_to_shape(const Tensor& grad, const Shape& shape);
 
 // A layer whose weights live in hardware. A layer holds one or more weight blocks (a grouped
 // convolution has one per group), each programmed into its own substrate.

@@ -1,5 +1,6 @@
-// Element-wise arithmetic with numpy broadcasting, activations, Softmax and inference-mode
-// BatchNormalization: the digital periphery around the linear layers.
+// Element-wise arithmetic with numpy broadcasting, activations, Softmax and BatchNormalization
+// (inference, and batch statistics when training): the digital periphery around the linear
+// layers, each with its backward pass.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -105,15 +106,64 @@ class BinaryOp final : public Op {
     out[0] = std::move(y);
   }
 
+  bool differentiable_input(std::size_t k) const override { return k < 2; }
+
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    if (dout[0] == nullptr || in[0]->dtype() != DType::Float32) return;  // integer arithmetic carries no gradient
+    const Tensor& a = *in[0];
+    const Tensor& b = *in[1];
+    const Tensor& dy = *dout[0];
+    const Shape& shape = dy.shape();
+    // An operand broadcast to the output's shape (the other operand only sets the traversal).
+    const auto full = [&](bool first) {
+      Tensor t(shape);
+      broadcast_apply(shape, a.f(), a.shape(), b.f(), b.shape(), t.f(), [first](float p, float q) { return first ? p : q; });
+      return t;
+    };
+    const std::int64_t n = dy.numel();
+    if (need[0]) {
+      Tensor ga(shape);
+      if (kind_ == Arith::Add || kind_ == Arith::Sub) ga = dy;
+      else {
+        const Tensor bf = full(false);
+        for (std::int64_t k = 0; k < n; ++k) ga.f()[k] = kind_ == Arith::Mul ? dy.f()[k] * bf.f()[k] : dy.f()[k] / bf.f()[k];
+      }
+      din[0] = reduce_to_shape(ga, a.shape());
+    }
+    if (need[1]) {
+      Tensor gb(shape);
+      switch (kind_) {
+        case Arith::Add: gb = dy; break;
+        case Arith::Sub: for (std::int64_t k = 0; k < n; ++k) gb.f()[k] = -dy.f()[k]; break;
+        case Arith::Mul: {
+          const Tensor af = full(true);
+          for (std::int64_t k = 0; k < n; ++k) gb.f()[k] = dy.f()[k] * af.f()[k];
+          break;
+        }
+        case Arith::Div: {
+          // d(a/b)/db = −(a/b)/b = −y/b.
+          const Tensor bf = full(false);
+          const Tensor& y = *out[0];
+          for (std::int64_t k = 0; k < n; ++k) gb.f()[k] = -dy.f()[k] * y.f()[k] / bf.f()[k];
+          break;
+        }
+      }
+      din[1] = reduce_to_shape(gb, b.shape());
+    }
+  }
+
  private:
   NodeSpec spec_;
   Arith kind_;
 };
 
-template <typename F>
+// y = f(x) element-wise; df(x, y) is the derivative dy/dx at x (given y as well, which is cheaper
+// for Sigmoid and Tanh).
+template <typename F, typename D>
 class UnaryFloatOp final : public Op {
  public:
-  UnaryFloatOp(const NodeSpec& spec, F f) : spec_(spec), f_(f) { spec.expect_inputs(1, 1); }
+  UnaryFloatOp(const NodeSpec& spec, F f, D df) : spec_(spec), f_(f), df_(df) { spec.expect_inputs(1, 1); }
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext&) const override {
     const Tensor& x = *in[0];
     if (x.dtype() != DType::Float32) spec_.fail("input must be float32");
@@ -124,15 +174,25 @@ class UnaryFloatOp final : public Op {
     out[0] = std::move(y);
   }
 
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    if (dout[0] == nullptr || !need[0]) return;
+    const Tensor& x = *in[0];
+    Tensor dx(x.shape());
+    for (std::int64_t k = 0; k < x.numel(); ++k) dx.f()[k] = dout[0]->f()[k] * df_(x.f()[k], out[0]->f()[k]);
+    din[0] = std::move(dx);
+  }
+
  private:
   NodeSpec spec_;
   F f_;
+  D df_;
 };
 
-template <typename F>
-std::unique_ptr<Op> make_unary(const NodeSpec& spec, F f) {
+template <typename F, typename D>
+std::unique_ptr<Op> make_unary(const NodeSpec& spec, F f, D df) {
   if (spec.opset < 6) spec.ignore("consumed_inputs");
-  return std::make_unique<UnaryFloatOp<F>>(spec, f);
+  return std::make_unique<UnaryFloatOp<F, D>>(spec, f, df);
 }
 
 class ClipOp final : public Op {
@@ -167,6 +227,18 @@ class ClipOp final : public Op {
       for (std::int64_t k = 0; k < x.numel(); ++k) y.i()[k] = std::min(std::max(x.i()[k], a), b);
     }
     out[0] = std::move(y);
+  }
+
+  // The gradient passes where min ≤ x ≤ max (bounds inclusive, as PyTorch's clamp).
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    if (dout[0] == nullptr || !need[0] || in[0]->dtype() != DType::Float32) return;
+    const float a = in.size() > 1 && in[1] != nullptr ? in[1]->f()[0] : min_attr_;
+    const float b = in.size() > 2 && in[2] != nullptr ? in[2]->f()[0] : max_attr_;
+    const Tensor& x = *in[0];
+    Tensor dx(x.shape());
+    for (std::int64_t k = 0; k < x.numel(); ++k) dx.f()[k] = x.f()[k] >= a && x.f()[k] <= b ? dout[0]->f()[k] : 0.0f;
+    din[0] = std::move(dx);
   }
 
  private:
@@ -211,6 +283,33 @@ class SoftmaxOp final : public Op {
     out[0] = std::move(y);
   }
 
+  // dx = y·(dy − Σ dy·y) along each softmax vector.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    if (dout[0] == nullptr || !need[0]) return;
+    const Tensor& x = *in[0];
+    const int rank = x.rank();
+    const std::int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+    std::int64_t outer = 1, len = 1, inner = 1;
+    for (int d = 0; d < rank; ++d) {
+      if (d < axis) outer *= x.dim(d);
+      else if (spec_.opset < 13 || d == axis) len *= x.dim(d);
+      else inner *= x.dim(d);
+    }
+    Tensor dx(x.shape());
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t i = 0; i < inner; ++i) {
+        const std::int64_t base = o * len * inner + i;
+        double dot = 0;
+        for (std::int64_t k = 0; k < len; ++k) dot += static_cast<double>(dout[0]->f()[base + k * inner]) * out[0]->f()[base + k * inner];
+        for (std::int64_t k = 0; k < len; ++k) {
+          const std::int64_t at = base + k * inner;
+          dx.f()[at] = out[0]->f()[at] * (dout[0]->f()[at] - static_cast<float>(dot));
+        }
+      }
+    din[0] = std::move(dx);
+  }
+
  private:
   NodeSpec spec_;
   std::int64_t axis_;
@@ -227,25 +326,111 @@ class BatchNormOp final : public Op {
     if (spec.get_int("training_mode", 0) != 0) spec.unsupported("training_mode=1 is not supported (inference only)");
     if (spec.has_output(1) || spec.has_output(2)) spec.unsupported("running-statistics outputs (training mode) are not supported");
   }
-  void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext& ctx) const override {
+    const Tensor& x = *in[0];
+    const Geometry g = check(in);
+    Tensor y(x.shape());
+    std::vector<double> mean, var;
+    if (ctx.training) batch_statistics(x, g, mean, var);
+    for (std::int64_t ch = 0; ch < g.c; ++ch) {
+      // y = scale·(x − mean)/sqrt(var + ε) + B, folded to one multiply-add per element; in
+      // training the batch's mean and (biased) variance, else the running ones.
+      const float m = ctx.training ? static_cast<float>(mean[ch]) : in[3]->f()[ch];
+      const float v = ctx.training ? static_cast<float>(var[ch]) : in[4]->f()[ch];
+      const float a = in[1]->f()[ch] / std::sqrt(v + epsilon_);
+      const float b = in[2]->f()[ch] - a * m;
+      for (std::int64_t s = 0; s < g.n; ++s) {
+        const float* xs = x.f() + (s * g.c + ch) * g.inner;
+        float* ys = y.f() + (s * g.c + ch) * g.inner;
+        for (std::int64_t k = 0; k < g.inner; ++k) ys[k] = a * xs[k] + b;
+      }
+    }
+    out[0] = std::move(y);
+  }
+
+  bool differentiable_input(std::size_t k) const override { return k < 3; }
+
+  // Training: x̂ = (x − μ)/σ with the batch's μ, σ² (biased); dscale = Σ dy·x̂, dB = Σ dy,
+  // dx = (scale/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)) (Ioffe and Szegedy, ICML 2015). Inference
+  // mode (frozen statistics): dx = dy·scale/σ_running.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext& ctx) const override {
+    if (dout[0] == nullptr) return;
+    const Tensor& x = *in[0];
+    const Tensor& dy = *dout[0];
+    const Geometry g = check(in);
+    std::vector<double> mean(static_cast<std::size_t>(g.c)), var(static_cast<std::size_t>(g.c));
+    if (ctx.training) batch_statistics(x, g, mean, var);
+    else
+      for (std::int64_t ch = 0; ch < g.c; ++ch) { mean[ch] = in[3]->f()[ch]; var[ch] = in[4]->f()[ch]; }
+    if (need[0]) din[0] = Tensor(x.shape());
+    if (need[1]) din[1] = Tensor({g.c});
+    if (need[2]) din[2] = Tensor({g.c});
+    const double m = static_cast<double>(g.n * g.inner);
+    for (std::int64_t ch = 0; ch < g.c; ++ch) {
+      const double inv_sigma = 1.0 / std::sqrt(static_cast<double>(static_cast<float>(var[ch]) + epsilon_));
+      const double mu = static_cast<float>(mean[ch]);
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for (std::int64_t s = 0; s < g.n; ++s) {
+        const float* xs = x.f() + (s * g.c + ch) * g.inner;
+        const float* ds = dy.f() + (s * g.c + ch) * g.inner;
+        for (std::int64_t k = 0; k < g.inner; ++k) {
+          sum_dy += ds[k];
+          sum_dy_xhat += ds[k] * (xs[k] - mu) * inv_sigma;
+        }
+      }
+      if (need[1]) din[1].f()[ch] = static_cast<float>(sum_dy_xhat);
+      if (need[2]) din[2].f()[ch] = static_cast<float>(sum_dy);
+      if (!need[0]) continue;
+      const double scale = in[1]->f()[ch] * inv_sigma;
+      for (std::int64_t s = 0; s < g.n; ++s) {
+        const float* xs = x.f() + (s * g.c + ch) * g.inner;
+        const float* ds = dy.f() + (s * g.c + ch) * g.inner;
+        float* dx = din[0].f() + (s * g.c + ch) * g.inner;
+        for (std::int64_t k = 0; k < g.inner; ++k)
+          dx[k] = static_cast<float>(ctx.training ? scale * (ds[k] - sum_dy / m - (xs[k] - mu) * inv_sigma * sum_dy_xhat / m) : scale * ds[k]);
+      }
+    }
+  }
+
+  // Per channel over (N, spatial): the mean and the biased variance (what training normalizes
+  // with), in double.
+  static void batch_statistics(const Tensor& x, std::int64_t n, std::int64_t c, std::int64_t inner, std::vector<double>& mean,
+                               std::vector<double>& var) {
+    mean.assign(static_cast<std::size_t>(c), 0.0);
+    var.assign(static_cast<std::size_t>(c), 0.0);
+    const double m = static_cast<double>(n * inner);
+    for (std::int64_t ch = 0; ch < c; ++ch) {
+      double sum = 0, sq = 0;
+      for (std::int64_t s = 0; s < n; ++s) {
+        const float* xs = x.f() + (s * c + ch) * inner;
+        for (std::int64_t k = 0; k < inner; ++k) sum += xs[k];
+      }
+      const double mu = m > 0 ? sum / m : 0.0;
+      for (std::int64_t s = 0; s < n; ++s) {
+        const float* xs = x.f() + (s * c + ch) * inner;
+        for (std::int64_t k = 0; k < inner; ++k) sq += (xs[k] - mu) * (xs[k] - mu);
+      }
+      mean[ch] = mu;
+      var[ch] = m > 0 ? sq / m : 0.0;
+    }
+  }
+
+ private:
+  struct Geometry {
+    std::int64_t n, c, inner;
+  };
+  Geometry check(const std::vector<const Tensor*>& in) const {
     const Tensor& x = *in[0];
     if (x.dtype() != DType::Float32 || x.rank() < 2) spec_.fail("input must be float32 with at least 2 dimensions");
     const std::int64_t n = x.dim(0), c = x.dim(1), inner = x.numel() / std::max<std::int64_t>(1, n * c);
     for (int k = 1; k < 5; ++k)
       if (in[k]->numel() != c || in[k]->dtype() != DType::Float32)
         spec_.fail("input " + std::to_string(k) + " must hold " + std::to_string(c) + " float32 values, one per channel");
-    Tensor y(x.shape());
-    for (std::int64_t ch = 0; ch < c; ++ch) {
-      // y = scale·(x − mean)/sqrt(var + ε) + B, folded to one multiply-add per element.
-      const float a = in[1]->f()[ch] / std::sqrt(in[4]->f()[ch] + epsilon_);
-      const float b = in[2]->f()[ch] - a * in[3]->f()[ch];
-      for (std::int64_t s = 0; s < n; ++s) {
-        const float* xs = x.f() + (s * c + ch) * inner;
-        float* ys = y.f() + (s * c + ch) * inner;
-        for (std::int64_t k = 0; k < inner; ++k) ys[k] = a * xs[k] + b;
-      }
-    }
-    out[0] = std::move(y);
+    return {n, c, inner};
+  }
+  void batch_statistics(const Tensor& x, const Geometry& g, std::vector<double>& mean, std::vector<double>& var) const {
+    batch_statistics(x, g.n, g.c, g.inner, mean, var);
   }
 
  private:
@@ -260,20 +445,28 @@ void register_elementwise_ops(std::map<std::string, OpFactory>& table) {
   table["Sub"] = [](const NodeSpec& s) { return std::make_unique<BinaryOp>(s, Arith::Sub); };
   table["Mul"] = [](const NodeSpec& s) { return std::make_unique<BinaryOp>(s, Arith::Mul); };
   table["Div"] = [](const NodeSpec& s) { return std::make_unique<BinaryOp>(s, Arith::Div); };
-  table["Relu"] = [](const NodeSpec& s) { return make_unary(s, [](float v) { return v > 0.0f ? v : 0.0f; }); };
+  table["Relu"] = [](const NodeSpec& s) {
+    return make_unary(s, [](float v) { return v > 0.0f ? v : 0.0f; }, [](float x, float) { return x > 0.0f ? 1.0f : 0.0f; });
+  };
   table["LeakyRelu"] = [](const NodeSpec& s) {
     const float alpha = s.get_float("alpha", 0.01f);
-    return make_unary(s, [alpha](float v) { return v >= 0.0f ? v : alpha * v; });
+    // Slope 1 for x > 0 and alpha otherwise (at 0, as PyTorch).
+    return make_unary(s, [alpha](float v) { return v >= 0.0f ? v : alpha * v; }, [alpha](float x, float) { return x > 0.0f ? 1.0f : alpha; });
   };
   table["Sigmoid"] = [](const NodeSpec& s) {
     // Written so that neither branch overflows exp().
-    return make_unary(s, [](float v) {
-      if (v >= 0.0f) return 1.0f / (1.0f + models::det::exp(-v));
-      const float e = models::det::exp(v);
-      return e / (1.0f + e);
-    });
+    return make_unary(
+        s,
+        [](float v) {
+          if (v >= 0.0f) return 1.0f / (1.0f + models::det::exp(-v));
+          const float e = models::det::exp(v);
+          return e / (1.0f + e);
+        },
+        [](float, float y) { return y * (1.0f - y); });
   };
-  table["Tanh"] = [](const NodeSpec& s) { return make_unary(s, [](float v) { return models::det::tanh(v); }); };
+  table["Tanh"] = [](const NodeSpec& s) {
+    return make_unary(s, [](float v) { return models::det::tanh(v); }, [](float, float y) { return 1.0f - y * y; });
+  };
   table["Clip"] = [](const NodeSpec& s) { return std::make_unique<ClipOp>(s); };
   table["Softmax"] = [](const NodeSpec& s) { return std::make_unique<SoftmaxOp>(s); };
   table["BatchNormalization"] = [](const NodeSpec& s) { return std::make_unique<BatchNormOp>(s); };

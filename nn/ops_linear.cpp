@@ -2,6 +2,7 @@
 // Y = X · Wᵀ and hands it to its substrate; everything around the product (alpha, bias, the
 // im2col lowering and the scatter back to NCHW) is digital periphery computed exactly.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "nn/im2col.h"
@@ -33,6 +34,18 @@ void add_broadcast_bias(const NodeSpec& spec, const Tensor& c, float beta, Map& 
   const float* cv = c.f();
   for (std::int64_t r = 0; r < m; ++r)
     for (std::int64_t k = 0; k < n; ++k) y(r, k) += beta * cv[(cm == 1 ? 0 : r) * cn + (cn == 1 ? 0 : k)];
+}
+
+// The secant backward through a hardware layer: each output's gradient is scaled by the gain the
+// hardware applied to it, g = y_hw / y_exact clamped to [0, 1] (1 where the exact product is
+// about 0: below 1e-3 of its largest magnitude), so outputs the hardware compressed (membrane
+// saturation, falling position gain) pass less gradient; g frozen, instead of straight-through.
+void apply_secant(const MatrixRM& hardware, const MatrixRM& exact, Eigen::Ref<MatrixRM> dy) {
+  const float tiny = 1e-3f * (exact.size() ? exact.cwiseAbs().maxCoeff() : 0.0f);
+  for (Eigen::Index k = 0; k < dy.size(); ++k) {
+    const float e = exact.data()[k];
+    if (std::fabs(e) > tiny) dy.data()[k] *= std::clamp(hardware.data()[k] / e, 0.0f, 1.0f);
+  }
 }
 
 class GemmOp final : public Op, public LinearLayer {
@@ -101,6 +114,51 @@ class GemmOp final : public Op, public LinearLayer {
     out[0] = std::move(y);
   }
 
+  bool differentiable_input(std::size_t k) const override { return k < 3; }
+
+  // Y = α·A'·B' + β·C: dA' = α·dY·B'ᵀ, dB' = α·A'ᵀ·dY, dC = β·dY summed over C's broadcast axes.
+  // Through hardware the exact operands' gradient (straight-through), or the secant's.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext& ctx) const override {
+    if (dout[0] == nullptr) return;
+    const Tensor& a = *in[0];
+    const Tensor& b = *in[1];
+    const Tensor& dy = *dout[0];
+    ConstMap am(a.f(), a.dim(0), a.dim(1)), bm(b.f(), b.dim(0), b.dim(1));
+    const MatrixRM ae = trans_a_ ? MatrixRM(am.transpose()) : MatrixRM(am);  // M × K
+    const MatrixRM be = trans_b_ ? MatrixRM(bm.transpose()) : MatrixRM(bm);  // K × N
+    MatrixRM g = ConstMap(dy.f(), dy.dim(0), dy.dim(1)) * alpha_;
+    if (ctx.secant && weight_side_ != WeightSide::None && substrate_kind() != models::exact_kind_name()) {
+      const MatrixRM exact = ae * be;
+      MatrixRM hardware(exact.rows(), exact.cols());
+      if (weight_side_ == WeightSide::B) {
+        multiply(0, ae, hardware, ctx.first_sample);
+      } else {
+        MatrixRM yt(be.cols(), ae.rows());
+        multiply(0, MatrixRM(be.transpose()), yt, ctx.first_sample);
+        hardware = yt.transpose();
+      }
+      apply_secant(hardware, exact, g);
+    }
+    if (need[0]) {
+      const MatrixRM da = g * be.transpose();  // M × K
+      Tensor t(a.shape());
+      Map(t.f(), a.dim(0), a.dim(1)) = trans_a_ ? MatrixRM(da.transpose()) : da;
+      din[0] = std::move(t);
+    }
+    if (need[1]) {
+      const MatrixRM db = ae.transpose() * g;  // K × N
+      Tensor t(b.shape());
+      Map(t.f(), b.dim(0), b.dim(1)) = trans_b_ ? MatrixRM(db.transpose()) : db;
+      din[1] = std::move(t);
+    }
+    if (in.size() > 2 && in[2] != nullptr && need[2]) {
+      Tensor dc = reduce_to_shape(dy, in[2]->shape().size() <= 2 ? Shape(in[2]->shape()) : in[2]->shape());
+      for (std::int64_t k = 0; k < dc.numel(); ++k) dc.f()[k] *= beta_;
+      din[2] = std::move(dc);
+    }
+  }
+
  private:
   enum class WeightSide { None, A, B };
   NodeSpec spec_;
@@ -161,6 +219,57 @@ class MatMulOp final : public Op, public LinearLayer {
       ym.noalias() = am * bm;
     }
     out[0] = std::move(y);
+  }
+
+  bool differentiable_input(std::size_t k) const override { return k < 2; }
+
+  // Y = A·B (batched, broadcast): dA = dY·Bᵀ and dB = Aᵀ·dY per batch element, each added into
+  // the operand element it was broadcast from.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext& ctx) const override {
+    if (dout[0] == nullptr) return;
+    const Tensor& a = *in[0];
+    const Tensor& b = *in[1];
+    const Tensor& dy = *dout[0];
+    Shape as = a.shape(), bs = b.shape();
+    const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+    if (a_vec) as.insert(as.begin(), 1);
+    if (b_vec) bs.push_back(1);
+    const std::int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+    Tensor da(a.shape()), db(b.shape());
+    if (!blocks_.empty()) {
+      // A constant weight B (K × N or K): the rows of A are the input vectors.
+      const std::int64_t rows = a.numel() / k;
+      MatrixRM g = ConstMap(dy.f(), rows, n);
+      if (ctx.secant && substrate_kind() != models::exact_kind_name()) {
+        const MatrixRM exact = ConstMap(a.f(), rows, k) * ConstMap(b.f(), k, n);
+        MatrixRM hardware(rows, n);
+        const std::uint64_t rows_per_sample = a.rank() >= 2 && a.dim(0) > 0 ? static_cast<std::uint64_t>(rows / a.dim(0)) : 1;
+        multiply(0, ConstMap(a.f(), rows, k), hardware, ctx.first_sample * rows_per_sample);
+        apply_secant(hardware, exact, g);
+      }
+      if (need[0]) Map(da.f(), rows, k).noalias() = g * ConstMap(b.f(), k, n).transpose();
+      if (need[1]) Map(db.f(), k, n).noalias() = ConstMap(a.f(), rows, k).transpose() * g;
+    } else {
+      Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
+      const Shape batch = broadcast_shapes(spec_, abatch, bbatch);
+      const std::int64_t batches = shape_numel(batch);
+      for (std::int64_t t = 0; t < batches; ++t) {
+        std::int64_t ia = 0, ib = 0, rem = t, sa = 1, sb = 1;
+        for (std::size_t d = batch.size(); d-- > 0;) {
+          const std::int64_t coord = rem % batch[d];
+          rem /= batch[d];
+          const std::size_t off_a = batch.size() - abatch.size(), off_b = batch.size() - bbatch.size();
+          if (d >= off_a) { const std::int64_t dim = abatch[d - off_a]; if (dim != 1) ia += coord * sa; sa *= dim; }
+          if (d >= off_b) { const std::int64_t dim = bbatch[d - off_b]; if (dim != 1) ib += coord * sb; sb *= dim; }
+        }
+        ConstMap g(dy.f() + t * m * n, m, n);
+        if (need[0]) Map(da.f() + ia * m * k, m, k).noalias() += g * ConstMap(b.f() + ib * k * n, k, n).transpose();
+        if (need[1]) Map(db.f() + ib * k * n, k, n).noalias() += ConstMap(a.f() + ia * m * k, m, k).transpose() * g;
+      }
+    }
+    if (need[0]) din[0] = std::move(da);
+    if (need[1]) din[1] = std::move(db);
   }
 
  private:
@@ -226,25 +335,9 @@ class ConvOp final : public Op, public LinearLayer {
     const std::int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3);
     if (c != group_in_ * group_)
       spec_.fail("input has " + std::to_string(c) + " channels, the weights expect " + std::to_string(group_in_ * group_));
-    std::int64_t pt, pb, pl, pr;
-    const std::int64_t ho = window_.output_size(0, h, &pt, &pb);
-    const std::int64_t wo = window_.output_size(1, wd, &pl, &pr);
-    if (ho <= 0 || wo <= 0) spec_.fail("input " + shape_string(x.shape()) + " is smaller than the kernel");
+    const ConvGeometry geometry = geometry_for(x);
+    const std::int64_t ho = geometry.out_h, wo = geometry.out_w;
     Tensor y({n, out_channels_, ho, wo});
-    ConvGeometry geometry;
-    geometry.channels = group_in_;
-    geometry.height = h;
-    geometry.width = wd;
-    geometry.kernel_h = window_.kernel[0];
-    geometry.kernel_w = window_.kernel[1];
-    geometry.stride_h = window_.stride[0];
-    geometry.stride_w = window_.stride[1];
-    geometry.dilation_h = window_.dilation[0];
-    geometry.dilation_w = window_.dilation[1];
-    geometry.pad_top = pt;
-    geometry.pad_left = pl;
-    geometry.out_h = ho;
-    geometry.out_w = wo;
     const std::int64_t patches = geometry.patches(), k = geometry.patch_size(), group_out = out_channels_ / group_;
     // Lower a few images at a time so that the patch matrix stays cache-sized.
     const std::int64_t images_per_block = std::max<std::int64_t>(1, 4096 / patches);
@@ -270,7 +363,94 @@ class ConvOp final : public Op, public LinearLayer {
     out[0] = std::move(y);
   }
 
+  bool differentiable_input(std::size_t k) const override { return k < 3; }
+
+  // Per group, on the im2col lowering: dW = dYᵀ·cols, dcols = dY·W scattered back by col2im,
+  // dB = Σ dY over images and pixels.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext& ctx) const override {
+    if (dout[0] == nullptr) return;
+    if (blocks_.empty()) {  // run-time weights: as in run(), through a copy that knows them
+      ConvOp exact(*this, require_float(spec_, in[1], "input W"));
+      return exact.backward(in, {}, dout, need, din, ctx);
+    }
+    const Tensor& x = *in[0];
+    const Tensor& w = *in[1];
+    const Tensor& dy = *dout[0];
+    const ConvGeometry geometry = geometry_for(x);
+    const std::int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3);
+    const std::int64_t patches = geometry.patches(), k = geometry.patch_size(), group_out = out_channels_ / group_;
+    const bool secant = ctx.secant && !blocks_.empty() && substrate_kind() != models::exact_kind_name();
+    Tensor dx(x.shape()), dw(w.shape());
+    const std::int64_t images_per_block = std::max<std::int64_t>(1, 4096 / patches);
+    MatrixRM cols, g, dcols, exact, hardware;
+    for (std::int64_t gr = 0; gr < group_; ++gr) {
+      ConstMap wg(w.f() + gr * group_out * k, group_out, k);
+      Map dwg(dw.f() + gr * group_out * k, group_out, k);
+      for (std::int64_t n0 = 0; n0 < n; n0 += images_per_block) {
+        const std::int64_t nb = std::min(images_per_block, n - n0);
+        cols.resize(nb * patches, k);
+        for (std::int64_t i = 0; i < nb; ++i)
+          im2col(geometry, x.f() + ((n0 + i) * c + gr * group_in_) * h * wd, cols.data() + i * patches * k);
+        g.resize(nb * patches, group_out);
+        for (std::int64_t i = 0; i < nb; ++i)
+          for (std::int64_t m = 0; m < group_out; ++m) {
+            const float* src = dy.f() + ((n0 + i) * out_channels_ + gr * group_out + m) * patches;
+            for (std::int64_t p = 0; p < patches; ++p) g(i * patches + p, m) = src[p];
+          }
+        if (secant) {
+          exact.noalias() = cols * wg.transpose();
+          hardware.resize(nb * patches, group_out);
+          multiply(static_cast<std::size_t>(gr), cols, hardware, (ctx.first_sample + n0) * patches);
+          apply_secant(hardware, exact, g);
+        }
+        if (need[1]) dwg.noalias() += g.transpose() * cols;
+        if (need[0]) {
+          dcols.noalias() = g * wg;
+          for (std::int64_t i = 0; i < nb; ++i)
+            col2im_add(geometry, dcols.data() + i * patches * k, dx.f() + ((n0 + i) * c + gr * group_in_) * h * wd);
+        }
+      }
+    }
+    if (need[0]) din[0] = std::move(dx);
+    if (need[1]) din[1] = std::move(dw);
+    if (in.size() > 2 && in[2] != nullptr && need[2]) {
+      Tensor db(in[2]->shape());
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t ch = 0; ch < out_channels_; ++ch) {
+          const float* src = dy.f() + (i * out_channels_ + ch) * patches;
+          double sum = 0;
+          for (std::int64_t p = 0; p < patches; ++p) sum += src[p];
+          db.f()[ch] += static_cast<float>(sum);
+        }
+      din[2] = std::move(db);
+    }
+  }
+
  private:
+  ConvGeometry geometry_for(const Tensor& x) const {
+    const std::int64_t h = x.dim(2), wd = x.dim(3);
+    std::int64_t pt, pb, pl, pr;
+    const std::int64_t ho = window_.output_size(0, h, &pt, &pb);
+    const std::int64_t wo = window_.output_size(1, wd, &pl, &pr);
+    if (ho <= 0 || wo <= 0) spec_.fail("input " + shape_string(x.shape()) + " is smaller than the kernel");
+    ConvGeometry geometry;
+    geometry.channels = group_in_;
+    geometry.height = h;
+    geometry.width = wd;
+    geometry.kernel_h = window_.kernel[0];
+    geometry.kernel_w = window_.kernel[1];
+    geometry.stride_h = window_.stride[0];
+    geometry.stride_w = window_.stride[1];
+    geometry.dilation_h = window_.dilation[0];
+    geometry.dilation_w = window_.dilation[1];
+    geometry.pad_top = pt;
+    geometry.pad_left = pl;
+    geometry.out_h = ho;
+    geometry.out_w = wo;
+    return geometry;
+  }
+
   ConvOp(const ConvOp& other, const Tensor& w)
       : Op(), LinearLayer(other.name(), "Conv"), spec_(other.spec_), window_(other.window_), group_(other.group_),
         kernel_attr_(other.kernel_attr_) {

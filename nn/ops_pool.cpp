@@ -75,6 +75,58 @@ class PoolOp final : public Op {
     out[0] = std::move(y);
   }
 
+  // Max: the gradient goes to the first maximum of each window (the element the forward pass
+  // kept); average: spread evenly over the positions the forward pass divided by.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    if (dout[0] == nullptr || !need[0]) return;
+    const Tensor& x = *in[0];
+    const Tensor& dy = *dout[0];
+    const std::int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+    std::int64_t pt, pb, pl, pr;
+    const std::int64_t ho = window_.output_size(0, h, &pt, &pb);
+    const std::int64_t wo = window_.output_size(1, w, &pl, &pr);
+    const std::int64_t kh = window_.kernel[0], kw = window_.kernel[1];
+    const std::int64_t sh = window_.stride[0], sw = window_.stride[1];
+    const std::int64_t dh = window_.dilation[0], dw = window_.dilation[1];
+    Tensor dx(x.shape());
+    for (std::int64_t p = 0; p < planes; ++p) {
+      const float* src = x.f() + p * h * w;
+      float* dst = dx.f() + p * h * w;
+      const float* g = dy.f() + p * ho * wo;
+      for (std::int64_t oy = 0; oy < ho; ++oy)
+        for (std::int64_t ox = 0; ox < wo; ++ox) {
+          const std::int64_t y0 = oy * sh - pt, x0 = ox * sw - pl;
+          std::int64_t best = -1, inside = 0, in_padded = 0;
+          for (std::int64_t ky = 0; ky < kh; ++ky) {
+            const std::int64_t iy = y0 + ky * dh;
+            for (std::int64_t kx = 0; kx < kw; ++kx) {
+              const std::int64_t ix = x0 + kx * dw;
+              if (iy >= -pt && iy < h + pb && ix >= -pl && ix < w + pr) ++in_padded;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              ++inside;
+              if (best < 0 || src[iy * w + ix] > src[best]) best = iy * w + ix;
+            }
+          }
+          const float go = g[oy * wo + ox];
+          if (is_max_) {
+            if (best >= 0) dst[best] += go;
+            continue;
+          }
+          const bool full = y0 >= 0 && x0 >= 0 && y0 + (kh - 1) * dh < h && x0 + (kw - 1) * dw < w;
+          const float share = go / static_cast<float>(full ? kh * kw : std::max<std::int64_t>(1, count_include_pad_ ? in_padded : inside));
+          for (std::int64_t ky = 0; ky < kh; ++ky) {
+            const std::int64_t iy = y0 + ky * dh;
+            for (std::int64_t kx = 0; kx < kw; ++kx) {
+              const std::int64_t ix = x0 + kx * dw;
+              if (iy >= 0 && iy < h && ix >= 0 && ix < w) dst[iy * w + ix] += share;
+            }
+          }
+        }
+    }
+    din[0] = std::move(dx);
+  }
+
  private:
   NodeSpec spec_;
   bool is_max_;
@@ -99,6 +151,20 @@ class GlobalAveragePoolOp final : public Op {
       y.f()[p] = static_cast<float>(sum / static_cast<double>(std::max<std::int64_t>(1, inner)));
     }
     out[0] = std::move(y);
+  }
+
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    if (dout[0] == nullptr || !need[0]) return;
+    const Tensor& x = *in[0];
+    Tensor dx(x.shape());
+    const std::int64_t planes = x.dim(0) * x.dim(1);
+    const std::int64_t inner = planes == 0 ? 0 : x.numel() / planes;
+    for (std::int64_t p = 0; p < planes; ++p) {
+      const float share = dout[0]->f()[p] / static_cast<float>(std::max<std::int64_t>(1, inner));
+      for (std::int64_t k = 0; k < inner; ++k) dx.f()[p * inner + k] = share;
+    }
+    din[0] = std::move(dx);
   }
 
  private:

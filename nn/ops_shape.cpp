@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "models/philox.h"
 #include "nn/op.h"
 
 namespace faultline::nn {
@@ -38,6 +39,12 @@ class FlattenOp final : public Op {
     std::int64_t outer = 1;
     for (std::int64_t d = 0; d < axis; ++d) outer *= x.dim(static_cast<int>(d));
     out[0] = reshaped(x, {outer, outer == 0 ? 0 : x.numel() / outer});
+  }
+
+  // Moves elements only: the gradient goes back along the same index map.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    index_map_backward(*this, in, dout, need, din, {0});
   }
 
  private:
@@ -82,6 +89,12 @@ class ReshapeOp final : public Op {
     out[0] = reshaped(x, shape);
   }
 
+  // Moves elements only: the gradient goes back along the same index map.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    index_map_backward(*this, in, dout, need, din, {0});
+  }
+
  private:
   NodeSpec spec_;
   bool allow_zero_ = false;
@@ -123,6 +136,12 @@ class TransposeOp final : public Op {
     out[0] = std::move(y);
   }
 
+  // Moves elements only: the gradient goes back along the same index map.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    index_map_backward(*this, in, dout, need, din, {0});
+  }
+
  private:
   NodeSpec spec_;
   std::vector<std::int64_t> perm_;
@@ -158,6 +177,15 @@ class ConcatOp final : public Op {
       offset += chunk;
     }
     out[0] = std::move(y);
+  }
+
+  bool differentiable_input(std::size_t) const override { return true; }
+  // Moves elements only: each input's gradient is its slice of the output's.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    std::vector<std::size_t> all(in.size());
+    for (std::size_t k = 0; k < in.size(); ++k) all[k] = k;
+    index_map_backward(*this, in, dout, need, din, all);
   }
 
  private:
@@ -214,6 +242,12 @@ class GatherOp final : public Op {
     out[0] = std::move(y);
   }
 
+  // Moves elements only: the gradient goes back along the same index map.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    index_map_backward(*this, in, dout, need, din, {0});
+  }
+
  private:
   NodeSpec spec_;
   std::int64_t axis_;
@@ -264,6 +298,12 @@ class SqueezeOp final : public Op {
     }
   }
 
+  // Moves elements only: the gradient goes back along the same index map.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    index_map_backward(*this, in, dout, need, din, {0});
+  }
+
  private:
   NodeSpec spec_;
   bool unsqueeze_;
@@ -296,8 +336,9 @@ class IdentityOp final : public Op {
  public:
   explicit IdentityOp(const NodeSpec& spec, bool dropout) : spec_(spec), dropout_(dropout) {
     if (dropout) {
-      // Inference: Dropout is the identity and its mask is all ones (ONNX Dropout spec).
-      spec.ignore("ratio");
+      // Inference: Dropout is the identity and its mask is all ones (ONNX Dropout spec); in
+      // training it drops. The ratio is an attribute before opset 12 and an input since.
+      if (spec.opset < 12) ratio_ = spec.get_float("ratio", 0.5f);
       spec.ignore("seed");
       if (spec.opset < 7) spec.ignore("is_test");
       spec.expect_inputs(1, 3);
@@ -307,9 +348,22 @@ class IdentityOp final : public Op {
       spec.expect_inputs(1, 1);
     }
   }
-  void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor>& out, const RunContext& ctx) const override {
     if (dropout_ && in.size() > 2 && in[2] != nullptr && in[2]->to_ints().at(0) != 0)
       spec_.unsupported("training_mode=true is not supported (inference only)");
+    if (dropout_ && ctx.training && in[0]->dtype() == DType::Float32) {
+      // Inverted dropout: kept elements scaled by 1/(1 − ratio).
+      const std::vector<float> mask = keep_mask(in, ctx);
+      Tensor y(in[0]->shape());
+      for (std::int64_t k = 0; k < y.numel(); ++k) y.f()[k] = in[0]->f()[k] * mask[static_cast<std::size_t>(k)];
+      out[0] = std::move(y);
+      if (out.size() > 1) {
+        Tensor m(in[0]->shape(), DType::Int64);
+        for (std::int64_t k = 0; k < m.numel(); ++k) m.i()[k] = mask[static_cast<std::size_t>(k)] != 0.0f;
+        out[1] = std::move(m);
+      }
+      return;
+    }
     out[0] = *in[0];
     if (out.size() > 1) {
       Tensor mask(in[0]->shape(), DType::Int64);
@@ -318,9 +372,37 @@ class IdentityOp final : public Op {
     }
   }
 
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext& ctx) const override {
+    if (dout[0] == nullptr || !need[0]) return;
+    Tensor dx = *dout[0];
+    if (dropout_ && ctx.training) {
+      const std::vector<float> mask = keep_mask(in, ctx);
+      for (std::int64_t k = 0; k < dx.numel(); ++k) dx.f()[k] *= mask[static_cast<std::size_t>(k)];
+    }
+    din[0] = std::move(dx);
+  }
+
  private:
+  // Per element 0 (dropped) or 1/(1 − ratio) (kept), keyed by (seed, trial, node) and the
+  // element's global index, so that the mask does not depend on how the batch was split.
+  std::vector<float> keep_mask(const std::vector<const Tensor*>& in, const RunContext& ctx) const {
+    float ratio = ratio_;
+    if (spec_.opset >= 12 && in.size() > 1 && in[1] != nullptr) ratio = in[1]->dtype() == DType::Float32 ? in[1]->f()[0] : 0.5f;
+    if (!(ratio >= 0.0f && ratio < 1.0f)) spec_.fail("ratio must be in [0, 1), got " + std::to_string(ratio));
+    const Tensor& x = *in[0];
+    const std::int64_t per_sample = x.rank() > 0 && x.dim(0) > 0 ? x.numel() / x.dim(0) : x.numel();
+    const models::CounterRng rng(ctx.seed, models::stream_id(ctx.trial, 4094, ctx.node, models::Purpose::SiteNoise));
+    const std::uint64_t first = ctx.first_sample * static_cast<std::uint64_t>(per_sample);
+    std::vector<float> mask(static_cast<std::size_t>(x.numel()));
+    const float keep = 1.0f / (1.0f - ratio);
+    for (std::int64_t k = 0; k < x.numel(); ++k) mask[static_cast<std::size_t>(k)] = rng.uniform(first + static_cast<std::uint64_t>(k)) >= ratio ? keep : 0.0f;
+    return mask;
+  }
+
   NodeSpec spec_;
   bool dropout_;
+  float ratio_ = 0.5f;
 };
 
 class ConstantOp final : public Op {
@@ -440,6 +522,12 @@ class PadOp final : public Op {
     out[0] = std::move(y);
   }
 
+  // Moves elements only (padding gets no gradient; edge and reflect add up what they copied).
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    index_map_backward(*this, in, dout, need, din, {0}, {2});
+  }
+
  private:
   NodeSpec spec_;
   std::string mode_;
@@ -515,6 +603,12 @@ class SliceOp final : public Op {
       }
     });
     out[0] = std::move(y);
+  }
+
+  // Moves elements only: the gradient goes back along the same index map.
+  void backward(const std::vector<const Tensor*>& in, const std::vector<const Tensor*>&, const std::vector<const Tensor*>& dout,
+                const std::vector<bool>& need, std::vector<Tensor>& din, const RunContext&) const override {
+    index_map_backward(*this, in, dout, need, din, {0});
   }
 
  private:
