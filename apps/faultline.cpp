@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -77,14 +78,15 @@ void write_text(const std::string& path, const std::string& text) {
 
 int cmd_train(const std::vector<std::string>& args) {
   nn::TrainOptions o;
-  std::string data = "fashion-mnist", out, hw, noise;
+  std::string data = "fashion-mnist", out, hw, noise, model;
   std::vector<std::string> sets;
   std::int64_t limit = 0;
   std::uint64_t seed = 1;
   po::options_description options("train options");
   add_common(options, &o.threads);
   options.add_options()
-      ("arch", po::value(&o.arch)->default_value(o.arch), "architecture: mlp (784-256-256-256-10) or lenet5")
+      ("arch", po::value(&o.arch)->default_value(o.arch), "architecture to build and train: mlp (784-256-256-256-10) or lenet5")
+      ("model", po::value(&model), "fine-tune this ONNX classifier instead (its first output the logits; every operator on the path needs a backward pass)")
       ("epochs", po::value(&o.epochs)->default_value(o.epochs), "passes over the training set")
       ("batch-size", po::value(&o.batch_size)->default_value(o.batch_size), "images per mini-batch")
       ("optimizer", po::value(&o.optimizer)->default_value(o.optimizer), "adam or sgd (with momentum)")
@@ -106,7 +108,20 @@ int cmd_train(const std::vector<std::string>& args) {
   if (!parse("train", "--out MODEL.onnx [options]", options, args, vm)) return 0;
   check_threads(o.threads);
   o.seed = seed;
-  nn::validate(o);
+  if (!model.empty() && !vm["arch"].defaulted()) throw Error("--arch, --model: choose one");
+  try {
+    nn::validate(o);
+  } catch (const Error& e) {
+    // The library names the TrainOptions field; the user knows the flag.
+    static const std::map<std::string, std::string> flags = {
+        {"arch", "--arch"}, {"epochs", "--epochs"}, {"batch_size", "--batch-size"}, {"optimizer", "--optimizer"},
+        {"learning_rate", "--lr"}, {"momentum", "--momentum"}, {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"},
+        {"threads", "--threads"}, {"backward", "--backward"}};
+    const std::string what = e.what();
+    const auto colon = what.find(':');
+    const auto flag = flags.find(what.substr(0, colon));
+    throw Error(flag == flags.end() ? what : flag->second + what.substr(colon));
+  }
   if (!hw.empty() && !noise.empty()) throw Error("--hw, --noise: choose one (a description may hold both hardware units and noise sites)");
   if (!sets.empty() && hw.empty() && noise.empty()) throw Error("--set: needs --hw or --noise");
   nn::HardwareConfig loop;
@@ -130,9 +145,16 @@ int cmd_train(const std::vector<std::string>& args) {
     train.images.resize(static_cast<std::size_t>(limit * train.image_size()));
     train.labels.resize(static_cast<std::size_t>(limit));
   }
-  nn::TrainableNetwork net(o.arch, train.channels, train.height, train.width, train.classes, o.seed);
-  if (o.hardware) std::printf("training %s with %s in the loop (%s)\n", o.arch.c_str(), o.hardware->name.c_str(), o.hardware->source.c_str());
-  app::ProgressBar bar("training " + o.arch);
+  nn::TrainableNetwork net = model.empty() ? nn::TrainableNetwork(o.arch, train.channels, train.height, train.width, train.classes, o.seed)
+                                            : nn::TrainableNetwork::from_onnx_file(model);
+  const std::string what = model.empty() ? o.arch : model;
+  if (!model.empty()) {
+    std::printf("fine-tuning %s: %zu parameter tensors", model.c_str(), net.graph().parameters().size());
+    if (!net.graph().frozen_parameters().empty()) std::printf(", %zu frozen (read by constant-folded nodes)", net.graph().frozen_parameters().size());
+    std::printf("\n");
+  }
+  if (o.hardware) std::printf("training %s with %s in the loop (%s)\n", what.c_str(), o.hardware->name.c_str(), o.hardware->source.c_str());
+  app::ProgressBar bar("training " + what);
   net.train(train, o, [&](std::int64_t done, std::int64_t total) { bar.update(done, total); },
             [&](const nn::EpochReport& r) {
               bar.finish();

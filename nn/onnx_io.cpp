@@ -185,6 +185,26 @@ std::unique_ptr<Graph> parse_onnx(const std::string& bytes, const std::string& s
 
 std::unique_ptr<Graph> load_onnx(const std::string& path) { return parse_onnx(read_file(path), path); }
 
+std::string replace_initializers(const std::string& bytes, const std::string& source,
+                                 const std::function<const Tensor*(const std::string&)>& value_of) {
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes)) throw Error(source + ": not an ONNX model (protobuf parsing failed)");
+  for (onnx::TensorProto& t : *model.mutable_graph()->mutable_initializer()) {
+    const Tensor* value = value_of(t.name());
+    if (value == nullptr) continue;
+    if (t.data_type() != onnx::TensorProto::FLOAT || value->dtype() != DType::Float32)
+      throw std::logic_error("replace_initializers: '" + t.name() + "' is not a float32 initializer");
+    std::int64_t count = 1;
+    for (auto d : t.dims()) count *= d;
+    if (count != value->numel()) throw std::logic_error("replace_initializers: '" + t.name() + "' changed its size");
+    t.clear_float_data();
+    t.set_raw_data(std::string(reinterpret_cast<const char*>(value->f()), static_cast<std::size_t>(value->numel()) * sizeof(float)));
+  }
+  std::string out;
+  if (!model.SerializeToString(&out)) throw std::runtime_error("ONNX serialization failed");
+  return out;
+}
+
 Tensor load_tensor_pb(const std::string& path) {
   onnx::TensorProto proto;
   if (!proto.ParseFromString(read_file(path))) throw Error(path + ": not an ONNX TensorProto (protobuf parsing failed)");

@@ -2,6 +2,7 @@
 // onnx_io.cpp; the rest of the engine sees Graph and Tensor only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +25,11 @@ constexpr int kMaxOpset = 17;
 // name the file and the node.
 std::unique_ptr<Graph> load_onnx(const std::string& path);
 std::unique_ptr<Graph> parse_onnx(const std::string& bytes, const std::string& source);
+
+// The model `bytes` with the float initializers for which `value_of(name)` gives a tensor
+// replaced by it (same element count; raw little-endian data). Everything else stays as it was.
+std::string replace_initializers(const std::string& bytes, const std::string& source,
+                                 const std::function<const Tensor*(const std::string&)>& value_of);
 
 // Reads a serialized ONNX TensorProto (the `.pb` files of ONNX test data sets).
 Tensor load_tensor_pb(const std::string& path);

@@ -1,27 +1,18 @@
 #include "nn/train.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
-#include <fnmatch.h>
-
-#include <limits>
+#include <cstdio>
+#include <set>
 
 #include "models/det_math.h"
 #include "models/error.h"
-#include "models/noise.h"
 #include "models/philox.h"
-#include "models/substrate.h"
-#include "nn/im2col.h"
 #include "nn/onnx_io.h"
 #include "nn/parallel.h"
 
 namespace faultline::nn {
 namespace {
-
-using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Map = Eigen::Map<MatrixRM>;
-using ConstMap = Eigen::Map<const MatrixRM>;
 
 // Samples per parallel task. Fixed (never derived from the thread count) so that results do
 // not depend on it.
@@ -32,443 +23,335 @@ constexpr std::uint64_t kStreamInit = 0x7472'0000'0000'0000ull;
 constexpr std::uint64_t kStreamShuffle = 0x7473'0000'0000'0000ull;
 constexpr std::uint64_t kStreamFlip = 0x7466'0000'0000'0000ull;
 
-enum class Kind { Conv, Linear, Relu, MaxPool, Flatten };
-
-struct Layer {
-  Kind kind;
-  // Shapes per sample (C, H, W) of input and output.
-  std::int64_t in_c = 0, in_h = 1, in_w = 1, out_c = 0, out_h = 1, out_w = 1;
-  // Conv: kernel size and padding (stride 1). MaxPool: window = stride = 2.
-  std::int64_t kernel = 0, pad = 0;
-  // Offsets of the weights and biases in the flat parameter vector.
-  std::int64_t w_offset = 0, w_size = 0, b_offset = 0, b_size = 0;
-  std::string name;        // the ONNX node name the export gives it (conv1, fc2, relu3, ...)
-  int linear_index = -1;   // position among the Conv/Linear layers (the graph's layer index)
-
-  std::int64_t in_size() const { return in_c * in_h * in_w; }
-  std::int64_t out_size() const { return out_c * out_h * out_w; }
-  ConvGeometry geometry() const {
-    ConvGeometry g;
-    g.channels = in_c;
-    g.height = in_h;
-    g.width = in_w;
-    g.kernel_h = g.kernel_w = kernel;
-    g.pad_top = g.pad_left = pad;
-    g.out_h = out_h;
-    g.out_w = out_w;
-    return g;
+// Builds the reference architectures as ONNX (opset 13: Conv/Relu/MaxPool/Flatten/Gemm), with
+// He-uniform weights U(−√(6/fan_in), √(6/fan_in)) (He, Zhang, Ren, Sun, ICCV 2015) and zero
+// biases. Weight element k of the n-th parameter block takes uniform number (offset + k) of the
+// init stream, offsets counting every weight and bias in layer order.
+class ArchitectureBuilder {
+ public:
+  ArchitectureBuilder(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width, std::uint64_t seed)
+      : builder_("faultline_" + arch), arch_(arch), c_(channels), h_(height), w_(width), rng_(seed, kStreamInit) {
+    builder_.set_doc("Trained by faultline (" + arch + ")");
+    builder_.add_input("input", {-1, channels, height, width});
   }
+
+  void conv(std::int64_t out, std::int64_t kernel, std::int64_t pad) {
+    const std::string name = "conv" + std::to_string(++conv_);
+    Tensor w({out, c_, kernel, kernel}), b({out});
+    init(w, c_ * kernel * kernel);
+    offset_ += out;  // the biases' share of the stream
+    builder_.add_initializer(name + ".weight", w);
+    builder_.add_initializer(name + ".bias", b);
+    builder_.add_node("Conv", name, {current_, name + ".weight", name + ".bias"}, {name},
+                      {{"kernel_shape", ints_attribute({kernel, kernel})}, {"pads", ints_attribute({pad, pad, pad, pad})},
+                       {"strides", ints_attribute({1, 1})}});
+    current_ = name;
+    c_ = out;
+    h_ = h_ + 2 * pad - kernel + 1;
+    w_ = w_ + 2 * pad - kernel + 1;
+    check();
+  }
+  void relu() { node("Relu", "relu" + std::to_string(++relu_)); }
+  void pool() {
+    const std::string name = "pool" + std::to_string(++pool_);
+    builder_.add_node("MaxPool", name, {current_}, {name}, {{"kernel_shape", ints_attribute({2, 2})}, {"strides", ints_attribute({2, 2})}});
+    current_ = name;
+    h_ /= 2;
+    w_ /= 2;
+    check();
+  }
+  void flatten() {
+    builder_.add_node("Flatten", "flatten", {current_}, {"flatten"}, {{"axis", int_attribute(1)}});
+    current_ = "flatten";
+    c_ = c_ * h_ * w_;
+    h_ = w_ = 1;
+  }
+  // The last layer's output is the graph's output, "logits".
+  void dense(std::int64_t out, bool last = false) {
+    const std::string name = "fc" + std::to_string(++fc_);
+    Tensor w({out, c_}), b({out});
+    init(w, c_);
+    offset_ += out;
+    builder_.add_initializer(name + ".weight", w);
+    builder_.add_initializer(name + ".bias", b);
+    const std::string output = last ? "logits" : name;
+    builder_.add_node("Gemm", name, {current_, name + ".weight", name + ".bias"}, {output},
+                      {{"alpha", float_attribute(1.0f)}, {"beta", float_attribute(1.0f)}, {"transB", int_attribute(1)}});
+    current_ = output;
+    c_ = out;
+  }
+  std::string finish(int classes) {
+    builder_.add_output("logits", {-1, classes});
+    return builder_.serialize();
+  }
+
+ private:
+  void node(const std::string& op, const std::string& name) {
+    builder_.add_node(op, name, {current_}, {name});
+    current_ = name;
+  }
+  void init(Tensor& w, std::int64_t fan_in) {
+    const float bound = std::sqrt(6.0f / static_cast<float>(fan_in));
+    for (std::int64_t k = 0; k < w.numel(); ++k) w.f()[k] = (2.0f * rng_.uniform(static_cast<std::uint64_t>(offset_ + k)) - 1.0f) * bound;
+    offset_ += w.numel();
+  }
+  void check() const {
+    if (h_ < 1 || w_ < 1) throw Error("architecture '" + arch_ + "' does not fit the images");
+  }
+
+  OnnxModelBuilder builder_;
+  std::string arch_;
+  std::int64_t c_, h_, w_;
+  models::CounterRng rng_;
+  std::string current_ = "input";
+  std::int64_t offset_ = 0;
+  int conv_ = 0, relu_ = 0, pool_ = 0, fc_ = 0;
 };
 
-// Activations and scratch space of one task.
-struct Workspace {
-  std::vector<std::vector<float>> acts;      // acts[l]: input of layer l (acts.back(): logits)
-  std::vector<std::vector<float>> cols;      // im2col rows of conv layers
-  std::vector<std::vector<std::int32_t>> argmax;
-  std::vector<float> grad, grad_next, scratch, factors, exact;
-  std::vector<std::vector<float>> gains;     // per layer: the hardware's frozen per-output gain (secant backward)
-};
-
-}  // namespace
-
-struct TrainableNetwork::Impl {
-  std::string arch;
-  std::int64_t channels, height, width;
-  int classes;
-  std::vector<Layer> layers;
-  std::vector<float> params;
-  int conv_count = 0, fc_count = 0, relu_count = 0, pool_count = 0, linear_count = 0;
-  // Hardware in the loop (TrainOptions::hardware), per layer: the substrate of its unit (null:
-  // exact product) and the Walking Noise of a site after it; set for the current step.
-  std::vector<std::unique_ptr<models::Substrate>> hw;
-  std::vector<float> site_add, site_mul;
-  std::uint64_t noise_seed = 0, noise_trial = 0;
-  bool secant = false;  // TrainOptions::backward == "secant"
-  void attach_hardware(const HardwareConfig& config);
-  void program_hardware(std::uint64_t seed, std::uint64_t step);
-
-  // Walking Noise of a site after layer `li` on y (rows of `per_sample` values starting at sample
-  // `first_sample`), keyed by (seed, step, layer, element) like the graph's noise sites.
-  void apply_site(std::size_t li, std::int64_t first_sample, std::int64_t n, float* y) const {
-    const Layer& l = layers[li];
-    const models::CounterRng rng(noise_seed, models::stream_id(noise_trial, l.linear_index, 0, models::Purpose::SiteNoise));
-    models::apply_noise(rng, static_cast<std::uint64_t>(first_sample * l.out_size()), site_add[li], site_mul[li], y, n * l.out_size());
-  }
-  // The secant backward: g = y_hw / y_exact per output, clamped to [0, 1] (1 where the exact
-  // product is ~0), so that an output the hardware compressed (membrane saturation, falling
-  // position gain) passes proportionally less gradient: the chain rule through y_hw = g·y_exact
-  // with g frozen, instead of straight-through (g ≡ 1).
-  static void secant_gains(const float* hw, const float* exact, std::size_t count, std::vector<float>& out) {
-    out.resize(count);
-    float scale = 0;
-    for (std::size_t k = 0; k < count; ++k) scale = std::max(scale, std::fabs(exact[k]));
-    const float tiny = 1e-3f * scale;
-    for (std::size_t k = 0; k < count; ++k)
-      out[k] = std::fabs(exact[k]) <= tiny ? 1.0f : std::clamp(hw[k] / exact[k], 0.0f, 1.0f);
-  }
-  // The multiplicative factors apply_site used (the gradient through y·(1 + σ·ε) is dy·(1 + σ·ε)).
-  void site_factors(std::size_t li, std::int64_t first_sample, std::int64_t n, std::vector<float>& out) const {
-    const Layer& l = layers[li];
-    const models::CounterRng rng(noise_seed, models::stream_id(noise_trial, l.linear_index, 0, models::Purpose::SiteNoise));
-    out.resize(static_cast<std::size_t>(n * l.out_size()));
-    rng.fill_normal((std::uint64_t{1} << 62) + static_cast<std::uint64_t>(first_sample * l.out_size()), out.size(), out.data());
-    for (float& v : out) v = 1.0f + site_mul[li] * v;
-  }
-
-  void add(Kind kind, std::int64_t out_c_or_features, std::int64_t kernel = 0, std::int64_t pad = 0) {
-    Layer l;
-    l.kind = kind;
-    if (layers.empty()) { l.in_c = channels; l.in_h = height; l.in_w = width; }
-    else { l.in_c = layers.back().out_c; l.in_h = layers.back().out_h; l.in_w = layers.back().out_w; }
-    switch (kind) {
-      case Kind::Conv:
-        l.kernel = kernel;
-        l.pad = pad;
-        l.out_c = out_c_or_features;
-        l.out_h = l.in_h + 2 * pad - kernel + 1;
-        l.out_w = l.in_w + 2 * pad - kernel + 1;
-        l.w_size = l.out_c * l.in_c * kernel * kernel;
-        l.b_size = l.out_c;
-        break;
-      case Kind::Linear:
-        l.out_c = out_c_or_features;
-        l.out_h = l.out_w = 1;
-        l.w_size = l.out_c * l.in_size();
-        l.b_size = l.out_c;
-        break;
-      case Kind::MaxPool:
-        l.out_c = l.in_c;
-        l.out_h = l.in_h / 2;
-        l.out_w = l.in_w / 2;
-        break;
-      case Kind::Flatten:
-        l.out_c = l.in_size();
-        l.out_h = l.out_w = 1;
-        break;
-      case Kind::Relu:
-        l.out_c = l.in_c;
-        l.out_h = l.in_h;
-        l.out_w = l.in_w;
-        break;
-    }
-    if (l.out_h < 1 || l.out_w < 1) throw Error("architecture '" + arch + "' does not fit " + std::to_string(height) + "×" + std::to_string(width) + " images");
-    switch (kind) {
-      case Kind::Conv: l.name = "conv" + std::to_string(++conv_count); l.linear_index = linear_count++; break;
-      case Kind::Linear: l.name = "fc" + std::to_string(++fc_count); l.linear_index = linear_count++; break;
-      case Kind::Relu: l.name = "relu" + std::to_string(++relu_count); break;
-      case Kind::MaxPool: l.name = "pool" + std::to_string(++pool_count); break;
-      case Kind::Flatten: l.name = "flatten"; break;
-    }
-    l.w_offset = static_cast<std::int64_t>(params.size());
-    l.b_offset = l.w_offset + l.w_size;
-    params.resize(params.size() + static_cast<std::size_t>(l.w_size + l.b_size), 0.0f);
-    layers.push_back(l);
-  }
-
-  // One micro-batch: forward, softmax cross-entropy, backward. Adds the summed (not averaged)
-  // parameter gradient into `grad_out`; returns the summed loss and counts correct predictions.
-  // `first_sample` is the micro-batch's first sample within the mini-batch (the row keys of the
-  // hardware's noise).
-  double forward_backward(const float* images, const std::uint8_t* labels, std::int64_t n, std::int64_t first_sample, Workspace& ws,
-                          float* grad_out, std::int64_t* correct) const {
-    const std::size_t depth = layers.size();
-    ws.acts.resize(depth + 1);
-    ws.cols.resize(depth);
-    ws.argmax.resize(depth);
-    ws.acts[0].assign(images, images + n * layers[0].in_size());
-    for (std::size_t li = 0; li < depth; ++li) {
-      const Layer& l = layers[li];
-      const float* x = ws.acts[li].data();
-      std::vector<float>& y = ws.acts[li + 1];
-      y.resize(static_cast<std::size_t>(n * l.out_size()));
-      switch (l.kind) {
-        case Kind::Conv: {
-          const ConvGeometry g = l.geometry();
-          const std::int64_t p = g.patches(), k = g.patch_size();
-          ws.cols[li].resize(static_cast<std::size_t>(n * p * k));
-          for (std::int64_t i = 0; i < n; ++i) im2col(g, x + i * l.in_size(), ws.cols[li].data() + i * p * k);
-          ws.scratch.resize(static_cast<std::size_t>(n * p * l.out_c));
-          Map prod(ws.scratch.data(), n * p, l.out_c);
-          if (!hw.empty() && hw[li]) {
-            hw[li]->multiply(ConstMap(ws.cols[li].data(), n * p, k), prod, models::MultiplyContext{static_cast<std::uint64_t>(first_sample * p)});
-            if (secant) {
-              ws.exact.resize(static_cast<std::size_t>(n * p * l.out_c));
-              Map(ws.exact.data(), n * p, l.out_c).noalias() =
-                  ConstMap(ws.cols[li].data(), n * p, k) * ConstMap(params.data() + l.w_offset, l.out_c, k).transpose();
-              ws.gains.resize(layers.size());
-              secant_gains(ws.scratch.data(), ws.exact.data(), ws.exact.size(), ws.gains[li]);  // prod layout: (n·p) × out_c
-            }
-          } else
-            prod.noalias() = ConstMap(ws.cols[li].data(), n * p, k) * ConstMap(params.data() + l.w_offset, l.out_c, k).transpose();
-          for (std::int64_t i = 0; i < n; ++i)
-            for (std::int64_t c = 0; c < l.out_c; ++c) {
-              const float b = params[l.b_offset + c];
-              float* dst = y.data() + (i * l.out_c + c) * p;
-              for (std::int64_t q = 0; q < p; ++q) dst[q] = prod(i * p + q, c) + b;
-            }
-          if (!site_add.empty() && (site_add[li] != 0 || site_mul[li] != 0)) apply_site(li, first_sample, n, y.data());
-          break;
-        }
-        case Kind::Linear: {
-          Map out(y.data(), n, l.out_c);
-          if (!hw.empty() && hw[li]) {
-            hw[li]->multiply(ConstMap(x, n, l.in_size()), out, models::MultiplyContext{static_cast<std::uint64_t>(first_sample)});
-            if (secant) {
-              ws.exact.resize(static_cast<std::size_t>(n * l.out_c));
-              Map(ws.exact.data(), n, l.out_c).noalias() = ConstMap(x, n, l.in_size()) * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size()).transpose();
-              ws.gains.resize(layers.size());
-              secant_gains(y.data(), ws.exact.data(), ws.exact.size(), ws.gains[li]);
-            }
-          } else
-            out.noalias() = ConstMap(x, n, l.in_size()) * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size()).transpose();
-          out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(params.data() + l.b_offset, l.out_c);
-          if (!site_add.empty() && (site_add[li] != 0 || site_mul[li] != 0)) apply_site(li, first_sample, n, y.data());
-          break;
-        }
-        case Kind::Relu:
-          for (std::size_t k = 0; k < y.size(); ++k) y[k] = x[k] > 0.0f ? x[k] : 0.0f;
-          break;
-        case Kind::MaxPool: {
-          ws.argmax[li].resize(y.size());
-          for (std::int64_t plane = 0; plane < n * l.in_c; ++plane) {
-            const float* src = x + plane * l.in_h * l.in_w;
-            for (std::int64_t oy = 0; oy < l.out_h; ++oy)
-              for (std::int64_t ox = 0; ox < l.out_w; ++ox) {
-                std::int32_t best = static_cast<std::int32_t>((2 * oy) * l.in_w + 2 * ox);
-                for (std::int64_t dy = 0; dy < 2; ++dy)
-                  for (std::int64_t dx = 0; dx < 2; ++dx) {
-                    const std::int32_t at = static_cast<std::int32_t>((2 * oy + dy) * l.in_w + 2 * ox + dx);
-                    if (src[at] > src[best]) best = at;
-                  }
-                const std::int64_t o = (plane * l.out_h + oy) * l.out_w + ox;
-                y[o] = src[best];
-                ws.argmax[li][o] = best;
-              }
-          }
-          break;
-        }
-        case Kind::Flatten:
-          std::copy(x, x + n * l.in_size(), y.begin());
-          break;
-      }
-    }
-    // Softmax cross-entropy on the logits; its gradient starts the backward pass.
-    const std::vector<float>& logits = ws.acts[depth];
-    ws.grad.assign(logits.size(), 0.0f);
-    double loss = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float* z = logits.data() + i * classes;
-      const float mx = *std::max_element(z, z + classes);
-      double sum = 0;
-      for (int c = 0; c < classes; ++c) sum += models::det::exp(static_cast<double>(z[c] - mx));
-      const double log_sum = models::det::log(sum) + mx;
-      loss += log_sum - z[labels[i]];
-      if (std::max_element(z, z + classes) - z == labels[i]) ++*correct;
-      for (int c = 0; c < classes; ++c)
-        ws.grad[i * classes + c] = static_cast<float>(models::det::exp(z[c] - log_sum)) - (c == labels[i] ? 1.0f : 0.0f);
-    }
-    for (std::size_t li = depth; li-- > 0;) {
-      const Layer& l = layers[li];
-      const float* x = ws.acts[li].data();
-      const bool need_input_grad = li > 0;
-      ws.grad_next.assign(static_cast<std::size_t>(n * l.in_size()), 0.0f);
-      if (!site_mul.empty() && site_mul[li] != 0) {
-        site_factors(li, first_sample, n, ws.factors);
-        for (std::size_t k = 0; k < ws.grad.size(); ++k) ws.grad[k] *= ws.factors[k];
-      }
-      switch (l.kind) {
-        case Kind::Conv: {
-          const ConvGeometry g = l.geometry();
-          const std::int64_t p = g.patches(), k = g.patch_size();
-          ws.scratch.resize(static_cast<std::size_t>(n * p * l.out_c));
-          Map dy(ws.scratch.data(), n * p, l.out_c);
-          for (std::int64_t i = 0; i < n; ++i)
-            for (std::int64_t c = 0; c < l.out_c; ++c) {
-              const float* src = ws.grad.data() + (i * l.out_c + c) * p;
-              for (std::int64_t q = 0; q < p; ++q) dy(i * p + q, c) = src[q];
-            }
-          if (secant && !hw.empty() && hw[li]) dy.array() *= Eigen::Map<const Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(ws.gains[li].data(), n * p, l.out_c);
-          ConstMap cols(ws.cols[li].data(), n * p, k);
-          Map(grad_out + l.w_offset, l.out_c, k).noalias() += dy.transpose() * cols;
-          Eigen::Map<Eigen::RowVectorXf>(grad_out + l.b_offset, l.out_c) += dy.colwise().sum();
-          if (need_input_grad) {
-            MatrixRM dcols = dy * ConstMap(params.data() + l.w_offset, l.out_c, k);
-            for (std::int64_t i = 0; i < n; ++i) col2im_add(g, dcols.data() + i * p * k, ws.grad_next.data() + i * l.in_size());
-          }
-          break;
-        }
-        case Kind::Linear: {
-          if (secant && !hw.empty() && hw[li])
-            for (std::size_t e = 0; e < ws.grad.size(); ++e) ws.grad[e] *= ws.gains[li][e];
-          ConstMap dy(ws.grad.data(), n, l.out_c);
-          ConstMap xin(x, n, l.in_size());
-          Map(grad_out + l.w_offset, l.out_c, l.in_size()).noalias() += dy.transpose() * xin;
-          Eigen::Map<Eigen::RowVectorXf>(grad_out + l.b_offset, l.out_c) += dy.colwise().sum();
-          if (need_input_grad)
-            Map(ws.grad_next.data(), n, l.in_size()).noalias() = dy * ConstMap(params.data() + l.w_offset, l.out_c, l.in_size());
-          break;
-        }
-        case Kind::Relu: {
-          const std::vector<float>& y = ws.acts[li + 1];
-          for (std::size_t k = 0; k < y.size(); ++k) ws.grad_next[k] = y[k] > 0.0f ? ws.grad[k] : 0.0f;
-          break;
-        }
-        case Kind::MaxPool:
-          for (std::int64_t plane = 0; plane < n * l.in_c; ++plane)
-            for (std::int64_t o = 0; o < l.out_h * l.out_w; ++o) {
-              const std::int64_t at = plane * l.out_h * l.out_w + o;
-              ws.grad_next[plane * l.in_h * l.in_w + ws.argmax[li][at]] += ws.grad[at];
-            }
-          break;
-        case Kind::Flatten:
-          ws.grad_next = ws.grad;
-          break;
-      }
-      std::swap(ws.grad, ws.grad_next);
-    }
-    return loss;
-  }
-};
-
-// Creates the substrates of a hardware description for the network's Conv/Linear layers and
-// resolves its noise sites (which must follow Conv/Gemm layers: the trainer's other layers have
-// no noise path).
-void TrainableNetwork::Impl::attach_hardware(const HardwareConfig& config) {
-  Impl& m = *this;
-  m.hw.clear();
-  m.hw.resize(m.layers.size());
-  m.site_add.assign(m.layers.size(), 0.0f);
-  m.site_mul.assign(m.layers.size(), 0.0f);
-  for (std::size_t li = 0; li < m.layers.size(); ++li) {
-    const Layer& l = m.layers[li];
-    const std::string op = l.kind == Kind::Conv ? "Conv" : l.kind == Kind::Linear ? "Gemm" : l.kind == Kind::Relu ? "Relu"
-                           : l.kind == Kind::MaxPool ? "MaxPool" : "Flatten";
-    if (l.linear_index >= 0) {
-      if (const HardwareUnit* unit = config.unit_for(l.name, op)) {
-        if (unit->kind != models::exact_kind_name()) m.hw[li] = models::create_substrate(unit->kind, unit->params);
-      }
-    }
-    for (const auto& site : config.noise_sites) {
-      if (!site.op.empty() && site.op != op) continue;
-      if (fnmatch(site.nodes.c_str(), l.name.c_str(), 0) != 0) continue;
-      if (l.linear_index < 0 && (site.sigma_add != 0 || site.sigma_mul != 0))
-        throw Error(config.source + ": noise after '" + site.nodes + "' matches " + l.name + " (" + op +
-                    "): training injects noise sites after Conv/Gemm layers only");
-      m.site_add[li] = site.sigma_add;
-      m.site_mul[li] = site.sigma_mul;
-      break;
-    }
-  }
-}
-
-void TrainableNetwork::Impl::program_hardware(std::uint64_t seed, std::uint64_t step) {
-  Impl& m = *this;
-  m.noise_seed = seed;
-  m.noise_trial = step;
-  for (std::size_t li = 0; li < m.layers.size(); ++li) {
-    if (!m.hw[li]) continue;
-    const Layer& l = m.layers[li];
-    const std::int64_t k = l.w_size / l.out_c;
-    const models::MatrixRM w = ConstMap(m.params.data() + l.w_offset, l.out_c, k);
-    m.hw[li]->program(w, models::LayerInfo{l.name, l.kind == Kind::Conv ? "Conv" : "Gemm", l.linear_index, 0},
-                      models::ProgramContext{seed, step});
-  }
-}
-
-void validate(const TrainOptions& o) {
-  if (o.arch != "mlp" && o.arch != "lenet5") throw Error("--arch: unknown architecture '" + o.arch + "' (mlp, lenet5)");
-  if (o.epochs < 1 || o.epochs > 100000) throw Error("--epochs: must be between 1 and 100000, got " + std::to_string(o.epochs));
-  if (o.batch_size < 1 || o.batch_size > 65536) throw Error("--batch-size: must be between 1 and 65536, got " + std::to_string(o.batch_size));
-  if (o.optimizer != "adam" && o.optimizer != "sgd") throw Error("--optimizer: unknown optimizer '" + o.optimizer + "' (adam, sgd)");
-  if (!(o.learning_rate > 0.0f) || !std::isfinite(o.learning_rate)) throw Error("--lr: must be a positive number");
-  if (!(o.momentum >= 0.0f && o.momentum < 1.0f)) throw Error("--momentum: must be in [0, 1)");
-  if (!(o.weight_decay >= 0.0f) || !std::isfinite(o.weight_decay)) throw Error("--weight-decay: must be a non-negative number");
-  if (o.schedule != "cosine" && o.schedule != "constant") throw Error("--schedule: unknown schedule '" + o.schedule + "' (cosine, constant)");
-  if (o.threads < 1) throw Error("--threads: must be at least 1");
-  if (o.backward != "ste" && o.backward != "secant") throw Error("--backward: must be ste or secant, got '" + o.backward + "'");
-}
-
-TrainableNetwork::TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width,
-                                   int classes, std::uint64_t seed)
-    : impl_(std::make_unique<Impl>()) {
-  Impl& m = *impl_;
-  m.arch = arch;
-  m.channels = channels;
-  m.height = height;
-  m.width = width;
-  m.classes = classes;
+std::string build_architecture(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width, int classes,
+                               std::uint64_t seed) {
+  ArchitectureBuilder b(arch, channels, height, width, seed);
   if (arch == "mlp") {
     // The Walking Noise "SFC" shape: 3 hidden layers of 256 (Borras, Klein, Fröning, arXiv 2212.10430).
-    m.add(Kind::Flatten, 0);
-    for (int h = 0; h < 3; ++h) { m.add(Kind::Linear, 256); m.add(Kind::Relu, 0); }
-    m.add(Kind::Linear, classes);
+    b.flatten();
+    for (int h = 0; h < 3; ++h) {
+      b.dense(256);
+      b.relu();
+    }
+    b.dense(classes, true);
   } else if (arch == "lenet5") {
     // LeNet-5 (LeCun, Bottou, Bengio, Haffner 1998) with ReLU and max pooling: C1 6@5×5 (padded so
     // that 28×28 inputs give the original 28×28 maps), S2, C3 16@5×5, S4, F5 120, F6 84, output.
-    m.add(Kind::Conv, 6, 5, 2); m.add(Kind::Relu, 0); m.add(Kind::MaxPool, 0);
-    m.add(Kind::Conv, 16, 5, 0); m.add(Kind::Relu, 0); m.add(Kind::MaxPool, 0);
-    m.add(Kind::Flatten, 0);
-    m.add(Kind::Linear, 120); m.add(Kind::Relu, 0);
-    m.add(Kind::Linear, 84); m.add(Kind::Relu, 0);
-    m.add(Kind::Linear, classes);
+    b.conv(6, 5, 2);
+    b.relu();
+    b.pool();
+    b.conv(16, 5, 0);
+    b.relu();
+    b.pool();
+    b.flatten();
+    b.dense(120);
+    b.relu();
+    b.dense(84);
+    b.relu();
+    b.dense(classes, true);
   } else {
-    throw Error("--arch: unknown architecture '" + arch + "' (mlp, lenet5)");
+    throw Error("arch: unknown architecture '" + arch + "' (mlp, lenet5)");
   }
-  // He-uniform weights, U(−√(6/fan_in), √(6/fan_in)) (He, Zhang, Ren, Sun, ICCV 2015), zero biases.
-  const models::CounterRng rng(seed, kStreamInit);
-  for (const Layer& l : m.layers) {
-    if (l.w_size == 0) continue;
-    const std::int64_t fan_in = l.w_size / l.out_c;
-    const float bound = std::sqrt(6.0f / static_cast<float>(fan_in));
-    for (std::int64_t k = 0; k < l.w_size; ++k)
-      m.params[l.w_offset + k] = (2.0f * rng.uniform(static_cast<std::uint64_t>(l.w_offset + k)) - 1.0f) * bound;
+  return b.finish(classes);
+}
+
+}  // namespace
+
+// What the tasks of one mini-batch produce (indexed by task).
+struct BatchWork {
+  std::vector<std::vector<Tensor>> grads;
+  std::vector<double> loss;
+  std::vector<std::int64_t> correct;
+  // Per BatchNormalization node: the micro-batch's mean and unbiased variance per channel.
+  std::vector<std::vector<std::pair<std::vector<double>, std::vector<double>>>> bn;
+};
+
+struct TrainableNetwork::Impl {
+  std::string arch;     // "mlp", "lenet5" or the model's source
+  std::string bytes;    // the ONNX model the parameters are written back into
+  std::string source;
+  std::unique_ptr<Graph> graph;
+  std::vector<float> flat;  // parameters(), refreshed after every change
+
+  void refresh_flat() {
+    flat.clear();
+    for (const auto& name : graph->parameters()) {
+      const Tensor& t = graph->parameter(name);
+      flat.insert(flat.end(), t.f(), t.f() + t.numel());
+    }
   }
+
+  void load(std::string model, std::string from) {
+    bytes = std::move(model);
+    source = std::move(from);
+    graph = parse_onnx(bytes, source);
+    if (graph->parameters().empty()) throw Error(source + ": the model has no trainable parameters (float initializers of Conv, Gemm, MatMul, ...)");
+    if (graph->inputs().size() != 1) throw Error(source + ": training needs a model with one input (the images), this one has " + std::to_string(graph->inputs().size()));
+    if (graph->inputs()[0].dtype != DType::Float32) throw Error(source + ": the model's input must be float32");
+    refresh_flat();
+  }
+
+  // One mini-batch's forward and backward passes (the layers already programmed for `step`), cut
+  // into micro-batch tasks; per task its parameter gradients (summed over its samples), loss,
+  // correct predictions and BatchNormalization statistics. Returns the number of tasks.
+  std::int64_t run_batch(const float* images, const std::uint8_t* labels, std::int64_t n, const Dataset& data, const TrainOptions& options,
+                         std::int64_t step, const std::vector<std::size_t>& bn_steps, BatchWork& work) const {
+    const std::int64_t tasks = (n + kMicroBatch - 1) / kMicroBatch;
+    work.grads.resize(static_cast<std::size_t>(tasks));
+    work.loss.assign(static_cast<std::size_t>(tasks), 0.0);
+    work.correct.assign(static_cast<std::size_t>(tasks), 0);
+    work.bn.resize(static_cast<std::size_t>(tasks));
+    const bool secant = options.hardware != nullptr && options.backward == "secant";
+    const std::int64_t image_size = data.image_size();
+    Graph& g = *graph;
+    parallel_for(tasks, options.threads, [&](std::int64_t t, int) {
+        const std::int64_t t0 = t * kMicroBatch, tn = std::min(kMicroBatch, n - t0);
+        RunContext ctx;
+        ctx.first_sample = static_cast<std::uint64_t>(t0);
+        ctx.training = true;
+        ctx.seed = options.seed;
+        ctx.trial = static_cast<std::uint64_t>(step);
+        ctx.secant = secant;
+        Graph::Tape tape;
+        const Tensor logits = g.run_recorded({input(images + t0 * image_size, tn, data)}, ctx, tape)[0];
+        if (logits.rank() != 2 || logits.dim(0) != tn)
+          throw Error(source + ": the first output must be the logits [N, classes], got " + shape_string(logits.shape()));
+        const std::int64_t classes = logits.dim(1);
+        // Softmax cross-entropy on the logits; its gradient starts the backward pass.
+        Tensor grad(logits.shape());
+        double loss = 0;
+        std::int64_t correct = 0;
+        for (std::int64_t i = 0; i < tn; ++i) {
+          const float* z = logits.f() + i * classes;
+          const int label = labels[t0 + i];
+          if (label >= classes) throw Error(data.name + ": label " + std::to_string(label) + " but the model has " + std::to_string(classes) + " classes");
+          const float mx = *std::max_element(z, z + classes);
+          double sum = 0;
+          for (std::int64_t c = 0; c < classes; ++c) sum += models::det::exp(static_cast<double>(z[c] - mx));
+          const double log_sum = models::det::log(sum) + mx;
+          loss += log_sum - z[label];
+          if (std::max_element(z, z + classes) - z == label) ++correct;
+          for (std::int64_t c = 0; c < classes; ++c)
+            grad.f()[i * classes + c] = static_cast<float>(models::det::exp(z[c] - log_sum)) - (c == label ? 1.0f : 0.0f);
+        }
+        work.loss[t] = loss;
+        work.correct[t] = correct;
+        work.grads[t].clear();
+        g.backward(tape, {grad}, work.grads[t]);
+        work.bn[t].clear();
+        for (std::size_t s : bn_steps) {
+          const Tensor& x = *g.step_input(tape, s, 0);
+          std::vector<double> mean, var;
+          const std::int64_t c = x.dim(1), inner = x.numel() / std::max<std::int64_t>(1, x.dim(0) * c);
+          double count = static_cast<double>(x.dim(0) * inner);
+          mean.assign(static_cast<std::size_t>(c), 0.0);
+          var.assign(static_cast<std::size_t>(c), 0.0);
+          for (std::int64_t ch = 0; ch < c; ++ch) {
+            double sum = 0, sq = 0;
+            for (std::int64_t i = 0; i < x.dim(0); ++i)
+              for (std::int64_t k = 0; k < inner; ++k) sum += x.f()[(i * c + ch) * inner + k];
+            const double mu = sum / count;
+            for (std::int64_t i = 0; i < x.dim(0); ++i)
+              for (std::int64_t k = 0; k < inner; ++k) {
+                const double d = x.f()[(i * c + ch) * inner + k] - mu;
+                sq += d * d;
+              }
+            mean[ch] = mu;
+            var[ch] = count > 1 ? sq / (count - 1) : 0.0;  // unbiased, as PyTorch keeps running_var
+          }
+          work.bn[t].emplace_back(std::move(mean), std::move(var));
+        }
+      });
+    return tasks;
+  }
+
+  // A batch of images as the model's input: [n, C, H, W], or [n, C·H·W] for a rank-2 input.
+  Tensor input(const float* images, std::int64_t n, const Dataset& data) const {
+    const ValueInfo& info = graph->inputs()[0];
+    const std::int64_t size = data.image_size();
+    Shape shape = {n, data.channels, data.height, data.width};
+    if (info.shape_known && info.shape.size() == 2) shape = {n, size};
+    else if (info.shape_known && info.shape.size() != 4)
+      throw Error(source + ": input '" + info.name + "' has rank " + std::to_string(info.shape.size()) + "; training feeds images as [N, C, H, W] or [N, C·H·W]");
+    Tensor x(shape);
+    std::copy(images, images + n * size, x.f());
+    return x;
+  }
+};
+
+void validate(const TrainOptions& o) {
+  // Each message starts with the TrainOptions field it is about.
+  if (o.arch != "mlp" && o.arch != "lenet5") throw Error("arch: unknown architecture '" + o.arch + "' (mlp, lenet5)");
+  if (o.epochs < 1 || o.epochs > 100000) throw Error("epochs: must be between 1 and 100000, got " + std::to_string(o.epochs));
+  if (o.batch_size < 1 || o.batch_size > 65536) throw Error("batch_size: must be between 1 and 65536, got " + std::to_string(o.batch_size));
+  if (o.optimizer != "adam" && o.optimizer != "sgd") throw Error("optimizer: unknown optimizer '" + o.optimizer + "' (adam, sgd)");
+  if (!(o.learning_rate > 0.0f) || !std::isfinite(o.learning_rate)) throw Error("learning_rate: must be a positive number");
+  if (!(o.momentum >= 0.0f && o.momentum < 1.0f)) throw Error("momentum: must be in [0, 1)");
+  if (!(o.weight_decay >= 0.0f) || !std::isfinite(o.weight_decay)) throw Error("weight_decay: must be a non-negative number");
+  if (o.schedule != "cosine" && o.schedule != "constant") throw Error("schedule: unknown learning-rate schedule '" + o.schedule + "' (cosine, constant)");
+  if (o.threads < 1) throw Error("threads: must be at least 1");
+  if (o.backward != "ste" && o.backward != "secant") throw Error("backward: must be ste or secant, got '" + o.backward + "'");
+}
+
+TrainableNetwork::TrainableNetwork() : impl_(std::make_unique<Impl>()) {}
+
+TrainableNetwork::TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width, int classes,
+                                   std::uint64_t seed)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->arch = arch;
+  impl_->load(build_architecture(arch, channels, height, width, classes, seed), arch);
+}
+
+TrainableNetwork TrainableNetwork::from_onnx(const std::string& bytes, const std::string& source) {
+  TrainableNetwork net;
+  net.impl_->arch = source;
+  net.impl_->load(bytes, source);
+  return net;
+}
+
+TrainableNetwork TrainableNetwork::from_onnx_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw Error(path + ": cannot open");
+  std::string bytes;
+  char buffer[1 << 16];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, f)) > 0;) bytes.append(buffer, n);
+  std::fclose(f);
+  return from_onnx(bytes, path);
 }
 
 TrainableNetwork::~TrainableNetwork() = default;
 TrainableNetwork::TrainableNetwork(TrainableNetwork&&) noexcept = default;
 
-const std::vector<float>& TrainableNetwork::parameters() const { return impl_->params; }
+const std::vector<float>& TrainableNetwork::parameters() const { return impl_->flat; }
 const std::string& TrainableNetwork::arch() const { return impl_->arch; }
+const Graph& TrainableNetwork::graph() const { return *impl_->graph; }
 
 void TrainableNetwork::set_parameters(std::vector<float> values) {
-  if (values.size() != impl_->params.size())
-    throw Error("set_parameters: " + std::to_string(values.size()) + " values for " + std::to_string(impl_->params.size()) + " parameters");
-  impl_->params = std::move(values);
+  if (values.size() != impl_->flat.size())
+    throw Error("set_parameters: " + std::to_string(values.size()) + " values for " + std::to_string(impl_->flat.size()) + " parameters");
+  std::size_t at = 0;
+  for (const auto& name : impl_->graph->parameters()) {
+    Tensor& t = impl_->graph->parameter(name);
+    std::copy(values.begin() + static_cast<std::ptrdiff_t>(at), values.begin() + static_cast<std::ptrdiff_t>(at + static_cast<std::size_t>(t.numel())), t.f());
+    at += static_cast<std::size_t>(t.numel());
+  }
+  impl_->graph->parameters_changed();
+  impl_->flat = std::move(values);
 }
 
 std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const TrainOptions& options,
                                                  const std::function<void(std::int64_t, std::int64_t)>& on_progress,
                                                  const std::function<void(const EpochReport&)>& on_epoch) {
-  validate(options);
+  TrainOptions checked = options;
+  if (checked.arch != "mlp" && checked.arch != "lenet5") checked.arch = "mlp";  // (the architecture is the model's)
+  validate(checked);
   Impl& m = *impl_;
-  if (data.channels != m.channels || data.height != m.height || data.width != m.width)
-    throw Error(data.name + ": images are " + std::to_string(data.channels) + "×" + std::to_string(data.height) + "×" +
-                std::to_string(data.width) + ", the network expects " + std::to_string(m.channels) + "×" +
-                std::to_string(m.height) + "×" + std::to_string(m.width));
+  Graph& graph = *m.graph;
   if (data.count == 0) throw Error(data.name + ": the training set is empty");
-  const std::size_t np = m.params.size();
-  std::vector<float> velocity(np, 0.0f), second(np, 0.0f);
-  std::vector<bool> decays(np, false);
-  for (const Layer& l : m.layers) std::fill(decays.begin() + l.w_offset, decays.begin() + l.w_offset + l.w_size, true);
+  const std::vector<std::string>& names = graph.parameters();
+  const std::size_t np = names.size();
+  std::vector<Tensor*> params(np);
+  for (std::size_t p = 0; p < np; ++p) params[p] = &graph.parameter(names[p]);
+  std::vector<std::vector<float>> velocity(np), second(np);
+  for (std::size_t p = 0; p < np; ++p) {
+    velocity[p].assign(static_cast<std::size_t>(params[p]->numel()), 0.0f);
+    second[p].assign(static_cast<std::size_t>(params[p]->numel()), 0.0f);
+  }
+  // BatchNormalization: running statistics move with the micro-batches' mean statistics.
+  const std::vector<std::size_t> bn_steps = graph.steps_of("BatchNormalization");
   const std::int64_t batches = (data.count + options.batch_size - 1) / options.batch_size;
-  const std::int64_t max_tasks = (options.batch_size + kMicroBatch - 1) / kMicroBatch;
-  std::vector<std::vector<float>> task_grads(static_cast<std::size_t>(max_tasks), std::vector<float>(np));
-  std::vector<double> task_loss(static_cast<std::size_t>(max_tasks));
-  std::vector<std::int64_t> task_correct(static_cast<std::size_t>(max_tasks));
-  std::vector<Workspace> workspaces(static_cast<std::size_t>(options.threads));
+  BatchWork work;
   std::vector<std::int64_t> order(static_cast<std::size_t>(data.count));
   std::vector<float> batch_images;
   std::vector<std::uint8_t> batch_labels;
   std::vector<EpochReport> reports;
   std::int64_t step = 0;
   const std::int64_t image_size = data.image_size();
-  if (options.hardware) m.attach_hardware(*options.hardware);
-  m.secant = options.hardware && options.backward == "secant";
-  struct Detach {
-    Impl& m;
-    ~Detach() { m.hw.clear(); m.site_add.clear(); m.site_mul.clear(); m.secant = false; }
-  } detach{m};
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     // Fisher–Yates shuffle driven by the counter-based generator: a function of (seed, epoch).
     for (std::int64_t k = 0; k < data.count; ++k) order[k] = k;
@@ -500,16 +383,16 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
         }
         batch_labels[i] = data.labels[src];
       }
-      if (options.hardware) m.program_hardware(options.hardware_seed, static_cast<std::uint64_t>(step));
-      const std::int64_t tasks = (n + kMicroBatch - 1) / kMicroBatch;
-      parallel_for(tasks, options.threads, [&](std::int64_t t, int worker) {
-        const std::int64_t t0 = t * kMicroBatch, tn = std::min(kMicroBatch, n - t0);
-        std::fill(task_grads[t].begin(), task_grads[t].end(), 0.0f);
-        task_correct[t] = 0;
-        task_loss[t] = m.forward_backward(batch_images.data() + t0 * image_size, batch_labels.data() + t0, tn, t0,
-                                          workspaces[worker], task_grads[t].data(), &task_correct[t]);
-      });
-      for (std::int64_t t = 0; t < tasks; ++t) { epoch_loss += task_loss[t]; epoch_correct += task_correct[t]; }
+      // Program the layers with the current weights: the hardware's substrates and noise sites
+      // as evaluation programs them for trial = step, or the exact product.
+      if (options.hardware) {
+        options.hardware->program(graph, models::ProgramContext{options.hardware_seed, static_cast<std::uint64_t>(step)});
+      } else {
+        graph.program_ideal();
+        graph.set_noise_sites({}, 0, 0);
+      }
+      const std::int64_t tasks = m.run_batch(batch_images.data(), batch_labels.data(), n, data, options, step, bn_steps, work);
+      for (std::int64_t t = 0; t < tasks; ++t) { epoch_loss += work.loss[t]; epoch_correct += work.correct[t]; }
       ++step;
       const float scale = 1.0f / static_cast<float>(n);
       const float lrf = static_cast<float>(lr);
@@ -520,25 +403,58 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
       // Reduce and update in parallel over fixed parameter ranges: each element sums the task
       // gradients in task order, so the result does not depend on the thread count.
       constexpr std::int64_t kParamChunk = 1 << 15;
-      const std::int64_t chunks = (static_cast<std::int64_t>(np) + kParamChunk - 1) / kParamChunk;
-      parallel_for(chunks, options.threads, [&](std::int64_t c, int) {
-        const std::size_t lo = static_cast<std::size_t>(c * kParamChunk);
-        const std::size_t hi = std::min(np, lo + static_cast<std::size_t>(kParamChunk));
-        for (std::size_t k = lo; k < hi; ++k) {
-          float sum = task_grads[0][k];
-          for (std::int64_t t = 1; t < tasks; ++t) sum += task_grads[t][k];
-          const float g = sum * scale + (decays[k] ? options.weight_decay * m.params[k] : 0.0f);
-          if (sgd) {
-            // SGD with momentum as PyTorch formulates it: v ← μ·v + g, w ← w − lr·v.
-            velocity[k] = options.momentum * velocity[k] + g;
-            m.params[k] -= lrf * velocity[k];
-          } else {
-            velocity[k] = 0.9f * velocity[k] + 0.1f * g;
-            second[k] = 0.999f * second[k] + 0.001f * g * g;
-            m.params[k] -= step_size * velocity[k] / (std::sqrt(second[k]) / c2_sqrt + 1e-8f);
+      for (std::size_t p = 0; p < np; ++p) {
+        float* w = params[p]->f();
+        const std::int64_t count = params[p]->numel();
+        const bool decays = params[p]->rank() >= 2;
+        const std::int64_t chunks = (count + kParamChunk - 1) / kParamChunk;
+        parallel_for(chunks, options.threads, [&](std::int64_t c, int) {
+          const std::int64_t lo = c * kParamChunk, hi = std::min(count, lo + kParamChunk);
+          for (std::int64_t k = lo; k < hi; ++k) {
+            float sum = 0;
+            bool first_task = true;
+            for (std::int64_t t = 0; t < tasks; ++t) {
+              const std::vector<Tensor>& g = work.grads[t];
+              if (p >= g.size() || g[p].numel() == 0) continue;
+              sum = first_task ? g[p].f()[k] : sum + g[p].f()[k];
+              first_task = false;
+            }
+            const float grad = sum * scale + (decays ? options.weight_decay * w[k] : 0.0f);
+            float& v = velocity[p][static_cast<std::size_t>(k)];
+            if (sgd) {
+              // SGD with momentum as PyTorch formulates it: v ← μ·v + g, w ← w − lr·v.
+              v = options.momentum * v + grad;
+              w[k] -= lrf * v;
+            } else {
+              float& s2 = second[p][static_cast<std::size_t>(k)];
+              v = 0.9f * v + 0.1f * grad;
+              s2 = 0.999f * s2 + 0.001f * grad * grad;
+              w[k] -= step_size * v / (std::sqrt(s2) / c2_sqrt + 1e-8f);
+            }
           }
+        });
+      }
+      // Running statistics: running ← momentum·running + (1 − momentum)·batch (ONNX's momentum,
+      // default 0.9), the batch's being the mean over the micro-batches in task order.
+      for (std::size_t j = 0; j < bn_steps.size(); ++j) {
+        const NodeSpec& spec = graph.step_spec(bn_steps[j]);
+        const auto it = spec.attributes.find("momentum");
+        const double momentum = it != spec.attributes.end() ? it->second.f : 0.9;
+        Tensor& running_mean = graph.parameter(spec.inputs.at(3));
+        Tensor& running_var = graph.parameter(spec.inputs.at(4));
+        for (std::int64_t ch = 0; ch < running_mean.numel(); ++ch) {
+          double mean = 0, var = 0;
+          for (std::int64_t t = 0; t < tasks; ++t) {
+            mean += work.bn[t][j].first[ch];
+            var += work.bn[t][j].second[ch];
+          }
+          mean /= static_cast<double>(tasks);
+          var /= static_cast<double>(tasks);
+          running_mean.f()[ch] = static_cast<float>(momentum * running_mean.f()[ch] + (1 - momentum) * mean);
+          running_var.f()[ch] = static_cast<float>(momentum * running_var.f()[ch] + (1 - momentum) * var);
         }
-      });
+      }
+      graph.parameters_changed();
       if (on_progress) on_progress(epoch * batches + b + 1, options.epochs * batches);
     }
     EpochReport r;
@@ -546,71 +462,52 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
     r.loss = epoch_loss / static_cast<double>(data.count);
     r.train_accuracy = static_cast<double>(epoch_correct) / static_cast<double>(data.count);
     r.learning_rate = lr;
-    if (!std::isfinite(r.loss)) throw Error("training diverged in epoch " + std::to_string(r.epoch) + " (loss is not finite): lower --lr");
+    if (!std::isfinite(r.loss)) throw Error("training diverged in epoch " + std::to_string(r.epoch) + " (loss is not finite): lower the learning rate");
     reports.push_back(r);
     if (on_epoch) on_epoch(r);
   }
+  graph.program_ideal();
+  graph.set_noise_sites({}, 0, 0);
+  m.refresh_flat();
   return reports;
 }
 
-std::string TrainableNetwork::to_onnx() const {
-  const Impl& m = *impl_;
-  OnnxModelBuilder builder("faultline_" + m.arch);
-  builder.set_doc("Trained by faultline (" + m.arch + ")");
-  builder.add_input("input", {-1, m.channels, m.height, m.width});
-  std::string current = "input";
-  int conv = 0, fc = 0, relu = 0, pool = 0;
-  // Writes a layer's weights (in `weight_shape`) and biases as initializers NAME.weight/.bias.
-  auto add_parameters = [&](const Layer& l, const std::string& name, Shape weight_shape) {
-    Tensor w(std::move(weight_shape)), b({l.out_c});
-    std::copy(m.params.begin() + l.w_offset, m.params.begin() + l.w_offset + l.w_size, w.f());
-    std::copy(m.params.begin() + l.b_offset, m.params.begin() + l.b_offset + l.b_size, b.f());
-    builder.add_initializer(name + ".weight", w);
-    builder.add_initializer(name + ".bias", b);
-  };
-  for (std::size_t li = 0; li < m.layers.size(); ++li) {
-    const Layer& l = m.layers[li];
-    const bool last = li + 1 == m.layers.size();
-    std::string name, out;
-    switch (l.kind) {
-      case Kind::Conv: {
-        name = "conv" + std::to_string(++conv);
-        out = last ? "logits" : name;
-        add_parameters(l, name, {l.out_c, l.in_c, l.kernel, l.kernel});
-        builder.add_node("Conv", name, {current, name + ".weight", name + ".bias"}, {out},
-                         {{"kernel_shape", ints_attribute({l.kernel, l.kernel})},
-                          {"pads", ints_attribute({l.pad, l.pad, l.pad, l.pad})},
-                          {"strides", ints_attribute({1, 1})}});
-        break;
-      }
-      case Kind::Linear: {
-        name = "fc" + std::to_string(++fc);
-        out = last ? "logits" : name;
-        add_parameters(l, name, {l.out_c, l.in_size()});
-        builder.add_node("Gemm", name, {current, name + ".weight", name + ".bias"}, {out},
-                         {{"alpha", float_attribute(1.0f)}, {"beta", float_attribute(1.0f)}, {"transB", int_attribute(1)}});
-        break;
-      }
-      case Kind::Relu:
-        name = "relu" + std::to_string(++relu);
-        out = last ? "logits" : name;
-        builder.add_node("Relu", name, {current}, {out});
-        break;
-      case Kind::MaxPool:
-        name = "pool" + std::to_string(++pool);
-        out = last ? "logits" : name;
-        builder.add_node("MaxPool", name, {current}, {out}, {{"kernel_shape", ints_attribute({2, 2})}, {"strides", ints_attribute({2, 2})}});
-        break;
-      case Kind::Flatten:
-        name = "flatten";
-        out = last ? "logits" : name;
-        builder.add_node("Flatten", name, {current}, {out}, {{"axis", int_attribute(1)}});
-        break;
-    }
-    current = out;
+std::vector<Tensor> TrainableNetwork::gradient(const Dataset& data, const TrainOptions& options) {
+  Impl& m = *impl_;
+  Graph& graph = *m.graph;
+  if (data.count == 0) throw Error(data.name + ": the data set is empty");
+  if (options.hardware) {
+    options.hardware->program(graph, models::ProgramContext{options.hardware_seed, 0});
+  } else {
+    graph.program_ideal();
+    graph.set_noise_sites({}, 0, 0);
   }
-  builder.add_output("logits", {-1, m.classes});
-  return builder.serialize();
+  BatchWork work;
+  const std::int64_t tasks = m.run_batch(data.images.data(), data.labels.data(), data.count, data, options, 0, {}, work);
+  std::vector<Tensor> mean(graph.parameters().size());
+  const float scale = 1.0f / static_cast<float>(data.count);
+  for (std::size_t p = 0; p < mean.size(); ++p)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const std::vector<Tensor>& g = work.grads[t];
+      if (p >= g.size() || g[p].numel() == 0) continue;
+      if (mean[p].numel() == 0) mean[p] = g[p];
+      else
+        for (std::int64_t k = 0; k < g[p].numel(); ++k) mean[p].f()[k] += g[p].f()[k];
+    }
+  for (Tensor& t : mean)
+    for (std::int64_t k = 0; k < t.numel(); ++k) t.f()[k] *= scale;
+  graph.program_ideal();
+  return mean;
+}
+
+std::string TrainableNetwork::to_onnx() const {
+  const Graph& g = *impl_->graph;
+  Graph& mutable_graph = *impl_->graph;
+  std::set<std::string> trained(g.parameters().begin(), g.parameters().end());
+  for (std::size_t s : g.steps_of("BatchNormalization"))
+    for (std::size_t k : {3u, 4u}) trained.insert(g.step_spec(s).inputs.at(k));
+  return replace_initializers(impl_->bytes, impl_->source,
+                              [&](const std::string& name) -> const Tensor* { return trained.count(name) ? &mutable_graph.parameter(name) : nullptr; });
 }
 
 void TrainableNetwork::save_onnx(const std::string& path) const {

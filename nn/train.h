@@ -1,8 +1,13 @@
-// Training of the reference architectures on an image dataset, written out as ONNX.
+// Training on the inference graph: any ONNX classifier whose operators have backward passes
+// (nn/op.h) is trained through the same Graph, operators, substrates and noise sites that
+// evaluate it. `TrainableNetwork` holds the model (an imported file, or one of the built-in
+// architectures, built as ONNX) and writes it back as ONNX with the trained initializers.
 //
-// Mini-batches are cut into micro-batches of a fixed size; each is a parallel task whose
-// gradient is summed into the batch gradient in task order, so the trained weights are the same
-// bits for any thread count.
+// Mini-batches are cut into micro-batches of a fixed size (16 samples); each is a parallel task
+// whose gradient is summed into the batch gradient in task order, so the trained weights are the
+// same bits for any thread count. BatchNormalization normalizes each micro-batch with its own
+// statistics (ghost batch normalization, Hoffer, Hubara, Soudry, NeurIPS 2017), and its running
+// statistics move with the mean of the micro-batches' statistics.
 #pragma once
 
 #include <cstdint>
@@ -18,23 +23,22 @@
 namespace faultline::nn {
 
 struct TrainOptions {
-  std::string arch = "lenet5";      // "mlp" (784-256-256-256-10) or "lenet5"
+  std::string arch = "lenet5";      // for the built-in architectures: "mlp" (784-256-256-256-10) or "lenet5"
   int epochs = 10;
   int batch_size = 64;
   std::string optimizer = "adam";   // "adam" or "sgd" (with momentum)
   float learning_rate = 1e-3f;
   float momentum = 0.9f;            // SGD only
-  float weight_decay = 0.0f;        // L2 on weights (not biases)
+  float weight_decay = 0.0f;        // L2 on weights (parameters of rank ≥ 2), not biases or BN parameters
   std::string schedule = "cosine";  // "cosine" (to 0 over all epochs) or "constant"
   bool flip = false;                // random horizontal flips of training images (p = 0.5)
-  std::uint64_t seed = 1;
+  std::uint64_t seed = 1;           // shuffling, flips, Dropout masks
   int threads = 1;
-  // Hardware in the loop (the ordering-effects study's method: Kuhn, Klein, Fröning 2023): every
-  // forward product of a Conv/Gemm layer runs on the substrate its unit in this description gives
-  // it (re-programmed with the current weights at every step, so programming noise is fresh each
-  // step), and its noise sites after Conv/Gemm layers are applied; the backward pass uses the
-  // ideal weights (straight-through). The step number is the trial of every random key, so
-  // noise is resampled per step and results stay the same for any thread count. Null: plain.
+  // Hardware in the loop (the ordering-effects study's method: Kuhn, Klein, Fröning 2023): before
+  // every step the description programs the graph's layers with the current weights and attaches
+  // its noise sites exactly as evaluation does, with the step number as the trial (so programming
+  // noise and read noise are fresh each step and keyed as in evaluation). The backward pass uses
+  // the exact weights (straight-through) or the secant gain. Null: exact products.
   const HardwareConfig* hardware = nullptr;
   std::uint64_t hardware_seed = 1;
   // Backward through the hardware layers: "ste" (straight-through: the exact product's gradient)
@@ -55,9 +59,14 @@ void validate(const TrainOptions& options);
 
 class TrainableNetwork {
  public:
-  // Builds `options.arch` for images of the given shape with seeded He-uniform initialisation.
-  TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width,
-                   int classes, std::uint64_t seed);
+  // Builds `arch` ("mlp" or "lenet5") for images of the given shape as an ONNX graph with seeded
+  // He-uniform initialisation.
+  TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width, int classes,
+                   std::uint64_t seed);
+  // An imported classifier (its first output are the logits) to fine-tune; `source` names it in
+  // messages. Throws faultline::Error when it has no trainable parameters.
+  static TrainableNetwork from_onnx(const std::string& bytes, const std::string& source);
+  static TrainableNetwork from_onnx_file(const std::string& path);
   ~TrainableNetwork();
   TrainableNetwork(TrainableNetwork&&) noexcept;
 
@@ -66,15 +75,23 @@ class TrainableNetwork {
                                  const std::function<void(std::int64_t, std::int64_t)>& on_progress = {},
                                  const std::function<void(const EpochReport&)>& on_epoch = {});
 
-  // The network as an ONNX model (opset 13): Conv/Relu/MaxPool/Flatten/Gemm.
+  // The mean gradient of the cross-entropy over all of `data` as one batch (micro-batch tasks as
+  // in training, the layers programmed as for training step 0), per parameter in
+  // Graph::parameters() order (an empty tensor: no gradient reaches it). Nothing is updated.
+  std::vector<Tensor> gradient(const Dataset& data, const TrainOptions& options);
+
+  // The model as ONNX: the original (or built) model with the trained initializers.
   std::string to_onnx() const;
   void save_onnx(const std::string& path) const;
+  // Every trainable parameter, flattened in Graph::parameters() order.
   const std::vector<float>& parameters() const;
   // Replaces all parameters (same count, checked), e.g. to probe the loss around a point.
   void set_parameters(std::vector<float> values);
   const std::string& arch() const;
+  const Graph& graph() const;
 
  private:
+  TrainableNetwork();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
