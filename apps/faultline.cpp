@@ -2,6 +2,7 @@
 // end with one line on stderr and exit status 2.
 #include <boost/program_options.hpp>
 
+#include <malloc.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -603,6 +604,11 @@ void print_usage(std::FILE* to) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Tensors of a few hundred KiB are made and dropped for every operator call; glibc would map
+  // and unmap each (its mmap threshold starts at 128 KiB), faulting every page in again. Keep
+  // them on the heap instead (the memory is reused, not returned to the system between calls).
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
   sim::register_built_rtl();
   std::unique_ptr<nn::TaskRunner> runner;
   try {

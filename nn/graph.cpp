@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <queue>
 #include <set>
 #include <stdexcept>
@@ -199,7 +200,10 @@ const Tensor* Graph::step_input(const Tape& tape, std::size_t step, std::size_t 
 }
 
 std::vector<Tensor> Graph::run_recorded(std::vector<Tensor> inputs, const RunContext& context, Tape& tape) const {
-  return execute(std::move(inputs), context, &tape);
+  static std::atomic<std::uint64_t> passes{0};
+  RunContext recorded = context;
+  recorded.pass = ++passes;
+  return execute(std::move(inputs), recorded, &tape);
 }
 
 void Graph::backward(const Tape& tape, const std::vector<Tensor>& output_grads, std::vector<Tensor>& grads) const {

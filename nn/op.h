@@ -89,6 +89,9 @@ struct RunContext {
   // Backward through hardware layers: false, straight-through (the exact product's gradient);
   // true, secant (each output's gradient scaled by its frozen gain y_hw / y_exact in [0, 1]).
   bool secant = false;
+  // Identifies one recorded forward pass (Graph::run_recorded; 0: not recorded), so that an
+  // operator may keep work of its forward pass for the backward pass of the same recording.
+  std::uint64_t pass = 0;
 };
 
 class LinearLayer;

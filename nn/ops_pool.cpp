@@ -97,6 +97,25 @@ class PoolOp final : public Op {
       for (std::int64_t oy = 0; oy < ho; ++oy)
         for (std::int64_t ox = 0; ox < wo; ++ox) {
           const std::int64_t y0 = oy * sh - pt, x0 = ox * sw - pl;
+          const float go = g[oy * wo + ox];
+          if (y0 >= 0 && x0 >= 0 && y0 + (kh - 1) * dh < h && x0 + (kw - 1) * dw < w) {
+            // The window lies inside the image (the common case): no bounds checks.
+            const std::int64_t base = y0 * w + x0;
+            if (is_max_) {
+              std::int64_t best = base;
+              for (std::int64_t ky = 0; ky < kh; ++ky)
+                for (std::int64_t kx = 0; kx < kw; ++kx) {
+                  const std::int64_t at = base + ky * dh * w + kx * dw;
+                  if (src[at] > src[best]) best = at;
+                }
+              dst[best] += go;
+            } else {
+              const float share = go / static_cast<float>(kh * kw);
+              for (std::int64_t ky = 0; ky < kh; ++ky)
+                for (std::int64_t kx = 0; kx < kw; ++kx) dst[base + ky * dh * w + kx * dw] += share;
+            }
+            continue;
+          }
           std::int64_t best = -1, inside = 0, in_padded = 0;
           for (std::int64_t ky = 0; ky < kh; ++ky) {
             const std::int64_t iy = y0 + ky * dh;
@@ -108,13 +127,11 @@ class PoolOp final : public Op {
               if (best < 0 || src[iy * w + ix] > src[best]) best = iy * w + ix;
             }
           }
-          const float go = g[oy * wo + ox];
           if (is_max_) {
             if (best >= 0) dst[best] += go;
             continue;
           }
-          const bool full = y0 >= 0 && x0 >= 0 && y0 + (kh - 1) * dh < h && x0 + (kw - 1) * dw < w;
-          const float share = go / static_cast<float>(full ? kh * kw : std::max<std::int64_t>(1, count_include_pad_ ? in_padded : inside));
+          const float share = go / static_cast<float>(std::max<std::int64_t>(1, count_include_pad_ ? in_padded : inside));
           for (std::int64_t ky = 0; ky < kh; ++ky) {
             const std::int64_t iy = y0 + ky * dh;
             for (std::int64_t kx = 0; kx < kw; ++kx) {

@@ -408,17 +408,15 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
         const std::int64_t count = params[p]->numel();
         const bool decays = params[p]->rank() >= 2;
         const std::int64_t chunks = (count + kParamChunk - 1) / kParamChunk;
+        // The tasks that sent this parameter a gradient, in task order.
+        std::vector<const float*> sources;
+        for (std::int64_t t = 0; t < tasks; ++t)
+          if (p < work.grads[t].size() && work.grads[t][p].numel() == count) sources.push_back(work.grads[t][p].f());
         parallel_for(chunks, options.threads, [&](std::int64_t c, int) {
           const std::int64_t lo = c * kParamChunk, hi = std::min(count, lo + kParamChunk);
           for (std::int64_t k = lo; k < hi; ++k) {
-            float sum = 0;
-            bool first_task = true;
-            for (std::int64_t t = 0; t < tasks; ++t) {
-              const std::vector<Tensor>& g = work.grads[t];
-              if (p >= g.size() || g[p].numel() == 0) continue;
-              sum = first_task ? g[p].f()[k] : sum + g[p].f()[k];
-              first_task = false;
-            }
+            float sum = sources.empty() ? 0.0f : sources[0][k];
+            for (std::size_t t = 1; t < sources.size(); ++t) sum += sources[t][k];
             const float grad = sum * scale + (decays ? options.weight_decay * w[k] : 0.0f);
             float& v = velocity[p][static_cast<std::size_t>(k)];
             if (sgd) {

@@ -171,6 +171,18 @@ TEST_F(Cli, TraceFitAndReport) {
   EXPECT_NE(n.out.find("noise_from_trace in the loop"), std::string::npos) << n.out;
 }
 
+// Fine-tuning any imported model through the inference graph, with hardware in the loop; the
+// written model loads and evaluates; --arch and --model exclude each other.
+TEST_F(Cli, TrainFineTunesAnImportedModel) {
+  Result t = run("train --model " + model_ + " --epochs 1 --limit 256 --hw bss2_analog --backward secant --out " + path("tuned.onnx"));
+  ASSERT_EQ(t.status, 0) << t.out;
+  EXPECT_NE(t.out.find("fine-tuning"), std::string::npos) << t.out;
+  Result e = run("eval --model " + path("tuned.onnx") + " --hw ideal --limit 100");
+  EXPECT_EQ(e.status, 0) << e.out;
+  expect_usage_error("train --model " + model_ + " --arch mlp --out " + path("x.onnx"), {"--arch, --model", "choose one"});
+  expect_usage_error("train --model " + path("missing.onnx") + " --out " + path("x.onnx"), {"missing.onnx"});
+}
+
 // --level cycle: timing tables, JSON and waveform; what it refuses.
 TEST_F(Cli, CycleLevel) {
   const std::string json = path("cycle.json"), vcd = path("cycle.vcd");

@@ -220,4 +220,37 @@ TEST(Gradients, DropoutInTraining) {
   check({"Dropout", {{"x", random({4, 8}, 46), true}, {"ratio", Tensor::scalar(0.3f)}}, {}, true});
 }
 
+// An operator without a backward pass on the way to a parameter: an error naming the node.
+TEST(Gradients, MissingBackwardNamesTheNode) {
+  nn::Graph g;
+  g.add_input({"zeros", nn::DType::Float32, {2, 3}, true});
+  g.add_constant("x", random({2, 3}, 47));
+  nn::NodeSpec add;
+  add.name = "feed";
+  add.op_type = "Add";
+  add.opset = 13;
+  add.inputs = {"zeros", "x"};
+  add.outputs = {"live"};
+  g.add_node(add);
+  nn::NodeSpec cast;
+  cast.name = "the_cast";
+  cast.op_type = "Cast";
+  cast.opset = 13;
+  cast.inputs = {"live"};
+  cast.outputs = {"y"};
+  cast.attributes["to"] = nn::int_attribute(1);
+  g.add_node(cast);
+  g.add_output("y");
+  g.finalize();
+  nn::Graph::Tape tape;
+  const Tensor y = g.run_recorded({Tensor({2, 3})}, {}, tape)[0];
+  std::vector<Tensor> grads;
+  try {
+    g.backward(tape, {random(y.shape(), 48)}, grads);
+    FAIL() << "expected an error";
+  } catch (const UnsupportedError& e) {
+    EXPECT_NE(std::string(e.what()).find("the_cast"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
