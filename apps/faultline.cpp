@@ -20,15 +20,16 @@
 #include "models/substrate.h"
 #include "nn/dataset.h"
 #include "nn/evaluate.h"
-#include "nn/hwconfig.h"
+#include "hwcfg/hardware_config.h"
 #include "nn/json.h"
 #include "nn/npy.h"
 #include "nn/onnx_io.h"
 #include "nn/parallel.h"
-#include "nn/study.h"
-#include "apps/levels.h"
-#include "apps/mpi_runner.h"
-#include "nn/sweep.h"
+#include "studies/hardware.h"
+#include "studies/study.h"
+#include "studies/levels.h"
+#include "studies/mpi_runner.h"
+#include "studies/sweep.h"
 #include "sim/cosim.h"
 #include "sim/rtl_unit.h"
 #include "nn/train.h"
@@ -125,19 +126,19 @@ int cmd_train(const std::vector<std::string>& args) {
   }
   if (!hw.empty() && !noise.empty()) throw Error("--hw, --noise: choose one (a description may hold both hardware units and noise sites)");
   if (!sets.empty() && hw.empty() && noise.empty()) throw Error("--set: needs --hw or --noise");
-  nn::HardwareConfig loop;
+  hwcfg::HardwareConfig loop;
   if (!hw.empty()) {
-    loop = nn::load_hardware_config(hw, sets);
+    loop = hwcfg::load_hardware_config(hw, sets);
     for (const auto& u : loop.units)
       if (!u.impl.empty()) throw Error(loop.source + ": unit '" + u.name + "' has impl: " + u.impl + "; training runs the functional models (drop impl:)");
-    o.hardware = &loop;
+    o.program_hardware = studies::training_hardware(loop);
   } else if (!noise.empty()) {
     const std::string file = std::filesystem::is_directory(noise) ? noise + "/noise_from_trace.yaml" : noise;
     if (std::filesystem::is_directory(noise) && !std::filesystem::exists(file))
       throw Error(noise + ": a trace folder without noise_from_trace.yaml (run faultline trace without --no-fit)");
-    loop = nn::load_hardware_config(file, sets);
-    nn::require_training_noise(loop);
-    o.hardware = &loop;
+    loop = hwcfg::load_hardware_config(file, sets);
+    hwcfg::require_training_noise(loop);
+    o.program_hardware = studies::training_hardware(loop);
   }
   if (limit < 0) throw Error("--limit: must not be negative");
   nn::Dataset train = nn::load_mnist_family(data, true);
@@ -154,7 +155,7 @@ int cmd_train(const std::vector<std::string>& args) {
     if (!net.graph().frozen_parameters().empty()) std::printf(", %zu frozen (read by constant-folded nodes)", net.graph().frozen_parameters().size());
     std::printf("\n");
   }
-  if (o.hardware) std::printf("training %s with %s in the loop (%s)\n", what.c_str(), o.hardware->name.c_str(), o.hardware->source.c_str());
+  if (o.program_hardware) std::printf("training %s with %s in the loop (%s)\n", what.c_str(), loop.name.c_str(), loop.source.c_str());
   app::ProgressBar bar("training " + what);
   net.train(train, o, [&](std::int64_t done, std::int64_t total) { bar.update(done, total); },
             [&](const nn::EpochReport& r) {
@@ -170,7 +171,7 @@ int cmd_train(const std::vector<std::string>& args) {
 int cmd_eval(const std::vector<std::string>& args) {
   std::string model, data = "fashion-mnist", out, level = "functional", vcd, fst;
   std::vector<std::string> hws, sets;
-  nn::StudyOptions so;
+  studies::StudyOptions so;
   po::options_description options("eval options");
   add_common(options, &so.eval.threads);
   options.add_options()
@@ -197,26 +198,26 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (so.eval.limit < 0) throw Error("--limit: must not be negative");
   if (so.trials < 1 || so.trials > 1000000) throw Error("--trials: must be between 1 and 1000000, got " + std::to_string(so.trials));
   if (hws.empty()) hws.push_back("ideal");
-  std::vector<nn::HardwareConfig> configs;
-  for (const auto& hw : hws) configs.push_back(nn::load_hardware_config(hw, sets));  // all validated before any work
+  std::vector<hwcfg::HardwareConfig> configs;
+  for (const auto& hw : hws) configs.push_back(hwcfg::load_hardware_config(hw, sets));  // all validated before any work
   auto graph = nn::load_onnx(model);
   const nn::Dataset test = nn::load_mnist_family(data, false);
   so.level = level;
   std::unique_ptr<sim::CycleSimulation> simulation;
   std::unique_ptr<sim::RtlSimulation> rtl;
   if (level == "cycle") {
-    simulation = app::attach_cycle_level(configs, *graph, vcd);
+    simulation = studies::attach_cycle_level(configs, *graph, vcd);
     so.after_evaluate = [&simulation] { simulation->run_pending(); };
   } else if (level == "rtl") {
-    rtl = app::attach_rtl_level(configs, *graph, fst.empty() ? vcd : fst, !fst.empty());
+    rtl = studies::attach_rtl_level(configs, *graph, fst.empty() ? vcd : fst, !fst.empty());
     if (so.eval.threads != 1) std::fprintf(stderr, "note: --level rtl simulates the RTL in-line on one thread (--threads 1)\n");
     so.eval.threads = 1;
   }
-  std::vector<nn::StudyResult> results;
+  std::vector<studies::StudyResult> results;
   std::string json = "[\n";
   for (const auto& config : configs) {
     app::ProgressBar bar("evaluating on " + config.name);
-    const nn::StudyResult r = nn::run_study(*graph, config, test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
+    const studies::StudyResult r = studies::run_study(*graph, config, test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
     bar.finish();
     std::printf("model %s on %s (%lld images), hardware %s (%s)\n", model.c_str(), data.c_str(), static_cast<long long>(r.images),
                 config.name.c_str(), config.source.c_str());
@@ -227,11 +228,11 @@ int cmd_eval(const std::vector<std::string>& args) {
         std::printf("%-12s %7.2f %%\n", data == "fashion-mnist" && c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
                     100 * r.class_accuracy[c]);
     }
-    std::printf("%s", nn::study_table(r).c_str());
-    std::printf("%s", nn::study_timing_table(r).c_str());
+    std::printf("%s", studies::study_table(r).c_str());
+    std::printf("%s", studies::study_timing_table(r).c_str());
     std::printf("%.3f s, %.0f images/s on %d thread(s)\n\n", r.seconds, r.seconds > 0 ? r.images * r.accuracies.size() / r.seconds : 0.0,
                 so.eval.threads);
-    json += (results.empty() ? "" : ",\n") + nn::study_json(r, model, data, so);
+    json += (results.empty() ? "" : ",\n") + studies::study_json(r, model, data, so);
     results.push_back(r);
   }
   if (configs.size() > 1) {
@@ -245,23 +246,23 @@ int cmd_eval(const std::vector<std::string>& args) {
                 configs.size() > 1 ? " with each unit's name before the extension (one file per RTL unit)" : "");
   if (simulation && !vcd.empty()) std::printf("waveform: %s (%.6f s simulated)\n", vcd.c_str(), simulation->simulated_seconds());
   if (!out.empty()) {
-    write_text(out, configs.size() == 1 ? nn::study_json(results[0], model, data, so) : json + "]\n");
+    write_text(out, configs.size() == 1 ? studies::study_json(results[0], model, data, so) : json + "]\n");
     std::printf("wrote %s\n", out.c_str());
   }
   return 0;
 }
 
 // Set by main(): where a sweep's trials run (this process, or MPI ranks under mpirun).
-nn::TaskRunner* task_runner = nullptr;
+studies::TaskRunner* task_runner = nullptr;
 
 int cmd_sweep(const std::vector<std::string>& args) {
-  nn::SweepOptions o;
+  studies::SweepOptions o;
   std::vector<std::string> axes;
   o.study.trials = 5;
   po::options_description options("sweep options");
   options.add_options()
       ("help,h", "show this help")
-      ("threads", po::value<int>(&o.study.eval.threads)->default_value(app::default_threads_per_rank()),
+      ("threads", po::value<int>(&o.study.eval.threads)->default_value(studies::default_threads_per_rank()),
        "worker threads per process (default: all cores, divided among the MPI ranks on this machine)")
       ("model", po::value(&o.model)->required(), "ONNX classifier")
       ("data", po::value(&o.data)->default_value("fashion-mnist"), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
@@ -282,18 +283,18 @@ int cmd_sweep(const std::vector<std::string>& args) {
   if (!parse("sweep", "--model MODEL.onnx (--sweep PATH=SPEC ... | --walking MODE) [options]", options, args, vm)) return 0;
   check_threads(o.study.eval.threads);
   if (o.study.eval.limit < 0) throw Error("--limit: must not be negative");
-  for (const auto& a : axes) o.axes.push_back(nn::parse_sweep_axis(a));
-  nn::load_hardware_config(o.hw, o.sets);  // a bad base description fails before the model is read
+  for (const auto& a : axes) o.axes.push_back(studies::parse_sweep_axis(a));
+  hwcfg::load_hardware_config(o.hw, o.sets);  // a bad base description fails before the model is read
   auto graph = nn::load_onnx(o.model);
   const nn::Dataset test = nn::load_mnist_family(o.data, false);
   const bool writer = task_runner->writer();
-  const nn::SweepOutcome r = nn::run_sweep(*graph, test, o, *task_runner, [&](const nn::SweepRow& row, bool resumed) {
+  const studies::SweepOutcome r = studies::run_sweep(*graph, test, o, *task_runner, [&](const studies::SweepRow& row, bool resumed) {
     std::printf("%s row %3d  %-48s accuracy %7.2f %% ± %5.2f\n", resumed ? "resumed " : "finished", row.index, row.key.c_str(),
                 100 * row.result.mean, 100 * row.result.stddev);
     std::fflush(stdout);
   });
   if (!writer) return 0;
-  std::printf("\n%s", nn::sweep_table(r, o).c_str());
+  std::printf("\n%s", studies::sweep_table(r, o).c_str());
   std::printf("%d row(s) evaluated, %d taken from the log; %d process(es) x %d thread(s)\n", r.evaluated_rows, r.resumed_rows,
               task_runner->ranks(), o.study.eval.threads);
   if (!o.out.empty())
@@ -308,7 +309,7 @@ int cmd_trace(const std::vector<std::string>& args) {
   std::int64_t max_samples = 4096;
   int check_trials = 5;
   bool no_fit = false;
-  nn::StudyOptions so;
+  studies::StudyOptions so;
   so.eval.limit = 1000;
   po::options_description options("trace options");
   add_common(options, &so.eval.threads);
@@ -333,17 +334,17 @@ int cmd_trace(const std::vector<std::string>& args) {
   if (check_trials < 1 || check_trials > 10000) throw Error("--check-trials: must be between 1 and 10000");
   if (so.eval.limit < 0) throw Error("--limit: must not be negative");
   check_threads(so.eval.threads);
-  std::vector<nn::HardwareConfig> configs = {nn::load_hardware_config(hw, sets)};
+  std::vector<hwcfg::HardwareConfig> configs = {hwcfg::load_hardware_config(hw, sets)};
   auto graph = nn::load_onnx(model);
   const nn::Dataset test = nn::load_mnist_family(data, false);
   so.level = level;
   std::unique_ptr<sim::CycleSimulation> simulation;
   std::unique_ptr<sim::RtlSimulation> rtl;
   if (level == "cycle") {
-    simulation = app::attach_cycle_level(configs, *graph, "");
+    simulation = studies::attach_cycle_level(configs, *graph, "");
     so.after_evaluate = [&simulation] { simulation->run_pending(); };
   } else if (level == "rtl") {
-    rtl = app::attach_rtl_level(configs, *graph, "", false);
+    rtl = studies::attach_rtl_level(configs, *graph, "", false);
     so.eval.threads = 1;
   }
   traces::TraceMeta meta;
@@ -351,7 +352,7 @@ int cmd_trace(const std::vector<std::string>& args) {
   {
     traces::TraceRecorder recorder(*graph, configs[0], max_samples, so.seed);
     app::ProgressBar bar("tracing " + configs[0].name);
-    const nn::StudyResult r = nn::run_study(*graph, configs[0], test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
+    const studies::StudyResult r = studies::run_study(*graph, configs[0], test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
     bar.finish();
     meta.accuracy = r.mean;
     meta.images = r.images;
@@ -391,13 +392,13 @@ int cmd_trace(const std::vector<std::string>& args) {
     std::printf("%-12s %12.5g %12.5g %12.5g %12.5g %12s\n", f.layer.c_str(), f.sigma_offset, f.sigma_slope, f.rms_error, f.mean_error, range);
   }
   // How well the fitted replay (functional level, fresh noise per trial) reproduces the trace.
-  const nn::HardwareConfig replay = nn::load_hardware_config(fitted);
-  nn::StudyOptions check = so;
+  const hwcfg::HardwareConfig replay = hwcfg::load_hardware_config(fitted);
+  studies::StudyOptions check = so;
   check.level = "functional";
   check.after_evaluate = nullptr;
   check.trials = check_trials;
   check.seed = so.seed + 1;
-  const nn::StudyResult r = nn::run_study(*graph, replay, test, check);
+  const studies::StudyResult r = studies::run_study(*graph, replay, test, check);
   std::printf("\nreplay of %s at the functional level (%d trials): accuracy %.2f %% ± %.2f, 95 %% CI [%.2f, %.2f] %%; traced %.2f %% (difference %+.2f points)\n",
               fitted.c_str(), check_trials, 100 * r.mean, 100 * r.stddev, 100 * r.ci_low, 100 * r.ci_high, 100 * meta.accuracy,
               100 * (r.mean - meta.accuracy));
@@ -407,7 +408,7 @@ int cmd_trace(const std::vector<std::string>& args) {
   nn::JsonWriter j;
   j.begin_object();
   j.key("traced_accuracy").value(meta.accuracy);
-  j.key("replay").raw(nn::study_json(r, model, data, check));
+  j.key("replay").raw(studies::study_json(r, model, data, check));
   j.end_object();
   write_text(out + "/fit_check.json", j.str() + "\n");
   std::printf("wrote %s, %s/noise_fit.json and %s/fit_check.json\n", fitted.c_str(), out.c_str(), out.c_str());
@@ -463,12 +464,12 @@ int cmd_hw(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse("hw", "check|show FILE [--set PATH=VALUE ...] | faultline hw kinds", options, args, vm, positional)) return 0;
   if (action == "kinds") {
-    std::printf("%s", nn::substrate_kinds_markdown().c_str());
+    std::printf("%s", hwcfg::substrate_kinds_markdown().c_str());
     return 0;
   }
   if (action != "check" && action != "show") throw Error("hw: unknown action '" + action + "' (check, show, kinds)");
   if (file.empty()) throw Error("hw " + action + ": missing FILE");
-  const nn::HardwareConfig config = nn::load_hardware_config(file, sets);
+  const hwcfg::HardwareConfig config = hwcfg::load_hardware_config(file, sets);
   if (action == "show") {
     std::printf("# %s\n%s", config.source.c_str(), config.to_yaml().c_str());
   } else {
@@ -502,7 +503,7 @@ int cmd_infer(const std::vector<std::string>& args) {
       ("seed", po::value(&seed)->default_value(1), "seed of all hardware randomness (trial 0)");
   po::variables_map vm;
   if (!parse("infer", "--model MODEL.onnx --input X.npy [--input ...] --output Y.npy [--output ...]", options, args, vm)) return 0;
-  const nn::HardwareConfig config = nn::load_hardware_config(hw, sets);
+  const hwcfg::HardwareConfig config = hwcfg::load_hardware_config(hw, sets);
   auto graph = nn::load_onnx(model);
   if (inputs.size() != graph->inputs().size())
     throw Error(model + ": the model has " + std::to_string(graph->inputs().size()) + " input(s), " + std::to_string(inputs.size()) + " --input given");
@@ -512,7 +513,7 @@ int cmd_infer(const std::vector<std::string>& args) {
     if (std::filesystem::path(path).extension() != ".npy") throw Error(path + ": outputs are written as .npy");
   std::vector<nn::Tensor> tensors;
   for (const auto& path : inputs) tensors.push_back(load_input(path));
-  config.program(*graph, models::ProgramContext{seed, 0});
+  studies::program(config, *graph, models::ProgramContext{seed, 0});
   std::vector<nn::Tensor> results = graph->run(std::move(tensors));
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     nn::save_npy(outputs[k], results[k]);
@@ -610,9 +611,9 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
   sim::register_built_rtl();
-  std::unique_ptr<nn::TaskRunner> runner;
+  std::unique_ptr<studies::TaskRunner> runner;
   try {
-    runner = app::make_task_runner(&argc, &argv);
+    runner = studies::make_task_runner(&argc, &argv);
   } catch (const Error& e) {
     std::fprintf(stderr, "faultline: error: %s\n", e.what());
     return kUsageError;
@@ -634,19 +635,19 @@ int main(int argc, char** argv) {
       return c.run(args);
     } catch (const po::error& e) {
       if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s (see faultline %s --help)\n", c.name, e.what(), c.name);
-      app::abort_all_ranks(kUsageError);
+      studies::abort_all_ranks(kUsageError);
       return kUsageError;
     } catch (const Error& e) {
       if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s\n", c.name, e.what());
-      app::abort_all_ranks(kUsageError);
+      studies::abort_all_ranks(kUsageError);
       return kUsageError;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "faultline %s: error: out of memory\n", c.name);
-      app::abort_all_ranks(1);
+      studies::abort_all_ranks(1);
       return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "faultline %s: internal error: %s\n", c.name, e.what());
-      app::abort_all_ranks(1);
+      studies::abort_all_ranks(1);
       return 1;
     }
   }

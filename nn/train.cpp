@@ -186,7 +186,7 @@ struct TrainableNetwork::Impl {
     work.loss.assign(static_cast<std::size_t>(tasks), 0.0);
     work.correct.assign(static_cast<std::size_t>(tasks), 0);
     work.bn.resize(static_cast<std::size_t>(tasks));
-    const bool secant = options.hardware != nullptr && options.backward == "secant";
+    const bool secant = options.program_hardware != nullptr && options.backward == "secant";
     const std::int64_t image_size = data.image_size();
     Graph& g = *graph;
     parallel_for(tasks, options.threads, [&](std::int64_t t, int) {
@@ -385,8 +385,8 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
       }
       // Program the layers with the current weights: the hardware's substrates and noise sites
       // as evaluation programs them for trial = step, or the exact product.
-      if (options.hardware) {
-        options.hardware->program(graph, models::ProgramContext{options.hardware_seed, static_cast<std::uint64_t>(step)});
+      if (options.program_hardware) {
+        options.program_hardware(graph, models::ProgramContext{options.hardware_seed, static_cast<std::uint64_t>(step)});
       } else {
         graph.program_ideal();
         graph.set_noise_sites({}, 0, 0);
@@ -474,8 +474,8 @@ std::vector<Tensor> TrainableNetwork::gradient(const Dataset& data, const TrainO
   Impl& m = *impl_;
   Graph& graph = *m.graph;
   if (data.count == 0) throw Error(data.name + ": the data set is empty");
-  if (options.hardware) {
-    options.hardware->program(graph, models::ProgramContext{options.hardware_seed, 0});
+  if (options.program_hardware) {
+    options.program_hardware(graph, models::ProgramContext{options.hardware_seed, 0});
   } else {
     graph.program_ideal();
     graph.set_noise_sites({}, 0, 0);

@@ -18,7 +18,6 @@
 
 #include "nn/dataset.h"
 #include "nn/graph.h"
-#include "nn/hwconfig.h"
 
 namespace faultline::nn {
 
@@ -35,11 +34,11 @@ struct TrainOptions {
   std::uint64_t seed = 1;           // shuffling, flips, Dropout masks
   int threads = 1;
   // Hardware in the loop (the ordering-effects study's method: Kuhn, Klein, Fröning 2023): before
-  // every step the description programs the graph's layers with the current weights and attaches
-  // its noise sites exactly as evaluation does, with the step number as the trial (so programming
-  // noise and read noise are fresh each step and keyed as in evaluation). The backward pass uses
-  // the exact weights (straight-through) or the secant gain. Null: exact products.
-  const HardwareConfig* hardware = nullptr;
+  // every step this programs the graph's layers with the current weights and attaches noise
+  // sites, exactly as evaluation does, with trial = step (so programming and read noise are fresh
+  // each step and keyed as in evaluation): studies::training_hardware(description). The backward
+  // pass uses the exact weights (straight-through) or the secant gain. Unset: exact products.
+  std::function<void(Graph&, const models::ProgramContext&)> program_hardware;
   std::uint64_t hardware_seed = 1;
   // Backward through the hardware layers: "ste" (straight-through: the exact product's gradient)
   // or "secant" (each output's gradient scaled by its frozen gain y_hw / y_exact, clamped to

@@ -41,14 +41,14 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
-TraceRecorder::TraceRecorder(nn::Graph& graph, const nn::HardwareConfig& config, std::int64_t max_rows, std::uint64_t seed)
+TraceRecorder::TraceRecorder(nn::Graph& graph, const hwcfg::HardwareConfig& config, std::int64_t max_rows, std::uint64_t seed)
     : graph_(graph), max_rows_(max_rows), seed_(seed) {
   if (max_rows < 1) throw Error("--max-samples: must be at least 1");
   for (nn::LinearLayer* layer : graph.layers()) {
     auto state = std::make_unique<State>();
     state->info.name = layer->name();
     state->info.op = layer->op_type();
-    const nn::HardwareUnit* unit = config.unit_for(*layer);
+    const hwcfg::HardwareUnit* unit = config.unit_for(layer->name(), layer->op_type());
     state->info.unit = unit ? unit->name : "-";
     state->info.kind = unit ? unit->kind : models::exact_kind_name();
     State* s = state.get();

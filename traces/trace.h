@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "nn/graph.h"
-#include "nn/hwconfig.h"
+#include "hwcfg/hardware_config.h"
 
 namespace faultline::traces {
 
@@ -29,7 +29,7 @@ struct LayerTrace {
 // hashes — so a trace is the same for any thread count.
 class TraceRecorder {
  public:
-  TraceRecorder(nn::Graph& graph, const nn::HardwareConfig& config, std::int64_t max_rows, std::uint64_t seed);
+  TraceRecorder(nn::Graph& graph, const hwcfg::HardwareConfig& config, std::int64_t max_rows, std::uint64_t seed);
   ~TraceRecorder();  // detaches from the graph
   TraceRecorder(const TraceRecorder&) = delete;
   TraceRecorder& operator=(const TraceRecorder&) = delete;

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "models/trace_noise.h"
-#include "nn/hwconfig.h"
+#include "hwcfg/hardware_config.h"
 #include "nn/json.h"
 #include "traces/trace.h"
 
@@ -136,7 +136,7 @@ std::string fitted_hwcfg_yaml(const std::vector<LayerFit>& fits, const TraceMeta
   if (!any) out << "  []\n";
   for (const auto& f : fits) {
     if (f.exact) continue;
-    out << "  - layers: " << YAML::Node(nn::glob_literal(f.layer)) << "\n    unit: " << unit_name(f.layer) << "\n";
+    out << "  - layers: " << YAML::Node(hwcfg::glob_literal(f.layer)) << "\n    unit: " << unit_name(f.layer) << "\n";
   }
   return out.str();
 }

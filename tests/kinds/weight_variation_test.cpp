@@ -7,7 +7,7 @@
 
 #include "models/philox.h"
 #include "models/substrate.h"
-#include "nn/hwconfig.h"
+#include "hwcfg/hardware_config.h"
 
 using namespace faultline;
 using models::MatrixRM;
@@ -104,7 +104,7 @@ TEST(WeightVariation, DrawsDependOnSeedTrialAndLayerOnly) {
 }
 
 TEST(WeightVariation, PresetLoads) {
-  const nn::HardwareConfig config = nn::load_hardware_config("weight_variation");
+  const hwcfg::HardwareConfig config = hwcfg::load_hardware_config("weight_variation");
   ASSERT_EQ(config.units.size(), 1u);
   EXPECT_EQ(config.units[0].kind, "weight_variation");
   EXPECT_EQ(config.units[0].params.number("lognormal_sigma"), 0.1);

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "models/substrate.h"
-#include "nn/hwconfig.h"
+#include "hwcfg/hardware_config.h"
 #include "nn/train.h"
 #include "nn/onnx_io.h"
 
@@ -11,7 +11,7 @@ namespace {
 
 std::string error_of(const std::string& yaml) {
   try {
-    nn::parse_hardware_config(yaml, "hw.yaml");
+    hwcfg::parse_hardware_config(yaml, "hw.yaml");
   } catch (const Error& e) {
     return e.what();
   }
@@ -19,7 +19,7 @@ std::string error_of(const std::string& yaml) {
 }
 
 TEST(HardwareConfig, ShippedIdealPresetLoads) {
-  auto c = nn::load_hardware_config(std::string(FAULTLINE_SOURCE_DIR) + "/hwcfg/ideal.yaml");
+  auto c = hwcfg::load_hardware_config(std::string(FAULTLINE_SOURCE_DIR) + "/hwcfg/ideal.yaml");
   EXPECT_EQ(c.name, "ideal");
   ASSERT_EQ(c.units.size(), 1u);
   EXPECT_EQ(c.units[0].kind, "ideal");
@@ -43,13 +43,13 @@ TEST(HardwareConfig, ErrorsNameFileLineColumnAndField) {
 }
 
 TEST(HardwareConfig, MappingByGlobAndOp) {
-  auto c = nn::parse_hardware_config(
+  auto c = hwcfg::parse_hardware_config(
       "name: x\nunits:\n  a:\n    kind: ideal\n  b:\n    kind: ideal\nmapping:\n  - layers: conv*\n    unit: a\n  - op: Gemm\n    unit: b\n",
       "hw.yaml");
   nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 1);
   auto g = nn::parse_onnx(net.to_onnx(), "m");
   std::vector<std::string> units;
-  for (auto* layer : g->layers()) units.push_back(c.unit_for(*layer) ? c.unit_for(*layer)->name : "-");
+  for (auto* layer : g->layers()) units.push_back(c.unit_for(layer->name(), layer->op_type()) ? c.unit_for(layer->name(), layer->op_type())->name : "-");
   EXPECT_EQ(units, (std::vector<std::string>{"a", "a", "b", "b", "b"}));
 }
 

@@ -8,9 +8,9 @@
 #include "models/philox.h"
 #include "models/quantize.h"
 #include "models/substrate.h"
-#include "nn/hwconfig.h"
+#include "hwcfg/hardware_config.h"
 #include "nn/onnx_io.h"
-#include "nn/study.h"
+#include "studies/study.h"
 #include "nn/train.h"
 
 using namespace faultline;
@@ -257,26 +257,26 @@ nn::Dataset tiny_dataset() {
 TEST(Study, SameJsonForOneAndTwoThreads) {
   const nn::Dataset d = tiny_dataset();
   nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 2);
-  for (const auto& preset : nn::hardware_presets()) {
-    const nn::HardwareConfig config = nn::load_hardware_config(preset);
+  for (const auto& preset : hwcfg::hardware_presets()) {
+    const hwcfg::HardwareConfig config = hwcfg::load_hardware_config(preset);
     std::string json[2];
     for (int t = 1; t <= 2; ++t) {
       auto g = nn::parse_onnx(net.to_onnx(), "lenet5");
-      nn::StudyOptions o;
+      studies::StudyOptions o;
       o.trials = 2;
       o.seed = 9;
       o.eval.threads = t;
       o.eval.chunk = 16;
-      json[t - 1] = nn::study_json(nn::run_study(*g, config, d, o), "m", "d", o);
+      json[t - 1] = studies::study_json(studies::run_study(*g, config, d, o), "m", "d", o);
     }
     EXPECT_EQ(json[0], json[1]) << preset;
   }
 }
 
 TEST(Study, ConfidenceIntervalUsesStudentT) {
-  EXPECT_NEAR(nn::student_t95(1), 12.706, 1e-3);
-  EXPECT_NEAR(nn::student_t95(9), 2.262, 1e-3);
-  EXPECT_NEAR(nn::student_t95(1000), 1.962, 1e-3);
+  EXPECT_NEAR(studies::student_t95(1), 12.706, 1e-3);
+  EXPECT_NEAR(studies::student_t95(9), 2.262, 1e-3);
+  EXPECT_NEAR(studies::student_t95(1000), 1.962, 1e-3);
 }
 
 }  // namespace

@@ -9,11 +9,12 @@
 
 #include <cstring>
 
-#include "apps/levels.h"
+#include "studies/hardware.h"
+#include "studies/levels.h"
 #include "models/error.h"
 #include "nn/dataset.h"
 #include "nn/onnx_io.h"
-#include "nn/study.h"
+#include "studies/study.h"
 #include "nn/train.h"
 #include "models/mvm_int8.h"
 #include "sim/cosim.h"
@@ -119,32 +120,32 @@ TEST(RtlLevel, NetworkOnRtlEqualsTheFunctionalLevel) {
   subset.labels.resize(static_cast<std::size_t>(subset.count));
   net.train(subset, o);
   auto graph = nn::parse_onnx(net.to_onnx(), "lenet5");
-  nn::StudyOptions so;
+  studies::StudyOptions so;
   so.eval.limit = 40;
   so.eval.threads = 1;
   so.seed = 4;
   nn::Tensor batch(nn::Shape{8, 1, 28, 28});
   std::memcpy(batch.f(), test.images.data(), sizeof(float) * static_cast<std::size_t>(batch.numel()));
 
-  std::vector<nn::HardwareConfig> functional = {nn::load_hardware_config("int8_mac_array"), nn::load_hardware_config("int8_approx_mac_array")};
-  std::vector<nn::StudyResult> f_results;
+  std::vector<hwcfg::HardwareConfig> functional = {hwcfg::load_hardware_config("int8_mac_array"), hwcfg::load_hardware_config("int8_approx_mac_array")};
+  std::vector<studies::StudyResult> f_results;
   std::vector<nn::Tensor> f_outputs;
   for (const auto& c : functional) {
-    f_results.push_back(nn::run_study(*graph, c, test, so));
-    c.program(*graph, {4, 0});
+    f_results.push_back(studies::run_study(*graph, c, test, so));
+    studies::program(c, *graph, {4, 0});
     f_outputs.push_back(graph->run({batch})[0]);
   }
-  std::vector<nn::HardwareConfig> rtl = {nn::load_hardware_config("int8_mac_array"), nn::load_hardware_config("int8_approx_mac_array")};
-  auto simulation = app::attach_rtl_level(rtl, *graph, "");
+  std::vector<hwcfg::HardwareConfig> rtl = {hwcfg::load_hardware_config("int8_mac_array"), hwcfg::load_hardware_config("int8_approx_mac_array")};
+  auto simulation = studies::attach_rtl_level(rtl, *graph, "");
   for (std::size_t c = 0; c < rtl.size(); ++c) {
     SCOPED_TRACE(rtl[c].name);
-    const nn::StudyResult r = nn::run_study(*graph, rtl[c], test, so);
+    const studies::StudyResult r = studies::run_study(*graph, rtl[c], test, so);
     EXPECT_EQ(r.accuracies, f_results[c].accuracies);
     for (std::size_t l = 0; l < r.layers.size(); ++l) {
       EXPECT_EQ(r.layers[l].rms_error, f_results[c].layers[l].rms_error) << r.layers[l].name;
       EXPECT_GT(r.layers[l].counters.at("cycles"), 0) << r.layers[l].name;
     }
-    rtl[c].program(*graph, {4, 0});
+    studies::program(rtl[c], *graph, {4, 0});
     const nn::Tensor out = graph->run({batch})[0];
     EXPECT_EQ(std::memcmp(out.f(), f_outputs[c].f(), sizeof(float) * static_cast<std::size_t>(out.numel())), 0);
   }

@@ -7,11 +7,12 @@
 
 #include <cstring>
 
-#include "apps/levels.h"
+#include "studies/hardware.h"
+#include "studies/levels.h"
 #include "models/error.h"
 #include "nn/dataset.h"
 #include "nn/onnx_io.h"
-#include "nn/study.h"
+#include "studies/study.h"
 #include "nn/train.h"
 #include "traces/trace.h"
 
@@ -36,15 +37,15 @@ std::unique_ptr<nn::Graph> trained_lenet(const nn::Dataset& train) {
   return nn::parse_onnx(net.to_onnx(), "lenet5");
 }
 
-std::vector<nn::HardwareConfig> presets() {
-  std::vector<nn::HardwareConfig> configs;
-  for (const auto& p : kPresets) configs.push_back(nn::load_hardware_config(p));
+std::vector<hwcfg::HardwareConfig> presets() {
+  std::vector<hwcfg::HardwareConfig> configs;
+  for (const auto& p : kPresets) configs.push_back(hwcfg::load_hardware_config(p));
   return configs;
 }
 
 // Each layer's block-0 product of a fixed input, as programmed for trial `trial`.
-std::vector<models::MatrixRM> layer_products(nn::Graph& graph, const nn::HardwareConfig& config, std::uint64_t trial) {
-  config.program(graph, {7, trial});
+std::vector<models::MatrixRM> layer_products(nn::Graph& graph, const hwcfg::HardwareConfig& config, std::uint64_t trial) {
+  studies::program(config, graph, {7, trial});
   std::vector<models::MatrixRM> out;
   for (nn::LinearLayer* layer : graph.layers()) {
     const auto& block = layer->blocks()[0];
@@ -66,36 +67,36 @@ TEST(Levels, CycleLevelIsBitIdenticalAndAddsUp) {
   const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
   auto graph = trained_lenet(train);
 
-  nn::StudyOptions so;
+  studies::StudyOptions so;
   so.trials = 2;
   so.seed = 7;
   so.eval.limit = 1000;
   so.eval.threads = 2;
 
   // Functional level first (no SystemC involved).
-  std::vector<nn::HardwareConfig> functional = presets();
-  std::vector<nn::StudyResult> f_results;
+  std::vector<hwcfg::HardwareConfig> functional = presets();
+  std::vector<studies::StudyResult> f_results;
   std::vector<std::vector<models::MatrixRM>> f_products;
   std::vector<std::vector<nn::Tensor>> f_outputs;
   nn::Tensor batch(nn::Shape{16, 1, 28, 28});
   std::memcpy(batch.f(), test.images.data(), sizeof(float) * static_cast<std::size_t>(batch.numel()));
   for (const auto& config : functional) {
-    f_results.push_back(nn::run_study(*graph, config, test, so));
+    f_results.push_back(studies::run_study(*graph, config, test, so));
     f_products.push_back(layer_products(*graph, config, 1));
     f_outputs.push_back(graph->run({batch}));
   }
 
   // Cycle level: one elaboration for all three.
-  std::vector<nn::HardwareConfig> cycle = presets();
-  auto simulation = app::attach_cycle_level(cycle, *graph, "");
-  nn::StudyOptions cso = so;
+  std::vector<hwcfg::HardwareConfig> cycle = presets();
+  auto simulation = studies::attach_cycle_level(cycle, *graph, "");
+  studies::StudyOptions cso = so;
   cso.after_evaluate = [&] { simulation->run_pending(); };
   for (std::size_t c = 0; c < cycle.size(); ++c) {
     SCOPED_TRACE(kPresets[c]);
     std::map<std::size_t, sim::Counters> before;
     for (std::size_t u = 0; u < simulation->units(); ++u) before[u] = simulation->unit_totals(u);
     const double t0 = simulation->simulated_seconds();
-    const nn::StudyResult r = nn::run_study(*graph, cycle[c], test, cso);
+    const studies::StudyResult r = studies::run_study(*graph, cycle[c], test, cso);
     const double t1 = simulation->simulated_seconds();
     std::size_t unit = simulation->units();
     for (std::size_t u = 0; u < simulation->units(); ++u)
@@ -136,18 +137,18 @@ TEST(Levels, CycleCountersDoNotDependOnThreads) {
   const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
   nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 3);
   auto graph = nn::parse_onnx(net.to_onnx(), "lenet5");
-  std::vector<nn::HardwareConfig> configs = presets();
-  auto simulation = app::attach_cycle_level(configs, *graph, "");
+  std::vector<hwcfg::HardwareConfig> configs = presets();
+  auto simulation = studies::attach_cycle_level(configs, *graph, "");
   for (const auto& config : configs) {
     SCOPED_TRACE(config.name);
     std::vector<std::vector<std::map<std::string, double>>> runs;
     for (int threads : {1, 2}) {
-      nn::StudyOptions so;
+      studies::StudyOptions so;
       so.seed = 3;
       so.eval.limit = 300;
       so.eval.threads = threads;
       so.after_evaluate = [&] { simulation->run_pending(); };
-      const nn::StudyResult r = nn::run_study(*graph, config, test, so);
+      const studies::StudyResult r = studies::run_study(*graph, config, test, so);
       std::vector<std::map<std::string, double>> layers;
       for (const auto& l : r.layers) layers.push_back(l.counters);
       runs.push_back(layers);
@@ -166,22 +167,22 @@ TEST(Levels, TraceAtTheCycleLevelEqualsTheFunctionalTrace) {
   const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
   nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 3);
   auto graph = nn::parse_onnx(net.to_onnx(), "lenet5");
-  nn::StudyOptions so;
+  studies::StudyOptions so;
   so.eval.limit = 60;
   so.eval.threads = 2;
   so.seed = 5;
-  std::vector<nn::HardwareConfig> functional = {nn::load_hardware_config("rram_crossbar")};
+  std::vector<hwcfg::HardwareConfig> functional = {hwcfg::load_hardware_config("rram_crossbar")};
   std::vector<traces::LayerTrace> f;
   {
     traces::TraceRecorder recorder(*graph, functional[0], 100, 9);
-    nn::run_study(*graph, functional[0], test, so);
+    studies::run_study(*graph, functional[0], test, so);
     f = recorder.layers();
   }
-  std::vector<nn::HardwareConfig> cycle = {nn::load_hardware_config("rram_crossbar")};
-  auto simulation = app::attach_cycle_level(cycle, *graph, "");
+  std::vector<hwcfg::HardwareConfig> cycle = {hwcfg::load_hardware_config("rram_crossbar")};
+  auto simulation = studies::attach_cycle_level(cycle, *graph, "");
   so.after_evaluate = [&simulation] { simulation->run_pending(); };
   traces::TraceRecorder recorder(*graph, cycle[0], 100, 9);
-  nn::run_study(*graph, cycle[0], test, so);
+  studies::run_study(*graph, cycle[0], test, so);
   const auto c = recorder.layers();
   ASSERT_EQ(f.size(), c.size());
   for (std::size_t l = 0; l < f.size(); ++l) {

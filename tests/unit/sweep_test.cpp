@@ -10,7 +10,7 @@
 #include "models/error.h"
 #include "nn/dataset.h"
 #include "nn/onnx_io.h"
-#include "nn/sweep.h"
+#include "studies/sweep.h"
 #include "nn/train.h"
 
 using namespace faultline;
@@ -36,14 +36,14 @@ void expect_error(F&& f, const std::vector<std::string>& needles) {
 }
 
 // Runs tasks the way MPI ranks do: rank r takes r, r + N, ...; outcomes travel as bytes.
-class InterleavedRunner final : public nn::TaskRunner {
+class InterleavedRunner final : public studies::TaskRunner {
  public:
   explicit InterleavedRunner(int ranks) : ranks_(ranks) {}
-  std::vector<nn::TrialOutcome> run(std::size_t count, const std::function<nn::TrialOutcome(std::size_t)>& task) override {
-    std::vector<nn::TrialOutcome> out(count);
+  std::vector<studies::TrialOutcome> run(std::size_t count, const std::function<studies::TrialOutcome(std::size_t)>& task) override {
+    std::vector<studies::TrialOutcome> out(count);
     for (int r = ranks_ - 1; r >= 0; --r)  // last rank first: order of work must not matter
       for (std::size_t k = static_cast<std::size_t>(r); k < count; k += static_cast<std::size_t>(ranks_))
-        out[k] = nn::deserialize_trial(nn::serialize_trial(task(k)));
+        out[k] = studies::deserialize_trial(studies::serialize_trial(task(k)));
     return out;
   }
   int ranks() const override { return ranks_; }
@@ -77,8 +77,8 @@ class Sweep : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  static nn::SweepOptions walking_options(const std::string& out) {
-    nn::SweepOptions o;
+  static studies::SweepOptions walking_options(const std::string& out) {
+    studies::SweepOptions o;
     o.model = model_;
     o.data = "fashion-mnist";
     o.walking = "additive";
@@ -92,9 +92,9 @@ class Sweep : public ::testing::Test {
     o.out = (dir_ / out).string();
     return o;
   }
-  static nn::SweepOutcome run(const nn::SweepOptions& o, nn::TaskRunner& runner) {
+  static studies::SweepOutcome run(const studies::SweepOptions& o, studies::TaskRunner& runner) {
     auto graph = nn::load_onnx(model_);
-    return nn::run_sweep(*graph, *test_, o, runner);
+    return studies::run_sweep(*graph, *test_, o, runner);
   }
   static void expect_same_files(const std::string& a, const std::string& b, bool walking = true) {
     for (const char* ext : {".jsonl", ".csv", ".json", ".midpoints.csv"}) {
@@ -112,25 +112,25 @@ std::string Sweep::model_;
 nn::Dataset* Sweep::test_ = nullptr;
 
 TEST(SweepAxis, ParsesRangesAndRejectsBadSpecs) {
-  EXPECT_EQ(nn::parse_sweep_axis("units.x.adc_bits=4:6").values, (std::vector<std::string>{"4", "5", "6"}));
-  EXPECT_EQ(nn::parse_sweep_axis("units.x.order=natural,reversed").values, (std::vector<std::string>{"natural", "reversed"}));
-  const auto log = nn::parse_sweep_axis("noise.0.additive=log:1e-3:1e2:6");
+  EXPECT_EQ(studies::parse_sweep_axis("units.x.adc_bits=4:6").values, (std::vector<std::string>{"4", "5", "6"}));
+  EXPECT_EQ(studies::parse_sweep_axis("units.x.order=natural,reversed").values, (std::vector<std::string>{"natural", "reversed"}));
+  const auto log = studies::parse_sweep_axis("noise.0.additive=log:1e-3:1e2:6");
   ASSERT_EQ(log.values.size(), 6u);
   EXPECT_DOUBLE_EQ(std::stod(log.values[0]), 1e-3);
   EXPECT_NEAR(std::stod(log.values[1]), 1e-2, 1e-15);
   EXPECT_NEAR(std::stod(log.values[5]), 1e2, 1e-12);
-  const auto lin = nn::parse_sweep_axis("a=lin:0:1:5");
+  const auto lin = studies::parse_sweep_axis("a=lin:0:1:5");
   EXPECT_EQ(lin.values, (std::vector<std::string>{"0", "0.25", "0.5", "0.75", "1"}));
-  expect_error([] { nn::parse_sweep_axis("units.x.adc_bits"); }, {"--sweep", "PATH=SPEC"});
-  expect_error([] { nn::parse_sweep_axis("a=6:4"); }, {"--sweep a", "empty"});
-  expect_error([] { nn::parse_sweep_axis("a=log:0:1:4"); }, {"positive"});
-  expect_error([] { nn::parse_sweep_axis("a=log:1:x:4"); }, {"'x' is not a finite number"});
-  expect_error([] { nn::parse_sweep_axis("a=1:2:3"); }, {"expected"});
-  expect_error([] { nn::parse_sweep_axis("a=lin:0:1:0"); }, {"number of points"});
+  expect_error([] { studies::parse_sweep_axis("units.x.adc_bits"); }, {"--sweep", "PATH=SPEC"});
+  expect_error([] { studies::parse_sweep_axis("a=6:4"); }, {"--sweep a", "empty"});
+  expect_error([] { studies::parse_sweep_axis("a=log:0:1:4"); }, {"positive"});
+  expect_error([] { studies::parse_sweep_axis("a=log:1:x:4"); }, {"'x' is not a finite number"});
+  expect_error([] { studies::parse_sweep_axis("a=1:2:3"); }, {"expected"});
+  expect_error([] { studies::parse_sweep_axis("a=lin:0:1:0"); }, {"number of points"});
 }
 
 TEST(SweepAxis, TrialOutcomesTravelBitForBit) {
-  nn::TrialOutcome t;
+  studies::TrialOutcome t;
   t.trial = 3;
   t.accuracy = 0.1 + 0.2;
   t.images = 1234;
@@ -140,7 +140,7 @@ TEST(SweepAxis, TrialOutcomesTravelBitForBit) {
   t.layers[1].signal_sq = 3.14159;
   t.layers[1].count = 77;
   t.layers[1].counters = {{"adc_saturations", 5}, {"stuck", 0.5}};
-  const nn::TrialOutcome u = nn::deserialize_trial(nn::serialize_trial(t));
+  const studies::TrialOutcome u = studies::deserialize_trial(studies::serialize_trial(t));
   EXPECT_EQ(u.trial, 3);
   EXPECT_EQ(u.accuracy, t.accuracy);
   EXPECT_EQ(u.images, 1234);
@@ -148,15 +148,15 @@ TEST(SweepAxis, TrialOutcomesTravelBitForBit) {
   ASSERT_EQ(u.layers.size(), 2u);
   EXPECT_EQ(u.layers[1].error_sq, 1e-300);
   EXPECT_EQ(u.layers[1].counters, t.layers[1].counters);
-  expect_error([&] { nn::deserialize_trial(nn::serialize_trial(t).substr(0, 30)); }, {"truncated"});
+  expect_error([&] { studies::deserialize_trial(studies::serialize_trial(t).substr(0, 30)); }, {"truncated"});
 }
 
 // The midpoint of each layer is bracketed by two evaluated points, one at or above the target
 // and one below, no wider than the stated tolerance, and lies between them.
 TEST_F(Sweep, WalkingNoiseFindsBracketedMidpoints) {
-  nn::LocalRunner local;
-  const nn::SweepOptions o = walking_options("walk");
-  const nn::SweepOutcome r = run(o, local);
+  studies::LocalRunner local;
+  const studies::SweepOptions o = walking_options("walk");
+  const studies::SweepOutcome r = run(o, local);
   EXPECT_GT(r.clean_accuracy, 0.6);
   EXPECT_DOUBLE_EQ(r.chance, 0.1);
   EXPECT_DOUBLE_EQ(r.target, 0.5 * (r.clean_accuracy + 0.1));
@@ -191,58 +191,58 @@ TEST_F(Sweep, WalkingNoiseFindsBracketedMidpoints) {
 // A sweep killed at any point (between rows, in the middle of a row, before the summaries) and
 // started again gives the same files as one that ran through; a different sweep refuses the log.
 TEST_F(Sweep, ResumesToTheSameFilesAfterAKillAnywhere) {
-  nn::LocalRunner local;
-  const nn::SweepOptions full = walking_options("full");
-  const nn::SweepOutcome reference = run(full, local);
+  studies::LocalRunner local;
+  const studies::SweepOptions full = walking_options("full");
+  const studies::SweepOutcome reference = run(full, local);
   const std::string log = slurp(full.out + ".jsonl");
   // Cut: nothing logged, the header only, in the middle of a row, and every row logged (killed
   // before the summaries were written).
   std::vector<std::size_t> cuts = {0, log.find('\n') + 1, log.size() / 2 + 17, log.size()};
   for (std::size_t cut : cuts) {
-    nn::SweepOptions again = walking_options("cut");
+    studies::SweepOptions again = walking_options("cut");
     for (const char* ext : {".jsonl", ".csv", ".json", ".midpoints.csv"}) fs::remove(again.out + ext);
     {
       std::ofstream out(again.out + ".jsonl", std::ios::binary);
       out << log.substr(0, cut);
     }
-    const nn::SweepOutcome r = run(again, local);
+    const studies::SweepOutcome r = run(again, local);
     expect_same_files("full", "cut");
     EXPECT_EQ(r.resumed_rows + r.evaluated_rows, static_cast<int>(reference.rows.size())) << "cut at " << cut;
   }
-  nn::SweepOptions other = walking_options("cut");
+  studies::SweepOptions other = walking_options("cut");
   other.study.seed = 8;
   expect_error([&] { run(other, local); }, {"cut.jsonl", "different sweep"});
 }
 
 TEST_F(Sweep, SameFilesForAnyThreadCountAndRankSpread) {
-  nn::LocalRunner local;
-  nn::SweepOptions one = walking_options("threads1");
+  studies::LocalRunner local;
+  studies::SweepOptions one = walking_options("threads1");
   one.study.eval.threads = 1;
   one.layers = "*3";  // keep it short: one layer
   run(one, local);
-  nn::SweepOptions two = one;
+  studies::SweepOptions two = one;
   two.study.eval.threads = 2;
   two.out = (dir_ / "threads2").string();
   run(two, local);
   expect_same_files("threads1", "threads2");
   InterleavedRunner three(3);
-  nn::SweepOptions ranks = one;
+  studies::SweepOptions ranks = one;
   ranks.out = (dir_ / "ranks3").string();
   run(ranks, three);
   expect_same_files("threads1", "ranks3");
 }
 
 TEST_F(Sweep, GridRowsFollowTheAxesAndBadValuesLeaveNoFile) {
-  nn::LocalRunner local;
-  nn::SweepOptions o;
+  studies::LocalRunner local;
+  studies::SweepOptions o;
   o.model = model_;
   o.hw = "walking_noise_additive";
-  o.axes = {nn::parse_sweep_axis("units.noise.sigma_add=0,1,100"), nn::parse_sweep_axis("units.noise.sigma_mul=0,0.5")};
+  o.axes = {studies::parse_sweep_axis("units.noise.sigma_add=0,1,100"), studies::parse_sweep_axis("units.noise.sigma_mul=0,0.5")};
   o.study.trials = 2;
   o.study.eval.limit = 200;
   o.study.eval.threads = 2;
   o.out = (dir_ / "grid").string();
-  const nn::SweepOutcome r = run(o, local);
+  const studies::SweepOutcome r = run(o, local);
   ASSERT_EQ(r.rows.size(), 6u);
   EXPECT_EQ(r.rows[1].values, (std::vector<std::string>{"0", "0.5"}));
   EXPECT_EQ(r.rows[2].values, (std::vector<std::string>{"1", "0"}));
@@ -255,12 +255,12 @@ TEST_F(Sweep, GridRowsFollowTheAxesAndBadValuesLeaveNoFile) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
   EXPECT_NE(csv.find("units.noise.sigma_add,units.noise.sigma_mul"), std::string::npos);
 
-  nn::SweepOptions bad = o;
+  studies::SweepOptions bad = o;
   bad.out = (dir_ / "bad").string();
-  bad.axes = {nn::parse_sweep_axis("units.noise.sigma_add=0,-1")};
+  bad.axes = {studies::parse_sweep_axis("units.noise.sigma_add=0,-1")};
   expect_error([&] { run(bad, local); }, {"units.noise.sigma_add", "-1"});
   EXPECT_FALSE(fs::exists(bad.out + ".jsonl"));
-  bad.axes = {nn::parse_sweep_axis("units.noise.nope=1")};
+  bad.axes = {studies::parse_sweep_axis("units.noise.nope=1")};
   expect_error([&] { run(bad, local); }, {"units.noise.nope"});
 }
 

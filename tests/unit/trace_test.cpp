@@ -12,7 +12,7 @@
 #include "models/trace_noise.h"
 #include "nn/dataset.h"
 #include "nn/onnx_io.h"
-#include "nn/study.h"
+#include "studies/study.h"
 #include "nn/train.h"
 #include "traces/trace.h"
 
@@ -21,13 +21,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<traces::LayerTrace> record(nn::Graph& graph, const nn::HardwareConfig& config, const nn::Dataset& data, int threads) {
+std::vector<traces::LayerTrace> record(nn::Graph& graph, const hwcfg::HardwareConfig& config, const nn::Dataset& data, int threads) {
   traces::TraceRecorder recorder(graph, config, 300, 5);
-  nn::StudyOptions so;
+  studies::StudyOptions so;
   so.eval.limit = 200;
   so.eval.threads = threads;
   so.seed = 3;
-  nn::run_study(graph, config, data, so);
+  studies::run_study(graph, config, data, so);
   return recorder.layers();
 }
 
@@ -35,7 +35,7 @@ TEST(Trace, RowsAreTheSameForAnyThreadCountAndMatchTheLayer) {
   const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
   nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 2);
   auto graph = nn::parse_onnx(net.to_onnx(), "lenet5");
-  const nn::HardwareConfig config = nn::load_hardware_config("rram_crossbar");
+  const hwcfg::HardwareConfig config = hwcfg::load_hardware_config("rram_crossbar");
   const auto one = record(*graph, config, test, 1);
   const auto two = record(*graph, config, test, 2);
   ASSERT_EQ(one.size(), 5u);
@@ -52,7 +52,7 @@ TEST(Trace, RowsAreTheSameForAnyThreadCountAndMatchTheLayer) {
   EXPECT_EQ(one[2].rows_seen, 200u);
   // fc1's kept rows are all 200 reads; its ideal output is the exact product of fc1's weights
   // with its input, which the ideal hardware reproduces: trace the ideal preset and compare.
-  const auto ideal = record(*graph, nn::load_hardware_config("ideal"), test, 2);
+  const auto ideal = record(*graph, hwcfg::load_hardware_config("ideal"), test, 2);
   EXPECT_EQ(ideal[2].ideal, ideal[2].hardware);
 }
 

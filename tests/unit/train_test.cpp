@@ -6,8 +6,9 @@
 
 #include "models/philox.h"
 #include "nn/evaluate.h"
-#include "nn/hwconfig.h"
-#include "nn/study.h"
+#include "hwcfg/hardware_config.h"
+#include "studies/hardware.h"
+#include "studies/study.h"
 #include "nn/onnx_io.h"
 #include "nn/train.h"
 
@@ -155,13 +156,13 @@ TEST(Train, HardwareInTheLoopIsThreadInvariant) {
   const nn::Dataset d = synthetic(200, 4);
   for (const char* hw : {"bss2_analog", "walking_noise_multiplicative", "bss2_analog secant"}) {
     const std::string name(hw);
-    const nn::HardwareConfig config = nn::load_hardware_config(name.substr(0, name.find(' ')));
+    const hwcfg::HardwareConfig config = hwcfg::load_hardware_config(name.substr(0, name.find(' ')));
     nn::TrainOptions o;
     if (name.find("secant") != std::string::npos) o.backward = "secant";
     o.arch = "lenet5";
     o.epochs = 1;
     o.batch_size = 50;
-    o.hardware = &config;
+    o.program_hardware = studies::training_hardware(config);
     std::vector<float> params[2];
     for (int t = 1; t <= 2; ++t) {
       o.threads = t;
@@ -171,18 +172,18 @@ TEST(Train, HardwareInTheLoopIsThreadInvariant) {
     }
     EXPECT_EQ(params[0], params[1]) << hw;
     nn::TrainableNetwork plain("lenet5", 1, 28, 28, 10, 9);
-    o.hardware = nullptr;
+    o.program_hardware = nullptr;
     plain.train(d, o);
     EXPECT_NE(plain.parameters(), params[0]) << hw << ": the hardware changed nothing";
   }
-  const nn::HardwareConfig ideal = nn::load_hardware_config("ideal");
+  const hwcfg::HardwareConfig ideal = hwcfg::load_hardware_config("ideal");
   nn::TrainOptions o;
   o.arch = "mlp";
   o.epochs = 1;
   o.batch_size = 50;
   nn::TrainableNetwork a("mlp", 1, 28, 28, 10, 9), b("mlp", 1, 28, 28, 10, 9);
   a.train(d, o);
-  o.hardware = &ideal;
+  o.program_hardware = studies::training_hardware(ideal);
   b.train(d, o);
   EXPECT_EQ(a.parameters(), b.parameters());
 }
@@ -198,22 +199,22 @@ TEST(Train, NoiseAwareTrainingKeepsAccuracyUnderNoise) {
   train.images.resize(static_cast<std::size_t>(train.count * train.image_size()));
   train.labels.resize(static_cast<std::size_t>(train.count));
   const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
-  const nn::HardwareConfig noise = nn::load_hardware_config("walking_noise_additive", {"units.noise.sigma_add=2"});
+  const hwcfg::HardwareConfig noise = hwcfg::load_hardware_config("walking_noise_additive", {"units.noise.sigma_add=2"});
   nn::TrainOptions o;
   o.arch = "mlp";
   o.epochs = 2;
   o.threads = 2;
   nn::TrainableNetwork plain("mlp", 1, 28, 28, 10, 1), aware("mlp", 1, 28, 28, 10, 1);
   plain.train(train, o);
-  o.hardware = &noise;
+  o.program_hardware = studies::training_hardware(noise);
   aware.train(train, o);
-  nn::StudyOptions so;
+  studies::StudyOptions so;
   so.trials = 3;
   so.eval.limit = 2000;
   so.eval.threads = 2;
   so.layer_errors = false;
   auto gp = nn::parse_onnx(plain.to_onnx(), "plain"), ga = nn::parse_onnx(aware.to_onnx(), "aware");
-  const nn::StudyResult rp = nn::run_study(*gp, noise, test, so), ra = nn::run_study(*ga, noise, test, so);
+  const studies::StudyResult rp = studies::run_study(*gp, noise, test, so), ra = studies::run_study(*ga, noise, test, so);
   EXPECT_GT(ra.ci_low, rp.ci_high) << "noise-aware " << ra.mean << " vs plain " << rp.mean;
   EXPECT_GT(ra.mean, 0.4);
 }

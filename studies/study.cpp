@@ -1,4 +1,4 @@
-#include "nn/study.h"
+#include "studies/study.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,8 +8,9 @@
 #include <sstream>
 
 #include "nn/json.h"
+#include "studies/hardware.h"
 
-namespace faultline::nn {
+namespace faultline::studies {
 
 double student_t95(int dof) {
   // Quantiles t_{0.975, ν} for ν = 1..30 (standard tables); beyond, the Cornish–Fisher expansion
@@ -25,7 +26,7 @@ double student_t95(int dof) {
 
 TrialOutcome run_trial(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options, int trial,
                        const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
-  config.program(graph, models::ProgramContext{options.seed, static_cast<std::uint64_t>(trial)});
+  program(config, graph, models::ProgramContext{options.seed, static_cast<std::uint64_t>(trial)});
   for (LinearLayer* layer : graph.layers()) layer->measure_error(options.layer_errors);
   const EvalResult r = evaluate(graph, data, options.eval, on_progress);
   if (options.after_evaluate) options.after_evaluate();
@@ -55,7 +56,7 @@ StudyResult combine_trials(const Graph& graph, const HardwareConfig& config, con
   result.layers.resize(nl);
   for (std::size_t l = 0; l < nl; ++l) {
     const LinearLayer& layer = *graph.layers()[l];
-    const HardwareUnit* unit = config.unit_for(layer);
+    const hwcfg::HardwareUnit* unit = unit_for(config, layer);
     result.layers[l].name = layer.name();
     result.layers[l].op_type = layer.op_type();
     result.layers[l].unit = unit ? unit->name : "-";
@@ -236,4 +237,4 @@ std::string study_json(const StudyResult& r, const std::string& model, const std
   return j.str() + "\n";
 }
 
-}  // namespace faultline::nn
+}  // namespace faultline::studies

@@ -6,14 +6,14 @@
 
 #include <memory>
 
-#include "nn/sweep.h"
+#include "studies/sweep.h"
 
-namespace faultline::app {
+namespace faultline::studies {
 
 // True when this process was started by mpirun (and MPI support is built in).
 bool launched_by_mpi();
 // Initialises MPI (when launched_by_mpi()) and returns the runner; otherwise a LocalRunner.
-std::unique_ptr<nn::TaskRunner> make_task_runner(int* argc, char*** argv);
+std::unique_ptr<studies::TaskRunner> make_task_runner(int* argc, char*** argv);
 // Ends the whole MPI job after an error on one rank (the others would wait forever in a
 // collective); no-op without MPI.
 void abort_all_ranks(int status);
@@ -21,4 +21,4 @@ void abort_all_ranks(int status);
 // that share this machine.
 int default_threads_per_rank();
 
-}  // namespace faultline::app
+}  // namespace faultline::studies

@@ -7,24 +7,24 @@
 #include <vector>
 
 #include "nn/graph.h"
-#include "nn/hwconfig.h"
+#include "hwcfg/hardware_config.h"
 #include "sim/cycle_level.h"
 #include "sim/rtl_level.h"
 
-namespace faultline::app {
+namespace faultline::studies {
 
 // Elaborates the one SystemC simulation of the process with a system for every unit of every
 // config that some layer of `graph` is mapped to, and sets each config's `wrap` so that those
 // layers run through it. Throws faultline::Error naming the hwcfg and unit when a mapped unit's
 // kind has no cycle-level model. `vcd_path` (optional) records the waveform.
-std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
+std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
                                                          const std::string& vcd_path);
 
 // The RTL level: every unit a layer of `graph` is mapped to must name an RTL module
 // (`impl: rtl:NAME`, kind int8_digital); elaborates them and sets each config's `wrap`. Throws
 // faultline::Error naming the hwcfg and unit otherwise. The graph must then be evaluated on the
 // calling thread.
-std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
+std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
                                                      const std::string& waveform, bool fst = false);
 
-}  // namespace faultline::app
+}  // namespace faultline::studies

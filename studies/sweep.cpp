@@ -1,4 +1,4 @@
-#include "nn/sweep.h"
+#include "studies/sweep.h"
 
 #include <fnmatch.h>
 #include <yaml-cpp/yaml.h>
@@ -17,7 +17,7 @@
 #include "models/error.h"
 #include "nn/json.h"
 
-namespace faultline::nn {
+namespace faultline::studies {
 namespace {
 
 std::string format_double(double v) {
@@ -208,7 +208,7 @@ class SweepEngine {
   SweepEngine(Graph& graph, const Dataset& data, const SweepOptions& o, TaskRunner& runner,
               const std::function<void(const SweepRow&, bool)>& on_row)
       : graph_(graph), data_(data), o_(o), runner_(runner), on_row_(on_row) {
-    base_ = load_hardware_config(o.hw, o.sets);
+    base_ = hwcfg::load_hardware_config(o.hw, o.sets);
     log_path_ = o.out.empty() ? "" : o.out + ".jsonl";
     header_ = header_line(o);
   }
@@ -272,12 +272,12 @@ class SweepEngine {
     if (p.role == "grid") {
       std::vector<std::string> sets = o_.sets;
       for (std::size_t a = 0; a < o_.axes.size(); ++a) sets.push_back(o_.axes[a].path + "=" + p.values[a]);
-      return load_hardware_config(o_.hw, sets);
+      return hwcfg::load_hardware_config(o_.hw, sets);
     }
     HardwareConfig c = base_;
     if (p.role == "clean") return c;
-    Graph::NoiseSite site;
-    site.nodes = glob_literal(p.layer);
+    hwcfg::NoiseSite site;
+    site.nodes = hwcfg::glob_literal(p.layer);
     const float s = static_cast<float>(p.sigma);
     if (o_.walking == "additive" || o_.walking == "combined") site.sigma_add = s;
     if (o_.walking == "multiplicative" || o_.walking == "combined") site.sigma_mul = s;
@@ -765,4 +765,4 @@ std::string sweep_table(const SweepOutcome& r, const SweepOptions& o) {
   return out.str();
 }
 
-}  // namespace faultline::nn
+}  // namespace faultline::studies

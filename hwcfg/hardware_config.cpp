@@ -1,4 +1,4 @@
-#include "nn/hwconfig.h"
+#include "hwcfg/hardware_config.h"
 
 #include <fnmatch.h>
 #include <yaml-cpp/yaml.h>
@@ -10,9 +10,10 @@
 #include <set>
 #include <sstream>
 
+#include "models/error.h"
 #include "models/substrate.h"
 
-namespace faultline::nn {
+namespace faultline::hwcfg {
 namespace {
 
 std::string at(const std::string& source, const YAML::Node& node) {
@@ -137,7 +138,6 @@ std::string glob_literal(const std::string& name) {
   return out;
 }
 
-const HardwareUnit* HardwareConfig::unit_for(const LinearLayer& layer) const { return unit_for(layer.name(), layer.op_type()); }
 
 const HardwareUnit* HardwareConfig::unit_for(const std::string& layer_name, const std::string& op_type) const {
   for (const auto& m : mapping) {
@@ -147,24 +147,6 @@ const HardwareUnit* HardwareConfig::unit_for(const std::string& layer_name, cons
       if (u.name == m.unit) return &u;
   }
   return nullptr;
-}
-
-void HardwareConfig::program(Graph& graph, const models::ProgramContext& context) const {
-  for (LinearLayer* layer : graph.layers()) {
-    const HardwareUnit* unit = unit_for(*layer);
-    if (unit && wrap)
-      layer->program(unit->kind, unit->params, context,
-                     [&](std::unique_ptr<models::Substrate> s) { return wrap(*unit, std::move(s)); });
-    else if (unit)
-      layer->program(unit->kind, unit->params, context);
-    else
-      layer->program_exact(context);
-  }
-  const std::vector<int> matched = graph.set_noise_sites(noise_sites, context.seed, context.trial);
-  for (std::size_t k = 0; k < matched.size(); ++k)
-    if (matched[k] == 0)
-      throw Error(source + ": noise[" + std::to_string(k) + "] (after '" + noise_sites[k].nodes + "'" +
-                  (noise_sites[k].op.empty() ? "" : ", op " + noise_sites[k].op) + ") matches no node of " + graph.source);
 }
 
 std::string HardwareConfig::to_yaml() const {
@@ -311,7 +293,7 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         const std::string field = "noise[" + std::to_string(k) + "]";
         expect_map(source, item, field);
         reject_unknown(source, item, field, {"after", "op", "additive", "multiplicative"});
-        Graph::NoiseSite site;
+        NoiseSite site;
         if (item["after"]) site.nodes = get_string(source, item["after"], field + ".after");
         if (item["op"]) site.op = get_string(source, item["op"], field + ".op");
         for (const char* key : {"additive", "multiplicative"}) {
@@ -411,4 +393,4 @@ void require_training_noise(const HardwareConfig& config) {
       throw Error(config.source + ": unit '" + u.name + "' is of kind " + u.kind + ", not noise (" + join(noise_kinds) + "); use --hw for hardware");
 }
 
-}  // namespace faultline::nn
+}  // namespace faultline::hwcfg

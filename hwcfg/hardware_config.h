@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "models/params.h"
-#include "nn/graph.h"
+#include "models/substrate.h"
 
-namespace faultline::nn {
+namespace faultline::hwcfg {
 
 struct HardwareUnit {
   std::string name;
@@ -35,21 +35,24 @@ struct LayerMapping {
   std::string unit;          // name of a unit
 };
 
+// Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430) after every node that matches.
+struct NoiseSite {
+  std::string nodes = "*";  // glob over node names
+  std::string op;           // "" (any) or an op type
+  float sigma_add = 0, sigma_mul = 0;
+};
+
 struct HardwareConfig {
   std::string source;        // file it was read from
   std::string name;
   std::string description;
   std::vector<HardwareUnit> units;
   std::vector<LayerMapping> mapping;          // first match wins; unmatched layers run ideal
-  std::vector<Graph::NoiseSite> noise_sites;  // Walking Noise after matching nodes
+  std::vector<NoiseSite> noise_sites;         // Walking Noise after matching nodes
   SubstrateWrapper wrap;                      // unset: the functional level
 
-  // The unit a layer runs on, or nullptr for "ideal (unmapped)".
-  const HardwareUnit* unit_for(const LinearLayer& layer) const;
+  // The unit a layer (by node name and op type) runs on, or nullptr for "ideal (unmapped)".
   const HardwareUnit* unit_for(const std::string& layer_name, const std::string& op_type) const;
-  // Programs every layer of `graph` with its unit's substrate and attaches the noise sites, for
-  // one Monte Carlo trial.
-  void program(Graph& graph, const models::ProgramContext& context) const;
   // The resolved description as YAML, with every parameter (defaults filled in) and its unit.
   std::string to_yaml() const;
 };
@@ -73,4 +76,4 @@ std::vector<std::string> hardware_presets();
 // that noise-aware training can carry (models::KindCapabilities::training_noise).
 void require_training_noise(const HardwareConfig& config);
 
-}  // namespace faultline::nn
+}  // namespace faultline::hwcfg

@@ -10,10 +10,23 @@
 #include <string>
 #include <vector>
 
+#include "hwcfg/hardware_config.h"
 #include "nn/evaluate.h"
-#include "nn/hwconfig.h"
+#include "nn/json.h"
 
-namespace faultline::nn {
+namespace faultline::studies {
+
+// The engine's and the descriptions' types these studies are written in.
+using nn::Dataset;
+using nn::EvalOptions;
+using nn::EvalResult;
+using nn::Graph;
+using nn::JsonWriter;
+using nn::LinearLayer;
+using nn::Tensor;
+using hwcfg::HardwareConfig;
+using hwcfg::HardwareUnit;
+
 
 struct StudyOptions {
   EvalOptions eval;
@@ -80,4 +93,4 @@ std::string study_table(const StudyResult& result);
 std::string study_timing_table(const StudyResult& result);
 std::string study_json(const StudyResult& result, const std::string& model, const std::string& data, const StudyOptions& options);
 
-}  // namespace faultline::nn
+}  // namespace faultline::studies

@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "nn/study.h"
+#include "studies/study.h"
 
-namespace faultline::nn {
+namespace faultline::studies {
 
 // One swept field: `path` as for --set, and the values it takes, as written to --set.
 struct SweepAxis {
@@ -108,4 +108,4 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& op
 // rows, for the terminal.
 std::string sweep_table(const SweepOutcome& outcome, const SweepOptions& options);
 
-}  // namespace faultline::nn
+}  // namespace faultline::studies

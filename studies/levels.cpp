@@ -1,34 +1,34 @@
-#include "apps/levels.h"
+#include "studies/levels.h"
 
 #include <map>
 
 #include "models/error.h"
 #include "sim/rtl_unit.h"
 
-namespace faultline::app {
+namespace faultline::studies {
 namespace {
 
 // Points each config's units at the simulation's: index[c] maps config c's unit names to the
 // simulation's unit numbers.
 template <class Simulation>
-void install_wraps(std::vector<nn::HardwareConfig>& configs, const std::vector<std::map<std::string, std::size_t>>& index,
+void install_wraps(std::vector<hwcfg::HardwareConfig>& configs, const std::vector<std::map<std::string, std::size_t>>& index,
                    Simulation& simulation) {
   for (std::size_t c = 0; c < configs.size(); ++c)
-    configs[c].wrap = [s = &simulation, units = index[c]](const nn::HardwareUnit& unit, std::unique_ptr<models::Substrate> functional) {
+    configs[c].wrap = [s = &simulation, units = index[c]](const hwcfg::HardwareUnit& unit, std::unique_ptr<models::Substrate> functional) {
       return s->wrap(units.at(unit.name), std::move(functional));
     };
 }
 
 }  // namespace
 
-std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
+std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
                                                          const std::string& vcd_path) {
   std::vector<sim::UnitSpec> specs;
   std::vector<std::map<std::string, std::size_t>> index(configs.size());  // unit name → spec, per config
   for (std::size_t c = 0; c < configs.size(); ++c) {
-    const nn::HardwareConfig& config = configs[c];
+    const hwcfg::HardwareConfig& config = configs[c];
     for (nn::LinearLayer* layer : graph.layers()) {
-      const nn::HardwareUnit* unit = config.unit_for(*layer);
+      const hwcfg::HardwareUnit* unit = config.unit_for(layer->name(), layer->op_type());
       if (unit == nullptr) continue;  // unmapped layers run on the host, untimed
       if (!sim::has_cycle_model(unit->kind)) {
         std::string known;
@@ -55,14 +55,14 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<nn::Hardwar
   return simulation;
 }
 
-std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareConfig>& configs, nn::Graph& graph,
+std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
                                                      const std::string& waveform, bool fst) {
   std::vector<sim::RtlUnitSpec> specs;
   std::vector<std::map<std::string, std::size_t>> index(configs.size());
   for (std::size_t c = 0; c < configs.size(); ++c) {
-    const nn::HardwareConfig& config = configs[c];
+    const hwcfg::HardwareConfig& config = configs[c];
     for (nn::LinearLayer* layer : graph.layers()) {
-      const nn::HardwareUnit* unit = config.unit_for(*layer);
+      const hwcfg::HardwareUnit* unit = config.unit_for(layer->name(), layer->op_type());
       if (unit == nullptr || index[c].count(unit->name)) continue;
       if (unit->impl.rfind("rtl:", 0) != 0)
         throw Error(config.source + ": unit '" + unit->name + "' (layer '" + layer->name() +
@@ -85,4 +85,4 @@ std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<nn::HardwareCon
   return simulation;
 }
 
-}  // namespace faultline::app
+}  // namespace faultline::studies

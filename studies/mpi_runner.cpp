@@ -1,4 +1,4 @@
-#include "apps/mpi_runner.h"
+#include "studies/mpi_runner.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,7 +11,7 @@
 #include <mpi.h>
 #endif
 
-namespace faultline::app {
+namespace faultline::studies {
 namespace {
 
 int env_int(const char* name) {
@@ -22,7 +22,7 @@ int env_int(const char* name) {
 #ifdef FAULTLINE_WITH_MPI
 bool mpi_active = false;
 
-class MpiRunner final : public nn::TaskRunner {
+class MpiRunner final : public studies::TaskRunner {
  public:
   MpiRunner(int* argc, char*** argv) {
     MPI_Init(argc, argv);
@@ -37,11 +37,11 @@ class MpiRunner final : public nn::TaskRunner {
   bool writer() const override { return rank_ == 0; }
   int ranks() const override { return size_; }
 
-  std::vector<nn::TrialOutcome> run(std::size_t count, const std::function<nn::TrialOutcome(std::size_t)>& task) override {
+  std::vector<studies::TrialOutcome> run(std::size_t count, const std::function<studies::TrialOutcome(std::size_t)>& task) override {
     // This rank's outcomes, serialized one after another, each preceded by its length.
     std::string mine;
     for (std::size_t k = static_cast<std::size_t>(rank_); k < count; k += static_cast<std::size_t>(size_)) {
-      const std::string bytes = nn::serialize_trial(task(k));
+      const std::string bytes = studies::serialize_trial(task(k));
       const std::uint64_t n = bytes.size();
       mine.append(reinterpret_cast<const char*>(&n), sizeof n);
       mine += bytes;
@@ -58,14 +58,14 @@ class MpiRunner final : public nn::TaskRunner {
     if (total > INT32_MAX) throw Error("MPI: the results of one batch exceed 2 GiB");
     std::string all(static_cast<std::size_t>(total), '\0');
     MPI_Allgatherv(mine.data(), length, MPI_BYTE, all.data(), lengths.data(), offsets.data(), MPI_BYTE, MPI_COMM_WORLD);
-    std::vector<nn::TrialOutcome> out(count);
+    std::vector<studies::TrialOutcome> out(count);
     for (int r = 0; r < size_; ++r) {
       std::size_t at = static_cast<std::size_t>(offsets[r]);
       for (std::size_t k = static_cast<std::size_t>(r); k < count; k += static_cast<std::size_t>(size_)) {
         std::uint64_t n = 0;
         all.copy(reinterpret_cast<char*>(&n), sizeof n, at);
         at += sizeof n;
-        out[k] = nn::deserialize_trial(all.substr(at, n));
+        out[k] = studies::deserialize_trial(all.substr(at, n));
         at += n;
       }
     }
@@ -87,7 +87,7 @@ bool launched_by_mpi() {
 #endif
 }
 
-std::unique_ptr<nn::TaskRunner> make_task_runner(int* argc, char*** argv) {
+std::unique_ptr<studies::TaskRunner> make_task_runner(int* argc, char*** argv) {
 #ifdef FAULTLINE_WITH_MPI
   if (launched_by_mpi()) return std::make_unique<MpiRunner>(argc, argv);
 #else
@@ -96,7 +96,7 @@ std::unique_ptr<nn::TaskRunner> make_task_runner(int* argc, char*** argv) {
   if (std::getenv("OMPI_COMM_WORLD_SIZE") && env_int("OMPI_COMM_WORLD_SIZE") > 1)
     throw Error("started by mpirun, but this faultline was built without MPI (FAULTLINE_WITH_MPI=OFF): every rank would run the whole sweep");
 #endif
-  return std::make_unique<nn::LocalRunner>();
+  return std::make_unique<studies::LocalRunner>();
 }
 
 void abort_all_ranks(int status) {
@@ -115,4 +115,4 @@ int default_threads_per_rank() {
   return local > 1 ? std::max(1, cores / local) : cores;
 }
 
-}  // namespace faultline::app
+}  // namespace faultline::studies

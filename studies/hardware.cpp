@@ -1,0 +1,35 @@
+#include "studies/hardware.h"
+
+#include "models/error.h"
+
+namespace faultline::studies {
+
+const hwcfg::HardwareUnit* unit_for(const hwcfg::HardwareConfig& config, const nn::LinearLayer& layer) {
+  return config.unit_for(layer.name(), layer.op_type());
+}
+
+void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models::ProgramContext& context) {
+  for (nn::LinearLayer* layer : graph.layers()) {
+    const hwcfg::HardwareUnit* unit = unit_for(config, *layer);
+    if (unit && config.wrap)
+      layer->program(unit->kind, unit->params, context,
+                     [&](std::unique_ptr<models::Substrate> s) { return config.wrap(*unit, std::move(s)); });
+    else if (unit)
+      layer->program(unit->kind, unit->params, context);
+    else
+      layer->program_exact(context);
+  }
+  std::vector<nn::Graph::NoiseSite> sites;
+  for (const hwcfg::NoiseSite& s : config.noise_sites) sites.push_back({s.nodes, s.op, s.sigma_add, s.sigma_mul});
+  const std::vector<int> matched = graph.set_noise_sites(sites, context.seed, context.trial);
+  for (std::size_t k = 0; k < matched.size(); ++k)
+    if (matched[k] == 0)
+      throw Error(config.source + ": noise[" + std::to_string(k) + "] (after '" + sites[k].nodes + "'" +
+                  (sites[k].op.empty() ? "" : ", op " + sites[k].op) + ") matches no node of " + graph.source);
+}
+
+std::function<void(nn::Graph&, const models::ProgramContext&)> training_hardware(const hwcfg::HardwareConfig& config) {
+  return [&config](nn::Graph& graph, const models::ProgramContext& context) { program(config, graph, context); };
+}
+
+}  // namespace faultline::studies

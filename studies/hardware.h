@@ -1,0 +1,26 @@
+// Hardware descriptions (hwcfg/) applied to the NN engine's graphs (nn/): which substrate each
+// linear layer is programmed with and where Walking Noise sites go, for one Monte Carlo trial or
+// one training step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "hwcfg/hardware_config.h"
+#include "nn/graph.h"
+
+namespace faultline::studies {
+
+// The unit a layer runs on, or nullptr for "ideal (unmapped)".
+const hwcfg::HardwareUnit* unit_for(const hwcfg::HardwareConfig& config, const nn::LinearLayer& layer);
+
+// Programs every layer of `graph` with its unit's substrate (passed through config.wrap when
+// set) and attaches the description's noise sites, for one trial. Throws faultline::Error naming
+// the description when a noise site matches no node of the graph.
+void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models::ProgramContext& context);
+
+// For nn::TrainOptions::program_hardware: programs the graph as `program` does (the trainer
+// passes trial = step). `config` must outlive the returned function.
+std::function<void(nn::Graph&, const models::ProgramContext&)> training_hardware(const hwcfg::HardwareConfig& config);
+
+}  // namespace faultline::studies
