@@ -36,6 +36,28 @@
 #include "traces/trace.h"
 
 namespace po = boost::program_options;
+
+// The libraries name the option field or the override a message is about; the user typed a flag.
+static std::string with_flags(const std::string& message) {
+  static const std::map<std::string, std::string> flags = {
+      {"arch", "--arch"}, {"epochs", "--epochs"}, {"batch_size", "--batch-size"}, {"optimizer", "--optimizer"},
+      {"learning_rate", "--lr"}, {"momentum", "--momentum"}, {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"},
+      {"threads", "--threads"}, {"backward", "--backward"}, {"limit", "--limit"}, {"trials", "--trials"}, {"walking", "--walking"},
+      {"sweep", "--sweep"}, {"sigma", "--sigma"}, {"layers", "--layers"}, {"tolerance", "--tolerance"},
+      {"max_bisections", "--max-bisections"}, {"sweep, walking", "--sweep, --walking"}};
+  std::string out = message;
+  // "field: ..." or "field 'value': ..." at the start.
+  const std::size_t end = std::min(out.find(':'), out.find(" '"));
+  if (end != std::string::npos) {
+    const auto flag = flags.find(out.substr(0, end));
+    if (flag != flags.end()) out = flag->second + out.substr(end);
+  }
+  if (out.rfind("override '", 0) == 0) out = "--set" + out.substr(8);
+  if (out.rfind("sweep ", 0) == 0) out = "--" + out;  // "sweep PATH: ..." about one grid axis
+  for (std::size_t at; (at = out.find("(override)")) != std::string::npos;) out.replace(at, 10, "(--set)");
+  if (const std::size_t at = out.find("; a hardware description, not noise"); at != std::string::npos) out.replace(at, 35, "; use --hw for hardware");
+  return out;
+}
 using namespace faultline;
 
 namespace {
@@ -111,19 +133,7 @@ int cmd_train(const std::vector<std::string>& args) {
   check_threads(o.threads);
   o.seed = seed;
   if (!model.empty() && !vm["arch"].defaulted()) throw Error("--arch, --model: choose one");
-  try {
-    nn::validate(o);
-  } catch (const Error& e) {
-    // The library names the TrainOptions field; the user knows the flag.
-    static const std::map<std::string, std::string> flags = {
-        {"arch", "--arch"}, {"epochs", "--epochs"}, {"batch_size", "--batch-size"}, {"optimizer", "--optimizer"},
-        {"learning_rate", "--lr"}, {"momentum", "--momentum"}, {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"},
-        {"threads", "--threads"}, {"backward", "--backward"}};
-    const std::string what = e.what();
-    const auto colon = what.find(':');
-    const auto flag = flags.find(what.substr(0, colon));
-    throw Error(flag == flags.end() ? what : flag->second + what.substr(colon));
-  }
+  nn::validate(o);
   if (!hw.empty() && !noise.empty()) throw Error("--hw, --noise: choose one (a description may hold both hardware units and noise sites)");
   if (!sets.empty() && hw.empty() && noise.empty()) throw Error("--set: needs --hw or --noise");
   hwcfg::HardwareConfig loop;
@@ -638,7 +648,7 @@ int main(int argc, char** argv) {
       studies::abort_all_ranks(kUsageError);
       return kUsageError;
     } catch (const Error& e) {
-      if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s\n", c.name, e.what());
+      if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s\n", c.name, with_flags(e.what()).c_str());
       studies::abort_all_ranks(kUsageError);
       return kUsageError;
     } catch (const std::bad_alloc&) {

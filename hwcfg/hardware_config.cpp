@@ -18,7 +18,7 @@ namespace {
 
 std::string at(const std::string& source, const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
-  if (mark.line < 0) return source + " (--set)";
+  if (mark.line < 0) return source + " (override)";
   return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
@@ -93,12 +93,12 @@ models::Params read_params(const std::string& source, const YAML::Node& unit, co
 // Applies "a.b.c=value" to the YAML tree (maps are created as needed; numeric parts index lists).
 void apply_override(YAML::Node& root, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) throw Error("--set '" + assignment + "': expected PATH=VALUE");
+  if (eq == std::string::npos || eq == 0) throw Error("override '" + assignment + "': expected PATH=VALUE");
   const std::string path = assignment.substr(0, eq), value = assignment.substr(eq + 1);
   std::vector<std::string> parts;
   std::stringstream ss(path);
   for (std::string part; std::getline(ss, part, '.');) {
-    if (part.empty()) throw Error("--set '" + assignment + "': empty path component");
+    if (part.empty()) throw Error("override '" + assignment + "': empty path component");
     parts.push_back(part);
   }
   std::vector<YAML::Node> chain = {root};
@@ -107,10 +107,10 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
     const bool index = !parts[k].empty() && std::all_of(parts[k].begin(), parts[k].end(), ::isdigit);
     if (index && cur.IsSequence()) {
       const std::size_t i = std::stoul(parts[k]);
-      if (i >= cur.size()) throw Error("--set '" + assignment + "': '" + parts[k] + "' is past the end of the list");
+      if (i >= cur.size()) throw Error("override '" + assignment + "': '" + parts[k] + "' is past the end of the list");
       chain.push_back(cur[i]);
     } else {
-      if (!cur.IsMap() && cur.IsDefined() && !cur.IsNull()) throw Error("--set '" + assignment + "': '" + parts[k] + "' is not inside a mapping");
+      if (!cur.IsMap() && cur.IsDefined() && !cur.IsNull()) throw Error("override '" + assignment + "': '" + parts[k] + "' is not inside a mapping");
       chain.push_back(cur[parts[k]]);
     }
   }
@@ -120,7 +120,7 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   const YAML::Node parsed(value);
   if (leaf.IsSequence() && std::all_of(last.begin(), last.end(), ::isdigit)) {
     const std::size_t i = std::stoul(last);
-    if (i >= leaf.size()) throw Error("--set '" + assignment + "': '" + last + "' is past the end of the list");
+    if (i >= leaf.size()) throw Error("override '" + assignment + "': '" + last + "' is past the end of the list");
     leaf[i] = parsed;
   } else {
     leaf[last] = parsed;
@@ -390,7 +390,7 @@ void require_training_noise(const HardwareConfig& config) {
     if (models::find_substrate_kind(k)->capabilities.training_noise) noise_kinds.push_back(k);
   for (const auto& u : config.units)
     if (!models::find_substrate_kind(u.kind)->capabilities.training_noise)
-      throw Error(config.source + ": unit '" + u.name + "' is of kind " + u.kind + ", not noise (" + join(noise_kinds) + "); use --hw for hardware");
+      throw Error(config.source + ": unit '" + u.name + "' is of kind " + u.kind + ", not noise (" + join(noise_kinds) + "); a hardware description, not noise");
 }
 
 }  // namespace faultline::hwcfg

@@ -12,8 +12,8 @@ namespace faultline::nn {
 
 EvalResult evaluate(const Graph& graph, const Dataset& data, const EvalOptions& options,
                     const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
-  if (options.limit < 0) throw Error("--limit: must not be negative");
-  if (options.threads < 1) throw Error("--threads: must be at least 1");
+  if (options.limit < 0) throw Error("limit: must not be negative");
+  if (options.threads < 1) throw Error("threads: must be at least 1");
   if (graph.inputs().size() != 1)
     throw Error(graph.source + ": classification needs a model with one input, this one has " + std::to_string(graph.inputs().size()));
   const std::int64_t total = options.limit > 0 ? std::min(options.limit, data.count) : data.count;

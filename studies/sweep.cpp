@@ -226,7 +226,7 @@ class SweepEngine {
       const SweepRow& logged = logged_[next_row_];
       if (logged.key != points[p].key)
         throw Error(log_path_ + ": row " + std::to_string(next_row_) + " is point '" + logged.key + "', this sweep asks for '" +
-                    points[p].key + "' there (the log was written by a different sweep; remove it or choose another --out)");
+                    points[p].key + "' there (the log was written by a different sweep; remove it or choose another output prefix)");
       out[p] = logged;
       ++resumed_;
       if (runner_.writer() && on_row_) on_row_(out[p], true);
@@ -314,7 +314,7 @@ class SweepEngine {
       return;
     }
     if (lines[0] != header_)
-      throw Error(log_path_ + ": written by a different sweep (its first line differs from this command's settings); remove it or choose another --out");
+      throw Error(log_path_ + ": written by a different sweep (its first line differs from this command's settings); remove it or choose another output prefix");
     for (std::size_t k = 1; k < lines.size(); ++k) {
       SweepRow r = parse_row(lines[k], log_path_ + ":" + std::to_string(k + 1));
       if (r.index != static_cast<int>(k - 1)) throw Error(log_path_ + ":" + std::to_string(k + 1) + ": row " + std::to_string(r.index) + " out of order");
@@ -584,13 +584,13 @@ TrialOutcome deserialize_trial(const std::string& bytes) {
 
 SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o, TaskRunner& runner,
                        const std::function<void(const SweepRow&, bool)>& on_row) {
-  if (o.study.trials < 1 || o.study.trials > 100000) throw Error("--trials: must be between 1 and 100000");
+  if (o.study.trials < 1 || o.study.trials > 100000) throw Error("trials: must be between 1 and 100000");
   if (!o.walking.empty() && o.walking != "additive" && o.walking != "multiplicative" && o.walking != "combined")
-    throw Error("--walking: must be additive, multiplicative or combined, got '" + o.walking + "'");
-  if (o.walking.empty() && o.axes.empty()) throw Error("sweep: give --sweep PATH=SPEC (grid) or --walking MODE (Walking Noise)");
-  if (!o.walking.empty() && !o.axes.empty()) throw Error("--sweep, --walking: choose one mode");
-  if (!(o.tolerance > 0 && o.tolerance <= 10)) throw Error("--tolerance: must be in (0, 10]");
-  if (o.max_bisections < 0 || o.max_bisections > 60) throw Error("--max-bisections: must be in [0, 60]");
+    throw Error("walking: must be additive, multiplicative or combined, got '" + o.walking + "'");
+  if (o.walking.empty() && o.axes.empty()) throw Error("sweep, walking: give grid axes (PATH=SPEC) or a Walking Noise mode");
+  if (!o.walking.empty() && !o.axes.empty()) throw Error("sweep, walking: choose one mode");
+  if (!(o.tolerance > 0 && o.tolerance <= 10)) throw Error("tolerance: must be in (0, 10]");
+  if (o.max_bisections < 0 || o.max_bisections > 60) throw Error("max_bisections: must be in [0, 60]");
   SweepOutcome result;
   // Every grid point's description is validated before any work.
   std::vector<Point> points;
@@ -598,7 +598,7 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o,
     std::size_t total = 1;
     for (const auto& a : o.axes) {
       total *= a.values.size();
-      if (total > 1000000) throw Error("--sweep: more than 1000000 grid points");
+      if (total > 1000000) throw Error("sweep: more than 1000000 grid points");
     }
     for (std::size_t k = 0; k < total; ++k) {
       Point p;
@@ -620,14 +620,14 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o,
     engine.open_log();
     result.rows = engine.evaluate(points);
   } else {
-    const std::vector<double> sigmas = parse_number_range(o.sigma, "--sigma");
+    const std::vector<double> sigmas = parse_number_range(o.sigma, "sigma");
     for (std::size_t k = 0; k < sigmas.size(); ++k)
       if (!(sigmas[k] > 0 && sigmas[k] <= 1e10) || (k > 0 && !(sigmas[k] > sigmas[k - 1])))
-        throw Error("--sigma: '" + o.sigma + "': values must be increasing and in (0, 1e10]");
+        throw Error("sigma: '" + o.sigma + "': values must be increasing and in (0, 1e10]");
     std::vector<std::string> layers;
     for (const LinearLayer* l : graph.layers())
       if (fnmatch(o.layers.c_str(), l->name().c_str(), 0) == 0) layers.push_back(l->name());
-    if (layers.empty()) throw Error("--layers: '" + o.layers + "' matches no linear layer of " + graph.source);
+    if (layers.empty()) throw Error("layers: '" + o.layers + "' matches no linear layer of " + graph.source);
     engine.open_log();
     Point clean;
     clean.key = "clean";

@@ -33,7 +33,7 @@ struct SweepAxis {
 // Parses "PATH=SPEC": SPEC is "A:B" (integers A..B), "lin:A:B:N", "log:A:B:N" (N values, ends
 // included), or a comma-separated list ("natural,reversed" or "0.1,0.2"). Throws faultline::Error
 // naming `option` and what is wrong.
-SweepAxis parse_sweep_axis(const std::string& spec, const std::string& option = "--sweep");
+SweepAxis parse_sweep_axis(const std::string& spec, const std::string& option = "sweep");
 // Values of a "log:A:B:N" or "lin:A:B:N" spec (also accepts a list "a,b,c").
 std::vector<double> parse_number_range(const std::string& spec, const std::string& option);
 

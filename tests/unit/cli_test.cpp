@@ -129,7 +129,7 @@ TEST_F(Cli, HardwareReadmeIsUpToDate) {
 // Sweeps, traces, reports and hardware-in-the-loop training on bad input: one line, exit 2.
 TEST_F(Cli, StudiesRejectBadInput) {
   const std::string m = "--model " + model_;
-  expect_usage_error("sweep " + m, {"--sweep PATH=SPEC", "--walking"});
+  expect_usage_error("sweep " + m, {"--sweep, --walking", "PATH=SPEC", "Walking Noise mode"});
   expect_usage_error("sweep " + m + " --sweep units.x", {"--sweep 'units.x'", "PATH=SPEC"});
   expect_usage_error("sweep " + m + " --walking additive --sweep a=1:2", {"choose one mode"});
   expect_usage_error("sweep " + m + " --walking additive --layers zzz", {"--layers", "'zzz' matches no linear layer"});

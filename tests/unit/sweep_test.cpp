@@ -121,8 +121,8 @@ TEST(SweepAxis, ParsesRangesAndRejectsBadSpecs) {
   EXPECT_NEAR(std::stod(log.values[5]), 1e2, 1e-12);
   const auto lin = studies::parse_sweep_axis("a=lin:0:1:5");
   EXPECT_EQ(lin.values, (std::vector<std::string>{"0", "0.25", "0.5", "0.75", "1"}));
-  expect_error([] { studies::parse_sweep_axis("units.x.adc_bits"); }, {"--sweep", "PATH=SPEC"});
-  expect_error([] { studies::parse_sweep_axis("a=6:4"); }, {"--sweep a", "empty"});
+  expect_error([] { studies::parse_sweep_axis("units.x.adc_bits"); }, {"sweep", "PATH=SPEC"});
+  expect_error([] { studies::parse_sweep_axis("a=6:4"); }, {"sweep a", "empty"});
   expect_error([] { studies::parse_sweep_axis("a=log:0:1:4"); }, {"positive"});
   expect_error([] { studies::parse_sweep_axis("a=log:1:x:4"); }, {"'x' is not a finite number"});
   expect_error([] { studies::parse_sweep_axis("a=1:2:3"); }, {"expected"});
