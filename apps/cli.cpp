@@ -1,0 +1,58 @@
+#include "apps/cli.h"
+
+#include "nn/parallel.h"
+
+namespace faultline::app {
+
+studies::TaskRunner* task_runner = nullptr;
+
+bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
+           const std::vector<std::string>& args, po::variables_map& vm, const po::positional_options_description& positional) {
+  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: faultline " << command << " " << usage << "\n\n" << options << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+void add_common(po::options_description& options, int* threads) {
+  options.add_options()
+      ("help,h", "show this help")
+      ("threads", po::value<int>(threads)->default_value(nn::default_threads()), "worker threads (default: all cores)");
+}
+
+void check_threads(int threads) {
+  if (threads < 1 || threads > 1024) throw Error("--threads: must be between 1 and 1024, got " + std::to_string(threads));
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw Error(path + ": cannot open for writing");
+  out << text;
+  if (!out) throw Error(path + ": write failed");
+}
+
+std::string with_flags(const std::string& message) {
+  static const std::map<std::string, std::string> flags = {
+      {"arch", "--arch"}, {"epochs", "--epochs"}, {"batch_size", "--batch-size"}, {"optimizer", "--optimizer"},
+      {"learning_rate", "--lr"}, {"momentum", "--momentum"}, {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"},
+      {"threads", "--threads"}, {"backward", "--backward"}, {"limit", "--limit"}, {"trials", "--trials"}, {"walking", "--walking"},
+      {"sweep", "--sweep"}, {"sigma", "--sigma"}, {"layers", "--layers"}, {"tolerance", "--tolerance"},
+      {"max_bisections", "--max-bisections"}, {"sweep, walking", "--sweep, --walking"}};
+  std::string out = message;
+  // "field: ..." or "field 'value': ..." at the start.
+  const std::size_t end = std::min(out.find(':'), out.find(" '"));
+  if (end != std::string::npos) {
+    const auto flag = flags.find(out.substr(0, end));
+    if (flag != flags.end()) out = flag->second + out.substr(end);
+  }
+  if (out.rfind("override '", 0) == 0) out = "--set" + out.substr(8);
+  if (out.rfind("sweep ", 0) == 0) out = "--" + out;  // "sweep PATH: ..." about one grid axis
+  for (std::size_t at; (at = out.find("(override)")) != std::string::npos;) out.replace(at, 10, "(--set)");
+  if (const std::size_t at = out.find("; a hardware description, not noise"); at != std::string::npos) out.replace(at, 35, "; use --hw for hardware");
+  return out;
+}
+
+}  // namespace faultline::app

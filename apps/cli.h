@@ -1,0 +1,48 @@
+// What the command files of `faultline` share: option parsing with --help, the common options,
+// and the presentation of library errors with the flags the user typed. One file per command
+// (apps/COMMAND.cpp), each only parsing its options and calling the libraries.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "apps/progress.h"
+#include "models/error.h"
+#include "studies/sweep.h"
+
+namespace faultline::app {
+
+namespace po = boost::program_options;
+
+constexpr int kUsageError = 2;
+
+// Parses `args` against `options`; returns false when --help was asked for (after printing it).
+bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
+           const std::vector<std::string>& args, po::variables_map& vm, const po::positional_options_description& positional = {});
+void add_common(po::options_description& options, int* threads);
+void check_threads(int threads);
+void write_text(const std::string& path, const std::string& text);
+// A library error message with the option field or override it names replaced by its flag.
+std::string with_flags(const std::string& message);
+
+// How sweep trials are run: in this process, or spread over MPI ranks (studies/mpi_runner.h).
+extern studies::TaskRunner* task_runner;
+
+int cmd_train(const std::vector<std::string>& args);
+int cmd_eval(const std::vector<std::string>& args);
+int cmd_sweep(const std::vector<std::string>& args);
+int cmd_trace(const std::vector<std::string>& args);
+int cmd_report(const std::vector<std::string>& args);
+int cmd_hw(const std::vector<std::string>& args);
+int cmd_infer(const std::vector<std::string>& args);
+int cmd_cosim(const std::vector<std::string>& args);
+
+}  // namespace faultline::app

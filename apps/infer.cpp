@@ -1,0 +1,56 @@
+// `faultline infer`: run a model on NPY or TensorProto inputs and write its outputs.
+#include "apps/cli.h"
+
+#include "models/substrate.h"
+#include "hwcfg/hardware_config.h"
+#include "nn/npy.h"
+#include "nn/onnx_io.h"
+#include "studies/hardware.h"
+
+namespace faultline::app {
+
+nn::Tensor load_input(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext == ".npy") return nn::load_npy(path);
+  if (ext == ".pb") return nn::load_tensor_pb(path);
+  throw Error(path + ": unknown input format (expected .npy or .pb)");
+}
+
+int cmd_infer(const std::vector<std::string>& args) {
+  std::string model, hw = "ideal";
+  std::vector<std::string> inputs, outputs, sets;
+  std::uint64_t seed = 1;
+  // infer runs the tensors it is given as one batch on one thread: splitting an arbitrary
+  // model's inputs along a batch axis is not safe in general (Softmax over axis 0, for one).
+  po::options_description options("infer options");
+  options.add_options()("help,h", "show this help");
+  options.add_options()
+      ("model", po::value(&model)->required(), "ONNX model")
+      ("input", po::value(&inputs)->required(), "input tensor (.npy or ONNX TensorProto .pb), one per model input, in order")
+      ("output", po::value(&outputs)->required(), "output file (.npy), one per model output, in order")
+      ("hw", po::value(&hw)->default_value(hw), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml)")
+      ("set", po::value(&sets), "override a hardware field (repeatable)")
+      ("seed", po::value(&seed)->default_value(1), "seed of all hardware randomness (trial 0)");
+  po::variables_map vm;
+  if (!parse("infer", "--model MODEL.onnx --input X.npy [--input ...] --output Y.npy [--output ...]", options, args, vm)) return 0;
+  const hwcfg::HardwareConfig config = hwcfg::load_hardware_config(hw, sets);
+  auto graph = nn::load_onnx(model);
+  if (inputs.size() != graph->inputs().size())
+    throw Error(model + ": the model has " + std::to_string(graph->inputs().size()) + " input(s), " + std::to_string(inputs.size()) + " --input given");
+  if (outputs.size() > graph->outputs().size())
+    throw Error(model + ": the model has " + std::to_string(graph->outputs().size()) + " output(s), " + std::to_string(outputs.size()) + " --output given");
+  for (const auto& path : outputs)
+    if (std::filesystem::path(path).extension() != ".npy") throw Error(path + ": outputs are written as .npy");
+  std::vector<nn::Tensor> tensors;
+  for (const auto& path : inputs) tensors.push_back(load_input(path));
+  studies::program(config, *graph, models::ProgramContext{seed, 0});
+  std::vector<nn::Tensor> results = graph->run(std::move(tensors));
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    nn::save_npy(outputs[k], results[k]);
+    std::printf("%s: %s %s -> %s\n", graph->outputs()[k].c_str(), nn::dtype_name(results[k].dtype()),
+                nn::shape_string(results[k].shape()).c_str(), outputs[k].c_str());
+  }
+  return 0;
+}
+
+}  // namespace faultline::app
