@@ -9,8 +9,9 @@ bash .ci/setup.sh build -DFAULTLINE_USER_RTL= > build/setup.log 2>&1 || { tail -
 
 faultline=build/apps/faultline
 train_args=(--arch lenet5 --epochs 15 --batch-size 128 --lr 2e-3 --weight-decay 5e-4 --seed 1)
-# The cache key covers the training options and the trainer's source, so a changed trainer retrains.
-key=$(printf '%s ' "${train_args[@]}" | cat - nn/train.cpp nn/train.h | sha256sum | cut -c1-16)
+# The cache key covers the training options and the engine's and models' sources (training runs on the
+# inference graph, so any of them can change its bits): a changed engine retrains.
+key=$(printf '%s ' "${train_args[@]}" | cat - nn/*.cpp nn/*.h models/*.cpp models/*.h | sha256sum | cut -c1-16)
 model=build/cache/lenet5-$key.onnx
 mkdir -p build/cache build/results
 if [ -f "$model" ]; then
@@ -25,7 +26,7 @@ fi
 echo
 # Accuracy on every shipped hardware preset: Monte Carlo trials re-program the hardware each time.
 presets=(ideal walking_noise_additive walking_noise_multiplicative rram_memory rram_crossbar pcm_crossbar bss2_analog int8_digital
-         int8_approx_mac_array)
+         int8_approx_mac_array weight_variation)
 hw_args=()
 for p in "${presets[@]}"; do hw_args+=(--hw "$p"); done
 "$faultline" eval --model "$model" --data fashion-mnist "${hw_args[@]}" --trials 5 --seed 1 --out build/results/lenet5-presets.json
