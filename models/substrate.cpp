@@ -1,34 +1,22 @@
 #include "models/substrate.h"
 
-#include <mutex>
 #include <stdexcept>
 
 #include "models/error.h"
+#include "models/named_registry.h"
 
 namespace faultline::models {
 
 namespace {
-
-struct Registry {
-  std::mutex mutex;
-  std::map<std::string, SubstrateKind> kinds;
-};
-
-Registry& registry() {
-  // Never destroyed: kinds register from static initializers in any order, and may be looked up
-  // from other static objects' destructors.
-  static Registry* instance = new Registry;
+NamedRegistry<SubstrateKind>& registry() {
+  static auto* instance = new NamedRegistry<SubstrateKind>("substrate kind");
   return *instance;
 }
-
 }  // namespace
 
 void register_substrate(SubstrateKind kind) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  // Two files registering one name is a build mistake; keeping the first silently would hide it.
-  if (r.kinds.count(kind.name)) throw std::logic_error("substrate kind '" + kind.name + "' registered twice");
-  r.kinds[kind.name] = std::move(kind);
+  const std::string name = kind.name;
+  registry().add(name, std::move(kind));
 }
 
 KindRegistrar::KindRegistrar(const char* name, SubstrateKind (*make)()) {
@@ -37,22 +25,11 @@ KindRegistrar::KindRegistrar(const char* name, SubstrateKind (*make)()) {
   register_substrate(std::move(kind));
 }
 
-const SubstrateKind* find_substrate_kind(const std::string& name) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  auto it = r.kinds.find(name);
-  return it == r.kinds.end() ? nullptr : &it->second;
-}
+const SubstrateKind* find_substrate_kind(const std::string& name) { return registry().find(name); }
 
 bool substrate_registered(const std::string& kind) { return find_substrate_kind(kind) != nullptr; }
 
-std::vector<std::string> registered_substrates() {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  std::vector<std::string> kinds;
-  for (const auto& entry : r.kinds) kinds.push_back(entry.first);
-  return kinds;
-}
+std::vector<std::string> registered_substrates() { return registry().names(); }
 
 std::unique_ptr<Substrate> create_substrate(const std::string& kind, const Params& params) {
   const SubstrateKind* k = find_substrate_kind(kind);

@@ -192,6 +192,28 @@ class GemmOp final : public Op, public LinearLayer {
   WeightSide weight_side_ = WeightSide::None;
 };
 
+// Which matrix of each operand batch element t of a broadcast batched MatMul reads (broadcast
+// dimensions read element 0).
+std::pair<std::int64_t, std::int64_t> batch_operands(std::int64_t t, const Shape& batch, const Shape& abatch, const Shape& bbatch) {
+  std::int64_t ia = 0, ib = 0, rem = t, sa = 1, sb = 1;
+  const std::size_t off_a = batch.size() - abatch.size(), off_b = batch.size() - bbatch.size();
+  for (std::size_t d = batch.size(); d-- > 0;) {
+    const std::int64_t coord = rem % batch[d];
+    rem /= batch[d];
+    if (d >= off_a) {
+      const std::int64_t dim = abatch[d - off_a];
+      if (dim != 1) ia += coord * sa;
+      sa *= dim;
+    }
+    if (d >= off_b) {
+      const std::int64_t dim = bbatch[d - off_b];
+      if (dim != 1) ib += coord * sb;
+      sb *= dim;
+    }
+  }
+  return {ia, ib};
+}
+
 class MatMulOp final : public Op, public LinearLayer {
  public:
   explicit MatMulOp(const NodeSpec& spec) : LinearLayer(spec.name, "MatMul"), spec_(spec) {
@@ -229,15 +251,7 @@ class MatMulOp final : public Op, public LinearLayer {
     Tensor y(out_shape);
     const std::int64_t batches = shape_numel(batch);
     for (std::int64_t t = 0; t < batches; ++t) {
-      // Index of this batch element in each operand (broadcast dims read element 0).
-      std::int64_t ia = 0, ib = 0, rem = t, sa = 1, sb = 1;
-      for (std::size_t d = batch.size(); d-- > 0;) {
-        const std::int64_t coord = rem % batch[d];
-        rem /= batch[d];
-        const std::size_t off_a = batch.size() - abatch.size(), off_b = batch.size() - bbatch.size();
-        if (d >= off_a) { const std::int64_t dim = abatch[d - off_a]; if (dim != 1) ia += coord * sa; sa *= dim; }
-        if (d >= off_b) { const std::int64_t dim = bbatch[d - off_b]; if (dim != 1) ib += coord * sb; sb *= dim; }
-      }
+      const auto [ia, ib] = batch_operands(t, batch, abatch, bbatch);
       ConstMap am(a.f() + ia * m * k, m, k);
       ConstMap bm(b.f() + ib * k * n, k, n);
       Map ym(y.f() + t * m * n, m, n);
@@ -280,14 +294,7 @@ class MatMulOp final : public Op, public LinearLayer {
       const Shape batch = broadcast_shapes(spec_, abatch, bbatch);
       const std::int64_t batches = shape_numel(batch);
       for (std::int64_t t = 0; t < batches; ++t) {
-        std::int64_t ia = 0, ib = 0, rem = t, sa = 1, sb = 1;
-        for (std::size_t d = batch.size(); d-- > 0;) {
-          const std::int64_t coord = rem % batch[d];
-          rem /= batch[d];
-          const std::size_t off_a = batch.size() - abatch.size(), off_b = batch.size() - bbatch.size();
-          if (d >= off_a) { const std::int64_t dim = abatch[d - off_a]; if (dim != 1) ia += coord * sa; sa *= dim; }
-          if (d >= off_b) { const std::int64_t dim = bbatch[d - off_b]; if (dim != 1) ib += coord * sb; sb *= dim; }
-        }
+        const auto [ia, ib] = batch_operands(t, batch, abatch, bbatch);
         ConstMap g(dy.f() + t * m * n, m, n);
         if (need[0]) Map(da.f() + ia * m * k, m, k).noalias() += g * ConstMap(b.f() + ib * k * n, k, n).transpose();
         if (need[1]) Map(db.f() + ib * k * n, k, n).noalias() += ConstMap(a.f() + ia * m * k, m, k).transpose() * g;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "models/error.h"
+#include "models/named_registry.h"
 #include "sim/cycle_level.h"
 #include "sim/rtl_unit.h"
 
@@ -60,30 +61,15 @@ struct RtlSimulation::Impl {
 };
 
 namespace {
-std::map<std::string, RtlBinding>& rtl_bindings() {
-  static auto* bindings = new std::map<std::string, RtlBinding>;  // filled from static initializers; never destroyed
-  return *bindings;
+models::NamedRegistry<RtlBinding>& rtl_bindings() {
+  static auto* registry = new models::NamedRegistry<RtlBinding>("RTL binding of");
+  return *registry;
 }
-std::mutex rtl_bindings_mutex;
 }  // namespace
 
-void register_rtl_binding(const std::string& kind, RtlBinding binding) {
-  std::lock_guard<std::mutex> lock(rtl_bindings_mutex);
-  if (!rtl_bindings().emplace(kind, std::move(binding)).second) throw std::logic_error("RTL binding of '" + kind + "' registered twice");
-}
-
-const RtlBinding* find_rtl_binding(const std::string& kind) {
-  std::lock_guard<std::mutex> lock(rtl_bindings_mutex);
-  auto it = rtl_bindings().find(kind);
-  return it == rtl_bindings().end() ? nullptr : &it->second;
-}
-
-std::vector<std::string> rtl_binding_kinds() {
-  std::lock_guard<std::mutex> lock(rtl_bindings_mutex);
-  std::vector<std::string> kinds;
-  for (const auto& entry : rtl_bindings()) kinds.push_back(entry.first);
-  return kinds;
-}
+void register_rtl_binding(const std::string& kind, RtlBinding binding) { rtl_bindings().add(kind, std::move(binding)); }
+const RtlBinding* find_rtl_binding(const std::string& kind) { return rtl_bindings().find(kind); }
+std::vector<std::string> rtl_binding_kinds() { return rtl_bindings().names(); }
 
 RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& vcd_path, bool fst) : impl_(std::make_unique<Impl>()) {
   claim_simulation("the RTL level");

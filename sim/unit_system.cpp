@@ -2,11 +2,9 @@
 
 #include <cctype>
 #include <cmath>
-#include <map>
-#include <mutex>
-#include <stdexcept>
 
 #include "models/error.h"
+#include "models/named_registry.h"
 
 namespace faultline::sim {
 
@@ -24,30 +22,15 @@ void UnitSystem::trace(sc_core::sc_trace_file* file) const {
 }
 
 namespace {
-std::map<std::string, CycleModel>& cycle_models() {
-  static auto* models = new std::map<std::string, CycleModel>;  // filled from static initializers; never destroyed
-  return *models;
+models::NamedRegistry<CycleModel>& cycle_models() {
+  static auto* registry = new models::NamedRegistry<CycleModel>("cycle model of");
+  return *registry;
 }
-std::mutex cycle_models_mutex;
 }  // namespace
 
-void register_cycle_model(const std::string& kind, CycleModel model) {
-  std::lock_guard<std::mutex> lock(cycle_models_mutex);
-  if (!cycle_models().emplace(kind, std::move(model)).second) throw std::logic_error("cycle model of '" + kind + "' registered twice");
-}
-
-const CycleModel* find_cycle_model(const std::string& kind) {
-  std::lock_guard<std::mutex> lock(cycle_models_mutex);
-  auto it = cycle_models().find(kind);
-  return it == cycle_models().end() ? nullptr : &it->second;
-}
-
-std::vector<std::string> cycle_model_kinds() {
-  std::lock_guard<std::mutex> lock(cycle_models_mutex);
-  std::vector<std::string> kinds;
-  for (const auto& entry : cycle_models()) kinds.push_back(entry.first);
-  return kinds;
-}
+void register_cycle_model(const std::string& kind, CycleModel model) { cycle_models().add(kind, std::move(model)); }
+const CycleModel* find_cycle_model(const std::string& kind) { return cycle_models().find(kind); }
+std::vector<std::string> cycle_model_kinds() { return cycle_models().names(); }
 
 bool has_cycle_model(const std::string& kind) { return find_cycle_model(kind) != nullptr; }
 
