@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "models/det_math.h"
 #include "nn/json.h"
 #include "studies/hardware.h"
 
@@ -89,7 +90,7 @@ StudyResult combine_trials(const Graph& graph, const HardwareConfig& config, con
   for (std::size_t l = 0; l < nl; ++l) {
     const auto& e = errors[l];
     result.layers[l].rms_error = e.count > 0 ? std::sqrt(e.error_sq / e.count) : 0.0;
-    result.layers[l].snr_db = e.error_sq > 0 ? 10.0 * std::log10(e.signal_sq / e.error_sq) : std::numeric_limits<double>::infinity();
+    result.layers[l].snr_db = e.error_sq > 0 ? 10.0 * models::det::log(e.signal_sq / e.error_sq) / models::det::log(10.0) : std::numeric_limits<double>::infinity();
   }
   return result;
 }
