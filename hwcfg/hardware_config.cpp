@@ -127,6 +127,14 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   }
 }
 
+// The registered kinds that declare a capability, for messages.
+std::vector<std::string> kinds_with(bool models::KindCapabilities::*capability) {
+  std::vector<std::string> kinds;
+  for (const auto& k : models::registered_substrates())
+    if (models::find_substrate_kind(k)->capabilities.*capability) kinds.push_back(k);
+  return kinds;
+}
+
 }  // namespace
 
 std::string glob_literal(const std::string& name) {
@@ -233,13 +241,9 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
                            std::all_of(unit.impl.begin() + 4, unit.impl.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
           if (!rtl)
             throw Error(at(source, entry.second["impl"]) + ": '" + field + ".impl': must be rtl:NAME (an RTL module, `faultline cosim --list`), got '" + unit.impl + "'");
-          if (!kind->capabilities.rtl_binding) {
-            std::vector<std::string> rtl_kinds;
-            for (const auto& k : models::registered_substrates())
-              if (models::find_substrate_kind(k)->capabilities.rtl_binding) rtl_kinds.push_back(k);
+          if (!kind->capabilities.rtl_binding)
             throw Error(at(source, entry.second["impl"]) + ": '" + field + ".impl': kind " + unit.kind +
-                        " has no RTL binding (kinds that run on RTL matrix-vector units: " + join(rtl_kinds) + ")");
-          }
+                        " has no RTL binding (kinds that run on RTL matrix-vector units: " + join(kinds_with(&models::KindCapabilities::rtl_binding)) + ")");
         }
         for (const char* section : {"timing", "energy"}) {
           const std::vector<models::ParamSpec>& specs = std::string(section) == "timing" ? kind->timing : kind->energy;
@@ -385,9 +389,7 @@ HardwareConfig load_hardware_config(const std::string& spec, const std::vector<s
 }
 
 void require_training_noise(const HardwareConfig& config) {
-  std::vector<std::string> noise_kinds;
-  for (const auto& k : models::registered_substrates())
-    if (models::find_substrate_kind(k)->capabilities.training_noise) noise_kinds.push_back(k);
+  const std::vector<std::string> noise_kinds = kinds_with(&models::KindCapabilities::training_noise);
   for (const auto& u : config.units)
     if (!models::find_substrate_kind(u.kind)->capabilities.training_noise)
       throw Error(config.source + ": unit '" + u.name + "' is of kind " + u.kind + ", not noise (" + join(noise_kinds) + "); a hardware description, not noise");

@@ -7,6 +7,7 @@
 #include <queue>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "models/noise.h"
 #include "models/substrate.h"
@@ -163,11 +164,13 @@ void Graph::find_parameters() {
   frozen_.assign(frozen.begin(), frozen.end());
 }
 
-Tensor& Graph::parameter(const std::string& name) {
+const Tensor& Graph::parameter(const std::string& name) const {
   auto it = constants_.find(name);
   if (it == constants_.end()) throw std::logic_error("Graph::parameter: no initializer '" + name + "'");
   return it->second;
 }
+
+Tensor& Graph::parameter(const std::string& name) { return const_cast<Tensor&>(std::as_const(*this).parameter(name)); }
 
 void Graph::collect_layers() {
   layers_.clear();

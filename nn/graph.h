@@ -83,6 +83,7 @@ class Graph {
   const std::vector<std::string>& frozen_parameters() const { return frozen_; }
   // The value of a parameter (or any initializer), for the optimizer to update in place.
   Tensor& parameter(const std::string& name);
+  const Tensor& parameter(const std::string& name) const;
   // After parameters were written: rebuilds the operators that copied them (the linear layers),
   // which leaves those layers unprogrammed; program the graph again before running it.
   void parameters_changed();

@@ -163,6 +163,27 @@ void index_map_backward(const Op& op, const std::vector<const Tensor*>& in, cons
   }
 }
 
+void channel_moments(const Tensor& x, std::vector<double>& mean, std::vector<double>& squared_deviations) {
+  const std::int64_t n = x.dim(0), c = x.dim(1), inner = x.numel() / std::max<std::int64_t>(1, n * c);
+  mean.assign(static_cast<std::size_t>(c), 0.0);
+  squared_deviations.assign(static_cast<std::size_t>(c), 0.0);
+  const double m = static_cast<double>(n * inner);
+  for (std::int64_t ch = 0; ch < c; ++ch) {
+    double sum = 0, sq = 0;
+    for (std::int64_t s = 0; s < n; ++s) {
+      const float* xs = x.f() + (s * c + ch) * inner;
+      for (std::int64_t k = 0; k < inner; ++k) sum += xs[k];
+    }
+    const double mu = m > 0 ? sum / m : 0.0;
+    for (std::int64_t s = 0; s < n; ++s) {
+      const float* xs = x.f() + (s * c + ch) * inner;
+      for (std::int64_t k = 0; k < inner; ++k) sq += (xs[k] - mu) * (xs[k] - mu);
+    }
+    mean[ch] = mu;
+    squared_deviations[ch] = sq;
+  }
+}
+
 Tensor reduce_to_shape(const Tensor& grad, const Shape& shape) {
   if (grad.shape() == shape) return grad;
   Tensor out(shape);

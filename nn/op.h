@@ -123,6 +123,11 @@ class Op {
 void index_map_backward(const Op& op, const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& dout,
                         const std::vector<bool>& need, std::vector<Tensor>& din, const std::vector<std::size_t>& data_inputs,
                         const std::vector<std::size_t>& blank_inputs = {});
+// Per channel (axis 1) of x (N × C × ...), over the batch and the spatial positions, in double:
+// the mean, and the sum of squared deviations from it (BatchNormalization's batch statistics and
+// the trainer's running statistics divide it differently).
+void channel_moments(const Tensor& x, std::vector<double>& mean, std::vector<double>& squared_deviations);
+
 // Sums `grad` (of the broadcast shape `out_shape`) over the axes along which `shape` was
 // broadcast, giving a tensor of `shape` (the gradient of a broadcast operand).
 Tensor reduce_to_shape(const Tensor& grad, const Shape& shape);

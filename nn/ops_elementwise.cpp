@@ -393,29 +393,6 @@ class BatchNormOp final : public Op {
     }
   }
 
-  // Per channel over (N, spatial): the mean and the biased variance (what training normalizes
-  // with), in double.
-  static void batch_statistics(const Tensor& x, std::int64_t n, std::int64_t c, std::int64_t inner, std::vector<double>& mean,
-                               std::vector<double>& var) {
-    mean.assign(static_cast<std::size_t>(c), 0.0);
-    var.assign(static_cast<std::size_t>(c), 0.0);
-    const double m = static_cast<double>(n * inner);
-    for (std::int64_t ch = 0; ch < c; ++ch) {
-      double sum = 0, sq = 0;
-      for (std::int64_t s = 0; s < n; ++s) {
-        const float* xs = x.f() + (s * c + ch) * inner;
-        for (std::int64_t k = 0; k < inner; ++k) sum += xs[k];
-      }
-      const double mu = m > 0 ? sum / m : 0.0;
-      for (std::int64_t s = 0; s < n; ++s) {
-        const float* xs = x.f() + (s * c + ch) * inner;
-        for (std::int64_t k = 0; k < inner; ++k) sq += (xs[k] - mu) * (xs[k] - mu);
-      }
-      mean[ch] = mu;
-      var[ch] = m > 0 ? sq / m : 0.0;
-    }
-  }
-
  private:
   struct Geometry {
     std::int64_t n, c, inner;
@@ -429,8 +406,11 @@ class BatchNormOp final : public Op {
         spec_.fail("input " + std::to_string(k) + " must hold " + std::to_string(c) + " float32 values, one per channel");
     return {n, c, inner};
   }
-  void batch_statistics(const Tensor& x, const Geometry& g, std::vector<double>& mean, std::vector<double>& var) const {
-    batch_statistics(x, g.n, g.c, g.inner, mean, var);
+  // The batch's mean and biased variance per channel (what training normalizes with).
+  static void batch_statistics(const Tensor& x, const Geometry& g, std::vector<double>& mean, std::vector<double>& var) {
+    channel_moments(x, mean, var);
+    const double m = static_cast<double>(g.n * g.inner);
+    for (double& v : var) v = m > 0 ? v / m : 0.0;
   }
 
  private:

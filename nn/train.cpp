@@ -161,7 +161,7 @@ struct TrainableNetwork::Impl {
   void refresh_flat() {
     flat.clear();
     for (const auto& name : graph->parameters()) {
-      const Tensor& t = graph->parameter(name);
+      const Tensor& t = std::as_const(*graph).parameter(name);
       flat.insert(flat.end(), t.f(), t.f() + t.numel());
     }
   }
@@ -227,23 +227,9 @@ struct TrainableNetwork::Impl {
         for (std::size_t s : bn_steps) {
           const Tensor& x = *g.step_input(tape, s, 0);
           std::vector<double> mean, var;
-          const std::int64_t c = x.dim(1), inner = x.numel() / std::max<std::int64_t>(1, x.dim(0) * c);
-          double count = static_cast<double>(x.dim(0) * inner);
-          mean.assign(static_cast<std::size_t>(c), 0.0);
-          var.assign(static_cast<std::size_t>(c), 0.0);
-          for (std::int64_t ch = 0; ch < c; ++ch) {
-            double sum = 0, sq = 0;
-            for (std::int64_t i = 0; i < x.dim(0); ++i)
-              for (std::int64_t k = 0; k < inner; ++k) sum += x.f()[(i * c + ch) * inner + k];
-            const double mu = sum / count;
-            for (std::int64_t i = 0; i < x.dim(0); ++i)
-              for (std::int64_t k = 0; k < inner; ++k) {
-                const double d = x.f()[(i * c + ch) * inner + k] - mu;
-                sq += d * d;
-              }
-            mean[ch] = mu;
-            var[ch] = count > 1 ? sq / (count - 1) : 0.0;  // unbiased, as PyTorch keeps running_var
-          }
+          channel_moments(x, mean, var);
+          const double count = static_cast<double>(x.numel() / std::max<std::int64_t>(1, x.dim(1)));
+          for (double& v : var) v = count > 1 ? v / (count - 1) : 0.0;  // unbiased, as PyTorch keeps running_var
           work.bn[t].emplace_back(std::move(mean), std::move(var));
         }
       });
@@ -500,12 +486,11 @@ std::vector<Tensor> TrainableNetwork::gradient(const Dataset& data, const TrainO
 
 std::string TrainableNetwork::to_onnx() const {
   const Graph& g = *impl_->graph;
-  Graph& mutable_graph = *impl_->graph;
   std::set<std::string> trained(g.parameters().begin(), g.parameters().end());
   for (std::size_t s : g.steps_of("BatchNormalization"))
     for (std::size_t k : {3u, 4u}) trained.insert(g.step_spec(s).inputs.at(k));
   return replace_initializers(impl_->bytes, impl_->source,
-                              [&](const std::string& name) -> const Tensor* { return trained.count(name) ? &mutable_graph.parameter(name) : nullptr; });
+                              [&](const std::string& name) -> const Tensor* { return trained.count(name) ? &g.parameter(name) : nullptr; });
 }
 
 void TrainableNetwork::save_onnx(const std::string& path) const {
