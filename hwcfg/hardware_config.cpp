@@ -4,13 +4,17 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "hwcfg/yaml_document.h"
 #include "models/error.h"
+#include "models/files.h"
 #include "models/substrate.h"
 
 namespace faultline::hwcfg {
@@ -157,14 +161,45 @@ const HardwareUnit* HardwareConfig::unit_for(const std::string& layer_name, cons
   return nullptr;
 }
 
+namespace {
+
+// A string as a YAML double-quoted scalar that reads back as the same bytes: quotes, backslashes
+// and control characters escaped (found by fuzzing: a pattern holding a quote broke the file).
+std::string yaml_quoted(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// Plain when that reads back unchanged (names as people write them), quoted otherwise.
+std::string yaml_scalar(const std::string& s) {
+  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' || ch == ':';
+  }) && std::isalpha(static_cast<unsigned char>(s[0])) && s.back() != ':';
+  return plain ? s : yaml_quoted(s);
+}
+
+}  // namespace
+
 std::string HardwareConfig::to_yaml() const {
   std::ostringstream out;
   out.precision(10);
-  out << "name: " << name << "\n";
-  if (!description.empty()) out << "description: " << YAML::Node(description) << "\n";
-  out << "units:\n";
+  out << "name: " << yaml_scalar(name) << "\n";
+  if (!description.empty()) out << "description: " << yaml_quoted(description) << "\n";
+  out << (units.empty() ? "units: {}\n" : "units:\n");
   for (const auto& u : units) {
-    out << "  " << u.name << ":\n    kind: " << u.kind << "\n";
+    out << "  " << yaml_scalar(u.name) << ":\n    kind: " << u.kind << "\n";
     if (!u.impl.empty()) out << "    impl: " << u.impl << "  # what runs it at --level rtl\n";
     const models::SubstrateKind* kind = models::find_substrate_kind(u.kind);
     const auto write = [&](const std::vector<models::ParamSpec>& specs, const models::Params& values, const std::string& indent) {
@@ -188,16 +223,16 @@ std::string HardwareConfig::to_yaml() const {
   }
   out << "mapping:\n";
   for (const auto& m : mapping) {
-    out << "  - layers: \"" << m.layers << "\"\n";
+    out << "  - layers: " << yaml_quoted(m.layers) << "\n";
     if (!m.op.empty()) out << "    op: " << m.op << "\n";
-    out << "    unit: " << m.unit << "\n";
+    out << "    unit: " << yaml_scalar(m.unit) << "\n";
   }
   if (mapping.empty()) out << "  []  # every layer runs ideal\n";
   if (!noise_sites.empty()) {
     out << "noise:\n";
     for (const auto& n : noise_sites) {
-      out << "  - after: \"" << n.nodes << "\"\n";
-      if (!n.op.empty()) out << "    op: " << n.op << "\n";
+      out << "  - after: " << yaml_quoted(n.nodes) << "\n";
+      if (!n.op.empty()) out << "    op: " << yaml_scalar(n.op) << "\n";
       out << "    additive: " << n.sigma_add << "\n    multiplicative: " << n.sigma_mul << "\n";
     }
   }
@@ -205,12 +240,7 @@ std::string HardwareConfig::to_yaml() const {
 }
 
 HardwareConfig parse_hardware_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw Error(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
-  }
+  YAML::Node root = load_yaml_document(text, source);
   if (!root.IsMap()) throw Error(source + ": a hardware description must be a YAML mapping");
   for (const auto& o : overrides) apply_override(root, o);
   HardwareConfig config;
@@ -380,12 +410,7 @@ HardwareConfig load_hardware_config(const std::string& spec, const std::vector<s
     if (!std::filesystem::is_regular_file(path))
       throw Error(spec + ": no such file or hardware preset (presets: " + join(hardware_presets()) + ")");
   }
-  if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such file");
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot open file");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return parse_hardware_config(buffer.str(), path, overrides);
+  return parse_hardware_config(read_input_file(path), path, overrides);
 }
 
 void require_training_noise(const HardwareConfig& config) {

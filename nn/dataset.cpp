@@ -2,10 +2,12 @@
 
 #include <zlib.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 #include "models/error.h"
+#include "models/files.h"
 
 namespace faultline::nn {
 
@@ -26,41 +28,58 @@ Tensor Dataset::gather(const std::vector<std::int64_t>& indices) const {
 
 namespace {
 
-// Reads a whole file through zlib, which passes uncompressed files through unchanged.
-std::vector<std::uint8_t> read_maybe_gzip(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw Error(path + ": no such file");
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) throw Error(path + ": cannot open file");
-  std::vector<std::uint8_t> data;
+// Inflates a gzip member (RFC 1952) with zlib; `limit` caps the output, so that a small hostile
+// file cannot expand into all of memory.
+std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std::string& path, std::size_t limit) {
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) throw Error(path + ": cannot start gzip decompression");
+  std::vector<std::uint8_t> out;
   std::vector<std::uint8_t> chunk(1 << 16);
-  for (;;) {
-    const int n = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (n < 0) {
-      int code = 0;
-      const std::string message = gzerror(file, &code);
-      gzclose(file);
-      throw Error(path + ": corrupt or truncated gzip data (" + message + ")");
+  z.next_in = const_cast<Bytef*>(in.data());
+  z.avail_in = static_cast<uInt>(in.size());
+  int code = Z_OK;
+  while (code != Z_STREAM_END) {
+    z.next_out = chunk.data();
+    z.avail_out = static_cast<uInt>(chunk.size());
+    code = inflate(&z, Z_NO_FLUSH);
+    if (code != Z_OK && code != Z_STREAM_END) {
+      inflateEnd(&z);
+      throw Error(path + (code == Z_BUF_ERROR ? ": truncated gzip data (the stream ends early)" : ": corrupt gzip data"));
     }
-    if (n == 0) break;
-    data.insert(data.end(), chunk.begin(), chunk.begin() + n);
+    out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(chunk.size() - z.avail_out));
+    if (out.size() > limit) {
+      inflateEnd(&z);
+      throw Error(path + ": gzip data expands beyond " + std::to_string(limit >> 20) + " MiB");
+    }
   }
-  // A gzip stream cut short reads as a clean end of file; zlib reports it on close.
-  int code = 0;
-  gzerror(file, &code);
-  const int closed = gzclose(file);
-  if (code != Z_OK && code != Z_STREAM_END) throw Error(path + ": corrupt or truncated gzip data");
-  if (closed == Z_BUF_ERROR) throw Error(path + ": truncated gzip data (the stream ends early)");
-  if (closed != Z_OK) throw Error(path + ": corrupt gzip data");
-  return data;
+  const bool trailing = z.avail_in != 0;
+  inflateEnd(&z);
+  if (trailing) throw Error(path + ": bytes after the end of the gzip data");
+  return out;
 }
 
 }  // namespace
 
-IdxArray read_idx(const std::string& path) {
-  std::vector<std::uint8_t> bytes = read_maybe_gzip(path);
+IdxArray read_idx(const std::string& path, int expected_rank) {
+  const std::string raw = read_input_file(path);
+  return parse_idx(std::vector<std::uint8_t>(raw.begin(), raw.end()), path, expected_rank);
+}
+
+IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& path, int expected_rank) {
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) bytes = gunzip(bytes, path, kMaxIdxBytes);
+  if (expected_rank > 0 && (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] != expected_rank)) {
+    char found[16] = "(none)";
+    if (bytes.size() >= 4) std::snprintf(found, sizeof found, "0x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3]);
+    throw Error(path + ": not an IDX file of " + std::to_string(expected_rank) + " dimensions (magic number " + found + ", expected 0x000008" +
+                (expected_rank < 16 ? "0" : "") + std::to_string(expected_rank) + ")");
+  }
   if (bytes.size() < 4) throw Error(path + ": not an IDX file (shorter than its 4-byte header)");
   if (bytes[0] != 0 || bytes[1] != 0) throw Error(path + ": not an IDX file (bad magic number)");
-  if (bytes[2] != 0x08) throw Error(path + ": IDX element type 0x" + std::to_string(bytes[2]) + " is not supported (only unsigned bytes, 0x08)");
+  if (bytes[2] != 0x08) {
+    char type[8];
+    std::snprintf(type, sizeof type, "0x%02x", bytes[2]);
+    throw Error(path + ": IDX element type " + type + " is not supported (only unsigned bytes, 0x08)");
+  }
   const int rank = bytes[3];
   if (rank < 1 || rank > 4) throw Error(path + ": IDX file has " + std::to_string(rank) + " dimensions (1 to 4 expected)");
   const std::size_t header = 4 + 4 * static_cast<std::size_t>(rank);
@@ -71,8 +90,8 @@ IdxArray read_idx(const std::string& path) {
     const std::uint8_t* p = bytes.data() + 4 + 4 * d;
     const std::int64_t dim = (std::int64_t{p[0]} << 24) | (std::int64_t{p[1]} << 16) | (std::int64_t{p[2]} << 8) | p[3];
     array.dims.push_back(dim);
+    if (dim != 0 && total > static_cast<std::int64_t>(kMaxIdxBytes) / dim) throw Error(path + ": IDX dimensions are implausibly large");
     total *= dim;
-    if (total > (std::int64_t{1} << 34)) throw Error(path + ": IDX dimensions are implausibly large");
   }
   const std::int64_t have = static_cast<std::int64_t>(bytes.size() - header);
   if (have < total) throw Error(path + ": truncated IDX data (" + std::to_string(have) + " of " + std::to_string(total) + " bytes)");
@@ -102,14 +121,16 @@ Dataset load_mnist_family(const std::string& spec, bool train) {
   };
   const std::string image_path = find("images-idx3-ubyte");
   const std::string label_path = find("labels-idx1-ubyte");
-  IdxArray images = read_idx(image_path);
-  IdxArray labels = read_idx(label_path);
+  IdxArray images = read_idx(image_path, 3);
+  IdxArray labels = read_idx(label_path, 1);
   if (images.dims.size() != 3) throw Error(image_path + ": images must have 3 dimensions (count, rows, columns)");
   if (labels.dims.size() != 1) throw Error(label_path + ": labels must have 1 dimension");
   if (images.dims[0] != labels.dims[0])
     throw Error(label_path + ": " + std::to_string(labels.dims[0]) + " labels for " + std::to_string(images.dims[0]) + " images");
   Dataset ds;
   ds.name = spec;
+  if (images.dims[0] == 0) throw Error(image_path + ": holds no images");
+  if (images.dims[1] == 0 || images.dims[2] == 0) throw Error(image_path + ": images of " + std::to_string(images.dims[1]) + "x" + std::to_string(images.dims[2]) + " pixels");
   ds.count = images.dims[0];
   ds.height = images.dims[1];
   ds.width = images.dims[2];

@@ -33,7 +33,12 @@ struct IdxArray {
   std::vector<std::int64_t> dims;
   std::vector<std::uint8_t> data;
 };
-IdxArray read_idx(const std::string& path);
+// `expected_rank` > 0 checks the whole magic number (0x000008 then the rank) first, so that a
+// wrong file is named as such. Files (after gzip) are limited to kMaxIdxBytes.
+constexpr std::size_t kMaxIdxBytes = std::size_t{1} << 34;
+IdxArray read_idx(const std::string& path, int expected_rank = 0);
+// The same from the file's bytes (plain or gzip); `path` names the source in errors.
+IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& path, int expected_rank = 0);
 
 // Loads the training or test split of an MNIST-family dataset. `spec` is "fashion-mnist"
 // (Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist) or a folder holding

@@ -1,9 +1,14 @@
-// A minimal JSON writer for result files (objects, arrays, strings, numbers, booleans).
+// JSON for result files: a minimal writer, and a strict reader (RFC 8259) for the files Faultline
+// reads back (trace sidecars, sweep logs). The reader is its own because yaml-cpp, which reads
+// JSON as YAML, never returns on some malformed inputs (found by fuzzing, issue 12).
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace faultline::nn {
@@ -75,5 +80,36 @@ class JsonWriter {
   std::vector<bool> first_;
   bool after_key_ = false;
 };
+
+// One parsed JSON value. Accessors throw faultline::Error "SOURCE:LINE:COL: WHAT ..." naming
+// the value's position, so that every reader's messages point into the file.
+class JsonValue {
+ public:
+  enum class Type { Null, Bool, Number, String, Array, Object };
+  Type type = Type::Null;
+  bool boolean = false;
+  std::string text;  // a string's value, or a number as written (integers beyond 2^53 stay exact)
+  std::vector<JsonValue> items;                           // array
+  std::vector<std::pair<std::string, JsonValue>> members;  // object, in file order, keys unique
+  int line = 0, column = 0;
+  std::shared_ptr<const std::string> source;
+
+  std::string where() const;  // "SOURCE:LINE:COL"
+  bool is_null() const { return type == Type::Null; }
+  // Member `key` of an object (throws when this is not an object or `key` is missing).
+  const JsonValue& at(const std::string& key) const;
+  const JsonValue* find(const std::string& key) const;  // nullptr when missing
+  const std::vector<JsonValue>& array(const std::string& what) const;
+  const std::string& string(const std::string& what) const;
+  double number(const std::string& what) const;  // finite
+  std::int64_t int64(const std::string& what) const;
+  std::uint64_t uint64(const std::string& what) const;
+};
+
+// Parses exactly one JSON value (surrounded only by white space). Throws faultline::Error
+// "SOURCE:LINE:COL: ..." for anything else, for a repeated key in an object, for nesting deeper
+// than kMaxJsonDepth and for invalid UTF-8 in a string.
+constexpr int kMaxJsonDepth = 64;
+JsonValue parse_json(const std::string& text, const std::string& source);
 
 }  // namespace faultline::nn

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "models/error.h"
+#include "models/files.h"
+
 
 namespace faultline::nn {
 namespace {
@@ -28,12 +30,11 @@ std::string header_value(const std::string& header, const std::string& key, cons
 
 }  // namespace
 
-Tensor load_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  const std::string bytes = buffer.str();
+Tensor load_npy(const std::string& path, std::string* stored_dtype) {
+  return parse_npy(read_input_file(path), path, stored_dtype);
+}
+
+Tensor parse_npy(const std::string& bytes, const std::string& path, std::string* stored_dtype) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw Error(path + ": not an NPY file (bad magic)");
   const int major = static_cast<unsigned char>(bytes[6]);
   std::size_t header_len, offset;
@@ -63,24 +64,31 @@ Tensor load_npy(const std::string& path) {
     if (first == std::string::npos) continue;
     try {
       std::size_t used = 0;
-      const long long d = std::stoll(item.substr(first), &used);
-      if (d < 0) throw std::invalid_argument("negative");
+      const std::string digits = item.substr(first, item.find_last_not_of(' ') + 1 - first);
+      const long long d = std::stoll(digits, &used);
+      if (d < 0 || used != digits.size()) throw std::invalid_argument("not a dimension");
       shape.push_back(d);
     } catch (const std::exception&) {
       throw Error(path + ": malformed NPY shape " + shape_text);
     }
   }
-  const std::int64_t count = shape_numel(shape);
+  std::int64_t count = 0;
+  try {
+    count = shape_numel(shape);
+  } catch (const Error&) {
+    throw Error(path + ": NPY shape " + shape_text + " has too many elements");
+  }
+  if (stored_dtype) *stored_dtype = descr == "'<f4'" || descr == "'|f4'" ? "float32" : descr == "'<f8'" ? "float64" : descr == "'<i8'" ? "int64" : descr == "'<i4'" ? "int32" : descr;
   const char* data = bytes.data() + offset + header_len;
   const std::size_t available = bytes.size() - offset - header_len;
   auto need = [&](std::size_t element) {
-    if (available < static_cast<std::size_t>(count) * element)
+    if (static_cast<std::size_t>(count) > available / element)
       throw Error(path + ": truncated NPY data (" + std::to_string(available) + " bytes for " + std::to_string(count) + " elements of " + descr + ")");
   };
   if (descr == "'<f4'" || descr == "'|f4'") {
     need(4);
     std::vector<float> v(static_cast<std::size_t>(count));
-    std::memcpy(v.data(), data, v.size() * 4);
+    if (count) std::memcpy(v.data(), data, v.size() * 4);
     return Tensor::floats(shape, std::move(v));
   }
   if (descr == "'<f8'") {
@@ -92,7 +100,7 @@ Tensor load_npy(const std::string& path) {
   if (descr == "'<i8'") {
     need(8);
     std::vector<std::int64_t> v(static_cast<std::size_t>(count));
-    std::memcpy(v.data(), data, v.size() * 8);
+    if (count) std::memcpy(v.data(), data, v.size() * 8);
     return Tensor::ints(shape, std::move(v));
   }
   if (descr == "'<i4'") {
@@ -114,15 +122,13 @@ void save_npy(const std::string& path, const Tensor& tensor) {
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path + ": cannot open for writing");
-  out.write("\x93NUMPY\x01\x00", 8);
-  const char len[2] = {static_cast<char>(header.size() & 0xff), static_cast<char>(header.size() >> 8)};
-  out.write(len, 2);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  if (tensor.dtype() == DType::Float32) out.write(reinterpret_cast<const char*>(tensor.f()), tensor.numel() * 4);
-  else out.write(reinterpret_cast<const char*>(tensor.i()), tensor.numel() * 8);
-  if (!out) throw Error(path + ": write failed");
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xff);
+  bytes += static_cast<char>(header.size() >> 8);
+  bytes += header;
+  if (tensor.dtype() == DType::Float32) bytes.append(reinterpret_cast<const char*>(tensor.f()), static_cast<std::size_t>(tensor.numel()) * 4);
+  else bytes.append(reinterpret_cast<const char*>(tensor.i()), static_cast<std::size_t>(tensor.numel()) * 8);
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace faultline::nn

@@ -8,7 +8,12 @@
 
 namespace faultline::nn {
 
-Tensor load_npy(const std::string& path);
+// `stored_dtype` (optional) receives the file's own element type ("int32", "float64", ...), which
+// the tensor does not keep, so that messages can name what the file holds.
+Tensor load_npy(const std::string& path, std::string* stored_dtype = nullptr);
+// The same from the file's bytes; `path` names the source in errors.
+Tensor parse_npy(const std::string& bytes, const std::string& path, std::string* stored_dtype = nullptr);
+// Written whole or not at all (models/files.h).
 void save_npy(const std::string& path, const Tensor& tensor);
 
 }  // namespace faultline::nn

@@ -7,17 +7,12 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "models/files.h"
+
 namespace faultline::nn {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw Error(path + ": read error");
-  return buffer.str();
-}
+std::string read_file(const std::string& path) { return read_input_file(path); }
 
 const char* onnx_type_name(int type) {
   switch (type) {
@@ -119,7 +114,14 @@ std::unique_ptr<Graph> parse_onnx(const std::string& bytes, const std::string& s
   int opset = 0;
   for (const auto& imp : model.opset_import())
     if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = static_cast<int>(imp.version());
-  if (model.opset_import_size() == 0) opset = 1;  // IR version 1/2 models without opset_import mean opset 1
+  // IR version 1/2 models without opset_import mean opset 1; from IR version 3 on the list is
+  // required (onnx/onnx.proto), so its absence means a file cut off (PyTorch writes it last).
+  if (model.opset_import_size() == 0) {
+    if (model.ir_version() >= 3)
+      throw Error(source + ": no opset_import although IR version " + std::to_string(model.ir_version()) + " requires it (truncated file?)");
+    opset = 1;
+  }
+  if (opset == 0) throw Error(source + ": opset_import does not name the default domain (ai.onnx)");
   if (opset < kMinOpset || opset > kMaxOpset)
     throw UnsupportedError(source + ": opset " + std::to_string(opset) + " of the default domain is not supported (supported: " +
                            std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + ")");
@@ -132,6 +134,7 @@ std::unique_ptr<Graph> parse_onnx(const std::string& bytes, const std::string& s
   std::set<std::string> initializers;
   for (const auto& t : g.initializer()) {
     if (t.name().empty()) throw Error(source + ": an initializer has no name");
+    if (initializers.count(t.name())) throw Error(source + ": initializer '" + t.name() + "' is defined twice");
     graph->add_constant(t.name(), tensor_from_proto(t, source));
     initializers.insert(t.name());
   }
@@ -296,11 +299,7 @@ std::string OnnxModelBuilder::serialize() const {
 }
 
 void OnnxModelBuilder::save(const std::string& path) const {
-  const std::string bytes = serialize();
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path + ": cannot open for writing");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw Error(path + ": write failed");
+  write_file_atomically(path, serialize());
 }
 
 Attribute int_attribute(std::int64_t value) { Attribute a; a.kind = Attribute::Kind::Int; a.i = value; return a; }

@@ -1,5 +1,6 @@
 #include "nn/tensor.h"
 
+#include <atomic>
 #include <limits>
 
 #include "models/error.h"
@@ -25,9 +26,18 @@ std::int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
+namespace {
+std::atomic<std::int64_t> tensor_element_limit{std::int64_t{1} << 34};
+}  // namespace
+
+void set_max_tensor_elements(std::int64_t elements) { tensor_element_limit = elements; }
+std::int64_t max_tensor_elements() { return tensor_element_limit; }
+
 Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtype) {
   numel_ = shape_numel(shape_);
-  if (numel_ > (std::int64_t{1} << 34)) throw Error("tensor of shape " + shape_string(shape_) + " is too large");
+  if (numel_ > tensor_element_limit)
+    throw Error("a tensor of shape " + shape_string(shape_) + " (" + std::to_string(numel_) + " elements) exceeds the engine's limit of " +
+                std::to_string(tensor_element_limit.load()) + " elements");
   if (dtype_ == DType::Float32)
     floats_.assign(static_cast<std::size_t>(numel_), 0.0f);
   else

@@ -17,6 +17,10 @@ const char* dtype_name(DType dtype);
 std::string shape_string(const Shape& shape);
 // Number of elements; throws faultline::Error for negative or overflowing dimensions.
 std::int64_t shape_numel(const Shape& shape);
+// The largest tensor (elements) the engine makes; larger ones fail with faultline::Error instead
+// of exhausting memory. Default 2^34; the fuzz targets lower it to their memory limit.
+void set_max_tensor_elements(std::int64_t elements);
+std::int64_t max_tensor_elements();
 
 class Tensor {
  public:

@@ -7,6 +7,7 @@
 
 #include "models/det_math.h"
 #include "models/error.h"
+#include "models/files.h"
 #include "models/philox.h"
 #include "nn/onnx_io.h"
 #include "nn/parallel.h"
@@ -281,13 +282,7 @@ TrainableNetwork TrainableNetwork::from_onnx(const std::string& bytes, const std
 }
 
 TrainableNetwork TrainableNetwork::from_onnx_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) throw Error(path + ": cannot open");
-  std::string bytes;
-  char buffer[1 << 16];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, f)) > 0;) bytes.append(buffer, n);
-  std::fclose(f);
-  return from_onnx(bytes, path);
+  return from_onnx(read_input_file(path), path);
 }
 
 TrainableNetwork::~TrainableNetwork() = default;
@@ -497,10 +492,7 @@ void TrainableNetwork::save_onnx(const std::string& path) const {
   const std::string bytes = to_onnx();
   auto graph = parse_onnx(bytes, path);  // the file written must load back
   (void)graph;
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) throw Error(path + ": cannot open for writing");
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  if (std::fclose(f) != 0 || !ok) throw Error(path + ": write failed");
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace faultline::nn

@@ -1,5 +1,7 @@
 #include "studies/hardware.h"
 
+#include <fnmatch.h>
+
 #include "models/error.h"
 
 namespace faultline::studies {
@@ -9,6 +11,18 @@ const hwcfg::HardwareUnit* unit_for(const hwcfg::HardwareConfig& config, const n
 }
 
 void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models::ProgramContext& context) {
+  // A mapping entry that names no layer is a mistake in the description (a misspelt pattern
+  // would otherwise run the whole model on ideal hardware under the hardware's name), as a noise
+  // site that matches nothing is.
+  for (std::size_t k = 0; k < config.mapping.size(); ++k) {
+    const hwcfg::LayerMapping& m = config.mapping[k];
+    bool used = false;
+    for (const nn::LinearLayer* layer : graph.layers())
+      used = used || ((m.op.empty() || m.op == layer->op_type()) && fnmatch(m.layers.c_str(), layer->name().c_str(), 0) == 0);
+    if (!used)
+      throw Error(config.source + ": mapping[" + std::to_string(k) + "] (layers '" + m.layers + "'" + (m.op.empty() ? "" : ", op " + m.op) +
+                  ") matches no Conv, Gemm or MatMul layer of " + graph.source);
+  }
   for (nn::LinearLayer* layer : graph.layers()) {
     const hwcfg::HardwareUnit* unit = unit_for(config, *layer);
     if (unit && config.wrap)

@@ -1,7 +1,6 @@
 #include "studies/sweep.h"
 
 #include <fnmatch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +14,7 @@
 
 #include "models/det_math.h"
 #include "models/error.h"
+#include "models/files.h"
 #include "nn/json.h"
 
 namespace faultline::studies {
@@ -155,45 +155,50 @@ std::string row_line(const SweepRow& r) {
   return j.str();
 }
 
-double number_or_inf(const YAML::Node& n) {
-  if (!n || n.IsNull()) return std::numeric_limits<double>::infinity();
-  return parse_double(n.Scalar(), "number");
-}
 
-SweepRow parse_row(const std::string& line, const std::string& where) {
+}  // namespace
+
+SweepRow parse_sweep_row(const std::string& line, const std::string& where) {
   SweepRow r;
   try {
-    const YAML::Node n = YAML::Load(line);
-    r.index = n["row"].as<int>();
-    r.key = n["key"].as<std::string>();
-    r.role = n["role"].as<std::string>();
-    for (const auto& v : n["values"]) r.values.push_back(v.as<std::string>());
-    r.layer = n["layer"].as<std::string>();
-    r.sigma = parse_double(n["sigma"].Scalar(), "sigma");
-    r.result.hardware = n["hardware"].as<std::string>();
-    r.result.images = n["images"].as<long long>();
-    const YAML::Node a = n["accuracy"];
-    r.result.mean = parse_double(a["mean"].Scalar(), "mean");
-    r.result.stddev = parse_double(a["std"].Scalar(), "std");
-    r.result.ci_low = parse_double(a["ci95"][0].Scalar(), "ci95");
-    r.result.ci_high = parse_double(a["ci95"][1].Scalar(), "ci95");
-    for (const auto& t : a["trials"]) r.result.accuracies.push_back(parse_double(t.Scalar(), "trial accuracy"));
-    for (const auto& l : n["layers"]) {
+    const nn::JsonValue n = nn::parse_json(line, where);
+    if (n.type != nn::JsonValue::Type::Object) throw Error(where + ": not a sweep row (not a JSON object)");
+    const std::int64_t index = n.at("row").int64("row");
+    if (index < 0 || index > std::numeric_limits<int>::max()) throw Error(n.at("row").where() + ": 'row' out of range");
+    r.index = static_cast<int>(index);
+    r.key = n.at("key").string("key");
+    r.role = n.at("role").string("role");
+    for (const auto& v : n.at("values").array("values")) r.values.push_back(v.string("values[]"));
+    r.layer = n.at("layer").string("layer");
+    r.sigma = n.at("sigma").number("sigma");
+    r.result.hardware = n.at("hardware").string("hardware");
+    r.result.images = n.at("images").int64("images");
+    const nn::JsonValue& a = n.at("accuracy");
+    r.result.mean = a.at("mean").number("mean");
+    r.result.stddev = a.at("std").number("std");
+    const auto& ci = a.at("ci95").array("ci95");
+    if (ci.size() != 2) throw Error(a.at("ci95").where() + ": 'ci95' must hold 2 numbers");
+    r.result.ci_low = ci[0].number("ci95");
+    r.result.ci_high = ci[1].number("ci95");
+    for (const auto& t : a.at("trials").array("trials")) r.result.accuracies.push_back(t.number("trials[]"));
+    for (const auto& l : n.at("layers").array("layers")) {
       LayerReport lr;
-      lr.name = l["name"].as<std::string>();
-      lr.unit = l["unit"].as<std::string>();
-      lr.kind = l["kind"].as<std::string>();
-      lr.rms_error = parse_double(l["rms_error"].Scalar(), "rms_error");
-      lr.snr_db = number_or_inf(l["snr_db"]);
+      lr.name = l.at("name").string("name");
+      lr.unit = l.at("unit").string("unit");
+      lr.kind = l.at("kind").string("kind");
+      lr.rms_error = l.at("rms_error").number("rms_error");
+      const nn::JsonValue& snr = l.at("snr_db");
+      lr.snr_db = snr.is_null() ? std::numeric_limits<double>::infinity() : snr.number("snr_db");
       r.result.layers.push_back(lr);
     }
-  } catch (const YAML::Exception& e) {
-    throw Error(where + ": not a sweep row (" + e.msg + ")");
   } catch (const Error& e) {
-    throw Error(where + ": " + e.what());
+    const std::string message = e.what();
+    throw Error(message.rfind(where, 0) == 0 ? message : where + ": " + message);
   }
   return r;
 }
+
+namespace {
 
 // A point to evaluate: its key, role and how to build its hardware description.
 struct Point {
@@ -316,7 +321,7 @@ class SweepEngine {
     if (lines[0] != header_)
       throw Error(log_path_ + ": written by a different sweep (its first line differs from this command's settings); remove it or choose another output prefix");
     for (std::size_t k = 1; k < lines.size(); ++k) {
-      SweepRow r = parse_row(lines[k], log_path_ + ":" + std::to_string(k + 1));
+      SweepRow r = parse_sweep_row(lines[k], log_path_ + ":" + std::to_string(k + 1));
       if (r.index != static_cast<int>(k - 1)) throw Error(log_path_ + ":" + std::to_string(k + 1) + ": row " + std::to_string(r.index) + " out of order");
       logged_.push_back(std::move(r));
     }
@@ -364,12 +369,7 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc | std::ios::binary);
-  if (!out) throw Error(path + ": cannot open for writing");
-  out << text;
-  if (!out.flush()) throw Error(path + ": write failed");
-}
+void write_file(const std::string& path, const std::string& text) { write_file_atomically(path, text); }
 
 std::string csv_text(const SweepOutcome& r, const SweepOptions& o) {
   std::ostringstream out;

@@ -99,6 +99,10 @@ struct SweepOutcome {
   int evaluated_rows = 0;
 };
 
+// One row of a sweep log (a JSON object on one line), as the resume reads it. Throws
+// faultline::Error starting with `where` (FILE:LINE) for anything that is not a complete row.
+SweepRow parse_sweep_row(const std::string& line, const std::string& where);
+
 // Runs the sweep (resuming from PREFIX.jsonl when it exists) and writes PREFIX.csv and
 // PREFIX.json on the writer. `on_row` is called on the writer as each new row is logged.
 SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& options, TaskRunner& runner,

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "models/error.h"
+#include "models/files.h"
 #include "models/philox.h"
 #include "nn/json.h"
 #include "nn/npy.h"
@@ -30,12 +31,13 @@ std::string file_stem(const std::string& name, std::size_t index) {
 }
 
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+// A layer's array file named by the sidecar: a plain file name inside the trace folder (a path
+// elsewhere would let a trace read any file).
+std::string array_path(const std::string& dir, const nn::JsonValue& name_node, const std::string& field) {
+  const std::string& name = name_node.string(field);
+  if (name.empty() || name.find('/') != std::string::npos || name.find('\0') != std::string::npos || name == "." || name == "..")
+    throw Error(name_node.where() + ": '" + field + "' must be a file name in the trace folder, got '" + name + "'");
+  return (std::filesystem::path(dir) / name).string();
 }
 
 
@@ -101,8 +103,10 @@ std::vector<LayerTrace> TraceRecorder::layers() const {
 }
 
 void write_trace(const std::string& dir, const TraceMeta& meta, const std::vector<LayerTrace>& layers) {
+  // The folder itself is created, never its missing parents (a typo in the path is an error).
+  check_output_folder(dir, dir);
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  std::filesystem::create_directory(dir, ec);
   if (ec) throw Error(dir + ": cannot create the folder (" + ec.message() + ")");
   nn::JsonWriter j;
   j.begin_object();
@@ -144,47 +148,45 @@ void write_trace(const std::string& dir, const TraceMeta& meta, const std::vecto
   j.end_array();
   j.key("hwcfg").value(meta.hwcfg_yaml);
   j.end_object();
-  std::ofstream out(std::filesystem::path(dir) / "trace.json", std::ios::trunc);
-  out << j.str() << "\n";
-  if (!out) throw Error(dir + "/trace.json: write failed");
+  write_file_atomically((std::filesystem::path(dir) / "trace.json").string(), j.str() + "\n");
 }
 
 Trace read_trace(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "trace.json").string();
+  if (!std::filesystem::is_directory(dir)) throw Error(dir + ": not a trace folder (" + (std::filesystem::exists(dir) ? "a file" : "no such folder") + ")");
   if (!std::filesystem::exists(path)) throw Error(dir + ": not a trace folder (no trace.json)");
   Trace t;
-  try {
-    const YAML::Node n = YAML::Load(read_text(path));
-    if (!n["faultline_trace"]) throw Error(path + ": not a faultline trace (no 'faultline_trace' field)");
-    t.meta.model = n["model"].as<std::string>();
-    t.meta.data = n["data"].as<std::string>();
-    t.meta.hardware = n["hardware"].as<std::string>();
-    t.meta.hardware_source = n["hardware_source"].as<std::string>();
-    t.meta.level = n["level"].as<std::string>();
-    t.meta.seed = n["seed"].as<std::uint64_t>();
-    t.meta.images = n["images"].as<std::int64_t>();
-    t.meta.max_samples = n["max_samples"].as<std::int64_t>();
-    t.meta.accuracy = n["accuracy"].as<double>();
-    t.meta.hwcfg_yaml = n["hwcfg"].as<std::string>();
-    for (const auto& l : n["layers"]) {
-      LayerTrace lt;
-      lt.name = l["name"].as<std::string>();
-      lt.op = l["op"].as<std::string>();
-      lt.unit = l["unit"].as<std::string>();
-      lt.kind = l["kind"].as<std::string>();
-      lt.outputs = l["outputs"].as<std::int64_t>();
-      lt.rows_seen = l["rows_seen"].as<std::uint64_t>();
-      const nn::Tensor ideal = nn::load_npy((std::filesystem::path(dir) / l["ideal"].as<std::string>()).string());
-      const nn::Tensor hw = nn::load_npy((std::filesystem::path(dir) / l["hardware"].as<std::string>()).string());
-      if (ideal.shape() != hw.shape() || ideal.shape().size() != 2 || (ideal.numel() && ideal.shape()[1] != lt.outputs))
-        throw Error(dir + ": layer '" + lt.name + "': ideal " + nn::shape_string(ideal.shape()) + " and hardware " + nn::shape_string(hw.shape()) +
-                    " must both be [rows, " + std::to_string(lt.outputs) + "]");
-      lt.ideal.assign(ideal.f(), ideal.f() + ideal.numel());
-      lt.hardware.assign(hw.f(), hw.f() + hw.numel());
-      t.layers.push_back(std::move(lt));
-    }
-  } catch (const YAML::Exception& e) {
-    throw Error(path + ": " + e.msg);
+  const nn::JsonValue n = nn::parse_json(read_input_file(path), path);
+  if (n.type != nn::JsonValue::Type::Object || !n.find("faultline_trace")) throw Error(path + ": not a faultline trace (no 'faultline_trace' field)");
+  t.meta.model = n.at("model").string("model");
+  t.meta.data = n.at("data").string("data");
+  t.meta.hardware = n.at("hardware").string("hardware");
+  t.meta.hardware_source = n.at("hardware_source").string("hardware_source");
+  t.meta.level = n.at("level").string("level");
+  t.meta.seed = n.at("seed").uint64("seed");
+  t.meta.images = n.at("images").int64("images");
+  t.meta.max_samples = n.at("max_samples").int64("max_samples");
+  t.meta.accuracy = n.at("accuracy").number("accuracy");
+  t.meta.hwcfg_yaml = n.at("hwcfg").string("hwcfg");
+  for (const auto& l : n.at("layers").array("layers")) {
+    LayerTrace lt;
+    lt.name = l.at("name").string("name");
+    lt.op = l.at("op").string("op");
+    lt.unit = l.at("unit").string("unit");
+    lt.kind = l.at("kind").string("kind");
+    lt.outputs = l.at("outputs").int64("outputs");
+    lt.rows_seen = l.at("rows_seen").uint64("rows_seen");
+    if (lt.outputs < 0) throw Error(l.at("outputs").where() + ": layer '" + lt.name + "': 'outputs' must not be negative");
+    const nn::Tensor ideal = nn::load_npy(array_path(dir, l.at("ideal"), "ideal"));
+    const nn::Tensor hw = nn::load_npy(array_path(dir, l.at("hardware"), "hardware"));
+    if (ideal.dtype() != nn::DType::Float32 || hw.dtype() != nn::DType::Float32)
+      throw Error(dir + ": layer '" + lt.name + "': ideal and hardware arrays must be float32");
+    if (ideal.shape() != hw.shape() || ideal.shape().size() != 2 || (ideal.numel() && ideal.shape()[1] != lt.outputs))
+      throw Error(dir + ": layer '" + lt.name + "': ideal " + nn::shape_string(ideal.shape()) + " and hardware " + nn::shape_string(hw.shape()) +
+                  " must both be [rows, " + std::to_string(lt.outputs) + "]");
+    lt.ideal.assign(ideal.f(), ideal.f() + ideal.numel());
+    lt.hardware.assign(hw.f(), hw.f() + hw.numel());
+    t.layers.push_back(std::move(lt));
   }
   return t;
 }

@@ -1,0 +1,123 @@
+#include "hwcfg/yaml_document.h"
+
+#include <map>
+
+#include "models/error.h"
+
+namespace faultline::hwcfg {
+namespace {
+
+std::string position(const std::string& source, const YAML::Mark& mark) {
+  return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+void check_node(const YAML::Node& node, const std::string& source, int depth) {
+  if (!node.IsMap() && !node.IsSequence()) return;
+  if (depth > kMaxYamlDepth) throw Error(position(source, node.Mark()) + ": nested deeper than " + std::to_string(kMaxYamlDepth) + " levels");
+  if (node.IsSequence()) {
+    for (const auto& item : node) check_node(item, source, depth + 1);
+    return;
+  }
+  std::map<std::string, YAML::Mark> seen;
+  for (const auto& entry : node) {
+    if (entry.first.IsScalar()) {
+      const auto [it, fresh] = seen.emplace(entry.first.Scalar(), entry.first.Mark());
+      if (!fresh)
+        throw Error(position(source, entry.first.Mark()) + ": key '" + entry.first.Scalar() + "' repeated (first at line " +
+                    std::to_string(it->second.line + 1) + ")");
+    } else {
+      check_node(entry.first, source, depth + 1);
+    }
+    check_node(entry.second, source, depth + 1);
+  }
+}
+
+// yaml-cpp 0.7.0 never returns on a ',' where a node of the document or of a block collection
+// should start (",", "- a\n,", "\"x\" ,", "{} ,", "&a ,": found by fuzzing). Such a ',' is
+// invalid YAML anyway (a plain scalar cannot start with ','), so it is reported before yaml-cpp
+// sees the text: outside quotes, comments, block scalars and [ ] / { } collections, a ',' that
+// is not inside a plain scalar.
+void reject_stray_commas(const std::string& text, const std::string& source) {
+  int depth = 0;                  // [ ] / { } nesting
+  int line = 1;
+  std::size_t line_start = 0;
+  bool in_plain = false;          // inside a plain scalar on this line (depth 0)
+  int block_scalar_indent = -1;   // inside a | or > scalar: the indentation of its key's line
+  int line_indent = 0;
+  for (std::size_t k = 0; k < text.size(); ++k) {
+    const char c = text[k];
+    if (k == line_start) {
+      line_indent = 0;
+      while (k + line_indent < text.size() && text[k + line_indent] == ' ') ++line_indent;
+      const std::size_t first = k + line_indent;
+      const bool blank = first >= text.size() || text[first] == '\n' || text[first] == '\r';
+      if (block_scalar_indent >= 0 && (blank || line_indent > block_scalar_indent)) {
+        const std::size_t end = text.find('\n', k);
+        if (end == std::string::npos) return;
+        k = end;
+        ++line;
+        line_start = end + 1;
+        continue;
+      }
+      block_scalar_indent = -1;
+      in_plain = false;
+    }
+    const bool at_token_start = k == line_start || text[k - 1] == ' ' || text[k - 1] == '\t';
+    if (c == '\n') {
+      ++line;
+      line_start = k + 1;
+      in_plain = false;
+    } else if (c == '#' && at_token_start) {
+      while (k + 1 < text.size() && text[k + 1] != '\n') ++k;
+    } else if ((c == '"' || c == '\'') && !in_plain) {
+      // A quoted scalar, possibly over several lines; '' is a quote inside '...', \" inside "...".
+      for (++k; k < text.size(); ++k) {
+        if (text[k] == '\n') {
+          ++line;
+          line_start = k + 1;
+        } else if (c == '"' && text[k] == '\\') {
+          ++k;
+        } else if (text[k] == c) {
+          if (c == '\'' && k + 1 < text.size() && text[k + 1] == '\'') ++k;
+          else break;
+        }
+      }
+      if (k < text.size() && text[k] == '\n') { /* unterminated: yaml-cpp reports it */ }
+    } else if ((c == '[' || c == '{') && !in_plain) {
+      ++depth;
+    } else if ((c == ']' || c == '}') && !in_plain) {
+      if (depth > 0) --depth;
+    } else if (depth == 0 && c == ',' && !in_plain) {
+      throw Error(source + ":" + std::to_string(line) + ":" + std::to_string(k - line_start + 1) +
+                  ": invalid YAML: ',' outside a [ ] or { } list (a value cannot start with ','; quote it)");
+    } else if (depth == 0 && !in_plain && (c == '|' || c == '>') && at_token_start) {
+      block_scalar_indent = line_indent;
+    } else if (depth == 0 && c == ':' && (k + 1 == text.size() || text[k + 1] == ' ' || text[k + 1] == '\n' || text[k + 1] == '\r')) {
+      in_plain = false;  // "key: value": the value is a new token
+    } else if (depth == 0 && !in_plain && at_token_start && (c == '&' || c == '!' || c == '*')) {
+      while (k + 1 < text.size() && text[k + 1] != ' ' && text[k + 1] != '\n') ++k;  // anchor, tag or alias
+    } else if (depth == 0 && !in_plain && c != ' ' && c != '\t' && c != '\r' && !(c == '-' && (k + 1 == text.size() || text[k + 1] == ' ' || text[k + 1] == '\n')) &&
+               !(c == '?' && (k + 1 == text.size() || text[k + 1] == ' '))) {
+      in_plain = true;
+    }
+  }
+}
+
+}  // namespace
+
+YAML::Node load_yaml_document(const std::string& text, const std::string& source) {
+  reject_stray_commas(text, source);
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(position(source, e.mark) + ": invalid YAML: " + e.msg);
+  }
+  if (documents.size() > 1)
+    throw Error(position(source, documents[1].Mark()) + ": a second YAML document (only one is read; remove the '---' and what follows)");
+  if (documents.empty()) return YAML::Node();
+  check_node(documents[0], source, 1);
+  return documents[0];
+}
+
+}  // namespace faultline::hwcfg
