@@ -1,6 +1,40 @@
 #include "apps/cli.h"
 
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+
+#include "models/files.h"
 #include "nn/parallel.h"
+
+namespace boost {
+namespace {
+template <typename T>
+void validate_unsigned(boost::any& value, const std::vector<std::string>& tokens) {
+  program_options::validators::check_first_occurrence(value);
+  const std::string& text = program_options::validators::get_single_string(tokens);
+  const bool digits = !text.empty() && text.size() <= 20 && text.find_first_not_of("0123456789") == std::string::npos;
+  unsigned long long v = 0;
+  errno = 0;
+  if (digits) v = std::strtoull(text.c_str(), nullptr, 10);
+  if (!digits || errno == ERANGE || v > std::numeric_limits<T>::max())
+    throw program_options::validation_error(program_options::validation_error::invalid_option_value);
+  value = boost::any(static_cast<T>(v));
+}
+}  // namespace
+void validate(boost::any& value, const std::vector<std::string>& tokens, unsigned long* target, int) {
+  (void)target;
+  validate_unsigned<unsigned long>(value, tokens);
+}
+void validate(boost::any& value, const std::vector<std::string>& tokens, unsigned long long* target, int) {
+  (void)target;
+  validate_unsigned<unsigned long long>(value, tokens);
+}
+void validate(boost::any& value, const std::vector<std::string>& tokens, unsigned int* target, int) {
+  (void)target;
+  validate_unsigned<unsigned int>(value, tokens);
+}
+}  // namespace boost
 
 namespace faultline::app {
 
@@ -27,12 +61,7 @@ void check_threads(int threads) {
   if (threads < 1 || threads > 1024) throw Error("--threads: must be between 1 and 1024, got " + std::to_string(threads));
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) throw Error(path + ": cannot open for writing");
-  out << text;
-  if (!out) throw Error(path + ": write failed");
-}
+void write_text(const std::string& path, const std::string& text) { write_file_atomically(path, text); }
 
 std::string with_flags(const std::string& message) {
   static const std::map<std::string, std::string> flags = {

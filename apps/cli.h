@@ -18,6 +18,15 @@
 #include "models/error.h"
 #include "studies/sweep.h"
 
+// Boost.Program_options reads unsigned options with lexical_cast, which turns "-1" into 2^64-1:
+// unsigned options here take only digits (found by ADL through boost::any, before Boost's own
+// template, which is less specialised in its last parameter).
+namespace boost {
+void validate(boost::any& value, const std::vector<std::string>& tokens, unsigned long* target, int);
+void validate(boost::any& value, const std::vector<std::string>& tokens, unsigned long long* target, int);
+void validate(boost::any& value, const std::vector<std::string>& tokens, unsigned int* target, int);
+}  // namespace boost
+
 namespace faultline::app {
 
 namespace po = boost::program_options;

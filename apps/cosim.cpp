@@ -40,6 +40,10 @@ int cmd_cosim(const std::vector<std::string>& args) {
   o.reset_mid_stream = !no_reset;
   if (!vcd_path.empty() && !fst_path.empty()) throw Error("--fst, --vcd: choose one waveform format");
   o.waveform = fst_path.empty() ? vcd_path : fst_path;
+  if ((vm.count("vcd") || vm.count("fst")) && o.waveform.empty()) throw Error(std::string(vm.count("vcd") ? "--vcd" : "--fst") + ": the file name is empty");
+  // Waveforms go to regular files (Verilator does not report failed writes, so a device could not be checked).
+  if (!o.waveform.empty() && std::filesystem::exists(o.waveform) && !std::filesystem::is_regular_file(o.waveform))
+    throw Error(std::string(vm.count("vcd") ? "--vcd" : "--fst") + ": '" + o.waveform + "' is not a regular file");
   o.fst = !fst_path.empty();
   for (const auto& s : sets) {
     const auto eq = s.find('=');

@@ -1,6 +1,8 @@
 // `faultline eval`: accuracy of a model on hardware descriptions, with Monte Carlo trials, at the functional, cycle or RTL level.
 #include "apps/cli.h"
 
+#include "models/files.h"
+
 #include "nn/dataset.h"
 #include "nn/evaluate.h"
 #include "hwcfg/hardware_config.h"
@@ -26,7 +28,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("limit", po::value(&so.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
       ("layer-errors", po::value(&so.layer_errors)->default_value(true), "measure each layer's error against the exact product (one extra product per layer)")
       ("level", po::value(&level)->default_value(level), "functional (behavioural models only), cycle (the same values, with cycles, time and energy from the SystemC models) or rtl (integer products on the units' Verilated RTL, impl: rtl:NAME)")
-      ("vcd", po::value(&vcd), "waveform as VCD: --level cycle, every unit's top-level signals and counters; --level rtl, every signal of the RTL")
+      ("vcd", po::value(&vcd), "waveform as VCD (\".vcd\" is appended when missing): --level cycle, every unit's top-level signals and counters; --level rtl, every signal of the RTL")
       ("fst", po::value(&fst), "--level rtl: every signal of the RTL as an FST waveform")
       ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
   po::variables_map vm;
@@ -36,6 +38,18 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (!vcd.empty() && level == "functional") throw Error("--vcd: needs --level cycle or rtl");
   if (!fst.empty() && level != "rtl") throw Error("--fst: needs --level rtl (the cycle level writes VCD)");
   if (!fst.empty() && !vcd.empty()) throw Error("--fst, --vcd: choose one waveform format");
+  // Waveforms go to regular files: their writers (SystemC, Verilator) do not report failed
+  // writes, so a device such as /dev/full could not be checked.
+  for (const std::string* w : {&vcd, &fst})
+    if (!w->empty() && std::filesystem::exists(*w) && !std::filesystem::is_regular_file(*w))
+      throw Error(std::string(w == &vcd ? "--vcd" : "--fst") + ": '" + *w + "' is not a regular file");
+  // Waveform files carry their extension (the cycle level's SystemC would append it anyway).
+  if (vm.count("vcd") && (vcd.size() < 4 || vcd.compare(vcd.size() - 4, 4, ".vcd") != 0)) vcd += ".vcd";
+  if (vm.count("fst") && (fst.size() < 4 || fst.compare(fst.size() - 4, 4, ".fst") != 0)) fst += ".fst";
+  if (vm.count("vcd") && vcd == ".vcd") throw Error("--vcd: the file name is empty");
+  if (vm.count("fst") && fst == ".fst") throw Error("--fst: the file name is empty");
+  // Outputs are checked before the run: a long evaluation must not fail at its end.
+  if (vm.count("out")) check_output_file(out, "--out");
   check_threads(so.eval.threads);
   if (so.eval.limit < 0) throw Error("--limit: must not be negative");
   if (so.trials < 1 || so.trials > 1000000) throw Error("--trials: must be between 1 and 1000000, got " + std::to_string(so.trials));
@@ -83,11 +97,11 @@ int cmd_eval(const std::vector<std::string>& args) {
       std::printf("%-30s %8.2f %% %8.2f   [%6.2f, %6.2f] %% %7zu\n", r.hardware.c_str(), 100 * r.mean, 100 * r.stddev, 100 * r.ci_low,
                   100 * r.ci_high, r.accuracies.size());
   }
-  if (rtl && !(vcd.empty() && fst.empty()))
-    std::printf("waveform%s: %s%s\n", configs.size() > 1 ? "s" : "", (fst.empty() ? vcd : fst).c_str(),
-                configs.size() > 1 ? " with each unit's name before the extension (one file per RTL unit)" : "");
-  if (simulation && !vcd.empty()) std::printf("waveform: %s (%.6f s simulated)\n", vcd.c_str(), simulation->simulated_seconds());
-  if (!out.empty()) {
+  if (rtl)
+    for (const auto& file : rtl->close_waveforms()) std::printf("waveform: %s\n", file.c_str());
+  if (simulation)
+    for (const auto& file : simulation->close_waveforms()) std::printf("waveform: %s (%.6f s simulated)\n", file.c_str(), simulation->simulated_seconds());
+  if (vm.count("out")) {
     write_text(out, configs.size() == 1 ? studies::study_json(results[0], model, data, so) : json + "]\n");
     std::printf("wrote %s\n", out.c_str());
   }

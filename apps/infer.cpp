@@ -1,6 +1,7 @@
 // `faultline infer`: run a model on NPY or TensorProto inputs and write its outputs.
 #include "apps/cli.h"
 
+#include "models/files.h"
 #include "models/substrate.h"
 #include "hwcfg/hardware_config.h"
 #include "nn/npy.h"
@@ -9,11 +10,29 @@
 
 namespace faultline::app {
 
-nn::Tensor load_input(const std::string& path) {
+// `stored` receives the element type as the file holds it (int32 is held as int64).
+nn::Tensor load_input(const std::string& path, std::string* stored) {
   const std::string ext = std::filesystem::path(path).extension().string();
-  if (ext == ".npy") return nn::load_npy(path);
-  if (ext == ".pb") return nn::load_tensor_pb(path);
+  if (ext == ".npy") return nn::load_npy(path, stored);
+  if (ext == ".pb") {
+    nn::Tensor t = nn::load_tensor_pb(path);
+    *stored = nn::dtype_name(t.dtype());
+    return t;
+  }
   throw Error(path + ": unknown input format (expected .npy or .pb)");
+}
+
+// An input checked against the model's declaration, so that the message names the file.
+void check_input(const nn::ValueInfo& info, const nn::Tensor& t, const std::string& stored, const std::string& path) {
+  if (t.dtype() != info.dtype)
+    throw Error(path + ": holds " + stored + ", the model's input '" + info.name + "' is " + nn::dtype_name(info.dtype));
+  if (!info.shape_known) return;
+  bool fits = t.rank() == static_cast<int>(info.shape.size());
+  for (std::size_t d = 0; fits && d < info.shape.size(); ++d) fits = info.shape[d] < 0 || info.shape[d] == t.shape()[d];
+  if (fits) return;
+  std::string expected = "[";
+  for (std::size_t d = 0; d < info.shape.size(); ++d) expected += (d ? ", " : "") + (info.shape[d] < 0 ? std::string("?") : std::to_string(info.shape[d]));
+  throw Error(path + ": shape " + nn::shape_string(t.shape()) + ", the model's input '" + info.name + "' is " + expected + "]");
 }
 
 int cmd_infer(const std::vector<std::string>& args) {
@@ -39,10 +58,16 @@ int cmd_infer(const std::vector<std::string>& args) {
     throw Error(model + ": the model has " + std::to_string(graph->inputs().size()) + " input(s), " + std::to_string(inputs.size()) + " --input given");
   if (outputs.size() > graph->outputs().size())
     throw Error(model + ": the model has " + std::to_string(graph->outputs().size()) + " output(s), " + std::to_string(outputs.size()) + " --output given");
-  for (const auto& path : outputs)
+  for (const auto& path : outputs) {
     if (std::filesystem::path(path).extension() != ".npy") throw Error(path + ": outputs are written as .npy");
+    check_output_file(path, "--output");
+  }
   std::vector<nn::Tensor> tensors;
-  for (const auto& path : inputs) tensors.push_back(load_input(path));
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    std::string stored;
+    tensors.push_back(load_input(inputs[k], &stored));
+    check_input(graph->inputs()[k], tensors.back(), stored, inputs[k]);
+  }
   studies::program(config, *graph, models::ProgramContext{seed, 0});
   std::vector<nn::Tensor> results = graph->run(std::move(tensors));
   for (std::size_t k = 0; k < outputs.size(); ++k) {

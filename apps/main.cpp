@@ -38,6 +38,22 @@ void print_usage(std::FILE* to) {
 
 }  // namespace
 
+// A message on exactly one line: control characters from file contents or names are escaped.
+std::string one_line(const std::string& message) {
+  std::string out;
+  for (unsigned char c : message) {
+    if (c == '\n') out += "\\n";
+    else if (c < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 int main(int argc, char** argv) {
   // Tensors of a few hundred KiB are made and dropped for every operator call; glibc would map
   // and unmap each (its mmap threshold starts at 128 KiB), faulting every page in again. Keep
@@ -49,7 +65,7 @@ int main(int argc, char** argv) {
   try {
     runner = studies::make_task_runner(&argc, &argv);
   } catch (const Error& e) {
-    std::fprintf(stderr, "faultline: error: %s\n", e.what());
+    std::fprintf(stderr, "faultline: error: %s\n", one_line(e.what()).c_str());
     return kUsageError;
   }
   task_runner = runner.get();
@@ -68,11 +84,11 @@ int main(int argc, char** argv) {
     try {
       return c.run(args);
     } catch (const po::error& e) {
-      if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s (see faultline %s --help)\n", c.name, e.what(), c.name);
+      if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s (see faultline %s --help)\n", c.name, one_line(e.what()).c_str(), c.name);
       studies::abort_all_ranks(kUsageError);
       return kUsageError;
     } catch (const Error& e) {
-      if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s\n", c.name, with_flags(e.what()).c_str());
+      if (runner->writer()) std::fprintf(stderr, "faultline %s: error: %s\n", c.name, one_line(with_flags(e.what())).c_str());
       studies::abort_all_ranks(kUsageError);
       return kUsageError;
     } catch (const std::bad_alloc&) {
@@ -80,12 +96,12 @@ int main(int argc, char** argv) {
       studies::abort_all_ranks(1);
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "faultline %s: internal error: %s\n", c.name, e.what());
+      std::fprintf(stderr, "faultline %s: internal error: %s\n", c.name, one_line(e.what()).c_str());
       studies::abort_all_ranks(1);
       return 1;
     }
   }
-  std::fprintf(stderr, "faultline: error: unknown command '%s'\n", name.c_str());
+  std::fprintf(stderr, "faultline: error: unknown command '%s'\n", one_line(name).c_str());
   print_usage(stderr);
   return kUsageError;
 }

@@ -1,6 +1,8 @@
 // `faultline report`: Markdown report with plots of evaluation, cycle-level and sweep results (apps/report.py).
 #include "apps/cli.h"
 
+#include "models/files.h"
+
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -19,8 +21,11 @@ int cmd_report(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse("report", "RESULT.json [RESULT.json ...] [--out DIR]", options, args, vm, positional)) return 0;
   if (results.empty()) throw Error("report: give at least one result file");
-  for (const auto& r : results)
+  for (const auto& r : results) {
+    if (std::filesystem::is_directory(r)) throw Error(r + ": is a folder, not a file");
     if (!std::filesystem::is_regular_file(r)) throw Error(r + ": no such file");
+  }
+  check_output_folder(out, "--out");
   // Plots are drawn by apps/report.py with Debian's matplotlib (FAULTLINE_PYTHON overrides the interpreter).
   const char* env = std::getenv("FAULTLINE_PYTHON");
   const std::string python = env && *env ? env : FAULTLINE_PYTHON_INTERPRETER;

@@ -20,20 +20,158 @@ def fail(message):
     sys.exit(2)
 
 
+class Schema:
+    """Checks the fields the report reads, so that a malformed file is one clear line, never a
+    traceback: each check names the file and the field's path (e.g. rows[3].accuracy.mean)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def get(self, obj, key, where, kinds, optional=False):
+        if not isinstance(obj, dict):
+            fail(f"{self.path}: '{where or 'top level'}' must be an object")
+        field = f"{where}.{key}" if where else key
+        if key not in obj:
+            if optional:
+                return None
+            fail(f"{self.path}: missing field '{field}'")
+        value = obj[key]
+        names = {"number": "a number", "int": "an integer", "str": "a string", "list": "an array", "dict": "an object",
+                 "bool": "true or false", "null": "null"}
+        ok = False
+        for k in kinds.split("|"):
+            ok = ok or (k == "number" and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+            ok = ok or (k == "int" and isinstance(value, int) and not isinstance(value, bool))
+            ok = ok or (k == "str" and isinstance(value, str))
+            ok = ok or (k == "list" and isinstance(value, list))
+            ok = ok or (k == "dict" and isinstance(value, dict))
+            ok = ok or (k == "bool" and isinstance(value, bool))
+            ok = ok or (k == "null" and value is None)
+        if not ok:
+            fail(f"{self.path}: field '{field}' must be {' or '.join(names[k] for k in kinds.split('|'))}, got {type(value).__name__}")
+        return value
+
+    def items(self, obj, key, where, nonempty=False):
+        values = self.get(obj, key, where, "list")
+        if nonempty and not values:
+            fail(f"{self.path}: field '{where + '.' if where else ''}{key}' is empty")
+        return values
+
+    def accuracy(self, obj, where):
+        a = self.get(obj, "accuracy", where, "dict")
+        w = f"{where}.accuracy" if where else "accuracy"
+        for k in ("mean", "std"):
+            self.get(a, k, w, "number")
+        ci = self.items(a, "ci95", w)
+        if len(ci) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in ci):
+            fail(f"{self.path}: field '{w}.ci95' must be two numbers")
+        for k, t in enumerate(self.items(a, "trials", w)):
+            if not isinstance(t, (int, float)) or isinstance(t, bool):
+                fail(f"{self.path}: field '{w}.trials[{k}]' must be a number")
+
+    def evaluation(self, r, where):
+        for k in ("hardware", "model", "data"):
+            self.get(r, k, where, "str")
+        self.get(r, "images", where, "int")
+        self.get(r, "seed", where, "int")
+        self.get(r, "level", where, "str", optional=True)
+        self.accuracy(r, where)
+        for k, layer in enumerate(self.items(r, "layers", where)):
+            self.get(layer, "name", f"{where}.layers[{k}]", "str")
+            self.get(layer, "snr_db", f"{where}.layers[{k}]", "number|null", optional=True)
+        c = self.get(r, "cycle_level_per_pass", where, "dict", optional=True)
+        if c is not None:
+            for k in ("cycles", "energy_pj", "utilisation"):
+                self.get(c, k, f"{where}.cycle_level_per_pass", "number", optional=True)
+
+    def sweep(self, d):
+        settings = self.get(d, "settings", "", "dict")
+        for k in ("data", "hw"):
+            self.get(settings, k, "settings", "str")
+        self.get(settings, "trials", "settings", "int")
+        self.get(settings, "seed", "settings", "int")
+        self.get(d, "model", "", "str", optional=True)
+        rows = self.items(d, "rows", "", nonempty=True)
+        for k, r in enumerate(rows):
+            w = f"rows[{k}]"
+            self.get(r, "sigma", w, "number")
+            self.get(r, "layer", w, "str")
+            self.get(r, "role", w, "str")
+            self.get(r, "images", w, "int")
+            for j, v in enumerate(self.items(r, "values", w)):
+                if not isinstance(v, str):
+                    fail(f"{self.path}: field '{w}.values[{j}]' must be a string")
+            self.accuracy(r, w)
+        if d["kind"] == "grid":
+            axes = self.items(settings, "axes", "settings", nonempty=True)
+            for k, a in enumerate(axes):
+                self.get(a, "path", f"settings.axes[{k}]", "str")
+                values = self.items(a, "values", f"settings.axes[{k}]", nonempty=True)
+                if not all(isinstance(v, str) for v in values):
+                    fail(f"{self.path}: field 'settings.axes[{k}].values' must hold strings")
+            for k, r in enumerate(rows):
+                if len(r["values"]) != len(axes):
+                    fail(f"{self.path}: field 'rows[{k}].values' has {len(r['values'])} values for {len(axes)} axes")
+        else:
+            w = self.get(d, "walking_noise", "", "dict")
+            self.get(w, "mode", "walking_noise", "str")
+            for k in ("clean_accuracy", "chance", "target", "tolerance"):
+                self.get(w, k, "walking_noise", "number")
+            for k, m in enumerate(self.items(w, "midpoints", "walking_noise")):
+                where = f"walking_noise.midpoints[{k}]"
+                self.get(m, "layer", where, "str")
+                self.get(m, "bisections", where, "int")
+                if self.get(m, "found", where, "bool"):
+                    for f in ("midpoint", "from_sweep", "sigma_lo", "sigma_hi"):
+                        self.get(m, f, where, "number")
+                    if m["midpoint"] <= 0:
+                        fail(f"{self.path}: field '{where}.midpoint' must be positive")
+                else:
+                    self.get(m, "why", where, "str")
+
+
 def load(path):
     try:
-        with open(path) as f:
-            data = json.load(f)
+        with open(path, "rb") as f:
+            raw = f.read()
+    except IsADirectoryError:
+        fail(f"{path}: is a folder, not a file")
     except OSError as e:
         fail(f"{path}: cannot open ({e.strerror})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        fail(f"{path}: not UTF-8 text (byte {e.start})")
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         fail(f"{path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+    except RecursionError:
+        fail(f"{path}: JSON nested too deeply")
+    schema = Schema(path)
     if isinstance(data, dict) and data.get("kind") in ("walking_noise", "grid") and "rows" in data:
+        schema.sweep(data)
         return data["kind"], data
     results = data if isinstance(data, list) else [data]
     if results and all(isinstance(r, dict) and "accuracy" in r and "hardware" in r for r in results):
+        for k, r in enumerate(results):
+            schema.evaluation(r, f"[{k}]" if isinstance(data, list) else "")
         return "eval", results
     fail(f"{path}: not a faultline result (expected `faultline sweep` PREFIX.json or `faultline eval --out` JSON)")
+
+
+def atomic_target(path):
+    """The temporary name a file is written under before it replaces `path` (same folder), so
+    that a failed write never leaves a truncated file where a good one was."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+
+
+def remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 class Report:
@@ -53,8 +191,14 @@ class Report:
         name = f"{self.figures:02d}_{stem}"
         fig.tight_layout()
         # No dates in the files: the same results give the same report.
-        fig.savefig(os.path.join(self.out, name + ".png"), dpi=120, metadata={"Software": None})
-        fig.savefig(os.path.join(self.out, name + ".svg"), metadata={"Date": None, "Creator": None})
+        for ext, options in ((".png", {"dpi": 120, "metadata": {"Software": None}}), (".svg", {"metadata": {"Date": None, "Creator": None}})):
+            target = os.path.join(self.out, name + ext)
+            try:
+                fig.savefig(atomic_target(target), format=ext[1:], **options)
+                os.replace(atomic_target(target), target)
+            except OSError as e:
+                remove_quietly(atomic_target(target))
+                fail(f"{target}: cannot write ({e.strerror or e})")
         self.plt.close(fig)
         self.lines += [f"![{caption}]({name}.png)", "", f"*{caption}* ([SVG]({name}.svg))", ""]
 
@@ -186,8 +330,15 @@ class Report:
 
     def write(self):
         path = os.path.join(self.out, "report.md")
-        with open(path, "w") as f:
-            f.write("\n".join(self.lines) + "\n")
+        try:
+            with open(atomic_target(path), "w", encoding="utf-8") as f:
+                f.write("\n".join(self.lines) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(atomic_target(path), path)
+        except OSError as e:
+            remove_quietly(atomic_target(path))
+            fail(f"{path}: cannot write ({e.strerror or e})")
         return path
 
 
@@ -196,8 +347,14 @@ def main(argv):
         fail("usage: report.py --out DIR RESULT.json [RESULT.json ...]")
     out, paths = argv[1], argv[2:]
     loaded = [(p, *load(p)) for p in paths]  # every file checked before anything is written
+    if os.path.exists(out) and not os.path.isdir(out):
+        fail(f"{out}: exists and is not a folder")
+    if os.path.isdir(os.path.join(out, "report.md")):
+        fail(f"{os.path.join(out, 'report.md')}: is a folder, not a file")
     try:
-        os.makedirs(out, exist_ok=True)
+        os.mkdir(out)  # the folder itself, never missing parents
+    except FileExistsError:
+        pass
     except OSError as e:
         fail(f"{out}: cannot create the folder ({e.strerror})")
     report = Report(out)
@@ -211,4 +368,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        raise
+    except BaseException as e:  # a bug in this script: still one line, exit status 1
+        sys.stderr.write(f"faultline report: internal error: {type(e).__name__}: {e}\n".replace("\n", " ").rstrip() + "\n")
+        sys.exit(1)

@@ -1,6 +1,8 @@
 // `faultline sweep`: grid sweeps over hardware fields and Walking Noise per layer, resumable and spread over MPI ranks.
 #include "apps/cli.h"
 
+#include "models/files.h"
+
 #include "nn/dataset.h"
 #include "hwcfg/hardware_config.h"
 #include "nn/onnx_io.h"
@@ -39,6 +41,11 @@ int cmd_sweep(const std::vector<std::string>& args) {
   check_threads(o.study.eval.threads);
   if (o.study.eval.limit < 0) throw Error("--limit: must not be negative");
   for (const auto& a : axes) o.axes.push_back(studies::parse_sweep_axis(a));
+  // The output prefix's folder is checked now: a long sweep must not fail at its first row.
+  if (vm.count("out")) {
+    if (o.out.empty()) throw Error("--out: the prefix is empty");
+    check_output_file(o.out + ".jsonl", "--out");
+  }
   hwcfg::load_hardware_config(o.hw, o.sets);  // a bad base description fails before the model is read
   auto graph = nn::load_onnx(o.model);
   const nn::Dataset test = nn::load_mnist_family(o.data, false);

@@ -1,6 +1,8 @@
 // `faultline trace`: per-layer noise traces at any level, a fitted noise model and its replay check.
 #include "apps/cli.h"
 
+#include "models/files.h"
+
 #include "nn/dataset.h"
 #include "hwcfg/hardware_config.h"
 #include "nn/json.h"
@@ -42,6 +44,7 @@ int cmd_trace(const std::vector<std::string>& args) {
   if (check_trials < 1 || check_trials > 10000) throw Error("--check-trials: must be between 1 and 10000");
   if (so.eval.limit < 0) throw Error("--limit: must not be negative");
   check_threads(so.eval.threads);
+  check_output_folder(out, "--out");  // its parent must exist: missing folders are not made up
   std::vector<hwcfg::HardwareConfig> configs = {hwcfg::load_hardware_config(hw, sets)};
   auto graph = nn::load_onnx(model);
   const nn::Dataset test = nn::load_mnist_family(data, false);

@@ -1,6 +1,8 @@
 // `faultline train`: build (--arch) or import (--model) a classifier and train it on the graph, optionally with hardware or noise in the loop.
 #include "apps/cli.h"
 
+#include "models/files.h"
+
 #include "nn/dataset.h"
 #include "hwcfg/hardware_config.h"
 #include "studies/hardware.h"
@@ -42,6 +44,7 @@ int cmd_train(const std::vector<std::string>& args) {
   o.seed = seed;
   if (!model.empty() && !vm["arch"].defaulted()) throw Error("--arch, --model: choose one");
   nn::validate(o);
+  check_output_file(out, "--out");  // before the training, not after it
   if (!hw.empty() && !noise.empty()) throw Error("--hw, --noise: choose one (a description may hold both hardware units and noise sites)");
   if (!sets.empty() && hw.empty() && noise.empty()) throw Error("--set: needs --hw or --noise");
   hwcfg::HardwareConfig loop;

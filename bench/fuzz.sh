@@ -23,11 +23,12 @@ cmake --build build-fuzz -j"$(nproc)" > /dev/null
 run_one() {
   local t=$1 dir=build-fuzz/fuzz-long/$1
   mkdir -p "$dir/corpus"
-  (cd "$dir" && nice -n 19 ../../tests/fuzz/fuzz_"$t" -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-     -print_final_stats=1 corpus ../../../tests/fuzz/corpus/"$t" > log.txt 2>&1) || true
+  # Fork mode keeps fuzzing after a crash (each crashing input is kept) until the time is up.
+  (cd "$dir" && nice -n 19 ../../tests/fuzz/fuzz_"$t" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+     -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=2048 -max_len=65536 corpus ../../../tests/fuzz/corpus/"$t" > log.txt 2>&1) || true
   local execs rate
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$dir/log.txt" | grep -o '[0-9]*$' || echo "?")
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$dir/log.txt" | grep -o '[0-9]*$' || echo "?")
+  execs=$(grep -oE '^#[0-9]+' "$dir/log.txt" | tail -n 1 | tr -d '#' || echo "?")
+  rate=$(grep -oE 'exec/s:? [0-9]+' "$dir/log.txt" | tail -n 1 | grep -oE '[0-9]+$' || echo "?")
   local crashes
   crashes=$(ls "$dir" | grep -E '^(crash|timeout|oom|leak)-' || true)
   printf '%-10s %4d min  %12s executions  %8s exec/s  corpus %5d  %s\n' "$t" "$minutes" "$execs" "$rate" "$(ls "$dir/corpus" | wc -l)" \

@@ -43,6 +43,8 @@ class AnalogCrossbarSubstrate final : public Substrate {
         out_bound_(static_cast<float>(c.out_bound)), out_noise_(static_cast<float>(c.out_noise)), gain_sigma_(c.gain_sigma), offset_sigma_(c.offset_sigma), ir_drop_(c.ir_drop),
         drift_compensation_(c.drift_compensation), fixed_input_(c.input_scaling == "fixed"), input_range_(static_cast<float>(c.input_range)) {
     if (device_.g_max <= device_.g_min) throw Error("analog_crossbar: 'g_max' must exceed 'g_min'");
+    // One level is no quantization grid at all (G_min and G_max must both be reachable).
+    if (device_.levels == 1) throw Error("analog_crossbar: 'levels' must be 0 (continuous) or at least 2, got 1");
   }
 
   void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {

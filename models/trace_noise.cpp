@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/error.h"
 #include "models/philox.h"
 #include "models/substrate.h"
 
@@ -36,7 +37,13 @@ struct TraceNoiseConfig {
 class TraceNoiseSubstrate final : public Substrate {
  public:
   explicit TraceNoiseSubstrate(const TraceNoiseConfig& c)
-      : offset_(c.sigma_offset), slope_(c.sigma_slope), quantiles_(c.shape == "quantiles"), table_(c.quantiles) {}
+      : offset_(c.sigma_offset), slope_(c.sigma_slope), quantiles_(c.shape == "quantiles"), table_(c.quantiles) {
+    // A quantile function never decreases: a table out of order is not a distribution.
+    for (std::size_t k = 1; k < table_.size(); ++k)
+      if (table_[k] < table_[k - 1])
+        throw Error(std::string("trace_noise: quantile table out of order: '") + trace_quantile_param(k) + "' (" + std::to_string(table_[k]) +
+                    ") is below '" + trace_quantile_param(k - 1) + "' (" + std::to_string(table_[k - 1]) + ")");
+  }
 
   void program(const MatrixRM& weights, const LayerInfo& layer, const ProgramContext& context) override {
     weights_ = weights;

@@ -315,7 +315,17 @@ std::vector<Tensor> Graph::execute(std::vector<Tensor> inputs, const RunContext&
     for (const Ref& r : step.inputs) args.push_back(r.constant ? r.constant : (r.slot >= 0 ? &slots[r.slot] : nullptr));
     std::vector<Tensor> results(step.output_slots.size());
     step_context.node = static_cast<int>(&step - steps_.data());
-    step.op->run(args, results, step_context);
+    try {
+      step.op->run(args, results, step_context);
+    } catch (const Error& e) {
+      // Errors found at run time (shapes that only meet here, a tensor too large) name the model
+      // file and the node.
+      std::string message = e.what();
+      if (message.find(step.spec.where()) == std::string::npos) message = step.spec.where() + ": " + message;
+      if (message.rfind(where, 0) != 0) message = where + ": " + message;
+      if (dynamic_cast<const UnsupportedError*>(&e)) throw UnsupportedError(message);
+      throw Error(message);
+    }
     if ((step.noise_add != 0 || step.noise_mul != 0) && !results.empty() && results[0].dtype() == DType::Float32 && results[0].numel() > 0) {
       // Element k of sample s has global index s·(elements per sample) + k, so a sample's noise
       // does not depend on how the batch was split.

@@ -30,6 +30,13 @@ void Window2D::read(const NodeSpec& spec, bool kernel_from_attribute, bool allow
   if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID")
     spec.fail("invalid auto_pad '" + auto_pad + "'");
   if (allow_ceil) ceil_mode = spec.get_int("ceil_mode", 0) != 0;
+  // A pooling window padded by its own size or more would hold nothing but padding (onnxruntime
+  // rejects pads >= kernel_shape, PyTorch pads above half the kernel).
+  if (kernel_from_attribute)
+    for (int a = 0; a < 2; ++a)
+      if (pad_begin[a] >= kernel[a] || pad_end[a] >= kernel[a])
+        spec.fail("'pads' (" + std::to_string(pad_begin[a]) + ", " + std::to_string(pad_end[a]) + ") must be smaller than 'kernel_shape' (" +
+                  std::to_string(kernel[a]) + ") along axis " + std::to_string(a + 2));
 }
 
 std::int64_t Window2D::output_size(int a, std::int64_t in, std::int64_t* begin, std::int64_t* end) const {

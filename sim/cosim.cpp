@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "models/error.h"
+#include "models/files.h"
 #include "models/mvm_int8.h"
 #include "models/philox.h"
 #include "sim/cycle_level.h"
@@ -151,6 +152,7 @@ CosimReport run_cosim(const CosimOptions& o) {
   try {
     if (!o.waveform.empty()) {
       sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaborate, then attach Verilator's tracing
+      check_output_file(o.waveform, "waveform");
       try {
         unit->open_rtl_trace(o.waveform);
       } catch (const std::runtime_error& e) {
@@ -164,6 +166,8 @@ CosimReport run_cosim(const CosimOptions& o) {
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   report.cycles = unit->cycles();
   unit.reset();  // closes the waveform
+  // A full disk leaves a cut waveform without any error from the writer.
+  if (!o.waveform.empty()) check_written_file(o.waveform, !o.fst);
   return report;
 }
 

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "models/error.h"
+#include "models/files.h"
 #include "sim/operation.h"
 #include "sim/unit_system.h"
 #include "sim/wrapped_substrate.h"
@@ -104,6 +105,7 @@ struct CycleSimulation::Impl {
   std::vector<UnitSpec> specs;
   std::unique_ptr<Driver> driver;
   sc_core::sc_trace_file* vcd = nullptr;
+  std::string vcd_file;  // with the ".vcd" SystemC appends
   std::mutex mutex;
   std::vector<Operation> pending;
 
@@ -161,6 +163,9 @@ CycleSimulation::CycleSimulation(std::vector<UnitSpec> units, const std::string&
     if (!vcd_path.empty()) {
       std::string base = vcd_path;
       if (base.size() > 4 && base.substr(base.size() - 4) == ".vcd") base.resize(base.size() - 4);  // SystemC appends ".vcd"
+      impl_->vcd_file = base + ".vcd";
+      // SystemC does not report a file it cannot open, and later divides by zero closing it.
+      check_output_file(impl_->vcd_file, "--vcd");
       sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);  // no "timescale set" notes
       impl_->vcd = sc_core::sc_create_vcd_trace_file(base.c_str());
       if (impl_->vcd == nullptr) throw Error(vcd_path + ": cannot create the waveform file");
@@ -177,6 +182,14 @@ CycleSimulation::CycleSimulation(std::vector<UnitSpec> units, const std::string&
 
 CycleSimulation::~CycleSimulation() {
   if (impl_->vcd) sc_core::sc_close_vcd_trace_file(impl_->vcd);
+}
+
+std::vector<std::string> CycleSimulation::close_waveforms() {
+  if (impl_->vcd == nullptr) return impl_->vcd_file.empty() ? std::vector<std::string>{} : std::vector<std::string>{impl_->vcd_file};
+  sc_core::sc_close_vcd_trace_file(impl_->vcd);
+  impl_->vcd = nullptr;
+  check_written_file(impl_->vcd_file, true);
+  return {impl_->vcd_file};
 }
 
 std::size_t CycleSimulation::units() const { return impl_->specs.size(); }

@@ -53,6 +53,9 @@ class CycleSimulation {
   // signals and counters of every unit as a VCD waveform.
   explicit CycleSimulation(std::vector<UnitSpec> units, const std::string& vcd_path = "");
   ~CycleSimulation();
+  // Closes the VCD (after the last evaluation) and checks that it was written whole; returns the
+  // file's name as written (SystemC appends ".vcd" when the path lacks it).
+  std::vector<std::string> close_waveforms();
   CycleSimulation(const CycleSimulation&) = delete;
   CycleSimulation& operator=(const CycleSimulation&) = delete;
 

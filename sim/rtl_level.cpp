@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "models/error.h"
+#include "models/files.h"
 #include "models/named_registry.h"
 #include "sim/cycle_level.h"
 #include "sim/rtl_unit.h"
@@ -42,6 +43,8 @@ struct RtlSimulation::Impl {
   std::vector<std::unique_ptr<RtlMatrixVectorUnit>> units;
   std::thread::id owner;
   std::mutex mutex;
+  std::vector<std::string> waveforms;
+  bool fst = false;
 
   void run(const std::function<void()>& job) {
     if (std::this_thread::get_id() != owner)
@@ -76,6 +79,7 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
   ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   impl_->specs = std::move(units);
   impl_->owner = std::this_thread::get_id();
+  impl_->fst = fst;
   try {
     impl_->executor = std::make_unique<Executor>("rtl_level");
     for (const auto& spec : impl_->specs) {
@@ -95,6 +99,8 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
           const std::string stem = path.size() > 4 && path.substr(path.size() - 4) == ext ? path.substr(0, path.size() - 4) : path;
           path = stem + "." + impl_->units[u]->basename() + ext;
         }
+        check_output_file(path, fst ? "--fst" : "--vcd");
+        impl_->waveforms.push_back(path);
         try {
           impl_->units[u]->open_rtl_trace(path);
         } catch (const std::runtime_error& e) {
@@ -115,6 +121,14 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
 }
 
 RtlSimulation::~RtlSimulation() = default;
+
+std::vector<std::string> RtlSimulation::close_waveforms() {
+  impl_->run([this] {
+    for (const auto& u : impl_->units) u->flush_rtl_trace();
+  });
+  for (const auto& path : impl_->waveforms) check_written_file(path, !impl_->fst);
+  return impl_->waveforms;
+}
 
 std::unique_ptr<models::Substrate> RtlSimulation::wrap(std::size_t unit, std::unique_ptr<models::Substrate> functional) {
   if (unit >= impl_->units.size()) throw std::out_of_range("RtlSimulation::wrap: no unit " + std::to_string(unit));

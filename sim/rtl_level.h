@@ -64,6 +64,9 @@ class RtlSimulation {
   // name inserted before the extension.
   explicit RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& waveform = "", bool fst = false);
   ~RtlSimulation();
+  // Flushes every unit's waveform (after the last evaluation) and checks that each was written;
+  // returns their names.
+  std::vector<std::string> close_waveforms();
   RtlSimulation(const RtlSimulation&) = delete;
   RtlSimulation& operator=(const RtlSimulation&) = delete;
 

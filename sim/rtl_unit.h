@@ -58,6 +58,9 @@ class RtlMatrixVectorUnit : public sc_core::sc_module {
   // or FST depending on the factory that built the unit; call after elaboration
   // (sc_start(SC_ZERO_TIME)). Closed when the unit is destroyed.
   virtual void open_rtl_trace(const std::string& path) = 0;
+  // Writes out what the waveform holds so far (it stays open: SystemC keeps calling it until the
+  // unit is destroyed, which closes it).
+  virtual void flush_rtl_trace() = 0;
 
  protected:
   // The adapter's part: put `lanes` on in_data, read out_data into `lanes`, trace the data ports.

@@ -85,8 +85,10 @@ StudyResult combine_trials(const Graph& graph, const HardwareConfig& config, con
   const int count = static_cast<int>(trials.size());
   result.stddev = count > 1 ? std::sqrt(sq / (n - 1)) : 0.0;
   const double half = count > 1 ? student_t95(count - 1) * result.stddev / std::sqrt(n) : 0.0;
-  result.ci_low = result.mean - half;
-  result.ci_high = result.mean + half;
+  // Student-t interval of the mean accuracy over the trials, clipped to [0, 1]: with few trials
+  // the t interval alone can pass 100 % (found by the hostile-input review, issue 12).
+  result.ci_low = std::max(0.0, result.mean - half);
+  result.ci_high = std::min(1.0, result.mean + half);
   for (std::size_t l = 0; l < nl; ++l) {
     const auto& e = errors[l];
     result.layers[l].rms_error = e.count > 0 ? std::sqrt(e.error_sq / e.count) : 0.0;
