@@ -18,7 +18,7 @@ void validate_unsigned(boost::any& value, const std::vector<std::string>& tokens
   errno = 0;
   if (digits) v = std::strtoull(text.c_str(), nullptr, 10);
   if (!digits || errno == ERANGE || v > std::numeric_limits<T>::max())
-    throw program_options::validation_error(program_options::validation_error::invalid_option_value);
+    throw program_options::invalid_option_value(text);  // "the argument ('-1') for option '--seed' is invalid"
   value = boost::any(static_cast<T>(v));
 }
 }  // namespace

@@ -101,7 +101,6 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::fprintf(stderr, "faultline: error: unknown command '%s'\n", one_line(name).c_str());
-  print_usage(stderr);
+  std::fprintf(stderr, "faultline: error: unknown command '%s' (faultline --help lists the commands)\n", one_line(name).c_str());
   return kUsageError;
 }

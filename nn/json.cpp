@@ -31,7 +31,8 @@ const char* type_name(JsonValue::Type t) {
 
 class Parser {
  public:
-  Parser(const std::string& text, std::shared_ptr<const std::string> source) : s_(text), source_(std::move(source)) {}
+  Parser(const std::string& text, std::shared_ptr<const std::string> source, int first_line)
+      : s_(text), source_(std::move(source)), line_(first_line) {}
 
   JsonValue document() {
     skip_space();
@@ -304,8 +305,8 @@ std::uint64_t JsonValue::uint64(const std::string& what) const {
   return v;
 }
 
-JsonValue parse_json(const std::string& text, const std::string& source) {
-  return Parser(text, std::make_shared<const std::string>(source)).document();
+JsonValue parse_json(const std::string& text, const std::string& source, int first_line) {
+  return Parser(text, std::make_shared<const std::string>(source), first_line).document();
 }
 
 }  // namespace faultline::nn

@@ -110,6 +110,7 @@ class JsonValue {
 // "SOURCE:LINE:COL: ..." for anything else, for a repeated key in an object, for nesting deeper
 // than kMaxJsonDepth and for invalid UTF-8 in a string.
 constexpr int kMaxJsonDepth = 64;
-JsonValue parse_json(const std::string& text, const std::string& source);
+// `first_line` is the line number of the text's first line in its file (a line of a log).
+JsonValue parse_json(const std::string& text, const std::string& source, int first_line = 1);
 
 }  // namespace faultline::nn

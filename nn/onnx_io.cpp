@@ -159,6 +159,8 @@ std::unique_ptr<Graph> parse_onnx(const std::string& bytes, const std::string& s
     spec.opset = opset;
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       spec.unsupported("operator domain '" + node.domain() + "' is not supported");
+    // Every operator Faultline runs has a first output (found by fuzzing: a node without outputs).
+    if (node.output_size() == 0) throw Error(source + ": " + spec.where() + " has no outputs");
     spec.inputs.assign(node.input().begin(), node.input().end());
     spec.outputs.assign(node.output().begin(), node.output().end());
     for (const auto& a : node.attribute()) {

@@ -3,6 +3,7 @@
 // (Shape, Cast, Constant, ConstantOfShape, Identity, Dropout). They work on float32 and int64.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "models/philox.h"
 #include "nn/op.h"
@@ -76,6 +77,8 @@ class ReshapeOp final : public Op {
       } else if (shape[k] < 0) {
         spec_.fail("shape " + shape_string(in[1]->to_ints()) + " has a negative dimension");
       } else {
+        if (shape[k] != 0 && known > std::numeric_limits<std::int64_t>::max() / shape[k])
+          spec_.fail("shape " + shape_string(in[1]->to_ints()) + " has too many elements");
         known *= shape[k];
       }
     }

@@ -158,10 +158,11 @@ std::string row_line(const SweepRow& r) {
 
 }  // namespace
 
-SweepRow parse_sweep_row(const std::string& line, const std::string& where) {
+SweepRow parse_sweep_row(const std::string& line, const std::string& path, int line_number) {
+  const std::string where = path + ":" + std::to_string(line_number);
   SweepRow r;
   try {
-    const nn::JsonValue n = nn::parse_json(line, where);
+    const nn::JsonValue n = nn::parse_json(line, path, line_number);
     if (n.type != nn::JsonValue::Type::Object) throw Error(where + ": not a sweep row (not a JSON object)");
     const std::int64_t index = n.at("row").int64("row");
     if (index < 0 || index > std::numeric_limits<int>::max()) throw Error(n.at("row").where() + ": 'row' out of range");
@@ -321,7 +322,7 @@ class SweepEngine {
     if (lines[0] != header_)
       throw Error(log_path_ + ": written by a different sweep (its first line differs from this command's settings); remove it or choose another output prefix");
     for (std::size_t k = 1; k < lines.size(); ++k) {
-      SweepRow r = parse_sweep_row(lines[k], log_path_ + ":" + std::to_string(k + 1));
+      SweepRow r = parse_sweep_row(lines[k], log_path_, static_cast<int>(k + 1));
       if (r.index != static_cast<int>(k - 1)) throw Error(log_path_ + ":" + std::to_string(k + 1) + ": row " + std::to_string(r.index) + " out of order");
       logged_.push_back(std::move(r));
     }

@@ -99,9 +99,9 @@ struct SweepOutcome {
   int evaluated_rows = 0;
 };
 
-// One row of a sweep log (a JSON object on one line), as the resume reads it. Throws
-// faultline::Error starting with `where` (FILE:LINE) for anything that is not a complete row.
-SweepRow parse_sweep_row(const std::string& line, const std::string& where);
+// One row of a sweep log (a JSON object on line `line_number` of `path`), as the resume reads
+// it. Throws faultline::Error "PATH:LINE[:COLUMN]: ..." for anything that is not a complete row.
+SweepRow parse_sweep_row(const std::string& line, const std::string& path, int line_number);
 
 // Runs the sweep (resuming from PREFIX.jsonl when it exists) and writes PREFIX.csv and
 // PREFIX.json on the writer. `on_row` is called on the writer as each new row is logged.

@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (start <= text.size()) {
     const std::size_t end = std::min(text.find('\n', start), text.size());
     try {
-      (void)faultline::studies::parse_sweep_row(text.substr(start, end - start), "fuzz.jsonl:" + std::to_string(line));
+      (void)faultline::studies::parse_sweep_row(text.substr(start, end - start), "fuzz.jsonl", static_cast<int>(line));
     } catch (const faultline::Error&) {
     }
     start = end + 1;
