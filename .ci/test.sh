@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: the Release build's tests, then the unit and cycle-level (SystemC) tests
-# again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# (with the bad-input matrix) again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
+# file readers' libFuzzer targets over their corpora (clang, ASan + UBSan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -20,3 +21,7 @@ bash .ci/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAULTLINE_SANIT
   -DFAULTLINE_REQUIRE_PYTHON_TESTS=ON -DFAULTLINE_WITH_MPI=OFF
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest -L 'unit|sim' --output-on-failure -j"$jobs")
+
+echo "== libFuzzer targets of the file readers (clang, AddressSanitizer + UndefinedBehaviorSanitizer), regression runs"
+bash .ci/setup.sh build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAULTLINE_FUZZ=ON
+(cd build-fuzz && ctest -L fuzz --output-on-failure -j"$jobs")

@@ -54,3 +54,42 @@ TEST(HardwareConfig, MappingByGlobAndOp) {
 }
 
 }  // namespace
+
+// YAML is read strictly (hwcfg/yaml_document.h): what yaml-cpp alone would silently drop or hang on.
+TEST(HardwareConfigYaml, RepeatedKeysSecondDocumentsAndStrayCommasAreErrors) {
+  auto expect_error = [](const std::string& text, const std::string& needle) {
+    try {
+      hwcfg::parse_hardware_config(text, "t.yaml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "'" << needle << "' not in: " << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind("t.yaml", 0), 0u) << e.what();
+    }
+  };
+  expect_error("name: a\nname: b\n", "t.yaml:2:1: key 'name' repeated (first at line 1)");
+  expect_error("name: a\n---\nname: b\n", "second YAML document");
+  for (const char* comma : {",", "- a\n,", "\"x\" ,", "{} ,", "&a ,", "[a] , b", "name: t\n, units: {}\n"}) expect_error(comma, "','");
+  expect_error("name: t\nunits: " + std::string(100, '[') + std::string(100, ']') + "\n", "nested deeper than 64 levels");
+  // Commas where YAML allows them stay allowed: inside plain scalars, quotes, flow lists, comments, block scalars.
+  EXPECT_NO_THROW(hwcfg::parse_hardware_config("name: t\ndescription: fast , cheap, small\nunits: {}\n", "ok.yaml"));
+  EXPECT_NO_THROW(hwcfg::parse_hardware_config("name: t  # a, b\ndescription: \"a, b\"\nunits: {}\n", "ok.yaml"));
+  EXPECT_NO_THROW(hwcfg::parse_hardware_config("name: t\ndescription: |\n  , first line\n  second\nunits: {}\n", "ok.yaml"));
+  EXPECT_NO_THROW(hwcfg::parse_hardware_config("name: t\ndescription: 'it''s, fine'\nunits: {a: {kind: ideal}}\n", "ok.yaml"));
+}
+
+// to_yaml writes a description that reads back the same, whatever the names hold (found by
+// fuzzing: a pattern with a quote broke the file, an empty unit list read back as null).
+TEST(HardwareConfigYaml, WrittenDescriptionsReadBack) {
+  const hwcfg::HardwareConfig c = hwcfg::parse_hardware_config(
+      "name: \"odd: name\"\ndescription: \"quote \\\" and \\\\ and \\t tab\"\nunits:\n  \"u 1\":\n    kind: ideal\nmapping:\n  - layers: \"f\\\"c*\"\n    unit: \"u 1\"\n",
+      "odd.yaml");
+  const hwcfg::HardwareConfig again = hwcfg::parse_hardware_config(c.to_yaml(), "again.yaml");
+  EXPECT_EQ(again.name, c.name);
+  EXPECT_EQ(again.description, c.description);
+  ASSERT_EQ(again.units.size(), 1u);
+  EXPECT_EQ(again.units[0].name, "u 1");
+  ASSERT_EQ(again.mapping.size(), 1u);
+  EXPECT_EQ(again.mapping[0].layers, "f\"c*");
+  const hwcfg::HardwareConfig empty = hwcfg::parse_hardware_config("name: e\n", "e.yaml");
+  EXPECT_NO_THROW(hwcfg::parse_hardware_config(empty.to_yaml(), "e2.yaml"));
+}

@@ -8,8 +8,10 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include "models/files.h"
 #include "models/philox.h"
 #include "nn/dataset.h"
+#include "nn/json.h"
 #include "nn/npy.h"
 #include "nn/onnx_io.h"
 #include "nn/train.h"
@@ -221,3 +223,83 @@ TEST(Npy, RoundTripAndErrors) {
 }
 
 }  // namespace
+
+// The strict JSON reader (nn/json.h): values, positions, and every way a file can be wrong.
+TEST(Json, ReadsValuesExactly) {
+  const nn::JsonValue v = nn::parse_json(R"({"a": [1, -2.5e3, true, null], "s": "x\u00e9\ud83d\ude00\n", "big": 18446744073709551615})", "t.json");
+  ASSERT_EQ(v.type, nn::JsonValue::Type::Object);
+  const auto& a = v.at("a").array("a");
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(a[0].int64("a[0]"), 1);
+  EXPECT_EQ(a[1].number("a[1]"), -2500.0);
+  EXPECT_TRUE(a[2].boolean);
+  EXPECT_TRUE(a[3].is_null());
+  EXPECT_EQ(v.at("s").string("s"), "x\xc3\xa9\xf0\x9f\x98\x80\n");
+  EXPECT_EQ(v.at("big").uint64("big"), 18446744073709551615ull);  // beyond a double's 2^53: kept exact
+  EXPECT_EQ(v.at("a").where(), "t.json:1:7");
+}
+
+TEST(Json, MalformedTextIsAnErrorWithItsPosition) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "unexpected end"}, {"{", "expected a string key"}, {"{\"a\":1,}", "expected a string key"}, {"[1,]", "unexpected character"},
+      {"{},{}", "unexpected text after"}, {"01", "unexpected text after"}, {"1.", "malformed number"}, {"-", "malformed number"},
+      {"\"\\x\"", "unknown escape"}, {"\"\xff\"", "invalid UTF-8"}, {"\"\xc0\xaf\"", "invalid UTF-8"}, {"\"\\ud800\"", "surrogate"},
+      {"\"a\nb\"", "control character"}, {"{\"k\":1,\"k\":2}", "repeated"}, {"nul", "unexpected character"}, {"[1 2]", "expected ','"},
+      {std::string(100, '[') + std::string(100, ']'), "nested deeper"}};
+  for (const auto& [text, needle] : bad) {
+    try {
+      nn::parse_json(text, "bad.json");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.rfind("bad.json:", 0), 0u) << msg;
+      EXPECT_NE(msg.find(needle), std::string::npos) << "'" << needle << "' not in: " << msg;
+    }
+  }
+  const nn::JsonValue v = nn::parse_json("{\"n\": \"x\", \"i\": 1.5}", "f.json", 7);
+  expect_error([&] { v.at("n").number("n"); }, {"f.json:7:7", "'n' must be a number"});
+  expect_error([&] { v.at("i").int64("i"); }, {"f.json:7:17", "integer"});
+  expect_error([&] { v.at("missing"); }, {"f.json:7:1", "missing field 'missing'"});
+  expect_error([&] { nn::parse_json("1e999", "f.json").number("x"); }, {"out of range"});
+}
+
+// Result files are written whole or not at all (models/files.h).
+TEST(Files, WritesWholeOrNotAtAll) {
+  const fs::path dir = temp_dir();
+  const std::string target = (dir / "r.json").string();
+  write_file_atomically(target, "good\n");
+  expect_error([&] { write_file_atomically("/dev/full", "x"); }, {"/dev/full", "write failed"});
+  expect_error([&] { write_file_atomically((dir / "no" / "r.json").string(), "x"); }, {"no", "does not exist"});
+  fs::create_directory(dir / "d");
+  expect_error([&] { write_file_atomically((dir / "d").string(), "x"); }, {"is a folder"});
+  write_file_atomically(target, "better\n");
+  std::ifstream in(target);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "better\n");
+  std::size_t leftovers = 0;
+  for (const auto& e : fs::directory_iterator(dir)) leftovers += e.path().filename().string().rfind(".r.json.", 0) == 0;
+  EXPECT_EQ(leftovers, 0u) << "temporary files left behind";
+  expect_error([&] { read_input_file((dir / "d").string()); }, {"is a folder, not a file"});
+  expect_error([&] { read_input_file((dir / "absent").string()); }, {"absent", "no such file"});
+  expect_error([&] { check_output_file("", "--out"); }, {"--out", "empty"});
+  expect_error([&] { check_output_folder((dir / "a" / "b").string(), "--out"); }, {"--out", "does not exist"});
+  expect_error([&] { check_output_folder(target, "--out"); }, {"not a folder"});
+  EXPECT_NO_THROW(check_output_folder((dir / "new").string(), "--out"));
+  write_file_atomically((dir / "cut.vcd").string(), "$enddefinitions $end\n#10");
+  expect_error([&] { check_written_file((dir / "cut.vcd").string(), true); }, {"cut.vcd", "disk full"});
+}
+
+TEST(Npy, HostileHeadersAreErrors) {
+  auto npy = [](const std::string& header) {
+    std::string h = header + std::string((64 - (10 + header.size() + 1) % 64) % 64, ' ') + "\n";
+    return std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(h.size() & 0xff) + static_cast<char>(h.size() >> 8) + h;
+  };
+  expect_error([&] { nn::parse_npy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }"), "a.npy"); },
+               {"a.npy", "too many elements"});
+  expect_error([&] { nn::parse_npy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3x, 4), }"), "b.npy"); }, {"b.npy", "malformed NPY shape"});
+  expect_error([&] { nn::parse_npy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 4), }"), "c.npy"); }, {"c.npy", "truncated NPY data"});
+  std::string stored;
+  const nn::Tensor t = nn::parse_npy(npy("{'descr': '<i4', 'fortran_order': False, 'shape': (1,), }") + std::string("\x07\x00\x00\x00", 4), "d.npy", &stored);
+  EXPECT_EQ(stored, "int32");
+  EXPECT_EQ(t.i()[0], 7);
+}
