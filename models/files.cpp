@@ -80,6 +80,13 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
     if (::close(fd) != 0) throw Error(path + ": write failed (" + std::strerror(errno) + ")");
     return;
   }
+  // A symbolic link to a file stays a link: the file it points to is replaced.
+  struct stat link {};
+  if (exists && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+    std::error_code ec;
+    const std::filesystem::path target = std::filesystem::canonical(path, ec);
+    if (!ec) return write_file_atomically(target.string(), bytes);
+  }
   const std::string folder = folder_of(path);
   check_folder(folder, path);
   std::string temp = (std::filesystem::path(folder) / ("." + std::filesystem::path(path).filename().string() + ".XXXXXX")).string();

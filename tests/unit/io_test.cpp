@@ -276,9 +276,14 @@ TEST(Files, WritesWholeOrNotAtAll) {
   std::ifstream in(target);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "better\n");
+  in.close();
   std::size_t leftovers = 0;
   for (const auto& e : fs::directory_iterator(dir)) leftovers += e.path().filename().string().rfind(".r.json.", 0) == 0;
   EXPECT_EQ(leftovers, 0u) << "temporary files left behind";
+  fs::create_symlink(target, dir / "link.json");
+  write_file_atomically((dir / "link.json").string(), "through the link\n");
+  EXPECT_TRUE(fs::is_symlink(dir / "link.json")) << "a link to a result file must stay a link";
+  EXPECT_EQ(fs::file_size(target), std::string("through the link\n").size());
   expect_error([&] { read_input_file((dir / "d").string()); }, {"is a folder, not a file"});
   expect_error([&] { read_input_file((dir / "absent").string()); }, {"absent", "no such file"});
   expect_error([&] { check_output_file("", "--out"); }, {"--out", "empty"});
