@@ -1,6 +1,7 @@
 #include "hwcfg/yaml_document.h"
 
 #include <map>
+#include <string_view>
 
 #include "models/error.h"
 
@@ -95,7 +96,8 @@ void reject_stray_commas(const std::string& text, const std::string& source) {
     } else if (depth == 0 && c == ':' && (k + 1 == text.size() || text[k + 1] == ' ' || text[k + 1] == '\n' || text[k + 1] == '\r')) {
       in_plain = false;  // "key: value": the value is a new token
     } else if (depth == 0 && !in_plain && at_token_start && (c == '&' || c == '!' || c == '*')) {
-      while (k + 1 < text.size() && text[k + 1] != ' ' && text[k + 1] != '\n') ++k;  // anchor, tag or alias
+      // An anchor, tag or alias: its name ends at a space or a flow indicator (YAML 1.2 ns-anchor-char).
+      while (k + 1 < text.size() && std::string_view(" \t\r\n,[]{}").find(text[k + 1]) == std::string_view::npos) ++k;
     } else if (depth == 0 && !in_plain && c != ' ' && c != '\t' && c != '\r' && !(c == '-' && (k + 1 == text.size() || text[k + 1] == ' ' || text[k + 1] == '\n')) &&
                !(c == '?' && (k + 1 == text.size() || text[k + 1] == ' '))) {
       in_plain = true;

@@ -68,7 +68,7 @@ TEST(HardwareConfigYaml, RepeatedKeysSecondDocumentsAndStrayCommasAreErrors) {
   };
   expect_error("name: a\nname: b\n", "t.yaml:2:1: key 'name' repeated (first at line 1)");
   expect_error("name: a\n---\nname: b\n", "second YAML document");
-  for (const char* comma : {",", "- a\n,", "\"x\" ,", "{} ,", "&a ,", "[a] , b", "name: t\n, units: {}\n"}) expect_error(comma, "','");
+  for (const char* comma : {",", "- a\n,", "\"x\" ,", "{} ,", "&a ,", "&b,", "!t,", "[a] , b", "name: t\n, units: {}\n"}) expect_error(comma, "','");
   expect_error("name: t\nunits: " + std::string(100, '[') + std::string(100, ']') + "\n", "nested deeper than 64 levels");
   // Commas where YAML allows them stay allowed: inside plain scalars, quotes, flow lists, comments, block scalars.
   EXPECT_NO_THROW(hwcfg::parse_hardware_config("name: t\ndescription: fast , cheap, small\nunits: {}\n", "ok.yaml"));
