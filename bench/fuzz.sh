@@ -32,7 +32,7 @@ run_one() {
   local last execs seconds rate
   last=$(grep -E '^#[0-9]+:' "$dir/log.txt" | tail -n 1)
   execs=$(echo "$last" | grep -oE '^#[0-9]+' | tr -d '#')
-  seconds=$(echo "$last" | grep -oE 'time: [0-9]+' | grep -oE '[0-9]+')
+  seconds=$(echo "$last" | grep -oE '(^| )time: [0-9]+' | grep -oE '[0-9]+')
   rate=$(( ${seconds:-0} > 0 ? ${execs:-0} / seconds : 0 ))
   local crashes
   crashes=$(ls "$dir" | grep -E '^(crash|timeout|oom|leak)-' || true)

@@ -1,5 +1,6 @@
 #include "hwcfg/yaml_document.h"
 
+#include <cstdio>
 #include <map>
 #include <string_view>
 
@@ -39,6 +40,22 @@ void check_node(const YAML::Node& node, const std::string& source, int depth) {
 // sees the text: outside quotes, comments, block scalars and [ ] / { } collections, a ',' that
 // is not inside a plain scalar.
 void reject_stray_commas(const std::string& text, const std::string& source) {
+  // A carriage return without a line feed is a line break to YAML and to yaml-cpp, but yaml-cpp
+  // 0.7.0 then never returns on some inputs ("- \r[\n,", found by fuzzing); nobody writes old
+  // Mac line ends, so they are refused (\r\n is fine).
+  for (std::size_t k = 0, line = 1; k < text.size(); ++k) {
+    if (text[k] == '\n') ++line;
+    if (text[k] == '\r' && (k + 1 == text.size() || text[k + 1] != '\n'))
+      throw Error(source + ":" + std::to_string(line) + ": a carriage return without a line feed (save the file with \\n or \\r\\n line ends)");
+    // YAML text is printable (YAML 1.2, c-printable): no control characters but tab and line
+    // ends. yaml-cpp stops reading at a NUL and then hangs on what follows ("\0,", fuzzing).
+    const unsigned char c = static_cast<unsigned char>(text[k]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      char code[8];
+      std::snprintf(code, sizeof code, "0x%02x", c);
+      throw Error(source + ":" + std::to_string(line) + ": control character " + code + " (YAML text must be printable)");
+    }
+  }
   int depth = 0;                  // [ ] / { } nesting
   int line = 1;
   std::size_t line_start = 0;

@@ -240,6 +240,7 @@ case("hwcfg binary garbage", EV("--hw", hwfile("bin.yaml", b"\x00\x01\x02\xff\xf
 case("hwcfg empty", EV("--hw", hwfile("empty.yaml", "")), "empty.yaml")
 case("hwcfg a list", EV("--hw", hwfile("list.yaml", "- a\n- b\n")), "list.yaml", "mapping")
 case("hwcfg deep nesting", EV("--hw", hwfile("deep.yaml", "name: t\nunits: " + "[" * 200 + "]" * 200 + "\n")), "deep.yaml")
+case("hwcfg bare carriage returns", EV("--hw", hwfile("cr.yaml", "name: t\runits: {}\r")), "cr.yaml", "carriage return")
 case("hwcfg tab indentation", EV("--hw", hwfile("tab.yaml", "name: t\nunits:\n\txbar: 1\n")), "tab.yaml")
 case("hwcfg missing name", EV("--hw", hwfile("noname.yaml", "units: {}\n")), "noname.yaml", "name")
 case("hwcfg folder", EV("--hw", W("folder")), "folder", "is a folder")

@@ -70,6 +70,9 @@ TEST(HardwareConfigYaml, RepeatedKeysSecondDocumentsAndStrayCommasAreErrors) {
   expect_error("name: a\n---\nname: b\n", "second YAML document");
   for (const char* comma : {",", "- a\n,", "\"x\" ,", "{} ,", "&a ,", "&b,", "!t,", "[a] , b", "name: t\n, units: {}\n"}) expect_error(comma, "','");
   expect_error("name: t\nunits: " + std::string(100, '[') + std::string(100, ']') + "\n", "nested deeper than 64 levels");
+  expect_error("- \r[\n,", "carriage return without a line feed");
+  expect_error(std::string("\0,", 2), "control character 0x00");
+  EXPECT_NO_THROW(hwcfg::parse_hardware_config("name: t\r\nunits: {}\r\n", "crlf.yaml"));
   // Commas where YAML allows them stay allowed: inside plain scalars, quotes, flow lists, comments, block scalars.
   EXPECT_NO_THROW(hwcfg::parse_hardware_config("name: t\ndescription: fast , cheap, small\nunits: {}\n", "ok.yaml"));
   EXPECT_NO_THROW(hwcfg::parse_hardware_config("name: t  # a, b\ndescription: \"a, b\"\nunits: {}\n", "ok.yaml"));
