@@ -12,7 +12,6 @@
 namespace faultline::nn {
 namespace {
 
-std::string read_file(const std::string& path) { return read_input_file(path); }
 
 const char* onnx_type_name(int type) {
   switch (type) {
@@ -188,7 +187,7 @@ std::unique_ptr<Graph> parse_onnx(const std::string& bytes, const std::string& s
   return graph;
 }
 
-std::unique_ptr<Graph> load_onnx(const std::string& path) { return parse_onnx(read_file(path), path); }
+std::unique_ptr<Graph> load_onnx(const std::string& path) { return parse_onnx(read_input_file(path), path); }
 
 std::string replace_initializers(const std::string& bytes, const std::string& source,
                                  const std::function<const Tensor*(const std::string&)>& value_of) {
@@ -212,7 +211,7 @@ std::string replace_initializers(const std::string& bytes, const std::string& so
 
 Tensor load_tensor_pb(const std::string& path) {
   onnx::TensorProto proto;
-  if (!proto.ParseFromString(read_file(path))) throw Error(path + ": not an ONNX TensorProto (protobuf parsing failed)");
+  if (!proto.ParseFromString(read_input_file(path))) throw Error(path + ": not an ONNX TensorProto (protobuf parsing failed)");
   return tensor_from_proto(proto, path);
 }
 
