@@ -2,7 +2,10 @@
 
 #include <cstdio>
 #include <map>
+#include <sstream>
 #include <string_view>
+
+#include <yaml-cpp/eventhandler.h>
 
 #include "models/error.h"
 
@@ -34,10 +37,11 @@ void check_node(const YAML::Node& node, const std::string& source, int depth) {
   }
 }
 
-// yaml-cpp 0.7.0 never returns on a ',' where a node of the document or of a block collection
+// yaml-cpp 0.7.0's LoadAll never returns on a ',' where a node of the document or of a block collection
 // should start (",", "- a\n,", "\"x\" ,", "{} ,", "&a ,": found by fuzzing). Such a ',' is
-// invalid YAML anyway (a plain scalar cannot start with ','), so it is reported before yaml-cpp
-// sees the text: outside quotes, comments, block scalars and [ ] / { } collections, a ',' that
+// invalid YAML anyway (a plain scalar cannot start with ','); since load_yaml_document no longer
+// calls LoadAll it cannot hang there, but the check stays for its clearer message: it is reported
+// before yaml-cpp sees the text: outside quotes, comments, block scalars and [ ] / { } collections, a ',' that
 // is not inside a plain scalar.
 void reject_stray_commas(const std::string& text, const std::string& source) {
   // A carriage return without a line feed is a line break to YAML and to yaml-cpp, but yaml-cpp
@@ -122,21 +126,44 @@ void reject_stray_commas(const std::string& text, const std::string& source) {
   }
 }
 
+// Records where each document starts and ignores its content (the node comes from YAML::Load).
+struct DocumentStarts : YAML::EventHandler {
+  YAML::Mark last = YAML::Mark::null_mark();
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 }  // namespace
 
 YAML::Node load_yaml_document(const std::string& text, const std::string& source) {
   reject_stray_commas(text, source);
-  std::vector<YAML::Node> documents;
+  YAML::Node document;
   try {
-    documents = YAML::LoadAll(text);
+    // Never YAML::LoadAll: in yaml-cpp 0.7.0 its loop over documents does not end when the parser
+    // reports a document without consuming a token (jbeder/yaml-cpp#1040, fixed upstream in
+    // #1319 after 0.7.0), and each turn allocates: a hang that eats memory. YAML::Load reads one
+    // document, and the second Parser call below only asks whether anything follows it, so the
+    // number of parser calls is bounded whatever the text holds.
+    document = YAML::Load(text);
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    DocumentStarts starts;
+    if (parser.HandleNextDocument(starts) && parser.HandleNextDocument(starts))
+      throw Error(position(source, starts.last) +
+                  ": a second YAML document or text after the end of the first (only one is read; remove the '---' or the stray text and what follows)");
   } catch (const YAML::Exception& e) {
     throw Error(position(source, e.mark) + ": invalid YAML: " + e.msg);
   }
-  if (documents.size() > 1)
-    throw Error(position(source, documents[1].Mark()) + ": a second YAML document (only one is read; remove the '---' and what follows)");
-  if (documents.empty()) return YAML::Node();
-  check_node(documents[0], source, 1);
-  return documents[0];
+  if (document.IsNull()) return YAML::Node();
+  check_node(document, source, 1);
+  return document;
 }
 
 }  // namespace faultline::hwcfg

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer target over its corpus, then RUNS mutations with seed 1 (deterministic).
+# Runs one libFuzzer target over every input of its corpus, then RUNS mutations with seed 1
+# (0 in the test suite: mutations depend on listing order and timing, see CMakeLists.txt).
 # New inputs go to a scratch folder, never into the repository's corpus. Fails on any crash,
 # sanitizer report, leak, timeout (10 s per input) or memory over 2 GiB.
 # Usage: fuzz_regression.sh TARGET CORPUS_DIR WORK_DIR RUNS
