@@ -14,6 +14,7 @@ namespace faultline::app {
 
 int cmd_eval(const std::vector<std::string>& args) {
   std::string model, data = "fashion-mnist", out, level = "functional", vcd, fst;
+  bool check = false;
   std::vector<std::string> hws, sets;
   studies::StudyOptions so;
   po::options_description options("eval options");
@@ -30,6 +31,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("level", po::value(&level)->default_value(level), "functional (behavioural models only), cycle (the same values, with cycles, time and energy from the SystemC models) or rtl (integer products on the units' Verilated RTL, impl: rtl:NAME)")
       ("vcd", po::value(&vcd), "waveform as VCD (\".vcd\" is appended when missing): --level cycle, every unit's top-level signals and counters; --level rtl, every signal of the RTL")
       ("fst", po::value(&fst), "--level rtl: every signal of the RTL as an FST waveform")
+      ("check", po::bool_switch(&check), "--level rtl: run each RTL module's twin beside it on every tile and stop at the first disagreement (layer, tile, vector)")
       ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
   po::variables_map vm;
   if (!parse("eval", "--model MODEL.onnx [--hw HW ...] [options]", options, args, vm)) return 0;
@@ -38,6 +40,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (!vcd.empty() && level == "functional") throw Error("--vcd: needs --level cycle or rtl");
   if (!fst.empty() && level != "rtl") throw Error("--fst: needs --level rtl (the cycle level writes VCD)");
   if (!fst.empty() && !vcd.empty()) throw Error("--fst, --vcd: choose one waveform format");
+  if (check && level != "rtl") throw Error("--check: needs --level rtl");
   // Waveforms go to regular files: their writers (SystemC, Verilator) do not report failed
   // writes, so a device such as /dev/full could not be checked.
   for (const std::string* w : {&vcd, &fst})
@@ -65,7 +68,7 @@ int cmd_eval(const std::vector<std::string>& args) {
     simulation = studies::attach_cycle_level(configs, *graph, vcd);
     so.after_evaluate = [&simulation] { simulation->run_pending(); };
   } else if (level == "rtl") {
-    rtl = studies::attach_rtl_level(configs, *graph, fst.empty() ? vcd : fst, !fst.empty());
+    rtl = studies::attach_rtl_level(configs, *graph, fst.empty() ? vcd : fst, !fst.empty(), check);
     if (so.eval.threads != 1) std::fprintf(stderr, "note: --level rtl simulates the RTL in-line on one thread (--threads 1)\n");
     so.eval.threads = 1;
   }

@@ -1,5 +1,6 @@
 // `faultline hw`: check, show and document hardware descriptions and kinds.
 #include "apps/cli.h"
+#include "studies/levels.h"
 
 #include "hwcfg/hardware_config.h"
 
@@ -28,6 +29,7 @@ int cmd_hw(const std::vector<std::string>& args) {
   if (action == "show") {
     std::printf("# %s\n%s", config.source.c_str(), config.to_yaml().c_str());
   } else {
+    studies::check_rtl_units(config);  // impl: rtl:NAME is built, its registers fit, its twin agrees
     std::printf("%s: ok (%zu unit(s), %zu mapping rule(s), %zu noise site(s))\n", config.source.c_str(), config.units.size(),
                 config.mapping.size(), config.noise_sites.size());
   }

@@ -201,6 +201,10 @@ std::string HardwareConfig::to_yaml() const {
   for (const auto& u : units) {
     out << "  " << yaml_scalar(u.name) << ":\n    kind: " << u.kind << "\n";
     if (!u.impl.empty()) out << "    impl: " << u.impl << "  # what runs it at --level rtl\n";
+    if (!u.registers.empty()) {
+      out << "    registers:\n";
+      for (const auto& [name, value] : u.registers) out << "      " << yaml_scalar(name) << ": " << value << "\n";
+    }
     const models::SubstrateKind* kind = models::find_substrate_kind(u.kind);
     const auto write = [&](const std::vector<models::ParamSpec>& specs, const models::Params& values, const std::string& indent) {
       for (const auto& spec : specs) {
@@ -264,9 +268,13 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         if (kind == nullptr)
           throw Error(at(source, entry.second["kind"]) + ": '" + field + ".kind': unknown kind '" + unit.kind + "' (known: " + join(models::registered_substrates()) + ")");
         std::vector<std::string> extra = {"kind"};
-        if (kind->capabilities.rtl_binding) extra.push_back("impl");  // (elsewhere `impl` is rejected below, with a reason)
+        if (kind->capabilities.rtl_binding) {  // (elsewhere `impl` and `registers` are rejected below, with a reason)
+          extra.push_back("impl");
+          extra.push_back("registers");
+        }
         if (entry.second["impl"]) {
           unit.impl = get_string(source, entry.second["impl"], field + ".impl");
+          unit.impl_at = at(source, entry.second["impl"]);
           const bool rtl = unit.impl.rfind("rtl:", 0) == 0 && unit.impl.size() > 4 &&
                            std::all_of(unit.impl.begin() + 4, unit.impl.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
           if (!rtl)
@@ -274,6 +282,31 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
           if (!kind->capabilities.rtl_binding)
             throw Error(at(source, entry.second["impl"]) + ": '" + field + ".impl': kind " + unit.kind +
                         " has no RTL binding (kinds that run on RTL matrix-vector units: " + join(kinds_with(&models::KindCapabilities::rtl_binding)) + ")");
+        }
+        if (const YAML::Node regs = entry.second["registers"]) {
+          const std::string rfield = field + ".registers";
+          if (!kind->capabilities.rtl_binding)
+            throw Error(at(source, regs) + ": '" + rfield + "': kind " + unit.kind + " runs on no RTL module, so it has no registers");
+          if (unit.impl.empty()) throw Error(at(source, regs) + ": '" + rfield + "': registers belong to an RTL module; give 'impl: rtl:NAME' too");
+          if (!regs.IsMap() && !regs.IsNull()) throw Error(at(source, regs) + ": '" + rfield + "' must be a mapping {register: value}");
+          unit.registers_at = at(source, regs);
+          for (const auto& reg : regs) {
+            const std::string name = reg.first.as<std::string>();
+            const std::string rname = rfield + "." + name;
+            if (!reg.second.IsScalar()) throw Error(at(source, reg.second) + ": '" + rname + "' must be a whole number");
+            const std::string text = reg.second.Scalar();
+            // A register value is an unsigned whole number (decimal or 0x hex) below 2^32.
+            long long value = -1;
+            try {
+              std::size_t used = 0;
+              const unsigned long long v = std::stoull(text, &used, 0);
+              if (used == text.size() && text.find('-') == std::string::npos && v <= 0xFFFFFFFFull) value = static_cast<long long>(v);
+            } catch (const std::exception&) {
+            }
+            if (value < 0)
+              throw Error(at(source, reg.second) + ": '" + rname + "': a register value is a whole number in [0, 2^32 - 1], got '" + text + "'");
+            unit.registers[name] = value;
+          }
         }
         for (const char* section : {"timing", "energy"}) {
           const std::vector<models::ParamSpec>& specs = std::string(section) == "timing" ? kind->timing : kind->energy;

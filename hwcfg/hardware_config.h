@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,13 @@ struct HardwareUnit {
   models::Params timing;        // the cycle-level model's latencies (`timing:`), defaults filled in
   models::Params energy;        // the cycle-level model's energies (`energy:`), defaults filled in
   std::string impl;             // "" (the behavioural model) or "rtl:NAME": the RTL module that runs it at --level rtl
+  // With impl rtl:NAME: values of the module's configuration registers (`registers: {name: value}`),
+  // written after every reset; unnamed registers keep their reset values. Names and widths are
+  // checked against the module when the RTL level is attached (and by `faultline hw check`), with
+  // `registers_at` (FILE:LINE:COL, or "(--set)") naming where they were given.
+  std::map<std::string, long long> registers;
+  std::string registers_at;
+  std::string impl_at;          // FILE:LINE:COL of `impl`, for messages about the module
 };
 
 // Wraps the functional substrate a unit gets for one weight block; the cycle level uses it to

@@ -38,29 +38,49 @@ std::string join(const std::vector<std::int32_t>& v, std::size_t from, std::size
 
 }  // namespace
 
+Stimulus parse_stimulus(const std::string& name) {
+  for (Stimulus s : {Stimulus::Uniform, Stimulus::Sparse, Stimulus::Zeros, Stimulus::Extremes, Stimulus::Mixed})
+    if (stimulus_name(s) == name) return s;
+  throw Error("--stimulus: must be uniform, sparse, zeros, extremes, mixed or an .npy file, got '" + name + "'");
+}
+Backpressure parse_backpressure(const std::string& name) {
+  for (Backpressure b : {Backpressure::Random, Backpressure::Bursts, Backpressure::Alternate, Backpressure::None, Backpressure::Mixed})
+    if (backpressure_name(b) == name) return b;
+  throw Error("--backpressure-pattern: must be random, bursts, alternate, none or mixed, got '" + name + "'");
+}
+std::string stimulus_name(Stimulus s) {
+  switch (s) {
+    case Stimulus::Uniform: return "uniform";
+    case Stimulus::Sparse: return "sparse";
+    case Stimulus::Zeros: return "zeros";
+    case Stimulus::Extremes: return "extremes";
+    case Stimulus::Mixed: return "mixed";
+    case Stimulus::File: return "file";
+  }
+  return "?";
+}
+std::string backpressure_name(Backpressure b) {
+  switch (b) {
+    case Backpressure::Random: return "random";
+    case Backpressure::Bursts: return "bursts";
+    case Backpressure::Alternate: return "alternate";
+    case Backpressure::None: return "none";
+    case Backpressure::Mixed: return "mixed";
+  }
+  return "?";
+}
+
 CosimReport run_cosim(const CosimOptions& o) {
   const RtlModuleKind& kind = find_rtl_module(o.rtl);
   const RtlModuleInfo& info = kind.info;
   if (o.vectors < 1 || o.vectors > 1000000000) throw Error("--vectors: must be between 1 and 1e9, got " + std::to_string(o.vectors));
   if (o.weight_sets < 1 || o.weight_sets > 1000000) throw Error("--weight-sets: must be between 1 and 1e6");
   if (!(o.backpressure >= 0 && o.backpressure < 1)) throw Error("--backpressure: must be in [0, 1)");
+  if (!(o.density >= 0 && o.density <= 1)) throw Error("--density: must be in [0, 1]");
   if (!(o.clock_mhz > 0 && o.clock_mhz <= 1e5)) throw Error("--clock-mhz: must be in (0, 1e5]");
-  std::map<std::string, long long> values;
-  for (const auto& r : info.registers) values[r.name] = r.fallback;
-  for (const auto& [name, value] : o.registers) {
-    if (!values.count(name)) {
-      std::string known;
-      for (const auto& r : info.registers) known += (known.empty() ? "" : ", ") + r.name;
-      throw Error("--set " + name + ": RTL module " + o.rtl + " has no register '" + name + "' (registers: " + (known.empty() ? "none" : known) + ")");
-    }
-    values[name] = value;
-  }
-  int drop = 0;
-  if (info.twin == "approx") {
-    if (!values.count("drop_bits")) throw Error("RTL module " + o.rtl + ": an approx twin needs a register drop_bits");
-    drop = static_cast<int>(values["drop_bits"]);
-    if (drop < 0 || drop > 15) throw Error("--set drop_bits: must be in [0, 15], got " + std::to_string(drop));
-  }
+  if (o.stimulus == Stimulus::File && (o.file_vectors.empty() || o.file_vectors.size() % static_cast<std::size_t>(info.inputs) != 0))
+    throw Error("--stimulus: the file's vectors must have " + std::to_string(info.inputs) + " lanes each (RTL module " + o.rtl + ")");
+  const std::vector<rtl::RegisterValue> registers = rtl_register_values(info, o.registers, "--set");
 
   claim_simulation("cosim");
   ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
@@ -74,46 +94,109 @@ CosimReport run_cosim(const CosimOptions& o) {
   const auto random_int8 = [](const models::CounterRng& rng, std::uint64_t index) {
     return static_cast<std::int8_t>(static_cast<int>(rng.below(index, 256)) - 128);
   };
-  const auto hold = [&](std::uint64_t cycle) { return o.backpressure > 0 && hold_rng.uniform(cycle) < o.backpressure; };
+  // One lane of a weight or vector under a stimulus kind; `index` numbers the draws.
+  static constexpr std::int8_t kExtremes[] = {-128, 127, -128, 127, -1, 0, 1, -127};
+  const auto lane = [&](Stimulus kind, const models::CounterRng& rng, std::uint64_t index, std::uint64_t vector, int j) -> std::int8_t {
+    switch (kind) {
+      case Stimulus::Sparse: {
+        if (rng.uniform(2 * index) >= o.density) return 0;
+        const std::int8_t v = random_int8(rng, 2 * index + 1);
+        return v == 0 ? 1 : v;
+      }
+      case Stimulus::Zeros:
+        // In turn: an all-zero vector, a random one, one whose groups of four lanes are zero at
+        // random (zero-skipping units take other paths for each).
+        if (vector % 3 == 0) return 0;
+        if (vector % 3 == 2 && rng.below(2 * (index - static_cast<std::uint64_t>(j)) + 2 * static_cast<std::uint64_t>(j / 4), 2) == 0) return 0;
+        return random_int8(rng, 2 * index + 1);
+      case Stimulus::Extremes:
+        return kExtremes[rng.below(index, 8)];
+      default:
+        return random_int8(rng, index);
+    }
+  };
+  std::uint64_t held = 0;
+  const auto hold_for = [&](Backpressure pattern) -> std::function<bool(std::uint64_t)> {
+    switch (pattern) {
+      case Backpressure::Random: return [&](std::uint64_t c) { return o.backpressure > 0 && hold_rng.uniform(c) < o.backpressure; };
+      case Backpressure::Bursts: return [&](std::uint64_t) { return held++ % (2 * kBurstCycles) < kBurstCycles; };
+      case Backpressure::Alternate: return [](std::uint64_t c) { return c % 2 == 1; };
+      default: return {};
+    }
+  };
 
+  // Registers: --set fixes a value; the others keep their reset values in the first weight set and
+  // take random values within their width in the others, so that register decoding is exercised.
+  std::vector<rtl::RegisterValue> current = registers;
+  const models::CounterRng register_rng(o.seed, 4);
   bench.body = [&] {
     const auto configure = [&] {
       unit->reset();
-      for (const auto& r : info.registers) unit->write_register(r.address, static_cast<std::uint32_t>(values[r.name]));
+      for (std::size_t r = 0; r < info.registers.size(); ++r)
+        unit->write_register(info.registers[r].address, static_cast<std::uint32_t>(current[r].value));
     };
     configure();
     std::int64_t done = 0;
     for (int s = 0; s < o.weight_sets; ++s) {
       const std::int64_t count = o.vectors / o.weight_sets + (s < o.vectors % o.weight_sets ? 1 : 0);
       if (count == 0) continue;
+      static constexpr Stimulus kCycle[] = {Stimulus::Uniform, Stimulus::Sparse, Stimulus::Zeros, Stimulus::Extremes};
+      static constexpr Backpressure kPatterns[] = {Backpressure::Random, Backpressure::Bursts, Backpressure::Alternate};
+      const Stimulus stimulus = o.stimulus == Stimulus::Mixed ? kCycle[s % 4] : o.stimulus;
+      const Backpressure pattern = o.pattern == Backpressure::Mixed ? kPatterns[(s / 4) % 3] : o.pattern;
+      std::string label = stimulus_name(stimulus) + " stimulus, " + backpressure_name(pattern) + " back-pressure";
+      if (s > 0 && !info.registers.empty()) {
+        for (std::size_t r = 0; r < info.registers.size(); ++r)
+          if (!o.registers.count(info.registers[r].name))
+          {
+            const std::uint64_t index = (static_cast<std::uint64_t>(s) * 64 + r) * 2;
+            const std::uint64_t bits = (std::uint64_t{register_rng.below(index, 65536)} << 16) | register_rng.below(index + 1, 65536);
+            current[r].value = static_cast<long long>(bits & ((std::uint64_t{1} << info.registers[r].width) - 1));
+          }
+        configure();
+      }
+      for (const auto& r : current) label += ", " + r.name + " = " + std::to_string(r.value);
       std::vector<std::int8_t> w(static_cast<std::size_t>(n * m));
-      for (std::size_t k = 0; k < w.size(); ++k) w[k] = random_int8(weight_rng, static_cast<std::uint64_t>(s) * w.size() + k);
+      // Weights follow the stimulus too (extreme or sparse matrices), except for all-zero rows.
+      const Stimulus weight_kind = stimulus == Stimulus::Zeros || stimulus == Stimulus::File ? Stimulus::Uniform : stimulus;
+      for (std::size_t k = 0; k < w.size(); ++k)
+        w[k] = lane(weight_kind, weight_rng, static_cast<std::uint64_t>(s) * w.size() + k, 0, static_cast<int>(k % static_cast<std::size_t>(m)));
       std::vector<RtlMatrixVectorUnit::Transfer> transfers;
       for (int i = 0; i < n; ++i) transfers.push_back({true, std::vector<std::int8_t>(w.begin() + i * m, w.begin() + (i + 1) * m)});
       std::vector<std::int32_t> expected(static_cast<std::size_t>(count * n));
+      const rtl::TwinUnit twin{n, m, w.data(), &current};
       for (std::int64_t v = 0; v < count; ++v) {
         RtlMatrixVectorUnit::Transfer t{false, std::vector<std::int8_t>(static_cast<std::size_t>(m))};
-        for (int j = 0; j < m; ++j) t.lanes[static_cast<std::size_t>(j)] = random_int8(vector_rng, static_cast<std::uint64_t>((done + v) * m + j));
-        models::int8_matrix_vector(w.data(), t.lanes.data(), expected.data() + v * n, n, m, drop);
-        if (drop > 0) {
+        const std::uint64_t vector = static_cast<std::uint64_t>(done + v);
+        for (int j = 0; j < m; ++j) {
+          if (stimulus == Stimulus::File) {
+            t.lanes[static_cast<std::size_t>(j)] = o.file_vectors[(vector * static_cast<std::uint64_t>(m) + static_cast<std::uint64_t>(j)) % o.file_vectors.size()];
+          } else {
+            t.lanes[static_cast<std::size_t>(j)] = lane(stimulus, vector_rng, vector * static_cast<std::uint64_t>(m) + static_cast<std::uint64_t>(j), vector, j);
+          }
+        }
+        if (info.twin_function != nullptr) {
+          try {
+            info.twin_function(twin, t.lanes.data(), expected.data() + v * n);
+          } catch (const std::exception& e) {
+            throw Error("RTL module " + o.rtl + "'s twin failed: " + e.what());
+          }
           std::vector<std::int32_t> exact(static_cast<std::size_t>(n));
           models::int8_matrix_vector(w.data(), t.lanes.data(), exact.data(), n, m, 0);
           if (!std::equal(exact.begin(), exact.end(), expected.begin() + v * n)) ++report.differs_from_exact;
         }
         transfers.push_back(std::move(t));
       }
-      // Generous bound: every transfer may wait for back-pressure; a unit that stops answering
-      // ends the set instead of hanging.
-      const std::uint64_t bound = static_cast<std::uint64_t>(transfers.size()) * 64 + 1000;
       const auto compare = [&](const std::vector<std::int32_t>& got, std::int64_t results, const char* phase) {
         for (std::int64_t v = 0; v < results; ++v) {
+          ++report.vectors;
+          if (info.twin_function == nullptr) continue;
           bool same = true;
           for (int i = 0; i < n; ++i) same = same && got[static_cast<std::size_t>(v * n + i)] == expected[static_cast<std::size_t>(v * n + i)];
-          ++report.vectors;
           if (same) continue;
           if (report.mismatches++ == 0) {
             std::ostringstream msg;
-            msg << "weight set " << s << " (" << phase << "), vector " << v << ": x = [";
+            msg << "weight set " << s << " (" << label << ", " << phase << "), vector " << v << ": x = [";
             const auto& x = transfers[static_cast<std::size_t>(n + v)].lanes;
             for (int j = 0; j < m; ++j) msg << (j ? " " : "") << static_cast<int>(x[static_cast<std::size_t>(j)]);
             msg << "]; expected " << join(expected, static_cast<std::size_t>(v * n), static_cast<std::size_t>(n)) << "; got "
@@ -122,6 +205,7 @@ CosimReport run_cosim(const CosimOptions& o) {
           }
         }
       };
+      const auto hold = hold_for(pattern);
       const std::uint64_t start = unit->cycles();
       if (o.reset_mid_stream && s == (o.weight_sets > 1 ? 1 : 0) && count >= 2) {
         // Interrupt: stop offering after half the vectors, reset (dropping what is in flight),
@@ -134,14 +218,19 @@ CosimReport run_cosim(const CosimOptions& o) {
         configure();
       }
       std::vector<std::int32_t> got;
+      // A unit that stops answering ends the set after its declared worst case per transfer
+      // (cycles held by back-pressure do not count).
+      const std::uint64_t bound = unit->open_cycle_bound(transfers.size());
       unit->stream(transfers, static_cast<std::size_t>(count), got, hold, bound);
       const std::int64_t received = static_cast<std::int64_t>(got.size()) / n;
       compare(got, received, "streaming");
       if (received < count) {
         report.vectors += count - received;
+        report.missing += count - received;
         if (report.mismatches == 0)
-          report.first_mismatch = "weight set " + std::to_string(s) + ": only " + std::to_string(received) + " of " + std::to_string(count) +
-                                  " results within " + std::to_string(bound) + " cycles";
+          report.first_mismatch = "weight set " + std::to_string(s) + " (" + label + "): only " + std::to_string(received) + " of " +
+                                  std::to_string(count) + " results within " + std::to_string(bound) +
+                                  " cycles with out_ready high (module.txt max_cycles_per_vector = " + std::to_string(info.max_cycles_per_vector) + ")";
         report.mismatches += count - received;
       }
       report.stream_cycles += unit->cycles() - start;

@@ -5,6 +5,7 @@
 
 #include "models/error.h"
 #include "models/int8_digital.h"
+#include "models/mvm_int8.h"
 #include "sim/cycle_level.h"
 #include "sim/rtl_level.h"
 #include "sim/rtl_unit.h"
@@ -13,19 +14,49 @@
 namespace faultline::sim {
 namespace {
 
-// The module must compute what approx_drop_bits describes: an exact twin for 0, a truncating
-// one (register drop_bits, reset to the same value) otherwise.
-void check_module(int drop, const RtlModuleInfo& info) {
-  if ((info.twin == "approx") != (drop > 0) || info.twin == "none")
-    throw Error("RTL module " + info.name + " (" + info.twin + " products) does not compute what approx_drop_bits " + std::to_string(drop) +
-                " describes");
-  if (info.twin == "approx") {
-    long long reg = -1;
-    for (const auto& r : info.registers)
-      if (r.name == "drop_bits") reg = r.fallback;
-    if (reg != drop)
-      throw Error("approx_drop_bits " + std::to_string(drop) + " differs from RTL module " + info.name + "'s drop_bits reset value " +
-                  std::to_string(reg));
+// The functional level computes the unit's integer products with models::int8_matrix_vector
+// (exact, or truncated products for approx_drop_bits > 0); the RTL level must give the same, so
+// the module's twin with the unit's register values is run on probe tiles before any work:
+// random codes, the extremes -128/127 (the largest magnitudes a product and a sum reach), all-zero
+// vectors and sparse ones. A twin that differs anywhere is refused with the first difference; a
+// module without a twin cannot be checked and is refused too.
+void check_module(int drop, const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers) {
+  if (info.twin_function == nullptr)
+    throw Error("RTL module " + info.name + " has no twin (module.txt: twin = none), so nothing shows that it computes the int8_digital products");
+  const int n = info.outputs, m = info.inputs;
+  const rtl::TwinUnit probe_unit_base{n, m, nullptr, &registers};
+  std::vector<std::int8_t> w(static_cast<std::size_t>(n * m)), x(static_cast<std::size_t>(m));
+  std::vector<std::int32_t> expected(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n));
+  std::uint64_t state = 0x9E3779B97F4A7C15ull;  // a fixed probe sequence (splitmix64 steps)
+  const auto next = [&state] {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  for (int pattern = 0; pattern < 24; ++pattern) {
+    for (auto& v : w) v = pattern % 4 == 1 ? (next() & 1 ? 127 : -128) : static_cast<std::int8_t>(next() & 0xFF);
+    for (auto& v : x) {
+      const std::uint64_t r = next();
+      v = pattern % 4 == 1 ? (r & 1 ? 127 : -128) : pattern % 4 == 2 ? 0 : pattern % 4 == 3 && (r & 3) ? 0 : static_cast<std::int8_t>(r >> 8);
+    }
+    models::int8_matrix_vector(w.data(), x.data(), expected.data(), n, m, drop);
+    rtl::TwinUnit unit = probe_unit_base;
+    unit.weights = w.data();
+    try {
+      info.twin_function(unit, x.data(), got.data());
+    } catch (const std::exception& e) {
+      throw Error("RTL module " + info.name + "'s twin failed: " + e.what());
+    }
+    for (int i = 0; i < n; ++i)
+      if (got[static_cast<std::size_t>(i)] != expected[static_cast<std::size_t>(i)]) {
+        std::string regs;
+        for (const auto& r : registers) regs += (regs.empty() ? "" : ", ") + r.name + " = " + std::to_string(r.value);
+        throw Error("RTL module " + info.name + "'s twin (" + info.twin + (regs.empty() ? "" : ", registers " + regs) +
+                    ") does not compute what approx_drop_bits " + std::to_string(drop) + " describes: output lane " + std::to_string(i) +
+                    " of a probe vector is " + std::to_string(got[static_cast<std::size_t>(i)]) + ", the int8_digital model gives " +
+                    std::to_string(expected[static_cast<std::size_t>(i)]) + " (the functional and RTL levels would differ)");
+      }
   }
 }
 
@@ -38,6 +69,7 @@ class RtlInt8Substrate final : public WrappedSubstrate {
 
   void program(const models::MatrixRM& w, const models::LayerInfo& layer, const models::ProgramContext& context) override {
     int8_.program(w, layer, context);
+    layer_ = layer.name + (layer.part ? " (block " + std::to_string(layer.part) + ")" : "");
     clear_own();
   }
   void multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen::Ref<models::MatrixRM> y,
@@ -73,10 +105,17 @@ class RtlInt8Substrate final : public WrappedSubstrate {
           }
           std::vector<std::int32_t> results;
           results.reserve(static_cast<std::size_t>(rows * n));
-          unit_.stream(t, static_cast<std::size_t>(rows), results, {}, static_cast<std::uint64_t>(t.size()) * 64 + 1000);
+          // --check also holds out_ready low in bursts (24 of every 64 cycles) so that output FIFOs
+          // fill as behind a slow receiver; cycle counts then include those stalls.
+          const auto stalls = [](std::uint64_t cycle) { return cycle % 64 < 24; };
+          unit_.stream(t, static_cast<std::size_t>(rows), results, context_.check ? std::function<bool(std::uint64_t)>(stalls) : nullptr,
+                       unit_.open_cycle_bound(t.size()));
           if (results.size() != static_cast<std::size_t>(rows * n))
-            throw Error("RTL module " + unit_.info().name + " returned " + std::to_string(results.size() / static_cast<std::size_t>(n)) + " of " +
-                        std::to_string(rows) + " results");
+            throw Error("unit " + context_.unit_name + ", layer " + layer_ + ": RTL module " + unit_.info().name + " returned " +
+                        std::to_string(results.size() / static_cast<std::size_t>(n)) + " of " + std::to_string(rows) + " results within " +
+                        std::to_string(unit_.open_cycle_bound(t.size())) + " cycles (module.txt max_cycles_per_vector = " +
+                        std::to_string(unit_.info().max_cycles_per_vector) + ")");
+          if (context_.check) check_tile(t, results, o0, i0);
           for (std::int64_t r = 0; r < rows; ++r)
             for (int i = 0; i < n && o0 + i < outs; ++i) acc[r * outs + o0 + i] += results[static_cast<std::size_t>(r * n + i)];
           transfers += t.size();
@@ -90,12 +129,38 @@ class RtlInt8Substrate final : public WrappedSubstrate {
     c["rtl_transfers"] = static_cast<double>(transfers);
     c["rtl_weight_loads"] = static_cast<double>(loads);
     c["macs"] = static_cast<double>(rows * ins * outs);
-    c["peak_macs"] = static_cast<double>(cycles) * n * m;
+    c["peak_macs"] = static_cast<double>(cycles) * static_cast<double>(unit_.info().macs_per_cycle);
     c["layer_ops"] = 1;
     add_own(c);
   }
 
+  // --check: the twin beside the RTL on this tile (weights t[0..n), vectors after them).
+  void check_tile(const std::vector<RtlMatrixVectorUnit::Transfer>& t, const std::vector<std::int32_t>& results, std::int64_t o0,
+                  std::int64_t i0) const {
+    const RtlModuleInfo& info = unit_.info();
+    const int n = info.outputs, m = info.inputs;
+    std::vector<std::int8_t> w(static_cast<std::size_t>(n * m));
+    for (int i = 0; i < n; ++i) std::copy(t[static_cast<std::size_t>(i)].lanes.begin(), t[static_cast<std::size_t>(i)].lanes.end(), w.begin() + i * m);
+    const rtl::TwinUnit twin{n, m, w.data(), context_.registers};
+    std::vector<std::int32_t> expected(static_cast<std::size_t>(n));
+    for (std::size_t v = static_cast<std::size_t>(n); v < t.size(); ++v) {
+      info.twin_function(twin, t[v].lanes.data(), expected.data());
+      const std::int32_t* got = results.data() + (v - static_cast<std::size_t>(n)) * static_cast<std::size_t>(n);
+      if (std::equal(expected.begin(), expected.end(), got)) continue;
+      const auto lanes = [](const auto* p, int count) {
+        std::string s = "[";
+        for (int k = 0; k < count; ++k) s += (k ? " " : "") + std::to_string(static_cast<int>(p[k]));
+        return s + "]";
+      };
+      throw Error("--check: unit " + context_.unit_name + " (RTL module " + info.name + "), layer " + layer_ + ", tile outputs " +
+                  std::to_string(o0) + ".." + std::to_string(o0 + n - 1) + " x inputs " + std::to_string(i0) + ".." + std::to_string(i0 + m - 1) +
+                  ", vector " + std::to_string(v - static_cast<std::size_t>(n)) + ": x = " + lanes(t[v].lanes.data(), m) + ", twin " +
+                  lanes(expected.data(), n) + ", RTL " + lanes(got, n));
+    }
+  }
+
   RtlContext context_;
+  std::string layer_;
   RtlMatrixVectorUnit& unit_;
   models::Int8Substrate& int8_;  // owned by the base (its inner substrate)
 };
@@ -104,7 +169,7 @@ std::unique_ptr<models::Substrate> wrap_int8(const RtlContext& context, std::uni
   auto* int8 = dynamic_cast<models::Int8Substrate*>(functional.get());
   if (int8 == nullptr) throw std::logic_error("the int8_digital RTL binding got a " + functional->kind() + " substrate");
   try {
-    check_module(int8->approx_drop_bits(), context.unit->info());
+    check_module(int8->approx_drop_bits(), context.unit->info(), *context.registers);
   } catch (const Error& e) {
     throw Error("unit " + context.unit_name + ": " + e.what());
   }
@@ -112,8 +177,8 @@ std::unique_ptr<models::Substrate> wrap_int8(const RtlContext& context, std::uni
   return std::make_unique<RtlInt8Substrate>(context, std::unique_ptr<models::Int8Substrate>(int8));
 }
 
-void check_int8(const models::Params& params, const RtlModuleInfo& info) {
-  check_module(models::Int8DigitalConfig::table().read(params).approx_drop_bits, info);
+void check_int8(const models::Params& params, const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers) {
+  check_module(models::Int8DigitalConfig::table().read(params).approx_drop_bits, info, registers);
 }
 
 }  // namespace

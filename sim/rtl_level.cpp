@@ -5,6 +5,8 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
+#include <exception>
 
 #include "models/error.h"
 #include "models/files.h"
@@ -24,12 +26,19 @@ class Executor : public sc_core::sc_module {
   sc_core::sc_event work;
   std::function<void()> job;
   bool done = false;
+  std::exception_ptr failure;  // what the job threw: rethrown by run() outside the simulation
 
  private:
   void loop() {
     for (;;) {
       wait(work);
-      if (job) job();
+      // An exception leaving a SystemC process becomes an sc_report that buries the message;
+      // the job's own error is carried out instead.
+      try {
+        if (job) job();
+      } catch (...) {
+        failure = std::current_exception();
+      }
       done = true;
     }
   }
@@ -45,6 +54,7 @@ struct RtlSimulation::Impl {
   std::mutex mutex;
   std::vector<std::string> waveforms;
   bool fst = false;
+  bool check = false;
 
   void run(const std::function<void()>& job) {
     if (std::this_thread::get_id() != owner)
@@ -59,6 +69,7 @@ struct RtlSimulation::Impl {
       throw Error(std::string("SystemC simulation failed: ") + e.what());
     }
     executor->job = nullptr;
+    if (executor->failure) std::rethrow_exception(std::exchange(executor->failure, nullptr));
     if (!executor->done) throw Error("the RTL simulation stopped before the operation finished");
   }
 };
@@ -74,12 +85,14 @@ void register_rtl_binding(const std::string& kind, RtlBinding binding) { rtl_bin
 const RtlBinding* find_rtl_binding(const std::string& kind) { return rtl_bindings().find(kind); }
 std::vector<std::string> rtl_binding_kinds() { return rtl_bindings().names(); }
 
-RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& vcd_path, bool fst) : impl_(std::make_unique<Impl>()) {
+RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& vcd_path, bool fst, bool check)
+    : impl_(std::make_unique<Impl>()) {
   claim_simulation("the RTL level");
   ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   impl_->specs = std::move(units);
   impl_->owner = std::this_thread::get_id();
   impl_->fst = fst;
+  impl_->check = check;
   try {
     impl_->executor = std::make_unique<Executor>("rtl_level");
     for (const auto& spec : impl_->specs) {
@@ -108,11 +121,16 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
         }
       }
     }
-    // Reset every unit once and write its registers' reset values (the contract's start state).
+    // Reset every unit once and write its registers (the hwcfg's values, else the reset values).
     impl_->run([this] {
-      for (const auto& u : impl_->units) {
-        u->reset();
-        for (const auto& r : u->info().registers) u->write_register(r.address, static_cast<std::uint32_t>(r.fallback));
+      for (std::size_t k = 0; k < impl_->units.size(); ++k) {
+        RtlMatrixVectorUnit& u = *impl_->units[k];
+        u.reset();
+        const auto& values = impl_->specs[k].registers;
+        for (std::size_t r = 0; r < u.info().registers.size(); ++r) {
+          const long long v = r < values.size() ? values[r].value : u.info().registers[r].fallback;
+          u.write_register(u.info().registers[r].address, static_cast<std::uint32_t>(v));
+        }
       }
     });
   } catch (const sc_core::sc_report& e) {
@@ -135,7 +153,7 @@ std::unique_ptr<models::Substrate> RtlSimulation::wrap(std::size_t unit, std::un
   const RtlBinding* binding = find_rtl_binding(functional->kind());
   if (binding == nullptr) throw Error("unit " + impl_->specs[unit].name + ": kind " + functional->kind() + " has no RTL binding");
   RtlContext context{impl_->specs[unit].name, impl_->units[unit].get(), impl_->specs[unit].clock_mhz,
-                     [impl = impl_.get()](const std::function<void()>& job) { impl->run(job); }};
+                     [impl = impl_.get()](const std::function<void()>& job) { impl->run(job); }, &impl_->specs[unit].registers, impl_->check};
   return binding->wrap(context, std::move(functional));
 }
 

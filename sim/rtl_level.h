@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "models/substrate.h"
+#include "sim/rtl_twin.h"
 
 namespace faultline::sim {
 
@@ -29,14 +30,17 @@ struct RtlContext {
   // Runs `job` inside the SystemC simulation (on the thread that created it) and returns when
   // it is done; the job may advance simulated time (RtlMatrixVectorUnit's methods).
   std::function<void(const std::function<void()>&)> run;
+  const std::vector<rtl::RegisterValue>* registers;  // the values the unit runs with
+  bool check;                 // compare every tile with the module's twin (eval --level rtl --check)
 };
 
 // How a kind runs on RTL matrix-vector units (rtl/README.md). A kind registers one in its own
 // file (FAULTLINE_REGISTER_RTL_BINDING) and declares models::KindCapabilities::rtl_binding.
 struct RtlBinding {
   // Throws faultline::Error (without a location; the caller adds the hwcfg and unit) when the
-  // module does not compute what the unit's parameters describe. Called before any work.
-  std::function<void(const models::Params& params, const RtlModuleInfo& module)> check;
+  // module's twin, with these register values, does not compute what the unit's parameters
+  // describe (then the functional and RTL levels would differ). Called before any work.
+  std::function<void(const models::Params& params, const RtlModuleInfo& module, const std::vector<rtl::RegisterValue>& registers)> check;
   // The kind's functional substrate with its products moved onto the RTL.
   std::function<std::unique_ptr<models::Substrate>(const RtlContext& context, std::unique_ptr<models::Substrate> functional)> wrap;
 };
@@ -54,6 +58,7 @@ struct RtlUnitSpec {
   std::string name;         // "<hwcfg name>.<unit name>"
   std::string rtl;          // registered RTL module
   double clock_mhz = 1000;  // for time_ns
+  std::vector<rtl::RegisterValue> registers;  // written after reset (every declared register, rtl_register_values)
 };
 
 class RtlSimulation {
@@ -61,8 +66,10 @@ class RtlSimulation {
   // Elaborates one instance of each unit's RTL module (one SystemC simulation per process; a
   // second simulation of any level in the same process throws). `waveform` (optional) records
   // every RTL signal, as FST when `fst`, else VCD; with several units one file each, the unit's
-  // name inserted before the extension.
-  explicit RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& waveform = "", bool fst = false);
+  // name inserted before the extension. `check` (eval --level rtl --check) runs each module's twin
+  // beside the RTL on every tile and stops at the first disagreement, naming the layer, tile and
+  // vector.
+  explicit RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& waveform = "", bool fst = false, bool check = false);
   ~RtlSimulation();
   // Flushes every unit's waveform (after the last evaluation) and checks that each was written;
   // returns their names.

@@ -9,10 +9,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "sim/rtl_twin.h"
 #include "sim/systemc.h"
 
 namespace faultline::sim {
@@ -21,14 +23,31 @@ struct RtlRegister {
   std::string name;
   int address = 0;
   long long fallback = 0;  // value after reset
+  int width = 32;          // bits: values in [0, 2^width)
 };
+
+using RtlTwinFunction = void (*)(const rtl::TwinUnit& unit, const std::int8_t* x, std::int32_t* y);
 
 struct RtlModuleInfo {
   std::string name, top, description;
-  std::string twin = "none";  // behavioural twin: exact, approx (truncated multipliers, register drop_bits) or none
+  // Behavioural twin: "exact", "approx" (truncated multipliers, register drop_bits), "none" or the
+  // file name of the module's own twin; `twin_function` computes it (nullptr for none).
+  std::string twin = "none";
+  RtlTwinFunction twin_function = nullptr;
   int outputs = 16, inputs = 16;
   std::vector<RtlRegister> registers;
+  std::string parameters;          // Verilog parameters it was verilated with ("N=4 M=4"), for --list
+  int max_cycles_per_vector = 64;  // declared worst-case cycles per transfer (time-outs derive from it)
+  long long macs_per_cycle = 256;  // multiply-accumulates the unit can do per cycle (utilisation)
 };
+
+// The built-in twins by name: exact, approx (reads drop_bits); nullptr for "none".
+RtlTwinFunction builtin_rtl_twin(const std::string& name);
+
+// The register values a run uses: the reset values, overridden by `values` (by name). Throws
+// faultline::Error "<where>: ..." for an unknown register or a value outside [0, 2^width).
+std::vector<rtl::RegisterValue> rtl_register_values(const RtlModuleInfo& info, const std::map<std::string, long long>& values,
+                                                    const std::string& where);
 
 class RtlMatrixVectorUnit : public sc_core::sc_module {
  public:
@@ -47,11 +66,18 @@ class RtlMatrixVectorUnit : public sc_core::sc_module {
     std::vector<std::int8_t> lanes;  // `inputs` values
   };
   // Offers `transfers` on the input stream in order and collects results (`outputs` lanes each,
-  // appended to `results`) until `expected_results` have arrived or `max_cycles` have passed.
-  // `hold(cycle)` true keeps out_ready low in that cycle (back-pressure). Returns the number of
-  // input transfers accepted.
+  // appended to `results`) until every transfer was accepted and `expected_results` have arrived
+  // (results still in the unit stay there for a later call), or until the unit has had
+  // `max_open_cycles` cycles with out_ready high without finishing (cycles held by back-pressure do
+  // not count, so a long stall never looks like a dead unit). `hold(cycle)` true keeps out_ready
+  // low in that cycle. Returns the number of input transfers accepted.
   std::size_t stream(const std::vector<Transfer>& transfers, std::size_t expected_results, std::vector<std::int32_t>& results,
-                     const std::function<bool(std::uint64_t cycle)>& hold, std::uint64_t max_cycles);
+                     const std::function<bool(std::uint64_t cycle)>& hold, std::uint64_t max_open_cycles);
+  // The time-out for `transfers` transfers: the module's declared worst case per transfer
+  // (module.txt max_cycles_per_vector) for each, plus a pipeline's worth of slack.
+  std::uint64_t open_cycle_bound(std::size_t transfers) const {
+    return static_cast<std::uint64_t>(transfers + 16) * static_cast<std::uint64_t>(info_.max_cycles_per_vector) + 1000;
+  }
 
   std::uint64_t cycles() const { return cycles_; }
   // Records every signal of the RTL (ports and internals, Verilator's tracing) from now on, as VCD

@@ -21,6 +21,36 @@ void install_wraps(std::vector<hwcfg::HardwareConfig>& configs, const std::vecto
 
 }  // namespace
 
+const sim::RtlModuleInfo& rtl_module_of(const hwcfg::HardwareConfig& config, const hwcfg::HardwareUnit& unit) {
+  try {
+    return sim::find_rtl_module(unit.impl.substr(4)).info;
+  } catch (const Error& e) {
+    throw Error((unit.impl_at.empty() ? config.source : unit.impl_at) + ": 'units." + unit.name + ".impl': " + e.what() +
+                " (a module is built in by configuring with -DFAULTLINE_USER_RTL, rtl/README.md)");
+  }
+}
+
+std::vector<rtl::RegisterValue> rtl_registers_of(const hwcfg::HardwareConfig& config, const hwcfg::HardwareUnit& unit,
+                                                 const sim::RtlModuleInfo& info) {
+  const std::string where = unit.registers_at.empty() ? config.source + ": unit '" + unit.name + "'" : unit.registers_at;
+  return sim::rtl_register_values(info, unit.registers, where + ": 'units." + unit.name + ".registers'");
+}
+
+void check_rtl_units(const hwcfg::HardwareConfig& config) {
+  for (const auto& unit : config.units) {
+    if (unit.impl.rfind("rtl:", 0) != 0) continue;
+    const sim::RtlModuleInfo& info = rtl_module_of(config, unit);
+    const std::vector<rtl::RegisterValue> registers = rtl_registers_of(config, unit, info);
+    const sim::RtlBinding* binding = sim::find_rtl_binding(unit.kind);
+    if (binding == nullptr) throw Error(config.source + ": unit '" + unit.name + "': kind " + unit.kind + " has no RTL binding");
+    try {
+      binding->check(unit.params, info, registers);
+    } catch (const Error& e) {
+      throw Error(config.source + ": unit '" + unit.name + "': " + e.what());
+    }
+  }
+}
+
 std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
                                                          const std::string& vcd_path) {
   std::vector<sim::UnitSpec> specs;
@@ -56,7 +86,7 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::Hard
 }
 
 std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
-                                                     const std::string& waveform, bool fst) {
+                                                     const std::string& waveform, bool fst, bool check) {
   std::vector<sim::RtlUnitSpec> specs;
   std::vector<std::map<std::string, std::size_t>> index(configs.size());
   for (std::size_t c = 0; c < configs.size(); ++c) {
@@ -68,19 +98,20 @@ std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<hwcfg::Hardware
         throw Error(config.source + ": unit '" + unit->name + "' (layer '" + layer->name() +
                     "') names no RTL module; --level rtl needs 'impl: rtl:NAME' on every mapped unit (e.g. --hw int8_mac_array)");
       // Unknown modules and modules that compute something else are reported before any work.
-      const sim::RtlModuleInfo& info = sim::find_rtl_module(unit->impl.substr(4)).info;
+      const sim::RtlModuleInfo& info = rtl_module_of(config, *unit);
+      const std::vector<rtl::RegisterValue> registers = rtl_registers_of(config, *unit, info);
       const sim::RtlBinding* binding = sim::find_rtl_binding(unit->kind);
       if (binding == nullptr) throw Error(config.source + ": unit '" + unit->name + "': kind " + unit->kind + " has no RTL binding");
       try {
-        binding->check(unit->params, info);
+        binding->check(unit->params, info, registers);
       } catch (const Error& e) {
         throw Error(config.source + ": unit '" + unit->name + "': " + e.what());
       }
       index[c][unit->name] = specs.size();
-      specs.push_back({config.name + "." + unit->name, unit->impl.substr(4), 1000.0});
+      specs.push_back({config.name + "." + unit->name, unit->impl.substr(4), 1000.0, registers});
     }
   }
-  auto simulation = std::make_unique<sim::RtlSimulation>(std::move(specs), waveform, fst);
+  auto simulation = std::make_unique<sim::RtlSimulation>(std::move(specs), waveform, fst, check);
   install_wraps(configs, index, *simulation);
   return simulation;
 }

@@ -18,6 +18,7 @@
 #include "nn/train.h"
 #include "models/mvm_int8.h"
 #include "sim/cosim.h"
+#include "sim/cycle_level.h"
 #include "sim/rtl_unit.h"
 
 using namespace faultline;
@@ -34,6 +35,9 @@ sim::CosimReport cosim(const std::string& rtl, std::int64_t vectors, double back
   o.backpressure = backpressure;
   o.reset_mid_stream = reset;
   o.registers = std::move(registers);
+  o.weight_sets = 4;
+  o.stimulus = sim::Stimulus::Uniform;
+  o.pattern = sim::Backpressure::Random;
   return sim::run_cosim(o);
 }
 
@@ -44,8 +48,8 @@ TEST(RtlCosim, MacArrayEqualsItsTwinUnderBackpressureAndReset) {
 }
 
 TEST(RtlCosim, ApproxMacArrayEqualsItsTwinUnderBackpressureAndReset) {
-  const sim::CosimReport r = cosim("approx_mac_array", 3000, 0.35, true);
-  EXPECT_EQ(r.twin, "approx");
+  const sim::CosimReport r = cosim("approx_mac_array", 3000, 0.35, true, {{"drop_bits", 6}});
+  EXPECT_EQ(r.twin, "twin.cpp");
   EXPECT_EQ(r.mismatches, 0) << r.first_mismatch;
   // The agreement is not the trivial one: at the default 6 dropped bits most results are inexact.
   EXPECT_GT(r.differs_from_exact, 2900);
@@ -65,11 +69,40 @@ TEST(RtlCosim, MacArrayTakesOneVectorPerCycle) {
   o.rtl = "mac_array";
   o.vectors = 500;
   o.weight_sets = 1;
-  o.backpressure = 0;
+  o.pattern = sim::Backpressure::None;
   o.reset_mid_stream = false;
   const sim::CosimReport r = sim::run_cosim(o);
   EXPECT_EQ(r.mismatches, 0) << r.first_mismatch;
   EXPECT_EQ(r.stream_cycles, 16u + 500u + 2u);
+}
+
+// The default run: every stimulus under every back-pressure pattern, with the register taking
+// random values within its 4 bits in all but the first weight set.
+TEST(RtlCosim, ApproxMacArrayPassesTheDefaultMixedRun) {
+  sim::register_built_rtl();
+  sim::CosimOptions o;
+  o.rtl = "approx_mac_array";
+  const sim::CosimReport r = sim::run_cosim(o);
+  EXPECT_EQ(r.mismatches, 0) << r.first_mismatch;
+  EXPECT_EQ(r.missing, 0);
+  EXPECT_GE(r.vectors, o.vectors);
+  EXPECT_GT(r.differs_from_exact, 0);
+}
+
+// A register value is checked against the width module.txt declares (drop_bits: 4 bits).
+TEST(RtlCosim, RegisterValuesMustFitTheirWidth) {
+  sim::register_built_rtl();
+  const sim::RtlModuleInfo& info = sim::find_rtl_module("approx_mac_array").info;
+  EXPECT_EQ(sim::rtl_register_values(info, {{"drop_bits", 15}}, "x")[0].value, 15);
+  EXPECT_EQ(sim::rtl_register_values(info, {}, "x")[0].value, 6);
+  for (long long bad : {16LL, -1LL, 99999999999LL}) {
+    try {
+      sim::rtl_register_values(info, {{"drop_bits", bad}}, "--set");
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("[0, 15]"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(RtlCosim, UnknownModuleAndRegisterAreErrors) {
@@ -85,6 +118,55 @@ TEST(RtlCosim, UnknownModuleAndRegisterAreErrors) {
   o.rtl = "mac_array";
   o.registers["drop_bits"] = 2;
   EXPECT_THROW(sim::run_cosim(o), Error);
+}
+
+// The contract's register rule (rtl/README.md): a write applies to vectors accepted at later rising
+// edges; vectors accepted before it and still in the pipeline keep the old value. approx_mac_array
+// takes two vectors while out_ready is held low, then drop_bits changes from 6 to 0, then a third
+// vector follows: the first two come out truncated at 6 bits, the third exact.
+class Bench : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(Bench);
+  explicit Bench(const sc_core::sc_module_name& name) : sc_module(name) { SC_THREAD(run); }
+  std::function<void()> body;
+
+ private:
+  void run() { body(); }
+};
+
+TEST(RtlContract, ARegisterWriteAppliesToVectorsAcceptedAfterIt) {
+  sim::register_built_rtl();
+  sim::claim_simulation("test");
+  const sim::RtlModuleKind& kind = sim::find_rtl_module("approx_mac_array");
+  const int n = kind.info.outputs, m = kind.info.inputs;
+  auto unit = kind.create("dut", sc_core::sc_time(1, sc_core::SC_NS));
+  std::vector<std::int8_t> w(static_cast<std::size_t>(n * m));
+  std::vector<std::vector<std::int8_t>> x(3, std::vector<std::int8_t>(static_cast<std::size_t>(m)));
+  for (std::size_t k = 0; k < w.size(); ++k) w[k] = static_cast<std::int8_t>(static_cast<int>((k * 37 + 11) % 256) - 128);
+  for (std::size_t v = 0; v < 3; ++v)
+    for (std::size_t j = 0; j < x[v].size(); ++j) x[v][j] = static_cast<std::int8_t>(static_cast<int>((v * 101 + j * 53 + 7) % 256) - 128);
+  std::vector<std::int32_t> held, after;
+  Bench bench("bench");
+  bench.body = [&] {
+    unit->reset();
+    unit->write_register(0, 6);
+    std::vector<sim::RtlMatrixVectorUnit::Transfer> first;
+    for (int i = 0; i < n; ++i) first.push_back({true, std::vector<std::int8_t>(w.begin() + i * m, w.begin() + (i + 1) * m)});
+    first.push_back({false, x[0]});
+    first.push_back({false, x[1]});
+    // out_ready low throughout: both vectors are accepted and stay in the pipeline.
+    unit->stream(first, 0, held, [](std::uint64_t) { return true; }, 1000);
+    unit->write_register(0, 0);
+    unit->stream({{false, x[2]}}, 3, after, {}, 1000);
+  };
+  sc_core::sc_start();
+  EXPECT_TRUE(held.empty());
+  ASSERT_EQ(after.size(), static_cast<std::size_t>(3 * n));
+  for (int v = 0; v < 3; ++v) {
+    std::vector<std::int32_t> expected(static_cast<std::size_t>(n));
+    models::int8_matrix_vector(w.data(), x[static_cast<std::size_t>(v)].data(), expected.data(), n, m, v < 2 ? 6 : 0);
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), after.begin() + v * n)) << "vector " << v;
+  }
 }
 
 // The twin: exact at 0 dropped bits for every pair of int8 values; otherwise never larger in
