@@ -31,7 +31,7 @@ int cmd_cosim(const std::vector<std::string>& args) {
   sim::CosimOptions o;
   std::vector<std::string> sets;
   bool list = false, no_reset = false;
-  std::string vcd_path, fst_path, stimulus, pattern;
+  std::string vcd_path, fst_path, stimulus, pattern, engine;
   po::options_description options("cosim options");
   options.add_options()
       ("help,h", "show this help")
@@ -46,6 +46,7 @@ int cmd_cosim(const std::vector<std::string>& args) {
       ("backpressure", po::value(&o.backpressure)->default_value(o.backpressure), "random pattern: probability that out_ready is low in a cycle")
       ("no-reset", po::bool_switch(&no_reset), "do not interrupt a weight set with a reset")
       ("set", po::value(&sets), "configuration register value, e.g. drop_bits=4 (repeatable)")
+      ("engine", po::value(&engine)->default_value("direct"), "direct (the Verilated C++ model stepped per clock, fast) or systemc (the Verilated SystemC model; needed for --vcd/--fst); the same results and cycles")
       ("clock-mhz", po::value(&o.clock_mhz)->default_value(o.clock_mhz), "clock of the unit")
       ("vcd", po::value(&vcd_path), "write every signal of the RTL to this VCD file")
       ("fst", po::value(&fst_path), "write every signal of the RTL to this FST file");
@@ -66,6 +67,8 @@ int cmd_cosim(const std::vector<std::string>& args) {
   if (o.rtl.empty()) throw Error("--rtl: required (faultline cosim --list shows the modules)");
   o.reset_mid_stream = !no_reset;
   o.pattern = sim::parse_backpressure(pattern);
+  // A waveform comes from the SystemC engine; asking for one selects it unless --engine says otherwise.
+  o.engine = vm["engine"].defaulted() && (vm.count("vcd") || vm.count("fst")) ? sim::RtlEngine::SystemC : sim::parse_rtl_engine(engine, "--engine");
   if (stimulus.size() > 4 && stimulus.compare(stimulus.size() - 4, 4, ".npy") == 0) {
     o.stimulus = sim::Stimulus::File;
     o.file_vectors = read_int8_vectors(stimulus);

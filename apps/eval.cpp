@@ -15,6 +15,7 @@ namespace faultline::app {
 int cmd_eval(const std::vector<std::string>& args) {
   std::string model, data = "fashion-mnist", out, level = "functional", vcd, fst;
   bool check = false;
+  std::string engine;
   std::vector<std::string> hws, sets;
   studies::StudyOptions so;
   po::options_description options("eval options");
@@ -31,6 +32,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("level", po::value(&level)->default_value(level), "functional (behavioural models only), cycle (the same values, with cycles, time and energy from the SystemC models) or rtl (integer products on the units' Verilated RTL, impl: rtl:NAME)")
       ("vcd", po::value(&vcd), "waveform as VCD (\".vcd\" is appended when missing): --level cycle, every unit's top-level signals and counters; --level rtl, every signal of the RTL")
       ("fst", po::value(&fst), "--level rtl: every signal of the RTL as an FST waveform")
+      ("rtl-engine", po::value(&engine)->default_value("direct"), "--level rtl: direct (the Verilated C++ model stepped per clock, fast) or systemc (the Verilated SystemC model; always used for --vcd/--fst); the same results and cycles")
       ("check", po::bool_switch(&check), "--level rtl: run each RTL module's twin beside it on every tile and stop at the first disagreement (layer, tile, vector)")
       ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
   po::variables_map vm;
@@ -68,7 +70,7 @@ int cmd_eval(const std::vector<std::string>& args) {
     simulation = studies::attach_cycle_level(configs, *graph, vcd);
     so.after_evaluate = [&simulation] { simulation->run_pending(); };
   } else if (level == "rtl") {
-    rtl = studies::attach_rtl_level(configs, *graph, fst.empty() ? vcd : fst, !fst.empty(), check);
+    rtl = studies::attach_rtl_level(configs, *graph, fst.empty() ? vcd : fst, !fst.empty(), check, sim::parse_rtl_engine(engine, "--rtl-engine"));
     if (so.eval.threads != 1) std::fprintf(stderr, "note: --level rtl simulates the RTL in-line on one thread (--threads 1)\n");
     so.eval.threads = 1;
   }

@@ -89,36 +89,53 @@ CosimReport run_cosim(const CosimOptions& o) {
   report.twin = info.twin;
   const int n = info.outputs, m = info.inputs;
   Bench bench("cosim");
-  std::unique_ptr<RtlMatrixVectorUnit> unit = (o.fst ? kind.create_fst : kind.create)("dut", sc_core::sc_time(1e6 / o.clock_mhz, sc_core::SC_PS));
+  if (!o.waveform.empty() && o.engine == RtlEngine::Direct)
+    throw Error("--engine direct records no waveform: use --engine systemc with --vcd or --fst");
+  std::unique_ptr<RtlMatrixVectorUnit> unit = kind.factory(o.engine, o.fst)("dut", sc_core::sc_time(1e6 / o.clock_mhz, sc_core::SC_PS));
   const models::CounterRng weight_rng(o.seed, 1), vector_rng(o.seed, 2), hold_rng(o.seed, 3);
-  const auto random_int8 = [](const models::CounterRng& rng, std::uint64_t index) {
-    return static_cast<std::int8_t>(static_cast<int>(rng.below(index, 256)) - 128);
-  };
-  // One lane of a weight or vector under a stimulus kind; `index` numbers the draws.
+  // One lane of a weight or vector under a stimulus kind: lane `index` of a stream uses its 32-bit
+  // word `index` (word i % 4 of Philox block i / 4, the block computed once for its four lanes).
   static constexpr std::int8_t kExtremes[] = {-128, 127, -128, 127, -1, 0, 1, -127};
-  const auto lane = [&](Stimulus kind, const models::CounterRng& rng, std::uint64_t index, std::uint64_t vector, int j) -> std::int8_t {
-    switch (kind) {
-      case Stimulus::Sparse: {
-        if (rng.uniform(2 * index) >= o.density) return 0;
-        const std::int8_t v = random_int8(rng, 2 * index + 1);
-        return v == 0 ? 1 : v;
+  struct Words {
+    const models::CounterRng& rng;
+    std::uint64_t block_index = ~std::uint64_t{0};
+    models::PhiloxCounter block{};
+    std::uint32_t operator()(std::uint64_t i) {
+      if ((i >> 2) != block_index) {
+        block_index = i >> 2;
+        block = rng.block(block_index);
       }
+      return block[i & 3];
+    }
+  };
+  Words weight_words{weight_rng}, vector_words{vector_rng};
+  const auto lane = [&](Stimulus kind, Words& words, std::uint64_t index, std::uint64_t vector, int j) -> std::int8_t {
+    const std::uint32_t r = words(index);
+    const auto value = static_cast<std::int8_t>(r & 0xFF);
+    switch (kind) {
+      case Stimulus::Sparse:  // nonzero with probability `density` (16-bit resolution)
+        if (static_cast<double>(r >> 16) >= o.density * 65536.0) return 0;
+        return value == 0 ? 1 : value;
       case Stimulus::Zeros:
         // In turn: an all-zero vector, a random one, one whose groups of four lanes are zero at
-        // random (zero-skipping units take other paths for each).
+        // random (zero-skipping units take other paths for each); the group's first lane decides.
         if (vector % 3 == 0) return 0;
-        if (vector % 3 == 2 && rng.below(2 * (index - static_cast<std::uint64_t>(j)) + 2 * static_cast<std::uint64_t>(j / 4), 2) == 0) return 0;
-        return random_int8(rng, 2 * index + 1);
+        if (vector % 3 == 2 && (words(index - static_cast<std::uint64_t>(j % 4)) >> 31) == 0) return 0;
+        return value;
       case Stimulus::Extremes:
-        return kExtremes[rng.below(index, 8)];
+        return kExtremes[(r >> 8) & 7];
       default:
-        return random_int8(rng, index);
+        return value;
     }
   };
   std::uint64_t held = 0;
   const auto hold_for = [&](Backpressure pattern) -> std::function<bool(std::uint64_t)> {
     switch (pattern) {
-      case Backpressure::Random: return [&](std::uint64_t c) { return o.backpressure > 0 && hold_rng.uniform(c) < o.backpressure; };
+      case Backpressure::Random:
+        // Cycle c is held when word c of the stream, as a 24-bit fraction, is below the probability.
+        return [&o, words = Words{hold_rng}](std::uint64_t c) mutable {
+          return o.backpressure > 0 && static_cast<double>(words(c) >> 8) < o.backpressure * 16777216.0;
+        };
       case Backpressure::Bursts: return [&](std::uint64_t) { return held++ % (2 * kBurstCycles) < kBurstCycles; };
       case Backpressure::Alternate: return [](std::uint64_t c) { return c % 2 == 1; };
       default: return {};
@@ -160,32 +177,29 @@ CosimReport run_cosim(const CosimOptions& o) {
       // Weights follow the stimulus too (extreme or sparse matrices), except for all-zero rows.
       const Stimulus weight_kind = stimulus == Stimulus::Zeros || stimulus == Stimulus::File ? Stimulus::Uniform : stimulus;
       for (std::size_t k = 0; k < w.size(); ++k)
-        w[k] = lane(weight_kind, weight_rng, static_cast<std::uint64_t>(s) * w.size() + k, 0, static_cast<int>(k % static_cast<std::size_t>(m)));
-      std::vector<RtlMatrixVectorUnit::Transfer> transfers;
-      for (int i = 0; i < n; ++i) transfers.push_back({true, std::vector<std::int8_t>(w.begin() + i * m, w.begin() + (i + 1) * m)});
+        w[k] = lane(weight_kind, weight_words, static_cast<std::uint64_t>(s) * w.size() + k, 0, static_cast<int>(k % static_cast<std::size_t>(m)));
+      RtlMatrixVectorUnit::TransferList transfers(m);
+      transfers.reserve(static_cast<std::size_t>(n + count));
+      for (int i = 0; i < n; ++i) std::copy_n(w.begin() + i * m, m, transfers.add(true));
       std::vector<std::int32_t> expected(static_cast<std::size_t>(count * n));
       const rtl::TwinUnit twin{n, m, w.data(), &current};
+      std::vector<std::int32_t> exact(static_cast<std::size_t>(n));
       for (std::int64_t v = 0; v < count; ++v) {
-        RtlMatrixVectorUnit::Transfer t{false, std::vector<std::int8_t>(static_cast<std::size_t>(m))};
+        std::int8_t* x = transfers.add(false);
         const std::uint64_t vector = static_cast<std::uint64_t>(done + v);
         for (int j = 0; j < m; ++j) {
-          if (stimulus == Stimulus::File) {
-            t.lanes[static_cast<std::size_t>(j)] = o.file_vectors[(vector * static_cast<std::uint64_t>(m) + static_cast<std::uint64_t>(j)) % o.file_vectors.size()];
-          } else {
-            t.lanes[static_cast<std::size_t>(j)] = lane(stimulus, vector_rng, vector * static_cast<std::uint64_t>(m) + static_cast<std::uint64_t>(j), vector, j);
-          }
+          const std::uint64_t index = vector * static_cast<std::uint64_t>(m) + static_cast<std::uint64_t>(j);
+          x[j] = stimulus == Stimulus::File ? o.file_vectors[index % o.file_vectors.size()] : lane(stimulus, vector_words, index, vector, j);
         }
         if (info.twin_function != nullptr) {
           try {
-            info.twin_function(twin, t.lanes.data(), expected.data() + v * n);
+            info.twin_function(twin, x, expected.data() + v * n);
           } catch (const std::exception& e) {
             throw Error("RTL module " + o.rtl + "'s twin failed: " + e.what());
           }
-          std::vector<std::int32_t> exact(static_cast<std::size_t>(n));
-          models::int8_matrix_vector(w.data(), t.lanes.data(), exact.data(), n, m, 0);
+          models::int8_matrix_vector(w.data(), x, exact.data(), n, m, 0);
           if (!std::equal(exact.begin(), exact.end(), expected.begin() + v * n)) ++report.differs_from_exact;
         }
-        transfers.push_back(std::move(t));
       }
       const auto compare = [&](const std::vector<std::int32_t>& got, std::int64_t results, const char* phase) {
         for (std::int64_t v = 0; v < results; ++v) {
@@ -197,7 +211,7 @@ CosimReport run_cosim(const CosimOptions& o) {
           if (report.mismatches++ == 0) {
             std::ostringstream msg;
             msg << "weight set " << s << " (" << label << ", " << phase << "), vector " << v << ": x = [";
-            const auto& x = transfers[static_cast<std::size_t>(n + v)].lanes;
+            const std::int8_t* x = transfers.lanes(static_cast<std::size_t>(n + v));
             for (int j = 0; j < m; ++j) msg << (j ? " " : "") << static_cast<int>(x[static_cast<std::size_t>(j)]);
             msg << "]; expected " << join(expected, static_cast<std::size_t>(v * n), static_cast<std::size_t>(n)) << "; got "
                 << join(got, static_cast<std::size_t>(v * n), static_cast<std::size_t>(n));
@@ -212,8 +226,7 @@ CosimReport run_cosim(const CosimOptions& o) {
         // then the whole set again; results before the reset must be right too.
         std::vector<std::int32_t> partial;
         const std::size_t half = static_cast<std::size_t>(n + count / 2);
-        std::vector<RtlMatrixVectorUnit::Transfer> first(transfers.begin(), transfers.begin() + static_cast<std::ptrdiff_t>(half));
-        unit->stream(first, static_cast<std::size_t>(count), partial, hold, half + 4);
+        unit->stream(transfers.prefix(half), static_cast<std::size_t>(count), partial, hold, half + 4);
         compare(partial, static_cast<std::int64_t>(partial.size()) / n, "before the reset");
         configure();
       }

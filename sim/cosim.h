@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "sim/rtl_unit.h"
+
 namespace faultline::sim {
 
 // What the input vectors (and weights) of a weight set look like. Mixed cycles through the four
@@ -36,6 +38,7 @@ struct CosimOptions {
   bool reset_mid_stream = true;     // interrupt one weight set half-way with a reset, then redo it
   std::map<std::string, long long> registers;  // configuration register values (default: reset values)
   double clock_mhz = 1000;
+  RtlEngine engine = RtlEngine::Direct;  // direct (fast) or systemc; a waveform needs systemc
   std::string waveform;             // Verilator's waveform of the RTL ("" = none)
   bool fst = false;                 // as FST (else VCD)
 };

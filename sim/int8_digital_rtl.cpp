@@ -90,19 +90,14 @@ class RtlInt8Substrate final : public WrappedSubstrate {
       const std::uint64_t start = unit_.cycles();
       for (std::int64_t o0 = 0; o0 < outs; o0 += n)
         for (std::int64_t i0 = 0; i0 < ins; i0 += m) {
-          std::vector<RtlMatrixVectorUnit::Transfer> t;
+          RtlMatrixVectorUnit::TransferList t(m);
           t.reserve(static_cast<std::size_t>(n + rows));
+          const int width = static_cast<int>(std::min<std::int64_t>(m, ins - i0));  // lanes past the layer's edge stay 0
           for (int i = 0; i < n; ++i) {
-            RtlMatrixVectorUnit::Transfer row{true, std::vector<std::int8_t>(static_cast<std::size_t>(m), 0)};
-            if (o0 + i < outs)
-              for (int j = 0; j < m && i0 + j < ins; ++j) row.lanes[static_cast<std::size_t>(j)] = weights[static_cast<std::size_t>((o0 + i) * ins + i0 + j)];
-            t.push_back(std::move(row));
+            std::int8_t* row = t.add(true);
+            if (o0 + i < outs) std::copy_n(weights.data() + (o0 + i) * ins + i0, width, row);
           }
-          for (std::int64_t r = 0; r < rows; ++r) {
-            RtlMatrixVectorUnit::Transfer v{false, std::vector<std::int8_t>(static_cast<std::size_t>(m), 0)};
-            for (int j = 0; j < m && i0 + j < ins; ++j) v.lanes[static_cast<std::size_t>(j)] = x[r * ins + i0 + j];
-            t.push_back(std::move(v));
-          }
+          for (std::int64_t r = 0; r < rows; ++r) std::copy_n(x + r * ins + i0, width, t.add(false));
           std::vector<std::int32_t> results;
           results.reserve(static_cast<std::size_t>(rows * n));
           // --check also holds out_ready low in bursts (24 of every 64 cycles) so that output FIFOs
@@ -135,16 +130,16 @@ class RtlInt8Substrate final : public WrappedSubstrate {
   }
 
   // --check: the twin beside the RTL on this tile (weights t[0..n), vectors after them).
-  void check_tile(const std::vector<RtlMatrixVectorUnit::Transfer>& t, const std::vector<std::int32_t>& results, std::int64_t o0,
+  void check_tile(const RtlMatrixVectorUnit::TransferList& t, const std::vector<std::int32_t>& results, std::int64_t o0,
                   std::int64_t i0) const {
     const RtlModuleInfo& info = unit_.info();
     const int n = info.outputs, m = info.inputs;
     std::vector<std::int8_t> w(static_cast<std::size_t>(n * m));
-    for (int i = 0; i < n; ++i) std::copy(t[static_cast<std::size_t>(i)].lanes.begin(), t[static_cast<std::size_t>(i)].lanes.end(), w.begin() + i * m);
+    for (int i = 0; i < n; ++i) std::copy_n(t.lanes(static_cast<std::size_t>(i)), m, w.begin() + i * m);
     const rtl::TwinUnit twin{n, m, w.data(), context_.registers};
     std::vector<std::int32_t> expected(static_cast<std::size_t>(n));
     for (std::size_t v = static_cast<std::size_t>(n); v < t.size(); ++v) {
-      info.twin_function(twin, t[v].lanes.data(), expected.data());
+      info.twin_function(twin, t.lanes(v), expected.data());
       const std::int32_t* got = results.data() + (v - static_cast<std::size_t>(n)) * static_cast<std::size_t>(n);
       if (std::equal(expected.begin(), expected.end(), got)) continue;
       const auto lanes = [](const auto* p, int count) {
@@ -154,7 +149,7 @@ class RtlInt8Substrate final : public WrappedSubstrate {
       };
       throw Error("--check: unit " + context_.unit_name + " (RTL module " + info.name + "), layer " + layer_ + ", tile outputs " +
                   std::to_string(o0) + ".." + std::to_string(o0 + n - 1) + " x inputs " + std::to_string(i0) + ".." + std::to_string(i0 + m - 1) +
-                  ", vector " + std::to_string(v - static_cast<std::size_t>(n)) + ": x = " + lanes(t[v].lanes.data(), m) + ", twin " +
+                  ", vector " + std::to_string(v - static_cast<std::size_t>(n)) + ": x = " + lanes(t.lanes(v), m) + ", twin " +
                   lanes(expected.data(), n) + ", RTL " + lanes(got, n));
     }
   }

@@ -85,7 +85,7 @@ void register_rtl_binding(const std::string& kind, RtlBinding binding) { rtl_bin
 const RtlBinding* find_rtl_binding(const std::string& kind) { return rtl_bindings().find(kind); }
 std::vector<std::string> rtl_binding_kinds() { return rtl_bindings().names(); }
 
-RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& vcd_path, bool fst, bool check)
+RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& vcd_path, bool fst, bool check, RtlEngine engine)
     : impl_(std::make_unique<Impl>()) {
   claim_simulation("the RTL level");
   ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
@@ -100,7 +100,8 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
       std::string name = spec.name;
       for (char& c : name)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
-      impl_->units.push_back((fst ? kind.create_fst : kind.create)(name.c_str(), sc_core::sc_time(1e6 / spec.clock_mhz, sc_core::SC_PS)));
+      const RtlEngine used = vcd_path.empty() ? engine : RtlEngine::SystemC;
+      impl_->units.push_back(kind.factory(used, fst)(name, sc_core::sc_time(1e6 / spec.clock_mhz, sc_core::SC_PS)));
     }
     sc_core::sc_start(sc_core::SC_ZERO_TIME);
     if (!vcd_path.empty()) {
@@ -110,7 +111,7 @@ RtlSimulation::RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& 
         if (impl_->units.size() > 1) {
           const std::string ext = fst ? ".fst" : ".vcd";
           const std::string stem = path.size() > 4 && path.substr(path.size() - 4) == ext ? path.substr(0, path.size() - 4) : path;
-          path = stem + "." + impl_->units[u]->basename() + ext;
+          path = stem + "." + impl_->units[u]->unit_name() + ext;
         }
         check_output_file(path, fst ? "--fst" : "--vcd");
         impl_->waveforms.push_back(path);

@@ -16,6 +16,7 @@
 
 #include "models/substrate.h"
 #include "sim/rtl_twin.h"
+#include "sim/rtl_unit.h"
 
 namespace faultline::sim {
 
@@ -69,7 +70,9 @@ class RtlSimulation {
   // name inserted before the extension. `check` (eval --level rtl --check) runs each module's twin
   // beside the RTL on every tile and stops at the first disagreement, naming the layer, tile and
   // vector.
-  explicit RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& waveform = "", bool fst = false, bool check = false);
+  // `engine`: the SystemC engine is used whenever a waveform is asked for.
+  explicit RtlSimulation(std::vector<RtlUnitSpec> units, const std::string& waveform = "", bool fst = false, bool check = false,
+                         RtlEngine engine = RtlEngine::Direct);
   ~RtlSimulation();
   // Flushes every unit's waveform (after the last evaluation) and checks that each was written;
   // returns their names.

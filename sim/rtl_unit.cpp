@@ -9,67 +9,81 @@
 
 namespace faultline::sim {
 
-RtlMatrixVectorUnit::RtlMatrixVectorUnit(const sc_core::sc_module_name& name, const RtlModuleInfo& info, const sc_core::sc_time& period)
-    : sc_module(name), info_(info), half_(period / 2) {}
+void ScRtlUnit::drive(const Controls& c) {
+  rst_n.write(c.rst_n);
+  in_valid.write(c.in_valid);
+  in_weight.write(c.in_weight);
+  out_ready.write(c.out_ready);
+  cfg_valid.write(c.cfg_valid);
+  cfg_addr.write(c.cfg_addr);
+  cfg_data.write(c.cfg_data);
+}
 
-void RtlMatrixVectorUnit::settle() { wait(half_); }
-
-void RtlMatrixVectorUnit::rising_edge() {
+void ScRtlUnit::rising_edge() {
   clk.write(true);
   wait(half_);
   clk.write(false);
-  ++cycles_;
+}
+
+RtlEngine parse_rtl_engine(const std::string& name, const std::string& option) {
+  if (name == "direct") return RtlEngine::Direct;
+  if (name == "systemc") return RtlEngine::SystemC;
+  throw Error(option + ": must be direct or systemc, got '" + name + "'");
 }
 
 void RtlMatrixVectorUnit::reset(int n) {
-  rst_n.write(false);
-  in_valid.write(false);
-  cfg_valid.write(false);
-  out_ready.write(true);
+  controls_ = Controls{};
+  controls_.rst_n = false;
+  drive(controls_);
   for (int k = 0; k < n; ++k) {
     settle();
-    rising_edge();
+    cycle_edge();
   }
-  rst_n.write(true);
+  controls_.rst_n = true;
+  drive(controls_);
 }
 
 void RtlMatrixVectorUnit::write_register(int address, std::uint32_t value) {
-  in_valid.write(false);
-  cfg_valid.write(true);
-  cfg_addr.write(static_cast<std::uint32_t>(address));
-  cfg_data.write(value);
+  controls_.in_valid = false;
+  controls_.cfg_valid = true;
+  controls_.cfg_addr = static_cast<std::uint32_t>(address);
+  controls_.cfg_data = value;
+  drive(controls_);
   settle();
-  rising_edge();
-  cfg_valid.write(false);
+  cycle_edge();
+  controls_.cfg_valid = false;
+  drive(controls_);
 }
 
-std::size_t RtlMatrixVectorUnit::stream(const std::vector<Transfer>& transfers, std::size_t expected_results,
+std::size_t RtlMatrixVectorUnit::stream(const TransferList& transfers, std::size_t expected_results,
                                         std::vector<std::int32_t>& results, const std::function<bool(std::uint64_t)>& hold,
                                         std::uint64_t max_open_cycles) {
   std::size_t next = 0, received = 0;
   std::vector<std::int32_t> lanes(static_cast<std::size_t>(info_.outputs));
   for (std::uint64_t open = 0; open < max_open_cycles && (received < expected_results || next < transfers.size());) {
     const bool offer = next < transfers.size();
-    in_valid.write(offer);
+    controls_.in_valid = offer;
     if (offer) {
-      in_weight.write(transfers[next].weight);
-      drive_data(transfers[next].lanes.data());
+      controls_.in_weight = transfers.weight(next);
+      drive_data(transfers.lanes(next));
     }
     const bool ready_out = !(hold && hold(cycles_));
-    out_ready.write(ready_out);
+    controls_.out_ready = ready_out;
+    drive(controls_);
     if (ready_out) ++open;
     settle();
     // A transfer happens at the rising edge where valid and ready are both high.
-    const bool in_fire = offer && in_ready.read();
-    if (out_valid.read() && ready_out) {
-      sample_result(lanes.data());
-      results.insert(results.end(), lanes.begin(), lanes.end());
+    const bool in_fire = offer && in_ready();
+    if (out_valid() && ready_out) {
+      results.resize(results.size() + lanes.size());
+      sample_result(results.data() + results.size() - lanes.size());
       ++received;
     }
-    rising_edge();
+    cycle_edge();
     if (in_fire) ++next;
   }
-  in_valid.write(false);
+  controls_.in_valid = false;
+  drive(controls_);
   return next;
 }
 

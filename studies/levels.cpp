@@ -86,7 +86,7 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::Hard
 }
 
 std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
-                                                     const std::string& waveform, bool fst, bool check) {
+                                                     const std::string& waveform, bool fst, bool check, sim::RtlEngine engine) {
   std::vector<sim::RtlUnitSpec> specs;
   std::vector<std::map<std::string, std::size_t>> index(configs.size());
   for (std::size_t c = 0; c < configs.size(); ++c) {
@@ -111,7 +111,7 @@ std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<hwcfg::Hardware
       specs.push_back({config.name + "." + unit->name, unit->impl.substr(4), 1000.0, registers});
     }
   }
-  auto simulation = std::make_unique<sim::RtlSimulation>(std::move(specs), waveform, fst, check);
+  auto simulation = std::make_unique<sim::RtlSimulation>(std::move(specs), waveform, fst, check, engine);
   install_wraps(configs, index, *simulation);
   return simulation;
 }

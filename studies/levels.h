@@ -27,7 +27,8 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::Hard
 // calling thread.
 // `check`: run each module's twin beside the RTL on every tile (sim::RtlSimulation).
 std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
-                                                     const std::string& waveform, bool fst = false, bool check = false);
+                                                     const std::string& waveform, bool fst = false, bool check = false,
+                                                     sim::RtlEngine engine = sim::RtlEngine::Direct);
 
 // The RTL module a unit's `impl: rtl:NAME` names (Error naming the hwcfg and unit when it is not
 // built into this program) and the register values it runs with (Error for an unknown register

@@ -139,7 +139,7 @@ TEST(RtlContract, ARegisterWriteAppliesToVectorsAcceptedAfterIt) {
   sim::claim_simulation("test");
   const sim::RtlModuleKind& kind = sim::find_rtl_module("approx_mac_array");
   const int n = kind.info.outputs, m = kind.info.inputs;
-  auto unit = kind.create("dut", sc_core::sc_time(1, sc_core::SC_NS));
+  auto unit = kind.create_direct("dut", sc_core::sc_time(1, sc_core::SC_NS));
   std::vector<std::int8_t> w(static_cast<std::size_t>(n * m));
   std::vector<std::vector<std::int8_t>> x(3, std::vector<std::int8_t>(static_cast<std::size_t>(m)));
   for (std::size_t k = 0; k < w.size(); ++k) w[k] = static_cast<std::int8_t>(static_cast<int>((k * 37 + 11) % 256) - 128);
@@ -150,14 +150,15 @@ TEST(RtlContract, ARegisterWriteAppliesToVectorsAcceptedAfterIt) {
   bench.body = [&] {
     unit->reset();
     unit->write_register(0, 6);
-    std::vector<sim::RtlMatrixVectorUnit::Transfer> first;
-    for (int i = 0; i < n; ++i) first.push_back({true, std::vector<std::int8_t>(w.begin() + i * m, w.begin() + (i + 1) * m)});
-    first.push_back({false, x[0]});
-    first.push_back({false, x[1]});
+    sim::RtlMatrixVectorUnit::TransferList first(m), second(m);
+    for (int i = 0; i < n; ++i) std::copy_n(w.begin() + i * m, m, first.add(true));
+    std::copy(x[0].begin(), x[0].end(), first.add(false));
+    std::copy(x[1].begin(), x[1].end(), first.add(false));
+    std::copy(x[2].begin(), x[2].end(), second.add(false));
     // out_ready low throughout: both vectors are accepted and stay in the pipeline.
     unit->stream(first, 0, held, [](std::uint64_t) { return true; }, 1000);
     unit->write_register(0, 0);
-    unit->stream({{false, x[2]}}, 3, after, {}, 1000);
+    unit->stream(second, 3, after, {}, 1000);
   };
   sc_core::sc_start();
   EXPECT_TRUE(held.empty());
