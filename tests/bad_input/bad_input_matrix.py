@@ -276,6 +276,30 @@ case("train unknown arch", ["train", "--arch", "resnet9000", "--out", W("t.onnx"
 case("train zero epochs", ["train", "--epochs", "0", "--out", W("t.onnx")], "--epochs")
 case("train bad learning rate", ["train", "--lr", "-1", "--out", W("t.onnx")], "--lr")
 
+
+# RTL co-simulation and RTL units (issue 13)
+INT8_RTL = "name: r\nunits:\n  mvu:\n    kind: int8_digital\n{extra}mapping:\n  - layers: \"*\"\n    unit: mvu\n"
+case("cosim stimulus bogus", ["cosim", "--rtl", "mac_array", "--stimulus", "noise"], "--stimulus", "noise")
+case("cosim stimulus npy missing", ["cosim", "--rtl", "mac_array", "--stimulus", W("absent.npy")], "absent.npy", "no such file")
+case("cosim stimulus npy not vectors", ["cosim", "--rtl", "mac_array", "--stimulus", x], "x.npy", "[vectors, inputs]")
+case("cosim backpressure pattern bogus", ["cosim", "--rtl", "mac_array", "--backpressure-pattern", "sometimes"], "--backpressure-pattern", "sometimes")
+case("cosim engine bogus", ["cosim", "--rtl", "mac_array", "--engine", "verilog"], "--engine", "verilog")
+case("cosim density above 1", ["cosim", "--rtl", "mac_array", "--density", "2"], "--density")
+case("cosim register out of range", ["cosim", "--rtl", "approx_mac_array", "--set", "drop_bits=16"], "drop_bits", "[0, 15]")
+case("cosim register negative", ["cosim", "--rtl", "approx_mac_array", "--set", "drop_bits=-1"], "drop_bits", "[0, 15]")
+case("cosim register unknown", ["cosim", "--rtl", "mac_array", "--set", "shift=1"], "shift", "no register")
+case("cosim waveform with the direct engine", ["cosim", "--rtl", "mac_array", "--engine", "direct", "--vcd", W("d.vcd")], "--engine direct", "waveform")
+case("eval check without rtl level", EV("--check"), "--check", "--level rtl")
+case("eval rtl engine bogus", EV("--level", "rtl", "--hw", "int8_mac_array", "--rtl-engine", "fpga"), "--rtl-engine", "fpga")
+case("hwcfg registers without impl", EV("--hw", hwfile("regs_noimpl.yaml", INT8_RTL.format(extra="    registers: {drop_bits: 2}\n"))), "regs_noimpl.yaml", "registers", "impl")
+case("hwcfg registers not a mapping", EV("--hw", hwfile("regs_list.yaml", INT8_RTL.format(extra="    impl: rtl:approx_mac_array\n    registers: [1, 2]\n"))), "regs_list.yaml", "registers", "mapping")
+case("hwcfg register value text", EV("--hw", hwfile("regs_text.yaml", INT8_RTL.format(extra="    impl: rtl:approx_mac_array\n    registers: {drop_bits: lots}\n"))), "regs_text.yaml", "drop_bits", "whole number")
+case("hwcfg register too wide at the rtl level", EV("--level", "rtl", "--hw", hwfile("regs_wide.yaml", INT8_RTL.format(extra="    impl: rtl:approx_mac_array\n    approx_drop_bits: 6\n    registers: {drop_bits: 16}\n"))),
+     "regs_wide.yaml", "drop_bits", "[0, 15]")
+case("hwcfg register disagrees with the model", EV("--level", "rtl", "--hw", hwfile("regs_model.yaml", INT8_RTL.format(extra="    impl: rtl:approx_mac_array\n    approx_drop_bits: 6\n    registers: {drop_bits: 3}\n"))),
+     "regs_model.yaml", "twin", "drop_bits = 3", "approx_drop_bits 6")
+case("hwcfg rtl module not built", EV("--level", "rtl", "--hw", hwfile("regs_nomod.yaml", INT8_RTL.format(extra="    impl: rtl:nowhere\n"))), "regs_nomod.yaml:", "nowhere", "FAULTLINE_USER_RTL")
+
 # --- outputs ----------------------------------------------------------------------------------
 case("eval out empty", EV("--out", ""), "--out", "empty")
 case("eval out folder missing", EV("--out", W("nodir", "r.json")), "--out", "nodir")
