@@ -35,9 +35,12 @@ echo
 "$faultline" eval --model "$model" --data fashion-mnist --hw rram_memory --hw rram_crossbar --hw bss2_analog --level cycle \
   --trials 1 --seed 1 --out build/results/lenet5-cycle.json
 echo
-# And on RTL: the integer products of every layer through the Verilated mac_array and
-# approx_mac_array (1000 images: the RTL runs in-line on one thread), equal to the functional level.
-"$faultline" eval --model "$model" --data fashion-mnist --hw int8_mac_array --hw int8_approx_mac_array --level rtl --limit 1000 \
+# And on RTL: each shipped module against its twin under every stimulus and back-pressure pattern,
+# then the integer products of every layer of the whole test set through the Verilated mac_array
+# and approx_mac_array (direct engine, in-line on one thread), equal to the functional level, with
+# each module's twin checked beside it on every tile (--check).
+for module in mac_array approx_mac_array; do "$faultline" cosim --rtl "$module" --vectors 20000 --seed 1; echo; done
+"$faultline" eval --model "$model" --data fashion-mnist --hw int8_mac_array --hw int8_approx_mac_array --level rtl --check \
   --seed 1 --out build/results/lenet5-rtl.json
 echo
 # Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430): additive noise on one layer's output at
@@ -49,5 +52,5 @@ echo
 echo
 # The report of the study: accuracy per preset with confidence intervals, the cycle level's
 # totals, accuracy vs noise per layer and the midpoints, as Markdown with PNG/SVG plots.
-"$faultline" report build/results/lenet5-presets.json build/results/lenet5-cycle.json \
+"$faultline" report build/results/lenet5-presets.json build/results/lenet5-cycle.json build/results/lenet5-rtl.json \
   "build/results/lenet5-$key-walking-additive.json" --out build/results/report
