@@ -53,5 +53,6 @@ int cmd_report(const std::vector<std::string>& args);
 int cmd_hw(const std::vector<std::string>& args);
 int cmd_infer(const std::vector<std::string>& args);
 int cmd_cosim(const std::vector<std::string>& args);
+int cmd_vta(const std::vector<std::string>& args);
 
 }  // namespace faultline::app

@@ -1,0 +1,121 @@
+// VTA (Apache TVM's Versatile Tensor Accelerator) at the instruction level: configuration,
+// instruction and micro-op encoding, and a functional machine that executes an instruction stream
+// on a DRAM image as tvm-vta's functional simulator does (src/sim/sim_driver.cc), with the load,
+// compute and store modules and the four dependency-token queues between them.
+//
+// Facts from apache/tvm-vta: include/vta/hw_spec.h (the instruction and micro-op bit fields, laid
+// out as C bit fields of uint64_t / uint32_t: a field that would cross a 64-bit (32-bit) word
+// starts the next one), config/vta_config.json (the default configuration) and sim_driver.cc (the
+// semantics); summarised in ../shared/DESIGN.md, "VTA".
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace faultline::models::vta {
+
+// vta_config.json's fields; defaults are tvm-vta's default configuration (BATCH 1, BLOCK 16, int8
+// inputs and weights, int32 accumulators, 32 KiB INP, 256 KiB WGT, 128 KiB ACC, 32 KiB UOP).
+struct VtaConfig {
+  int log_inp_width = 3, log_wgt_width = 3, log_acc_width = 5;
+  int log_batch = 0, log_block = 4;
+  int log_uop_buff_size = 15, log_inp_buff_size = 15, log_wgt_buff_size = 18, log_acc_buff_size = 17;
+
+  // Throws faultline::Error naming the field when the configuration is not one Faultline runs
+  // (int8 inputs/weights and int32 accumulators only; buffers at least one entry; micro-op
+  // fields within 32 bits).
+  void validate() const;
+  int batch() const { return 1 << log_batch; }
+  int block() const { return 1 << log_block; }  // BLOCK_IN = BLOCK_OUT
+  // log2 of the buffer depths in entries (hw_spec_const.h's VTA_LOG_*_BUFF_DEPTH).
+  int log_uop_depth() const { return log_uop_buff_size - 2; }  // 32-bit micro-ops
+  int log_inp_depth() const { return log_inp_buff_size - (log_batch + log_block + log_inp_width - 3); }
+  int log_wgt_depth() const { return log_wgt_buff_size - (2 * log_block + log_wgt_width - 3); }
+  int log_acc_depth() const { return log_acc_buff_size - (log_batch + log_block + log_acc_width - 3); }
+};
+
+enum class Opcode : int { Load = 0, Store = 1, Gemm = 2, Finish = 3, Alu = 4 };
+enum class MemId : int { Uop = 0, Wgt = 1, Inp = 2, Acc = 3, Out = 4 };
+enum class AluOp : int { Min = 0, Max = 1, Add = 2, Shr = 3, Mul = 4 };
+
+std::string opcode_name(int opcode);
+std::string mem_name(int mem_id);
+std::string alu_name(int alu_op);
+
+// Every field of every instruction kind; the ones an opcode does not have stay 0.
+struct Instruction {
+  int opcode = 0;
+  bool pop_prev = false, pop_next = false, push_prev = false, push_next = false;
+  // LOAD / STORE
+  int mem_id = 0;
+  std::uint32_t sram_base = 0, dram_base = 0;
+  std::uint32_t y_size = 0, x_size = 0, x_stride = 0;
+  std::uint32_t y_pad0 = 0, y_pad1 = 0, x_pad0 = 0, x_pad1 = 0;
+  // GEMM / ALU
+  bool reset = false;
+  std::uint32_t uop_bgn = 0, uop_end = 0, iter_out = 0, iter_in = 0;
+  std::uint32_t dst_out = 0, dst_in = 0, src_out = 0, src_in = 0, wgt_out = 0, wgt_in = 0;  // wgt_*: GEMM only
+  // ALU
+  int alu_op = 0;
+  bool use_imm = false;
+  std::int32_t imm = 0;  // 16-bit signed
+};
+
+using Word128 = std::array<std::uint64_t, 2>;  // low word first, as insn.bin stores it
+
+// The 128-bit encoding (bit positions of hw_spec.h for `config`). encode throws faultline::Error
+// naming the field when a value does not fit its width.
+Word128 encode(const Instruction& insn, const VtaConfig& config);
+Instruction decode(const Word128& bits, const VtaConfig& config);
+
+struct Uop {
+  std::uint32_t dst = 0, src = 0, wgt = 0;  // ACC index; INP (GEMM) or ACC (ALU) index; WGT index
+};
+std::uint32_t encode_uop(const Uop& uop, const VtaConfig& config);
+Uop decode_uop(std::uint32_t bits, const VtaConfig& config);
+
+// The text form of `faultline vta asm/disasm`: one instruction per line, the opcode then every
+// field of that kind as name=value ("LOAD mem=INP sram_base=0 dram_base=4 y_size=1 ...").
+std::string to_text(const Instruction& insn);
+// Parses one line; `where` ("FILE:LINE") prefixes errors. Fields left out are 0.
+Instruction from_text(const std::string& line, const std::string& where);
+
+// tvm-vta's fsim profiler counters, by their names.
+struct VtaCounters {
+  std::uint64_t inp_load_nbytes = 0, wgt_load_nbytes = 0, acc_load_nbytes = 0, uop_load_nbytes = 0, out_store_nbytes = 0;
+  std::uint64_t gemm_counter = 0, alu_counter = 0;
+  std::uint64_t instructions = 0;
+};
+
+// The functional machine: the on-chip buffers and a DRAM image (bytes). run() executes the
+// stream; the load (LOAD INP/WGT), compute (GEMM, ALU, FINISH, LOAD UOP/ACC) and store (STORE)
+// modules each take their instructions in order and run whenever the tokens they pop are there,
+// as the hardware's modules do. Errors (an index outside a buffer or the DRAM image, a flag the
+// instruction's module cannot have, tokens that never come, no FINISH) throw faultline::Error
+// naming the instruction's index in the stream.
+class VtaMachine {
+ public:
+  explicit VtaMachine(const VtaConfig& config);
+  const VtaConfig& config() const { return config_; }
+  VtaCounters run(const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram);
+
+  // Entry sizes in bytes (a LOAD/STORE's dram_base and x_stride count these).
+  std::size_t entry_bytes(int mem_id) const;
+
+ private:
+  void execute(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
+  void load(const Instruction& insn, std::size_t index, const std::vector<std::uint8_t>& dram, VtaCounters& counters);
+  void store(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
+  void gemm(const Instruction& insn, std::size_t index, VtaCounters& counters);
+  void alu(const Instruction& insn, std::size_t index, VtaCounters& counters);
+
+  VtaConfig config_;
+  std::size_t uop_depth_, inp_depth_, wgt_depth_, acc_depth_;
+  std::vector<std::uint32_t> uop_;
+  std::vector<std::int8_t> inp_, wgt_;  // inp: depth × batch × block; wgt: depth × block(out) × block(in)
+  std::vector<std::int32_t> acc_;       // depth × batch × block
+};
+
+}  // namespace faultline::models::vta

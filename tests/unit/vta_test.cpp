@@ -1,0 +1,380 @@
+// VTA's instruction set on the functional machine (models/vta_isa.h): the encoding at hw_spec.h's
+// bit positions, and programs modelled on tvm-vta's unit tests (GEMM with reset, padded loads,
+// every ALU operation with and without an immediate, relu, shift-and-clip), each checked against
+// results computed here independently; token deadlocks and out-of-range indices are errors.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "models/error.h"
+#include "models/vta_isa.h"
+#include "models/vta_program.h"
+
+using namespace faultline;
+using namespace faultline::models::vta;
+
+namespace {
+
+Instruction load(MemId mem, std::uint32_t sram, std::uint32_t dram, std::uint32_t y, std::uint32_t x, std::uint32_t stride) {
+  Instruction i;
+  i.opcode = static_cast<int>(Opcode::Load);
+  i.mem_id = static_cast<int>(mem);
+  i.sram_base = sram;
+  i.dram_base = dram;
+  i.y_size = y;
+  i.x_size = x;
+  i.x_stride = stride;
+  return i;
+}
+Instruction store(std::uint32_t sram, std::uint32_t dram, std::uint32_t y, std::uint32_t x, std::uint32_t stride) {
+  Instruction i = load(MemId::Out, sram, dram, y, x, stride);
+  i.opcode = static_cast<int>(Opcode::Store);
+  return i;
+}
+Instruction gemm(bool reset, std::uint32_t bgn, std::uint32_t end, std::uint32_t iter_out = 1, std::uint32_t iter_in = 1) {
+  Instruction i;
+  i.opcode = static_cast<int>(Opcode::Gemm);
+  i.reset = reset;
+  i.uop_bgn = bgn;
+  i.uop_end = end;
+  i.iter_out = iter_out;
+  i.iter_in = iter_in;
+  return i;
+}
+Instruction alu(AluOp op, std::uint32_t bgn, std::uint32_t end, bool use_imm, std::int32_t imm) {
+  Instruction i = gemm(false, bgn, end);
+  i.opcode = static_cast<int>(Opcode::Alu);
+  i.alu_op = static_cast<int>(op);
+  i.use_imm = use_imm;
+  i.imm = imm;
+  return i;
+}
+Instruction finish() {
+  Instruction i;
+  i.opcode = static_cast<int>(Opcode::Finish);
+  return i;
+}
+
+// A DRAM image built region by region; each region starts at a multiple of `align` bytes so that
+// an element index (bytes / entry size) addresses it.
+struct Dram {
+  std::vector<std::uint8_t> bytes;
+  std::uint32_t put(const void* data, std::size_t n, std::size_t entry) {
+    while (bytes.size() % 1024) bytes.push_back(0);
+    const std::size_t at = bytes.size();
+    bytes.resize(at + n);
+    std::memcpy(bytes.data() + at, data, n);
+    return static_cast<std::uint32_t>(at / entry);
+  }
+  std::uint32_t reserve(std::size_t n, std::size_t entry) {
+    std::vector<std::uint8_t> zeros(n, 0);
+    return put(zeros.data(), n, entry);
+  }
+};
+
+}  // namespace
+
+// The bit positions of hw_spec.h's bit fields for the default configuration (DESIGN.md, "VTA").
+TEST(VtaIsa, EncodingPutsFieldsWhereHwSpecDoes) {
+  const VtaConfig c;
+  Instruction l = load(MemId::Inp, 5, 7, 3, 2, 9);
+  l.push_next = true;
+  l.x_pad1 = 1;
+  const Word128 w = encode(l, c);
+  EXPECT_EQ(w[0] & 7u, 0u);                  // opcode LOAD
+  EXPECT_EQ((w[0] >> 6) & 1u, 1u);           // push_next
+  EXPECT_EQ((w[0] >> 7) & 7u, 2u);           // mem_id INP [9:7]
+  EXPECT_EQ((w[0] >> 10) & 0xFFFFu, 5u);     // sram_base [25:10]
+  EXPECT_EQ((w[0] >> 26) & 0xFFFFFFFFu, 7u); // dram_base [57:26]
+  EXPECT_EQ(w[1] & 0xFFFFu, 3u);             // y_size [79:64]
+  EXPECT_EQ((w[1] >> 16) & 0xFFFFu, 2u);     // x_size [95:80]
+  EXPECT_EQ((w[1] >> 32) & 0xFFFFu, 9u);     // x_stride [111:96]
+  EXPECT_EQ((w[1] >> 60) & 0xFu, 1u);        // x_pad1 [127:124]
+  Instruction g = gemm(true, 3, 9, 4, 5);
+  g.dst_out = 1;
+  g.wgt_in = 2;
+  const Word128 gw = encode(g, c);
+  EXPECT_EQ((gw[0] >> 7) & 1u, 1u);           // reset [7]
+  EXPECT_EQ((gw[0] >> 8) & 0x1FFFu, 3u);      // uop_bgn [20:8]
+  EXPECT_EQ((gw[0] >> 21) & 0x3FFFu, 9u);     // uop_end [34:21]
+  EXPECT_EQ((gw[0] >> 35) & 0x3FFFu, 4u);     // iter_out [48:35]
+  EXPECT_EQ((gw[0] >> 49) & 0x3FFFu, 5u);     // iter_in [62:49]
+  EXPECT_EQ(gw[1] & 0x7FFu, 1u);              // dst_out [74:64]
+  EXPECT_EQ((gw[1] >> 54) & 0x3FFu, 2u);      // wgt_in [127:118]
+  Instruction a = alu(AluOp::Shr, 0, 1, true, -3);
+  const Word128 aw = encode(a, c);
+  EXPECT_EQ((aw[1] >> 44) & 7u, 3u);          // alu_op [110:108]
+  EXPECT_EQ((aw[1] >> 47) & 1u, 1u);          // use_imm [111]
+  EXPECT_EQ((aw[1] >> 48) & 0xFFFFu, 0xFFFDu);  // imm [127:112], two's complement
+  EXPECT_EQ(encode_uop({1, 2, 3}, c), 1u | (2u << 11) | (3u << 22));  // dst[10:0], src[21:11], wgt[31:22]
+
+  // Every kind survives encode → decode and text → instruction.
+  std::mt19937 rng(3);
+  for (int k = 0; k < 200; ++k) {
+    Instruction x;
+    x.opcode = static_cast<int>(rng() % 5);
+    x.pop_prev = rng() & 1;
+    x.push_next = rng() & 1;
+    if (x.opcode <= 1) {
+      x.mem_id = static_cast<int>(rng() % 5);
+      x.sram_base = rng() & 0xFFFF;
+      x.dram_base = static_cast<std::uint32_t>(rng());
+      x.y_size = rng() & 0xFFFF;
+      x.x_pad0 = rng() & 0xF;
+    } else if (x.opcode == 2 || x.opcode == 4) {
+      x.uop_bgn = rng() & 0x1FFF;
+      x.uop_end = rng() & 0x3FFF;
+      x.iter_in = rng() & 0x3FFF;
+      x.src_in = rng() & 0x7FF;
+      if (x.opcode == 2) x.wgt_out = rng() & 0x3FF;
+      else {
+        x.alu_op = static_cast<int>(rng() % 5);
+        x.imm = static_cast<std::int16_t>(rng());
+      }
+    }
+    const Instruction y = decode(encode(x, c), c);
+    EXPECT_EQ(to_text(y), to_text(x));
+    EXPECT_EQ(to_text(from_text(to_text(x), "t")), to_text(x));
+  }
+  Instruction too_big = load(MemId::Inp, 70000, 0, 1, 1, 1);
+  EXPECT_THROW(encode(too_big, c), Error);
+  EXPECT_THROW(from_text("GEMM uop_bgn=1 nonsense=2", "t:1"), Error);
+  EXPECT_THROW(from_text("ALU alu_op=DIV", "t:1"), Error);
+}
+
+// GEMM with reset, then accumulation, over a 2 x 3 tile loop driven by the index factors; for
+// the default configuration and for BLOCK 8 with BATCH 2 (a 64 KiB WGT buffer, so that the 32-bit
+// micro-op still holds its three indices).
+TEST(VtaIsa, GemmMatchesAnIndependentProduct) {
+  for (const auto& [log_batch, log_block] : {std::pair{0, 4}, std::pair{1, 3}}) {
+    VtaConfig c;
+    c.log_batch = log_batch;
+    c.log_block = log_block;
+    if (log_block == 3) c.log_wgt_buff_size = 16;
+    const int b = c.batch(), n = c.block();
+    VtaMachine m(c);
+    std::mt19937 rng(7);
+    const int tiles_o = 2, tiles_i = 3;  // acc entries o; input/weight entries i
+    std::vector<std::int8_t> inp(static_cast<std::size_t>(tiles_i * b * n)), wgt(static_cast<std::size_t>(tiles_o * tiles_i * n * n));
+    for (auto& v : inp) v = static_cast<std::int8_t>(rng());
+    for (auto& v : wgt) v = static_cast<std::int8_t>(rng());
+    // acc[o] = Σ_i inp[i] · wgt[o·3 + i]ᵀ: uop {dst 0, src 0, wgt 0}, iter_out o (dst +1, wgt +3), iter_in i (src +1, wgt +1).
+    Dram dram;
+    const std::uint32_t uops[] = {encode_uop({0, 0, 0}, c)};
+    const std::uint32_t u = dram.put(uops, sizeof uops, 4);
+    const std::uint32_t x = dram.put(inp.data(), inp.size(), m.entry_bytes(2));
+    const std::uint32_t w = dram.put(wgt.data(), wgt.size(), m.entry_bytes(1));
+    const std::uint32_t out = dram.reserve(static_cast<std::size_t>(tiles_o * b * n), m.entry_bytes(4));
+    Instruction reset = gemm(true, 0, 1, tiles_o, 1);
+    reset.dst_out = 1;
+    Instruction mac = gemm(false, 0, 1, tiles_o, tiles_i);
+    mac.dst_out = 1;
+    mac.wgt_out = tiles_i;
+    mac.src_in = 1;
+    mac.wgt_in = 1;
+    const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, 1, 1), load(MemId::Inp, 0, x, 1, tiles_i, tiles_i),
+                                              load(MemId::Wgt, 0, w, 1, tiles_o * tiles_i, tiles_o * tiles_i), reset, mac, mac,
+                                              store(0, out, 1, tiles_o, tiles_o), finish()};
+    const VtaCounters k = m.run(program, dram.bytes);
+    for (int o = 0; o < tiles_o; ++o)
+      for (int bb = 0; bb < b; ++bb)
+        for (int r = 0; r < n; ++r) {
+          std::int32_t sum = 0;
+          for (int i = 0; i < tiles_i; ++i)
+            for (int col = 0; col < n; ++col)
+              sum += inp[static_cast<std::size_t>((i * b + bb) * n + col)] * wgt[static_cast<std::size_t>(((o * tiles_i + i) * n + r) * n + col)];
+          sum *= 2;  // the product was accumulated twice after one reset
+          const auto got = static_cast<std::int8_t>(dram.bytes[out * static_cast<std::size_t>(b * n) + static_cast<std::size_t>((o * b + bb) * n + r)]);
+          ASSERT_EQ(got, static_cast<std::int8_t>(sum & 0xFF)) << "batch " << b << " block " << n << " o " << o << " r " << r;
+        }
+    EXPECT_EQ(k.gemm_counter, 2u * tiles_o * tiles_i);  // reset passes are not counted
+    EXPECT_EQ(k.inp_load_nbytes, static_cast<std::uint64_t>(tiles_i * b * n));
+    EXPECT_EQ(k.wgt_load_nbytes, static_cast<std::uint64_t>(tiles_o * tiles_i * n * n));
+    EXPECT_EQ(k.uop_load_nbytes, 4u);
+    EXPECT_EQ(k.out_store_nbytes, static_cast<std::uint64_t>(tiles_o * b * n));
+  }
+}
+
+// A padded 2 x 3 INP load (x_stride 5 in a 4 x 5 image, one zero row above and below, one zero
+// column each side) moved to ACC by a GEMM with the identity matrix and stored: every entry
+// in place, every pad zero.
+TEST(VtaIsa, PaddedLoadFillsZeros) {
+  const VtaConfig c;
+  VtaMachine m(c);
+  const int n = 16;
+  std::vector<std::int8_t> image(static_cast<std::size_t>(4 * 5 * n));
+  for (std::size_t k = 0; k < image.size(); ++k) image[k] = static_cast<std::int8_t>(1 + k % 100);
+  std::vector<std::int8_t> identity(static_cast<std::size_t>(n * n), 0);
+  for (int r = 0; r < n; ++r) identity[static_cast<std::size_t>(r * n + r)] = 1;
+  Dram dram;
+  const int rows = 2 + 2, cols = 3 + 2;  // padded
+  std::vector<std::uint32_t> uops;
+  for (int e = 0; e < rows * cols; ++e) uops.push_back(encode_uop({static_cast<std::uint32_t>(e), static_cast<std::uint32_t>(e), 0}, c));
+  const std::uint32_t u = dram.put(uops.data(), uops.size() * 4, 4);
+  const std::uint32_t x = dram.put(image.data(), image.size(), 16);
+  const std::uint32_t w = dram.put(identity.data(), identity.size(), 256);
+  const std::uint32_t out = dram.reserve(static_cast<std::size_t>(rows * cols * n), 16);
+  Instruction padded = load(MemId::Inp, 0, x + 1 * 5 + 1, 2, 3, 5);  // rows 1-2, columns 1-3 of the image
+  padded.y_pad0 = padded.y_pad1 = padded.x_pad0 = padded.x_pad1 = 1;
+  const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, static_cast<std::uint32_t>(uops.size()), static_cast<std::uint32_t>(uops.size())),
+                                            padded, load(MemId::Wgt, 0, w, 1, 1, 1),
+                                            gemm(true, 0, static_cast<std::uint32_t>(uops.size())), gemm(false, 0, static_cast<std::uint32_t>(uops.size())),
+                                            store(0, out, 1, static_cast<std::uint32_t>(rows * cols), static_cast<std::uint32_t>(rows * cols)), finish()};
+  const VtaCounters k = m.run(program, dram.bytes);
+  for (int r = 0; r < rows; ++r)
+    for (int col = 0; col < cols; ++col)
+      for (int l = 0; l < n; ++l) {
+        const bool pad = r == 0 || r == rows - 1 || col == 0 || col == cols - 1;
+        const std::int8_t expected = pad ? 0 : image[static_cast<std::size_t>(((r - 1 + 1) * 5 + (col - 1 + 1)) * n + l)];
+        ASSERT_EQ(static_cast<std::int8_t>(dram.bytes[static_cast<std::size_t>(out) * 16 + static_cast<std::size_t>((r * cols + col) * n + l)]), expected)
+            << r << "," << col << "," << l;
+      }
+  EXPECT_EQ(k.inp_load_nbytes, 2u * 3u * 16u);  // padding is not counted
+}
+
+// Every ALU operation, with an immediate and with a vector operand, on ACC values loaded from
+// DRAM; then relu (MAX 0) and shift-and-clip (SHR, MIN 127, MAX -128) as TVM lowers requantization.
+TEST(VtaIsa, AluOperationsMatchTheirDefinitions) {
+  const VtaConfig c;
+  const int n = 16;
+  std::mt19937 rng(11);
+  std::vector<std::int32_t> a(n), b(n);
+  for (int l = 0; l < n; ++l) {
+    a[static_cast<std::size_t>(l)] = static_cast<std::int32_t>(rng() % 4001) - 2000;
+    b[static_cast<std::size_t>(l)] = static_cast<std::int32_t>(rng() % 11) - 5;  // small: shift amounts and factors
+  }
+  const auto expect_op = [&](AluOp op, bool use_imm, std::int32_t imm, const std::function<std::int32_t(std::int32_t, std::int32_t)>& f) {
+    VtaMachine m(c);
+    Dram dram;
+    const std::uint32_t uops[] = {encode_uop({0, 1, 0}, c)};
+    const std::uint32_t u = dram.put(uops, sizeof uops, 4);
+    std::vector<std::int32_t> acc(a);
+    acc.insert(acc.end(), b.begin(), b.end());
+    const std::uint32_t x = dram.put(acc.data(), acc.size() * 4, 64);
+    const std::uint32_t out = dram.reserve(16, 16);
+    const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, 1, 1), load(MemId::Acc, 0, x, 1, 2, 2), alu(op, 0, 1, use_imm, imm),
+                                              store(0, out, 1, 1, 1), finish()};
+    const VtaCounters k = m.run(program, dram.bytes);
+    EXPECT_EQ(k.alu_counter, 1u);
+    EXPECT_EQ(k.acc_load_nbytes, 2u * 64u);
+    for (int l = 0; l < n; ++l) {
+      const std::int32_t r = f(a[static_cast<std::size_t>(l)], use_imm ? imm : b[static_cast<std::size_t>(l)]);
+      ASSERT_EQ(static_cast<std::int8_t>(dram.bytes[static_cast<std::size_t>(out) * 16 + static_cast<std::size_t>(l)]), static_cast<std::int8_t>(r & 0xFF))
+          << alu_name(static_cast<int>(op)) << (use_imm ? " imm " : " vector ") << a[static_cast<std::size_t>(l)] << ", " << b[static_cast<std::size_t>(l)];
+    }
+  };
+  const auto shr = [](std::int32_t x, std::int32_t s) { return s >= 0 ? x / (1 << s) - ((x % (1 << s)) < 0 ? 1 : 0) : x * (1 << -s); };
+  for (bool imm : {false, true}) {
+    const std::int32_t v = imm ? -3 : 0;
+    expect_op(AluOp::Min, imm, v, [](std::int32_t x, std::int32_t y) { return x < y ? x : y; });
+    expect_op(AluOp::Max, imm, v, [](std::int32_t x, std::int32_t y) { return x > y ? x : y; });
+    expect_op(AluOp::Add, imm, v, [](std::int32_t x, std::int32_t y) { return x + y; });
+    expect_op(AluOp::Mul, imm, v, [](std::int32_t x, std::int32_t y) { return x * y; });
+    expect_op(AluOp::Shr, imm, imm ? 3 : 0, shr);  // vector amounts include negative ones: a left shift
+  }
+  expect_op(AluOp::Shr, true, -2, shr);
+  expect_op(AluOp::Max, true, 0, [](std::int32_t x, std::int32_t) { return x > 0 ? x : 0; });  // relu
+
+  // Requantization as TVM's VTA flow lowers it: shift right by 4, then clip to int8.
+  VtaMachine m(c);
+  Dram dram;
+  const std::uint32_t uops[] = {encode_uop({0, 0, 0}, c)};
+  const std::uint32_t u = dram.put(uops, sizeof uops, 4);
+  const std::uint32_t x = dram.put(a.data(), a.size() * 4, 64);
+  const std::uint32_t out = dram.reserve(16, 16);
+  const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, 1, 1), load(MemId::Acc, 0, x, 1, 1, 1), alu(AluOp::Shr, 0, 1, true, 4),
+                                            alu(AluOp::Min, 0, 1, true, 127), alu(AluOp::Max, 0, 1, true, -128), store(0, out, 1, 1, 1), finish()};
+  m.run(program, dram.bytes);
+  for (int l = 0; l < n; ++l) {
+    const std::int32_t q = std::min(127, std::max(-128, shr(a[static_cast<std::size_t>(l)], 4)));
+    EXPECT_EQ(static_cast<std::int8_t>(dram.bytes[static_cast<std::size_t>(out) * 16 + static_cast<std::size_t>(l)]), q) << a[static_cast<std::size_t>(l)];
+  }
+}
+
+// Tokens: the load module pushes to compute, compute pops; the order in the stream does not
+// matter as long as the tokens allow it. A pop that nothing pushes is a deadlock, reported at
+// once; an index outside a buffer names the instruction.
+TEST(VtaIsa, TokensDeadlocksAndRangeErrors) {
+  const VtaConfig c;
+  Dram dram;
+  const std::uint32_t uops[] = {encode_uop({0, 0, 0}, c)};
+  const std::uint32_t u = dram.put(uops, sizeof uops, 4);
+  const std::uint32_t x = dram.reserve(16, 16);
+  Instruction li = load(MemId::Inp, 0, x, 1, 1, 1);
+  li.push_next = true;
+  Instruction g = gemm(false, 0, 1);
+  g.pop_prev = true;
+  {
+    VtaMachine m(c);
+    // The GEMM comes first in the stream but waits for the load's token.
+    EXPECT_NO_THROW(m.run({load(MemId::Uop, 0, u, 1, 1, 1), g, li, finish()}, dram.bytes));
+  }
+  const auto message = [&](const std::vector<Instruction>& program) {
+    VtaMachine m(c);
+    std::vector<std::uint8_t> image = dram.bytes;
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      m.run(program, image);
+    } catch (const Error& e) {
+      EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  std::string e = message({load(MemId::Uop, 0, u, 1, 1, 1), g, finish()});
+  EXPECT_NE(e.find("deadlock"), std::string::npos) << e;
+  EXPECT_NE(e.find("instruction 1 (GEMM)"), std::string::npos) << e;
+  Instruction far = load(MemId::Inp, 2047, x, 1, 2, 2);
+  e = message({far, finish()});
+  EXPECT_NE(e.find("instruction 0 (LOAD INP)"), std::string::npos) << e;
+  EXPECT_NE(e.find("2048"), std::string::npos) << e;
+  Instruction beyond = load(MemId::Inp, 0, 1u << 30, 1, 1, 1);
+  e = message({beyond, finish()});
+  EXPECT_NE(e.find("DRAM"), std::string::npos) << e;
+  Instruction bad_flag = load(MemId::Wgt, 0, 0, 1, 1, 1);
+  bad_flag.pop_prev = true;
+  e = message({bad_flag, finish()});
+  EXPECT_NE(e.find("load module has no previous module"), std::string::npos) << e;
+  Instruction stray_gemm = gemm(false, 0, 1);
+  stray_gemm.dst_in = 100;
+  stray_gemm.iter_in = 30;
+  e = message({load(MemId::Uop, 0, u, 1, 1, 1), stray_gemm, finish()});
+  EXPECT_NE(e.find("instruction 1 (GEMM): micro-op 0 at iteration (0, 21)"), std::string::npos) << e;
+  e = message({load(MemId::Uop, 0, u, 1, 1, 1)});
+  EXPECT_NE(e.find("no FINISH"), std::string::npos) << e;
+}
+
+// insn.bin and the text form round-trip; bad files name the file and line.
+TEST(VtaIsa, ProgramFiles) {
+  const VtaConfig c;
+  const std::vector<Instruction> program = {load(MemId::Uop, 0, 0, 1, 1, 1), gemm(true, 0, 1), alu(AluOp::Add, 0, 1, true, -7), store(0, 0, 1, 1, 1), finish()};
+  const std::string bin = insn_bin(program, c);
+  ASSERT_EQ(bin.size(), program.size() * 16);
+  const std::string dir = ::testing::TempDir();
+  {
+    FILE* f = std::fopen((dir + "/vta_insn.bin").c_str(), "wb");
+    std::fwrite(bin.data(), 1, bin.size(), f);
+    std::fclose(f);
+  }
+  const std::vector<Instruction> back = read_insn_bin(dir + "/vta_insn.bin", c);
+  EXPECT_EQ(disassemble(back), disassemble(program));
+  {
+    FILE* f = std::fopen((dir + "/vta_bad.txt").c_str(), "w");
+    std::fputs("# a comment\nLOAD mem=UOP x_size=1\nGEMM uop_end=99999\n", f);
+    std::fclose(f);
+  }
+  try {
+    read_asm(dir + "/vta_bad.txt");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("vta_bad.txt:3: field 'uop_end'"), std::string::npos) << e.what();
+  }
+  {
+    FILE* f = std::fopen((dir + "/vta_short.bin").c_str(), "wb");
+    std::fwrite(bin.data(), 1, 20, f);
+    std::fclose(f);
+  }
+  EXPECT_THROW(read_insn_bin(dir + "/vta_short.bin", c), Error);
+}

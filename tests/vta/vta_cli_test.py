@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""`faultline vta asm|disasm|run` end to end: a program written as text is assembled, run on a
+DRAM image and its output checked against numpy; disasm gives the text back; bad programs end
+with one line naming the file and instruction, exit 2, within a second.
+Usage: vta_cli_test.py FAULTLINE WORK_DIR"""
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+faultline, work = sys.argv[1:3]
+os.makedirs(work, exist_ok=True)
+failures = []
+
+
+def run(*args):
+    t0 = time.monotonic()
+    p = subprocess.run([faultline, "vta", *args], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
+
+
+def expect(name, ok, detail):
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail))
+    if not ok:
+        failures.append(name)
+
+
+# DRAM: micro-op at byte 0 (element 0 of 4 bytes), ACC vector at byte 64 (element 1 of 64 bytes),
+# output at byte 128 (element 8 of 16 bytes).
+rng = np.random.default_rng(2)
+acc = rng.integers(-3000, 3000, size=16, dtype=np.int32)
+dram = bytearray(256)
+dram[0:4] = np.uint32(0).tobytes()  # uop {dst 0, src 0, wgt 0}
+dram[64:128] = acc.tobytes()
+folder = os.path.join(work, "prog")
+os.makedirs(folder, exist_ok=True)
+with open(os.path.join(folder, "dram.bin"), "wb") as f:
+    f.write(bytes(dram))
+text = """# requantize one ACC vector: (x >> 3) clipped to int8, then relu
+LOAD mem=UOP sram_base=0 dram_base=0 y_size=1 x_size=1 x_stride=1
+LOAD mem=ACC sram_base=0 dram_base=1 y_size=1 x_size=1 x_stride=1
+ALU alu_op=SHR use_imm=1 imm=3 uop_bgn=0 uop_end=1 iter_out=1 iter_in=1
+ALU alu_op=MIN use_imm=1 imm=127 uop_bgn=0 uop_end=1 iter_out=1 iter_in=1
+ALU alu_op=MAX use_imm=1 imm=0 uop_bgn=0 uop_end=1 iter_out=1 iter_in=1 push_next=1
+STORE mem=OUT sram_base=0 dram_base=8 y_size=1 x_size=1 x_stride=1 pop_prev=1
+FINISH
+"""
+with open(os.path.join(work, "prog.txt"), "w") as f:
+    f.write(text)
+rc, out, err, _ = run("asm", os.path.join(work, "prog.txt"), "--out", os.path.join(folder, "insn.bin"))
+expect("asm", rc == 0 and os.path.getsize(os.path.join(folder, "insn.bin")) == 7 * 16, f"exit {rc}: {out}{err}")
+rc, out, err, _ = run("run", "--program", folder, "--out", os.path.join(work, "stats.json"))
+got = np.frombuffer(open(os.path.join(folder, "dram.out.bin"), "rb").read()[128:144], dtype=np.int8)
+want = np.maximum(np.minimum(acc >> 3, 127), 0).astype(np.int8)
+expect("run gives numpy's result", rc == 0 and np.array_equal(got, want), f"exit {rc}: {out}{err}; got {got}, want {want}")
+expect("run counters", "alu_counter 3" in out and "out_store_nbytes 16" in out and "acc_load_nbytes 64" in out, out)
+stats = open(os.path.join(work, "stats.json")).read()
+expect("stats JSON", '"alu_counter": 3' in stats and '"uop_load_nbytes": 4' in stats, stats)
+rc, out, err, _ = run("disasm", os.path.join(folder, "insn.bin"))
+lines = [l.split("#")[0].split() for l in out.splitlines()]
+expect("disasm names every field", rc == 0 and len(lines) == 7 and lines[2][0] == "ALU" and "alu_op=SHR" in lines[2] and "imm=3" in lines[2]
+       and "pop_prev=1" in lines[5], out)
+
+# Bad programs: one line, exit 2, the file and the instruction named, quickly.
+with open(os.path.join(work, "deadlock.txt"), "w") as f:
+    f.write("LOAD mem=UOP x_size=1 y_size=1 x_stride=1\nGEMM uop_end=1 iter_out=1 iter_in=1 pop_next=1\nFINISH\n")
+dead = os.path.join(work, "dead")
+os.makedirs(dead, exist_ok=True)
+with open(os.path.join(dead, "dram.bin"), "wb") as f:
+    f.write(bytes(64))
+run("asm", os.path.join(work, "deadlock.txt"), "--out", os.path.join(dead, "insn.bin"))
+cases = [
+    ("deadlock", ["run", "--program", dead], ["dead/insn.bin", "deadlock", "instruction 1 (GEMM)"]),
+    ("missing folder", ["run", "--program", os.path.join(work, "nowhere")], ["nowhere/insn.bin", "no such file"]),
+    ("asm unknown field", ["asm", os.path.join(work, "bad.txt"), "--out", os.path.join(work, "x.bin")], ["bad.txt:1", "colour"]),
+    ("asm value too wide", ["asm", os.path.join(work, "wide.txt"), "--out", os.path.join(work, "x.bin")], ["wide.txt:1", "iter_out", "14 bits"]),
+    ("bad config", ["run", "--program", folder, "--config", "log_acc_width=4"], ["--config", "log_acc_width"]),
+]
+with open(os.path.join(work, "bad.txt"), "w") as f:
+    f.write("GEMM colour=1\n")
+with open(os.path.join(work, "wide.txt"), "w") as f:
+    f.write("GEMM iter_out=99999\n")
+for name, args, needles in cases:
+    rc, out, err, seconds = run(*args)
+    line = err.strip()
+    expect(f"bad: {name}", rc == 2 and "\n" not in line and all(n in line for n in needles) and seconds < 1.0,
+           f"exit {rc} after {seconds:.2f} s: {err}")
+print(f"{len(failures)} failing" if failures else "all passed")
+sys.exit(1 if failures else 0)
