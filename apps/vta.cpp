@@ -4,6 +4,7 @@
 
 #include "models/files.h"
 #include "models/vta_program.h"
+#include "sim/vta_rtl.h"
 
 namespace faultline::app {
 namespace {
@@ -41,7 +42,7 @@ models::vta::VtaConfig read_config(const std::vector<std::string>& assignments) 
 }  // namespace
 
 int cmd_vta(const std::vector<std::string>& args) {
-  std::string action, program, input, output, stats;
+  std::string action, program, input, output, stats, level = "functional", rtl_module = "mac_array";
   std::vector<std::string> config;
   po::options_description options("vta options");
   options.add_options()
@@ -50,6 +51,8 @@ int cmd_vta(const std::vector<std::string>& args) {
       ("program", po::value(&program), "run: the program folder (insn.bin, dram.bin)")
       ("input", po::value(&input), "asm: the text program; disasm: the insn.bin")
       ("out", po::value(&output), "asm: the insn.bin to write; run: the counters as JSON; disasm: a text file (default: standard output)")
+      ("level", po::value(&level)->default_value(level), "run: functional, or rtl (every GEMM micro-op's product on a Verilated GEMM core, --rtl)")
+      ("rtl", po::value(&rtl_module)->default_value(rtl_module), "run --level rtl: the RTL module (BLOCK x BLOCK lanes, exact twin; faultline cosim --list)")
       ("config", po::value(&config), "a vta_config.json field, e.g. log_block=3 (repeatable; default: tvm-vta's default configuration)");
   po::positional_options_description positional;
   positional.add("action", 1).add("input", 1);
@@ -61,7 +64,12 @@ int cmd_vta(const std::vector<std::string>& args) {
   if (action == "run") {
     if (program.empty()) throw Error("vta run: --program DIR is required");
     if (!output.empty()) check_output_file(output, "--out");
-    const models::vta::VtaRunResult r = models::vta::run_program_folder(program, c);
+    if (level != "functional" && level != "rtl") throw Error("--level: must be functional or rtl, got '" + level + "'");
+    std::unique_ptr<sim::VtaRtlGemm> rtl;
+    if (level == "rtl") rtl = std::make_unique<sim::VtaRtlGemm>(rtl_module, c);
+    const models::vta::VtaRunResult r = models::vta::run_program_folder(program, c, [&](models::vta::VtaMachine& m) {
+      if (rtl) rtl->attach(m);
+    });
     const models::vta::VtaCounters& k = r.counters;
     std::printf("%llu instructions; inp_load_nbytes %llu, wgt_load_nbytes %llu, acc_load_nbytes %llu, uop_load_nbytes %llu, out_store_nbytes %llu, "
                 "gemm_counter %llu, alu_counter %llu\nwrote %s\n",
@@ -69,7 +77,14 @@ int cmd_vta(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(k.wgt_load_nbytes), static_cast<unsigned long long>(k.acc_load_nbytes),
                 static_cast<unsigned long long>(k.uop_load_nbytes), static_cast<unsigned long long>(k.out_store_nbytes),
                 static_cast<unsigned long long>(k.gemm_counter), static_cast<unsigned long long>(k.alu_counter), r.dram_out.c_str());
-    if (!output.empty()) write_file_atomically(output, models::vta::counters_json(k) + "\n");
+    std::string json = models::vta::counters_json(k);
+    if (rtl) {
+      std::printf("rtl %s: %llu cycles, %llu GEMM products, %llu weight tiles loaded\n", rtl_module.c_str(), static_cast<unsigned long long>(rtl->cycles()),
+                  static_cast<unsigned long long>(rtl->products()), static_cast<unsigned long long>(rtl->weight_loads()));
+      json.pop_back();  // the closing brace
+      json += ", \"rtl_cycles\": " + std::to_string(rtl->cycles()) + ", \"rtl_weight_loads\": " + std::to_string(rtl->weight_loads()) + "}";
+    }
+    if (!output.empty()) write_file_atomically(output, json + "\n");
     return 0;
   }
   if (action == "asm") {

@@ -433,6 +433,13 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
         }
         const std::int8_t* in = inp_.data() + x * b * n;
         const std::int8_t* wt = wgt_.data() + w * n * n;
+        if (product_) {
+          product_out_.resize(b * n);
+          product_(in, wt, product_out_.data());
+          for (std::size_t l = 0; l < b * n; ++l)
+            acc[l] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[l]) + static_cast<std::uint32_t>(product_out_[l]));
+          continue;
+        }
         for (std::size_t bb = 0; bb < b; ++bb)
           for (std::size_t r = 0; r < n; ++r) {
             std::int32_t sum = 0;

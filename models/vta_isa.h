@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,12 @@ class VtaMachine {
   const VtaConfig& config() const { return config_; }
   VtaCounters run(const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram);
 
+  // The product of one GEMM micro-op, out[b·block + r] = Σ_c inp[b·block + c] · wgt[r·block + c]
+  // for every batch row b and output r; the machine adds it to ACC. By default computed here;
+  // the RTL level puts it on a Verilated GEMM core (sim/vta_rtl.h).
+  using GemmProduct = std::function<void(const std::int8_t* inp, const std::int8_t* wgt, std::int32_t* out)>;
+  void set_gemm_product(GemmProduct product) { product_ = std::move(product); }
+
   // Entry sizes in bytes (a LOAD/STORE's dram_base and x_stride count these).
   std::size_t entry_bytes(int mem_id) const;
 
@@ -116,6 +123,8 @@ class VtaMachine {
   std::vector<std::uint32_t> uop_;
   std::vector<std::int8_t> inp_, wgt_;  // inp: depth × batch × block; wgt: depth × block(out) × block(in)
   std::vector<std::int32_t> acc_;       // depth × batch × block
+  GemmProduct product_;
+  std::vector<std::int32_t> product_out_;
 };
 
 }  // namespace faultline::models::vta

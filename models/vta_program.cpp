@@ -56,11 +56,12 @@ std::string disassemble(const std::vector<Instruction>& program) {
   return out;
 }
 
-VtaRunResult run_program_folder(const std::string& folder, const VtaConfig& config) {
+VtaRunResult run_program_folder(const std::string& folder, const VtaConfig& config, const std::function<void(VtaMachine&)>& prepare) {
   const std::vector<Instruction> program = read_insn_bin(folder + "/insn.bin", config);
   const std::string image = read_input_file(folder + "/dram.bin");
   std::vector<std::uint8_t> dram(image.begin(), image.end());
   VtaMachine machine(config);
+  if (prepare) prepare(machine);
   VtaRunResult result;
   try {
     result.counters = machine.run(program, dram);

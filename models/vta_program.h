@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,9 @@ struct VtaRunResult {
   std::string dram_out;  // the path written
 };
 // Runs DIR/insn.bin on DIR/dram.bin and writes DIR/dram.out.bin (the whole image after the run).
-VtaRunResult run_program_folder(const std::string& folder, const VtaConfig& config);
+// `prepare` (optional) is called with the machine before the run (e.g. to put its GEMM on RTL).
+VtaRunResult run_program_folder(const std::string& folder, const VtaConfig& config,
+                                const std::function<void(VtaMachine&)>& prepare = {});
 // The counters as a JSON object, by tvm-vta's names.
 std::string counters_json(const VtaCounters& counters);
 

@@ -14,7 +14,7 @@ void faultline_rtl_twin(const faultline::rtl::TwinUnit& unit, const std::int8_t*
     for (int j = 0; j < unit.inputs; ++j) sum += static_cast<std::int32_t>(unit.weights[i * unit.inputs + j]) * x[j];
     long long v = sum;
     if (round && shift > 0) v += 1LL << (shift - 1);
-    v >>= shift;  // arithmetic on a signed value (C++20; what every compiler does)
+    v >>= shift;  // arithmetic shift of a signed value (guaranteed from C++20; GCC and clang do it in C++17)
     if (saturate) v = std::clamp(v, -32768LL, 32767LL);
     y[i] = static_cast<std::int32_t>(v);
   }
