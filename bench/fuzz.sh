@@ -12,7 +12,7 @@ minutes=${1:-30}
 jobs=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-if ((${#targets[@]} == 0)); then targets=(onnx npy idx hwcfg sweep_log trace); fi
+if ((${#targets[@]} == 0)); then targets=(onnx npy idx hwcfg sweep_log trace vta); fi
 if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   sudo=""; if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
   $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev
