@@ -410,10 +410,14 @@ void VtaMachine::store(const Instruction& insn, std::size_t index, std::vector<s
   counters.out_store_nbytes += static_cast<std::uint64_t>(insn.y_size) * insn.x_size * lanes;
 }
 
-void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& counters) {
+void VtaMachine::check_uop_range(const Instruction& insn, std::size_t index) const {
   if (insn.uop_bgn > insn.uop_end || insn.uop_end > uop_depth_)
     throw Error(at(index, insn) + ": micro-ops " + std::to_string(insn.uop_bgn) + ".." + std::to_string(insn.uop_end) + " outside the UOP buffer's " +
                 std::to_string(uop_depth_));
+}
+
+void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& counters) {
+  check_uop_range(insn, index);
   const std::size_t b = static_cast<std::size_t>(config_.batch()), n = static_cast<std::size_t>(config_.block());
   for (std::uint32_t o = 0; o < insn.iter_out; ++o)
     for (std::uint32_t i = 0; i < insn.iter_in; ++i)
@@ -458,9 +462,7 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
 }
 
 void VtaMachine::alu(const Instruction& insn, std::size_t index, VtaCounters& counters) {
-  if (insn.uop_bgn > insn.uop_end || insn.uop_end > uop_depth_)
-    throw Error(at(index, insn) + ": micro-ops " + std::to_string(insn.uop_bgn) + ".." + std::to_string(insn.uop_end) + " outside the UOP buffer's " +
-                std::to_string(uop_depth_));
+  check_uop_range(insn, index);
   if (insn.alu_op > static_cast<int>(AluOp::Mul)) throw Error(at(index, insn) + ": unknown ALU operation " + std::to_string(insn.alu_op));
   const std::size_t lanes = static_cast<std::size_t>(config_.batch() * config_.block());
   for (std::uint32_t o = 0; o < insn.iter_out; ++o)

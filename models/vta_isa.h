@@ -115,6 +115,7 @@ class VtaMachine {
   void execute(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
   void load(const Instruction& insn, std::size_t index, const std::vector<std::uint8_t>& dram, VtaCounters& counters);
   void store(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
+  void check_uop_range(const Instruction& insn, std::size_t index) const;  // GEMM and ALU
   void gemm(const Instruction& insn, std::size_t index, VtaCounters& counters);
   void alu(const Instruction& insn, std::size_t index, VtaCounters& counters);
 
