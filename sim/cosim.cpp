@@ -109,10 +109,10 @@ CosimReport run_cosim(const CosimOptions& o) {
     }
   };
   Words weight_words{weight_rng}, vector_words{vector_rng};
-  const auto lane = [&](Stimulus kind, Words& words, std::uint64_t index, std::uint64_t vector, int j) -> std::int8_t {
+  const auto lane = [&](Stimulus draw, Words& words, std::uint64_t index, std::uint64_t vector, int j) -> std::int8_t {
     const std::uint32_t r = words(index);
     const auto value = static_cast<std::int8_t>(r & 0xFF);
-    switch (kind) {
+    switch (draw) {
       case Stimulus::Sparse:  // nonzero with probability `density` (16-bit resolution)
         if (static_cast<double>(r >> 16) >= o.density * 65536.0) return 0;
         return value == 0 ? 1 : value;

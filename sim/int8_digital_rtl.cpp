@@ -5,7 +5,6 @@
 
 #include "models/error.h"
 #include "models/int8_digital.h"
-#include "models/mvm_int8.h"
 #include "sim/cycle_level.h"
 #include "sim/rtl_level.h"
 #include "sim/rtl_unit.h"
@@ -23,41 +22,12 @@ namespace {
 void check_module(int drop, const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers) {
   if (info.twin_function == nullptr)
     throw Error("RTL module " + info.name + " has no twin (module.txt: twin = none), so nothing shows that it computes the int8_digital products");
-  const int n = info.outputs, m = info.inputs;
-  const rtl::TwinUnit probe_unit_base{n, m, nullptr, &registers};
-  std::vector<std::int8_t> w(static_cast<std::size_t>(n * m)), x(static_cast<std::size_t>(m));
-  std::vector<std::int32_t> expected(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n));
-  std::uint64_t state = 0x9E3779B97F4A7C15ull;  // a fixed probe sequence (splitmix64 steps)
-  const auto next = [&state] {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  for (int pattern = 0; pattern < 24; ++pattern) {
-    for (auto& v : w) v = pattern % 4 == 1 ? (next() & 1 ? 127 : -128) : static_cast<std::int8_t>(next() & 0xFF);
-    for (auto& v : x) {
-      const std::uint64_t r = next();
-      v = pattern % 4 == 1 ? (r & 1 ? 127 : -128) : pattern % 4 == 2 ? 0 : pattern % 4 == 3 && (r & 3) ? 0 : static_cast<std::int8_t>(r >> 8);
-    }
-    models::int8_matrix_vector(w.data(), x.data(), expected.data(), n, m, drop);
-    rtl::TwinUnit unit = probe_unit_base;
-    unit.weights = w.data();
-    try {
-      info.twin_function(unit, x.data(), got.data());
-    } catch (const std::exception& e) {
-      throw Error("RTL module " + info.name + "'s twin failed: " + e.what());
-    }
-    for (int i = 0; i < n; ++i)
-      if (got[static_cast<std::size_t>(i)] != expected[static_cast<std::size_t>(i)]) {
-        std::string regs;
-        for (const auto& r : registers) regs += (regs.empty() ? "" : ", ") + r.name + " = " + std::to_string(r.value);
-        throw Error("RTL module " + info.name + "'s twin (" + info.twin + (regs.empty() ? "" : ", registers " + regs) +
-                    ") does not compute what approx_drop_bits " + std::to_string(drop) + " describes: output lane " + std::to_string(i) +
-                    " of a probe vector is " + std::to_string(got[static_cast<std::size_t>(i)]) + ", the int8_digital model gives " +
-                    std::to_string(expected[static_cast<std::size_t>(i)]) + " (the functional and RTL levels would differ)");
-      }
-  }
+  const std::string difference = twin_difference_from_int8(info, registers, drop);
+  if (difference.empty()) return;
+  std::string regs;
+  for (const auto& r : registers) regs += (regs.empty() ? "" : ", ") + r.name + " = " + std::to_string(r.value);
+  throw Error("RTL module " + info.name + "'s twin (" + info.twin + (regs.empty() ? "" : ", registers " + regs) + ") does not compute what approx_drop_bits " +
+              std::to_string(drop) + " describes: " + difference + " (the functional and RTL levels would differ)");
 }
 
 class RtlInt8Substrate final : public WrappedSubstrate {

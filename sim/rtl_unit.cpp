@@ -104,6 +104,37 @@ RtlTwinFunction builtin_rtl_twin(const std::string& name) {
   return nullptr;
 }
 
+std::string twin_difference_from_int8(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, int drop) {
+  const int n = info.outputs, m = info.inputs;
+  std::vector<std::int8_t> w(static_cast<std::size_t>(n * m)), x(static_cast<std::size_t>(m));
+  std::vector<std::int32_t> expected(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n));
+  std::uint64_t state = 0x9E3779B97F4A7C15ull;  // a fixed probe sequence (splitmix64 steps)
+  const auto next = [&state] {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  for (int pattern = 0; pattern < 24; ++pattern) {
+    for (auto& v : w) v = pattern % 4 == 1 ? (next() & 1 ? 127 : -128) : static_cast<std::int8_t>(next() & 0xFF);
+    for (auto& v : x) {
+      const std::uint64_t r = next();
+      v = pattern % 4 == 1 ? (r & 1 ? 127 : -128) : pattern % 4 == 2 ? 0 : pattern % 4 == 3 && (r & 3) ? 0 : static_cast<std::int8_t>(r >> 8);
+    }
+    models::int8_matrix_vector(w.data(), x.data(), expected.data(), n, m, drop);
+    try {
+      info.twin_function(rtl::TwinUnit{n, m, w.data(), &registers}, x.data(), got.data());
+    } catch (const std::exception& e) {
+      throw Error("RTL module " + info.name + "'s twin failed: " + e.what());
+    }
+    for (int i = 0; i < n; ++i)
+      if (got[static_cast<std::size_t>(i)] != expected[static_cast<std::size_t>(i)])
+        return "output lane " + std::to_string(i) + " of a probe vector is " + std::to_string(got[static_cast<std::size_t>(i)]) +
+               ", the int8_digital model gives " + std::to_string(expected[static_cast<std::size_t>(i)]);
+  }
+  return "";
+}
+
 std::vector<rtl::RegisterValue> rtl_register_values(const RtlModuleInfo& info, const std::map<std::string, long long>& values,
                                                     const std::string& where) {
   for (const auto& [name, value] : values) {

@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "models/error.h"
-#include "models/mvm_int8.h"
 
 namespace faultline::sim {
 
@@ -16,23 +15,12 @@ VtaRtlGemm::VtaRtlGemm(const std::string& module, const models::vta::VtaConfig& 
     throw Error("RTL module " + module + " is " + std::to_string(info.outputs) + " x " + std::to_string(info.inputs) + "; VTA's GEMM core is BLOCK x BLOCK = " +
                 std::to_string(block_) + " x " + std::to_string(block_));
   if (info.twin_function == nullptr) throw Error("RTL module " + module + " has no twin, so nothing shows that it computes VTA's exact GEMM");
-  // The twin (at the registers' reset values) must be the exact product on probe tiles: random
-  // codes and the extremes.
+  // The twin, at the registers' reset values, must be the exact product on probe tiles.
   std::vector<rtl::RegisterValue> registers;
   for (const auto& r : info.registers) registers.push_back({r.name, r.fallback});
-  std::vector<std::int8_t> w(static_cast<std::size_t>(block_ * block_)), x(static_cast<std::size_t>(block_));
-  std::vector<std::int32_t> expected(static_cast<std::size_t>(block_)), got(static_cast<std::size_t>(block_));
-  std::uint32_t state = 12345;
-  for (int probe = 0; probe < 16; ++probe) {
-    for (auto* v : {&w, &x})
-      for (auto& e : *v) {
-        state = state * 1664525u + 1013904223u;  // a fixed probe sequence (Numerical Recipes LCG)
-        e = probe % 2 ? static_cast<std::int8_t>((state >> 24) & 1 ? 127 : -128) : static_cast<std::int8_t>(state >> 24);
-      }
-    models::int8_matrix_vector(w.data(), x.data(), expected.data(), block_, block_, 0);
-    info.twin_function(rtl::TwinUnit{block_, block_, w.data(), &registers}, x.data(), got.data());
-    if (got != expected) throw Error("RTL module " + module + "'s twin is not the exact int8 product VTA's GEMM computes");
-  }
+  const std::string difference = twin_difference_from_int8(info, registers, /*drop=*/0);
+  if (!difference.empty())
+    throw Error("RTL module " + module + "'s twin is not the exact int8 product VTA's GEMM computes: " + difference);
   unit_ = kind.create_direct("vta_gemm", sc_core::sc_time(1, sc_core::SC_NS));
   unit_->reset();
   for (const auto& r : info.registers) unit_->write_register(r.address, static_cast<std::uint32_t>(r.fallback));

@@ -17,7 +17,6 @@ using namespace faultline::models::vta;
 TEST(VtaRtl, GemmOnTheRtlCoreEqualsTheFunctionalMachine) {
   sim::register_built_rtl();
   const VtaConfig c;
-  const int n = c.block();
   std::mt19937 rng(5);
   // DRAM: 8 micro-ops at element 0 (4 bytes), 6 input vectors at byte 1024, 4 weight tiles at
   // byte 2048, 6 output vectors at byte 4096.
