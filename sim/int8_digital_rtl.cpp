@@ -22,7 +22,7 @@ namespace {
 void check_module(int drop, const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers) {
   if (info.twin_function == nullptr)
     throw Error("RTL module " + info.name + " has no twin (module.txt: twin = none), so nothing shows that it computes the int8_digital products");
-  const std::string difference = twin_difference_from_int8(info, registers, drop);
+  const std::string difference = twin_difference_from_int8(info, registers, drop, "int8_digital model");
   if (difference.empty()) return;
   std::string regs;
   for (const auto& r : registers) regs += (regs.empty() ? "" : ", ") + r.name + " = " + std::to_string(r.value);

@@ -104,7 +104,8 @@ RtlTwinFunction builtin_rtl_twin(const std::string& name) {
   return nullptr;
 }
 
-std::string twin_difference_from_int8(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, int drop) {
+std::string twin_difference_from_int8(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, int drop,
+                                      const std::string& model) {
   const int n = info.outputs, m = info.inputs;
   std::vector<std::int8_t> w(static_cast<std::size_t>(n * m)), x(static_cast<std::size_t>(m));
   std::vector<std::int32_t> expected(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n));
@@ -130,7 +131,7 @@ std::string twin_difference_from_int8(const RtlModuleInfo& info, const std::vect
     for (int i = 0; i < n; ++i)
       if (got[static_cast<std::size_t>(i)] != expected[static_cast<std::size_t>(i)])
         return "output lane " + std::to_string(i) + " of a probe vector is " + std::to_string(got[static_cast<std::size_t>(i)]) +
-               ", the int8_digital model gives " + std::to_string(expected[static_cast<std::size_t>(i)]);
+               ", the " + model + " gives " + std::to_string(expected[static_cast<std::size_t>(i)]);
   }
   return "";
 }

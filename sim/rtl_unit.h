@@ -47,8 +47,9 @@ RtlTwinFunction builtin_rtl_twin(const std::string& name);
 // Runs the module's twin (at `registers`) on probe tiles -- random codes, the extremes -128/127,
 // all-zero and sparse vectors -- against models::int8_matrix_vector with `drop` truncated bits.
 // Returns "" when they agree, else the first difference ("output lane i of a probe vector is X,
-// the int8_digital model gives Y"). Throws faultline::Error when the twin itself fails.
-std::string twin_difference_from_int8(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, int drop);
+// the <model> gives Y"). Throws faultline::Error when the twin itself fails.
+std::string twin_difference_from_int8(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, int drop,
+                                      const std::string& model);
 
 // The register values a run uses: the reset values, overridden by `values` (by name). Throws
 // faultline::Error "<where>: ..." for an unknown register or a value outside [0, 2^width).

@@ -18,7 +18,7 @@ VtaRtlGemm::VtaRtlGemm(const std::string& module, const models::vta::VtaConfig& 
   // The twin, at the registers' reset values, must be the exact product on probe tiles.
   std::vector<rtl::RegisterValue> registers;
   for (const auto& r : info.registers) registers.push_back({r.name, r.fallback});
-  const std::string difference = twin_difference_from_int8(info, registers, /*drop=*/0);
+  const std::string difference = twin_difference_from_int8(info, registers, /*drop=*/0, "exact product");
   if (!difference.empty())
     throw Error("RTL module " + module + "'s twin is not the exact int8 product VTA's GEMM computes: " + difference);
   unit_ = kind.create_direct("vta_gemm", sc_core::sc_time(1, sc_core::SC_NS));
