@@ -13,21 +13,29 @@
 namespace faultline::sim {
 namespace {
 
-// The functional level computes the unit's integer products with models::int8_matrix_vector
-// (exact, or truncated products for approx_drop_bits > 0); the RTL level must give the same, so
-// the module's twin with the unit's register values is run on probe tiles before any work:
-// random codes, the extremes -128/127 (the largest magnitudes a product and a sum reach), all-zero
-// vectors and sparse ones. A twin that differs anywhere is refused with the first difference; a
-// module without a twin cannot be checked and is refused too.
-void check_module(int drop, const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers) {
+// What the unit's integer products are when it names an RTL module. The behavioural model
+// (models::int8_matrix_vector: exact, or truncated products for approx_drop_bits > 0) unless the
+// module's twin at the unit's register values computes something else (a shift, a saturation, a
+// different multiplier): then the twin defines them, at the functional level (twin_tiled_product)
+// as at the RTL level, and approx_drop_bits must be 0 (two descriptions of one multiplier that
+// contradict each other are refused). The twin is compared with the model on probe tiles: random
+// codes, the extremes -128/127 (the largest magnitudes a product and a sum reach), all-zero and
+// sparse vectors. Returns whether the twin defines the products; a module without a twin cannot
+// be checked and is refused.
+bool twin_defines_products(int drop, const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers) {
   if (info.twin_function == nullptr)
-    throw Error("RTL module " + info.name + " has no twin (module.txt: twin = none), so nothing shows that it computes the int8_digital products");
+    throw Error("RTL module " + info.name + " has no twin (module.txt: twin = none), so nothing shows what its products are");
   const std::string difference = twin_difference_from_int8(info, registers, drop, "int8_digital model");
-  if (difference.empty()) return;
+  if (difference.empty()) return false;
+  if (drop == 0) return true;
   std::string regs;
   for (const auto& r : registers) regs += (regs.empty() ? "" : ", ") + r.name + " = " + std::to_string(r.value);
   throw Error("RTL module " + info.name + "'s twin (" + info.twin + (regs.empty() ? "" : ", registers " + regs) + ") does not compute what approx_drop_bits " +
-              std::to_string(drop) + " describes: " + difference + " (the functional and RTL levels would differ)");
+              std::to_string(drop) + " describes: " + difference + " (set approx_drop_bits to 0 to let the twin define the products)");
+}
+
+void check_module(int drop, const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers) {
+  twin_defines_products(drop, info, registers);
 }
 
 class RtlInt8Substrate final : public WrappedSubstrate {
@@ -146,8 +154,21 @@ void check_int8(const models::Params& params, const RtlModuleInfo& info, const s
   check_module(models::Int8DigitalConfig::table().read(params).approx_drop_bits, info, registers);
 }
 
+std::unique_ptr<models::Substrate> functional_int8(const models::Params&, const RtlModuleInfo& info,
+                                                   const std::vector<rtl::RegisterValue>& registers,
+                                                   std::unique_ptr<models::Substrate> functional) {
+  auto* int8 = dynamic_cast<models::Int8Substrate*>(functional.get());
+  if (int8 == nullptr) throw std::logic_error("the int8_digital RTL binding got a " + functional->kind() + " substrate");
+  if (info.twin_function == nullptr || !twin_defines_products(int8->approx_drop_bits(), info, registers)) return functional;
+  // The substrate owns the product, so `int8` outlives it.
+  int8->set_integer_product([int8, info, registers](const std::int8_t* x, std::int64_t rows, std::int32_t* acc) {
+    twin_tiled_product(info, registers, int8->weight_codes().data(), int8->outputs(), int8->inputs(), x, rows, acc);
+  });
+  return functional;
+}
+
 }  // namespace
 
-FAULTLINE_REGISTER_RTL_BINDING(int8_digital, RtlBinding{&check_int8, &wrap_int8})
+FAULTLINE_REGISTER_RTL_BINDING(int8_digital, RtlBinding{&check_int8, &wrap_int8, &functional_int8})
 
 }  // namespace faultline::sim

@@ -38,12 +38,22 @@ struct RtlContext {
 // How a kind runs on RTL matrix-vector units (rtl/README.md). A kind registers one in its own
 // file (FAULTLINE_REGISTER_RTL_BINDING) and declares models::KindCapabilities::rtl_binding.
 struct RtlBinding {
-  // Throws faultline::Error (without a location; the caller adds the hwcfg and unit) when the
-  // module's twin, with these register values, does not compute what the unit's parameters
-  // describe (then the functional and RTL levels would differ). Called before any work.
+  // Throws faultline::Error (without a location; the caller adds the hwcfg and unit) when the RTL
+  // level cannot run the module for this unit: it has no twin (nothing says what it computes), or
+  // its twin at these register values contradicts what the unit's parameters describe. Called
+  // before any work.
   std::function<void(const models::Params& params, const RtlModuleInfo& module, const std::vector<rtl::RegisterValue>& registers)> check;
   // The kind's functional substrate with its products moved onto the RTL.
   std::function<std::unique_ptr<models::Substrate>(const RtlContext& context, std::unique_ptr<models::Substrate> functional)> wrap;
+  // The functional level of a unit with `impl: rtl:NAME`: the kind's functional substrate with
+  // its products computed as the module's twin computes them at `registers` (returned unchanged
+  // when the twin computes what the parameters describe, or when there is no twin), so that the
+  // functional and RTL levels agree whatever the registers do. Throws as `check` does for a
+  // contradiction.
+  std::function<std::unique_ptr<models::Substrate>(const models::Params& params, const RtlModuleInfo& module,
+                                                   const std::vector<rtl::RegisterValue>& registers,
+                                                   std::unique_ptr<models::Substrate> functional)>
+      functional;
 };
 void register_rtl_binding(const std::string& kind, RtlBinding binding);
 const RtlBinding* find_rtl_binding(const std::string& kind);

@@ -136,6 +136,28 @@ std::string twin_difference_from_int8(const RtlModuleInfo& info, const std::vect
   return "";
 }
 
+void twin_tiled_product(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, const std::int8_t* w,
+                        std::int64_t outs, std::int64_t ins, const std::int8_t* x, std::int64_t rows, std::int32_t* acc) {
+  const int n = info.outputs, m = info.inputs;
+  std::fill(acc, acc + rows * outs, 0);
+  std::vector<std::int8_t> tile(static_cast<std::size_t>(n * m)), lanes(static_cast<std::size_t>(m));
+  std::vector<std::int32_t> y(static_cast<std::size_t>(n));
+  const rtl::TwinUnit unit{n, m, tile.data(), &registers};
+  for (std::int64_t o0 = 0; o0 < outs; o0 += n)
+    for (std::int64_t i0 = 0; i0 < ins; i0 += m) {
+      const int height = static_cast<int>(std::min<std::int64_t>(n, outs - o0));
+      const int width = static_cast<int>(std::min<std::int64_t>(m, ins - i0));
+      std::fill(tile.begin(), tile.end(), std::int8_t{0});
+      for (int i = 0; i < height; ++i) std::copy_n(w + (o0 + i) * ins + i0, width, tile.begin() + i * m);
+      std::fill(lanes.begin() + width, lanes.end(), std::int8_t{0});
+      for (std::int64_t r = 0; r < rows; ++r) {
+        std::copy_n(x + r * ins + i0, width, lanes.begin());
+        info.twin_function(unit, lanes.data(), y.data());
+        for (int i = 0; i < height; ++i) acc[r * outs + o0 + i] += y[static_cast<std::size_t>(i)];
+      }
+    }
+}
+
 std::vector<rtl::RegisterValue> rtl_register_values(const RtlModuleInfo& info, const std::map<std::string, long long>& values,
                                                     const std::string& where) {
   for (const auto& [name, value] : values) {

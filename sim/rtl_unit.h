@@ -51,6 +51,13 @@ RtlTwinFunction builtin_rtl_twin(const std::string& name);
 std::string twin_difference_from_int8(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, int drop,
                                       const std::string& model);
 
+// acc (rows × outs, row-major) = the module's twin at `registers` applied tile by tile to
+// x (rows × ins int8 codes) and the weight codes w (outs × ins, row-major), exactly as the RTL
+// level streams a layer: tiles of N outputs × M inputs, lanes past the layer's edge zero, the
+// tiles' int32 results added. The functional level of a unit whose twin defines its products.
+void twin_tiled_product(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, const std::int8_t* w,
+                        std::int64_t outs, std::int64_t ins, const std::int8_t* x, std::int64_t rows, std::int32_t* acc);
+
 // The register values a run uses: the reset values, overridden by `values` (by name). Throws
 // faultline::Error "<where>: ..." for an unknown register or a value outside [0, 2^width).
 std::vector<rtl::RegisterValue> rtl_register_values(const RtlModuleInfo& info, const std::map<std::string, long long>& values,

@@ -10,6 +10,15 @@ const hwcfg::HardwareUnit* unit_for(const hwcfg::HardwareConfig& config, const n
   return config.unit_for(layer.name(), layer.op_type());
 }
 
+namespace {
+ImplFunctional& rtl_impl_functional() {
+  static ImplFunctional f;
+  return f;
+}
+}  // namespace
+
+void register_rtl_impl_functional(ImplFunctional functional) { rtl_impl_functional() = std::move(functional); }
+
 void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models::ProgramContext& context) {
   // A mapping entry that names no layer is a mistake in the description (a misspelt pattern
   // would otherwise run the whole model on ideal hardware under the hardware's name), as a noise
@@ -23,11 +32,15 @@ void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models
       throw Error(config.source + ": mapping[" + std::to_string(k) + "] (layers '" + m.layers + "'" + (m.op.empty() ? "" : ", op " + m.op) +
                   ") matches no Conv, Gemm or MatMul layer of " + graph.source);
   }
+  const ImplFunctional& rtl_functional = rtl_impl_functional();
   for (nn::LinearLayer* layer : graph.layers()) {
     const hwcfg::HardwareUnit* unit = unit_for(config, *layer);
-    if (unit && config.wrap)
-      layer->program(unit->kind, unit->params, context,
-                     [&](std::unique_ptr<models::Substrate> s) { return config.wrap(*unit, std::move(s)); });
+    const bool rtl = unit && rtl_functional && unit->impl.rfind("rtl:", 0) == 0;
+    if (unit && (config.wrap || rtl))
+      layer->program(unit->kind, unit->params, context, [&](std::unique_ptr<models::Substrate> s) {
+        if (rtl) s = rtl_functional(config, *unit, std::move(s));
+        return config.wrap ? config.wrap(*unit, std::move(s)) : std::move(s);
+      });
     else if (unit)
       layer->program(unit->kind, unit->params, context);
     else

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "hwcfg/hardware_config.h"
 #include "nn/graph.h"
@@ -14,8 +15,18 @@ namespace faultline::studies {
 // The unit a layer runs on, or nullptr for "ideal (unmapped)".
 const hwcfg::HardwareUnit* unit_for(const hwcfg::HardwareConfig& config, const nn::LinearLayer& layer);
 
-// Programs every layer of `graph` with its unit's substrate (passed through config.wrap when
-// set) and attaches the description's noise sites, for one trial. Throws faultline::Error naming
+// How a unit with `impl: rtl:NAME` computes at the functional level: the RTL module's twin at the
+// unit's registers may compute something its kind's parameters cannot describe (a shift, a
+// saturation), and then every level must compute that. The RTL modules are not known here (the
+// studies library runs without SystemC and Verilator); studies/levels.cpp, linked into every
+// program that has them, registers this at start. Without a registration such units run their
+// kind's behavioural model.
+using ImplFunctional = std::function<std::unique_ptr<models::Substrate>(const hwcfg::HardwareConfig& config, const hwcfg::HardwareUnit& unit,
+                                                                        std::unique_ptr<models::Substrate> functional)>;
+void register_rtl_impl_functional(ImplFunctional functional);
+
+// Programs every layer of `graph` with its unit's substrate (its RTL module's functional form for
+// `impl: rtl:NAME`, then passed through config.wrap when set) and attaches the description's noise sites, for one trial. Throws faultline::Error naming
 // the description when a noise site matches no node of the graph.
 void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models::ProgramContext& context);
 

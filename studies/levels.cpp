@@ -3,6 +3,7 @@
 #include <map>
 
 #include "models/error.h"
+#include "studies/hardware.h"
 #include "sim/rtl_unit.h"
 
 namespace faultline::studies {
@@ -50,6 +51,24 @@ void check_rtl_units(const hwcfg::HardwareConfig& config) {
     }
   }
 }
+
+namespace {
+// The functional level of `impl: rtl:NAME` units (studies/hardware.h): through the kind's RTL
+// binding, which puts the module's twin in where it computes something the parameters do not.
+std::unique_ptr<models::Substrate> rtl_functional(const hwcfg::HardwareConfig& config, const hwcfg::HardwareUnit& unit,
+                                                  std::unique_ptr<models::Substrate> functional) {
+  const sim::RtlModuleInfo& info = rtl_module_of(config, unit);
+  const std::vector<rtl::RegisterValue> registers = rtl_registers_of(config, unit, info);
+  const sim::RtlBinding* binding = sim::find_rtl_binding(unit.kind);
+  if (binding == nullptr) throw Error(config.source + ": unit '" + unit.name + "': kind " + unit.kind + " has no RTL binding");
+  try {
+    return binding->functional(unit.params, info, registers, std::move(functional));
+  } catch (const Error& e) {
+    throw Error(config.source + ": unit '" + unit.name + "': " + e.what());
+  }
+}
+[[maybe_unused]] const bool rtl_functional_registered = (register_rtl_impl_functional(&rtl_functional), true);
+}  // namespace
 
 std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
                                                          const std::string& vcd_path) {

@@ -189,7 +189,10 @@ TEST(ApproxMultiply, ExactAtZeroAndBoundedOtherwise) {
 }
 
 // --level rtl: a network whose int8_digital layers run on the RTL gives exactly the functional
-// level's numbers — on mac_array the int8_digital model's, on approx_mac_array its twin's.
+// level's numbers — on mac_array the int8_digital model's, on approx_mac_array its twin's. When
+// the registers make the twin compute what the parameters do not (approx_drop_bits 0, register
+// drop_bits 3), the functional level computes the twin too: both levels equal the model with
+// approx_drop_bits 3.
 TEST(RtlLevel, NetworkOnRtlEqualsTheFunctionalLevel) {
   sim::register_built_rtl();
   const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
@@ -210,7 +213,12 @@ TEST(RtlLevel, NetworkOnRtlEqualsTheFunctionalLevel) {
   nn::Tensor batch(nn::Shape{8, 1, 28, 28});
   std::memcpy(batch.f(), test.images.data(), sizeof(float) * static_cast<std::size_t>(batch.numel()));
 
-  std::vector<hwcfg::HardwareConfig> functional = {hwcfg::load_hardware_config("int8_mac_array"), hwcfg::load_hardware_config("int8_approx_mac_array")};
+  const auto configs = [] {
+    return std::vector<hwcfg::HardwareConfig>{
+        hwcfg::load_hardware_config("int8_mac_array"), hwcfg::load_hardware_config("int8_approx_mac_array"),
+        hwcfg::load_hardware_config("int8_approx_mac_array", {"units.int8.approx_drop_bits=0", "units.int8.registers.drop_bits=3"})};
+  };
+  std::vector<hwcfg::HardwareConfig> functional = configs();
   std::vector<studies::StudyResult> f_results;
   std::vector<nn::Tensor> f_outputs;
   for (const auto& c : functional) {
@@ -218,7 +226,16 @@ TEST(RtlLevel, NetworkOnRtlEqualsTheFunctionalLevel) {
     studies::program(c, *graph, {4, 0});
     f_outputs.push_back(graph->run({batch})[0]);
   }
-  std::vector<hwcfg::HardwareConfig> rtl = {hwcfg::load_hardware_config("int8_mac_array"), hwcfg::load_hardware_config("int8_approx_mac_array")};
+  // The model with 3 dropped bits and no RTL module: what the twin at drop_bits 3 computes.
+  const hwcfg::HardwareConfig model3 = hwcfg::load_hardware_config("int8_digital", {"units.int8.approx_drop_bits=3"});
+  const studies::StudyResult model3_result = studies::run_study(*graph, model3, test, so);
+  studies::program(model3, *graph, {4, 0});
+  const nn::Tensor model3_output = graph->run({batch})[0];
+  EXPECT_EQ(model3_result.accuracies, f_results[2].accuracies);
+  for (std::size_t l = 0; l < model3_result.layers.size(); ++l) EXPECT_EQ(model3_result.layers[l].rms_error, f_results[2].layers[l].rms_error);
+  EXPECT_EQ(std::memcmp(model3_output.f(), f_outputs[2].f(), sizeof(float) * static_cast<std::size_t>(model3_output.numel())), 0);
+
+  std::vector<hwcfg::HardwareConfig> rtl = configs();
   auto simulation = studies::attach_rtl_level(rtl, *graph, "");
   for (std::size_t c = 0; c < rtl.size(); ++c) {
     SCOPED_TRACE(rtl[c].name);
@@ -234,6 +251,7 @@ TEST(RtlLevel, NetworkOnRtlEqualsTheFunctionalLevel) {
   }
   // The approximate multipliers change the network's outputs (the agreement above is not trivial).
   EXPECT_NE(std::memcmp(f_outputs[0].f(), f_outputs[1].f(), sizeof(float) * static_cast<std::size_t>(f_outputs[0].numel())), 0);
+  EXPECT_NE(std::memcmp(f_outputs[0].f(), f_outputs[2].f(), sizeof(float) * static_cast<std::size_t>(f_outputs[0].numel())), 0);
 }
 
 }  // namespace
