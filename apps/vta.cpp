@@ -2,8 +2,11 @@
 // insn.bin and text (models/vta_isa.h, models/vta_program.h).
 #include "apps/cli.h"
 
+#include <algorithm>
+
 #include "models/files.h"
 #include "models/vta_program.h"
+#include "sim/vta_cycle.h"
 #include "sim/vta_rtl.h"
 
 namespace faultline::app {
@@ -39,11 +42,39 @@ models::vta::VtaConfig read_config(const std::vector<std::string>& assignments) 
   return c;
 }
 
+// --timing KEY=VALUE: a parameter of the cycle level (sim::VtaTiming::table()).
+sim::VtaTiming read_timing(const std::vector<std::string>& assignments) {
+  const auto& table = sim::VtaTiming::table();
+  const std::vector<models::ParamSpec> specs = table.specs();
+  models::Params params = models::default_params(specs);
+  for (const auto& a : assignments) {
+    const auto eq = a.find('=');
+    const auto spec = std::find_if(specs.begin(), specs.end(), [&](const models::ParamSpec& s) { return eq != std::string::npos && a.compare(0, eq, s.name) == 0 && eq == s.name.size(); });
+    if (spec == specs.end()) {
+      std::string known;
+      for (const auto& s : specs) known += (known.empty() ? "" : ", ") + s.name;
+      throw Error("--timing '" + a + "': expected FIELD=VALUE with a field of " + known);
+    }
+    double value = 0;
+    try {
+      std::size_t used = 0;
+      value = std::stod(a.substr(eq + 1), &used);
+      if (used != a.size() - eq - 1) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      throw Error("--timing '" + a + "': the value must be a number");
+    }
+    const std::string problem = models::check_number(*spec, value);
+    if (!problem.empty()) throw Error("--timing '" + a + "': " + spec->name + " " + problem);
+    params.set_number(spec->name, value);
+  }
+  return table.read(params);
+}
+
 }  // namespace
 
 int cmd_vta(const std::vector<std::string>& args) {
-  std::string action, program, input, output, stats, level = "functional", rtl_module = "mac_array";
-  std::vector<std::string> config;
+  std::string action, program, input, output, stats, level = "functional", rtl_module = "mac_array", vcd;
+  std::vector<std::string> config, timing;
   po::options_description options("vta options");
   options.add_options()
       ("help,h", "show this help")
@@ -51,25 +82,46 @@ int cmd_vta(const std::vector<std::string>& args) {
       ("program", po::value(&program), "run: the program folder (insn.bin, dram.bin)")
       ("input", po::value(&input), "asm: the text program; disasm: the insn.bin")
       ("out", po::value(&output), "asm: the insn.bin to write; run: the counters as JSON; disasm: a text file (default: standard output)")
-      ("level", po::value(&level)->default_value(level), "run: functional, or rtl (every GEMM micro-op's product on a Verilated GEMM core, --rtl)")
+      ("level", po::value(&level)->default_value(level),
+       "run: functional; cycle (SystemC fetch/load/compute/store modules, token queues, AXI DRAM: cycles and stalls); or rtl (every GEMM "
+       "micro-op's product on a Verilated GEMM core, --rtl)")
+      ("timing", po::value(&timing), "run --level cycle: a timing parameter, e.g. dram_latency=64 (repeatable; sim/README.md lists them with sources)")
+      ("vcd", po::value(&vcd), "run --level cycle: record the modules' states, queue fill levels and token counts")
       ("rtl", po::value(&rtl_module)->default_value(rtl_module), "run --level rtl: the RTL module (BLOCK x BLOCK lanes, exact twin; faultline cosim --list)")
       ("config", po::value(&config), "a vta_config.json field, e.g. log_block=3 (repeatable; default: tvm-vta's default configuration)");
   po::positional_options_description positional;
   positional.add("action", 1).add("input", 1);
   po::variables_map vm;
-  if (!parse("vta", "run --program DIR [--out stats.json] | asm FILE.txt --out insn.bin | disasm insn.bin [--out FILE.txt]", options, args, vm,
+  if (!parse("vta", "run --program DIR [--level functional|cycle|rtl] [--timing K=V] [--vcd FILE] [--out stats.json] | asm FILE.txt --out insn.bin | disasm insn.bin [--out FILE.txt]", options, args, vm,
              positional))
     return 0;
   const models::vta::VtaConfig c = read_config(config);
   if (action == "run") {
     if (program.empty()) throw Error("vta run: --program DIR is required");
     if (!output.empty()) check_output_file(output, "--out");
-    if (level != "functional" && level != "rtl") throw Error("--level: must be functional or rtl, got '" + level + "'");
+    if (level != "functional" && level != "cycle" && level != "rtl") throw Error("--level: must be functional, cycle or rtl, got '" + level + "'");
+    if (level != "cycle" && !timing.empty()) throw Error("--timing: only with --level cycle");
+    if (level != "cycle" && !vcd.empty()) throw Error("--vcd: only with --level cycle");
+    const sim::VtaTiming t = read_timing(timing);
     std::unique_ptr<sim::VtaRtlGemm> rtl;
-    if (level == "rtl") rtl = std::make_unique<sim::VtaRtlGemm>(rtl_module, c);
-    const models::vta::VtaRunResult r = models::vta::run_program_folder(program, c, [&](models::vta::VtaMachine& m) {
-      if (rtl) rtl->attach(m);
-    });
+    std::unique_ptr<sim::VtaCycleSimulation> cycle;
+    sim::VtaCycleReport cycle_report;
+    models::vta::ProgramRunner runner;
+    if (level == "rtl") {
+      rtl = std::make_unique<sim::VtaRtlGemm>(rtl_module, c);
+      runner = [&](const std::vector<models::vta::Instruction>& p, std::vector<std::uint8_t>& dram) {
+        models::vta::VtaMachine machine(c);
+        rtl->attach(machine);
+        return machine.run(p, dram);
+      };
+    } else if (level == "cycle") {
+      cycle = std::make_unique<sim::VtaCycleSimulation>(c, t, vcd);
+      runner = [&](const std::vector<models::vta::Instruction>& p, std::vector<std::uint8_t>& dram) {
+        cycle_report = cycle->run(p, dram);
+        return cycle_report.counters;
+      };
+    }
+    const models::vta::VtaRunResult r = models::vta::run_program_folder(program, c, runner);
     const models::vta::VtaCounters& k = r.counters;
     std::printf("%llu instructions; inp_load_nbytes %llu, wgt_load_nbytes %llu, acc_load_nbytes %llu, uop_load_nbytes %llu, out_store_nbytes %llu, "
                 "gemm_counter %llu, alu_counter %llu\nwrote %s\n",
@@ -83,6 +135,20 @@ int cmd_vta(const std::vector<std::string>& args) {
                   static_cast<unsigned long long>(rtl->products()), static_cast<unsigned long long>(rtl->weight_loads()));
       json.pop_back();  // the closing brace
       json += ", \"rtl_cycles\": " + std::to_string(rtl->cycles()) + ", \"rtl_weight_loads\": " + std::to_string(rtl->weight_loads()) + "}";
+    }
+    if (cycle) {
+      const sim::VtaCycleReport& cr = cycle_report;
+      std::printf("cycle level: %llu cycles (%.3f us at %g MHz); busy load %llu, compute %llu, store %llu; token stalls l2c %llu, c2l %llu, "
+                  "c2s %llu, s2c %llu; DRAM read %llu B in %llu bursts, written %llu B in %llu bursts\n",
+                  static_cast<unsigned long long>(cr.cycles), cr.time_ns / 1e3, t.clock_mhz, static_cast<unsigned long long>(cr.busy[0]),
+                  static_cast<unsigned long long>(cr.busy[1]), static_cast<unsigned long long>(cr.busy[2]),
+                  static_cast<unsigned long long>(cr.stall_l2c), static_cast<unsigned long long>(cr.stall_c2l),
+                  static_cast<unsigned long long>(cr.stall_c2s), static_cast<unsigned long long>(cr.stall_s2c),
+                  static_cast<unsigned long long>(cr.dram_read_bytes), static_cast<unsigned long long>(cr.dram_read_bursts),
+                  static_cast<unsigned long long>(cr.dram_write_bytes), static_cast<unsigned long long>(cr.dram_write_bursts));
+      json = sim::vta_cycle_report_json(cr);
+      const std::string waveform = cycle->close_waveform();
+      if (!waveform.empty()) std::printf("wrote %s\n", waveform.c_str());
     }
     if (!output.empty()) write_file_atomically(output, json + "\n");
     return 0;

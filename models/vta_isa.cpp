@@ -233,18 +233,19 @@ std::size_t VtaMachine::entry_bytes(int mem_id) const {
 }
 
 namespace {
-enum Module { kLoad = 0, kCompute = 1, kStore = 2 };
-const char* module_name(int m) { return m == kLoad ? "load" : m == kCompute ? "compute" : "store"; }
-std::string at(std::size_t index, const Instruction& insn) {
+std::string at(std::size_t index, const Instruction& insn) { return instruction_label(index, insn); }
+}  // namespace
+
+std::string instruction_label(std::size_t index, const Instruction& insn) {
   return "instruction " + std::to_string(index) + " (" + opcode_name(insn.opcode) +
          (insn.opcode <= 1 ? " " + mem_name(insn.mem_id) : std::string()) + ")";
 }
-}  // namespace
 
-VtaCounters VtaMachine::run(const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram) {
-  // Which module runs each instruction (sim_driver.cc): LOAD of INP/WGT on load; LOAD of UOP/ACC,
-  // GEMM, ALU and FINISH on compute; STORE on store.
-  std::vector<std::size_t> queue[3];
+const char* VtaMachine::module_name(int m) { return m == kLoad ? "load" : m == kCompute ? "compute" : "store"; }
+
+VtaMachine::Routing VtaMachine::route(const std::vector<Instruction>& program) {
+  Routing routing;
+  std::vector<std::size_t>* queue = routing.queue;
   bool finish = false;
   for (std::size_t k = 0; k < program.size(); ++k) {
     const Instruction& insn = program[k];
@@ -276,6 +277,13 @@ VtaCounters VtaMachine::run(const std::vector<Instruction>& program, std::vector
     queue[module].push_back(k);
   }
   if (!finish) throw Error("the program has no FINISH instruction");
+
+  return routing;
+}
+
+VtaCounters VtaMachine::run(const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram) {
+  const Routing routing = route(program);
+  const std::vector<std::size_t>* queue = routing.queue;
 
   // Token queues: load→compute, compute→load, compute→store, store→compute.
   std::uint64_t l2c = 0, c2l = 0, c2s = 0, s2c = 0;

@@ -83,6 +83,9 @@ std::string to_text(const Instruction& insn);
 // Parses one line; `where` ("FILE:LINE") prefixes errors. Fields left out are 0.
 Instruction from_text(const std::string& line, const std::string& where);
 
+// "instruction K (OPCODE MEM)", how errors name an instruction.
+std::string instruction_label(std::size_t index, const Instruction& insn);
+
 // tvm-vta's fsim profiler counters, by their names.
 struct VtaCounters {
   std::uint64_t inp_load_nbytes = 0, wgt_load_nbytes = 0, acc_load_nbytes = 0, uop_load_nbytes = 0, out_store_nbytes = 0;
@@ -102,6 +105,20 @@ class VtaMachine {
   const VtaConfig& config() const { return config_; }
   VtaCounters run(const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram);
 
+  // The three modules' instruction queues (indices into the program), as the fetch module
+  // dispatches them (sim_driver.cc): LOAD of INP/WGT to load; LOAD of UOP/ACC, GEMM, ALU and FINISH
+  // to compute; STORE to store. Throws faultline::Error naming the instruction for a memory or
+  // flag its module cannot have, an unknown opcode, or a program without FINISH.
+  enum Module { kLoad = 0, kCompute = 1, kStore = 2 };
+  struct Routing {
+    std::vector<std::size_t> queue[3];
+  };
+  static Routing route(const std::vector<Instruction>& program);
+  static const char* module_name(int module);
+  // Executes one instruction on the buffers and `dram` (what run() does between its token
+  // checks); the cycle level calls it when a module completes the instruction.
+  void execute(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
+
   // The product of one GEMM micro-op, out[b·block + r] = Σ_c inp[b·block + c] · wgt[r·block + c]
   // for every batch row b and output r; the machine adds it to ACC. By default computed here;
   // the RTL level puts it on a Verilated GEMM core (sim/vta_rtl.h).
@@ -112,7 +129,6 @@ class VtaMachine {
   std::size_t entry_bytes(int mem_id) const;
 
  private:
-  void execute(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
   void load(const Instruction& insn, std::size_t index, const std::vector<std::uint8_t>& dram, VtaCounters& counters);
   void store(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
   void check_uop_range(const Instruction& insn, std::size_t index) const;  // GEMM and ALU

@@ -56,15 +56,18 @@ std::string disassemble(const std::vector<Instruction>& program) {
   return out;
 }
 
-VtaRunResult run_program_folder(const std::string& folder, const VtaConfig& config, const std::function<void(VtaMachine&)>& prepare) {
+VtaRunResult run_program_folder(const std::string& folder, const VtaConfig& config, const ProgramRunner& run) {
   const std::vector<Instruction> program = read_insn_bin(folder + "/insn.bin", config);
   const std::string image = read_input_file(folder + "/dram.bin");
   std::vector<std::uint8_t> dram(image.begin(), image.end());
-  VtaMachine machine(config);
-  if (prepare) prepare(machine);
   VtaRunResult result;
   try {
-    result.counters = machine.run(program, dram);
+    if (run) {
+      result.counters = run(program, dram);
+    } else {
+      VtaMachine machine(config);
+      result.counters = machine.run(program, dram);
+    }
   } catch (const Error& e) {
     throw Error(folder + "/insn.bin: " + e.what());
   }

@@ -23,9 +23,10 @@ struct VtaRunResult {
   std::string dram_out;  // the path written
 };
 // Runs DIR/insn.bin on DIR/dram.bin and writes DIR/dram.out.bin (the whole image after the run).
-// `prepare` (optional) is called with the machine before the run (e.g. to put its GEMM on RTL).
-VtaRunResult run_program_folder(const std::string& folder, const VtaConfig& config,
-                                const std::function<void(VtaMachine&)>& prepare = {});
+// `run` executes the program on the image (default: a functional VtaMachine; the cycle and RTL
+// levels pass theirs); its errors are prefixed with DIR/insn.bin.
+using ProgramRunner = std::function<VtaCounters(const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram)>;
+VtaRunResult run_program_folder(const std::string& folder, const VtaConfig& config, const ProgramRunner& run = {});
 // The counters as a JSON object, by tvm-vta's names.
 std::string counters_json(const VtaCounters& counters);
 

@@ -11,6 +11,9 @@
 #include "models/error.h"
 #include "models/vta_isa.h"
 #include "models/vta_program.h"
+#ifdef FAULTLINE_VTA_CYCLE_LEVEL
+#include "sim/vta_cycle.h"
+#endif
 
 using namespace faultline;
 using namespace faultline::models::vta;
@@ -51,11 +54,55 @@ Instruction alu(AluOp op, std::uint32_t bgn, std::uint32_t end, bool use_imm, st
   i.imm = imm;
   return i;
 }
+// Token flags as tvm-vta's programs set them (an instruction's module pops before and pushes after it).
+Instruction with(Instruction i, bool pop_prev, bool pop_next, bool push_prev, bool push_next) {
+  i.pop_prev = pop_prev;
+  i.pop_next = pop_next;
+  i.push_prev = push_prev;
+  i.push_next = push_next;
+  return i;
+}
 Instruction finish() {
   Instruction i;
   i.opcode = static_cast<int>(Opcode::Finish);
   return i;
 }
+
+#ifdef FAULTLINE_VTA_CYCLE_LEVEL
+// Built a second time as vta_cycle_test: every program then runs on the cycle level
+// (sim/vta_cycle.h) too, whose DRAM image and counters must equal the functional machine's, and
+// which must refuse exactly the programs the functional machine refuses; the checks against
+// independent results below then hold for both levels.
+VtaCounters run_program(const VtaConfig& c, const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram) {
+  static sim::VtaCycleSimulation* simulation = new sim::VtaCycleSimulation(c, sim::VtaTiming{});  // one per process, never torn down
+  std::vector<std::uint8_t> reference = dram;
+  std::string functional_error;
+  VtaCounters functional;
+  try {
+    VtaMachine m(c);
+    functional = m.run(program, reference);
+  } catch (const Error& e) {
+    functional_error = e.what();
+  }
+  simulation->configure(c);
+  try {
+    const sim::VtaCycleReport r = simulation->run(program, dram);
+    EXPECT_EQ(functional_error, "") << "the cycle level ran a program the functional level refuses";
+    EXPECT_TRUE(dram == reference) << "the cycle level's DRAM image differs from the functional level's";
+    EXPECT_EQ(counters_json(r.counters), counters_json(functional));
+    EXPECT_GT(r.cycles, 0u);
+    return r.counters;
+  } catch (const Error& e) {
+    EXPECT_NE(functional_error, "") << "the cycle level refused a program the functional level runs: " << e.what();
+    throw;
+  }
+}
+#else
+VtaCounters run_program(const VtaConfig& c, const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram) {
+  VtaMachine m(c);
+  return m.run(program, dram);
+}
+#endif
 
 // A DRAM image built region by region; each region starts at a multiple of `align` bytes so that
 // an element index (bytes / entry size) addresses it.
@@ -174,10 +221,12 @@ TEST(VtaIsa, GemmMatchesAnIndependentProduct) {
     mac.wgt_out = tiles_i;
     mac.src_in = 1;
     mac.wgt_in = 1;
+    // Tokens: the loads hand the buffers to compute, compute hands ACC to store.
     const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, 1, 1), load(MemId::Inp, 0, x, 1, tiles_i, tiles_i),
-                                              load(MemId::Wgt, 0, w, 1, tiles_o * tiles_i, tiles_o * tiles_i), reset, mac, mac,
-                                              store(0, out, 1, tiles_o, tiles_o), finish()};
-    const VtaCounters k = m.run(program, dram.bytes);
+                                              with(load(MemId::Wgt, 0, w, 1, tiles_o * tiles_i, tiles_o * tiles_i), false, false, false, true),
+                                              with(reset, true, false, false, false), mac, with(mac, false, false, false, true),
+                                              with(store(0, out, 1, tiles_o, tiles_o), true, false, false, false), finish()};
+    const VtaCounters k = run_program(c, program, dram.bytes);
     for (int o = 0; o < tiles_o; ++o)
       for (int bb = 0; bb < b; ++bb)
         for (int r = 0; r < n; ++r) {
@@ -219,10 +268,13 @@ TEST(VtaIsa, PaddedLoadFillsZeros) {
   Instruction padded = load(MemId::Inp, 0, x + 1 * 5 + 1, 2, 3, 5);  // rows 1-2, columns 1-3 of the image
   padded.y_pad0 = padded.y_pad1 = padded.x_pad0 = padded.x_pad1 = 1;
   const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, static_cast<std::uint32_t>(uops.size()), static_cast<std::uint32_t>(uops.size())),
-                                            padded, load(MemId::Wgt, 0, w, 1, 1, 1),
-                                            gemm(true, 0, static_cast<std::uint32_t>(uops.size())), gemm(false, 0, static_cast<std::uint32_t>(uops.size())),
-                                            store(0, out, 1, static_cast<std::uint32_t>(rows * cols), static_cast<std::uint32_t>(rows * cols)), finish()};
-  const VtaCounters k = m.run(program, dram.bytes);
+                                            padded, with(load(MemId::Wgt, 0, w, 1, 1, 1), false, false, false, true),
+                                            with(gemm(true, 0, static_cast<std::uint32_t>(uops.size())), true, false, false, false),
+                                            with(gemm(false, 0, static_cast<std::uint32_t>(uops.size())), false, false, false, true),
+                                            with(store(0, out, 1, static_cast<std::uint32_t>(rows * cols), static_cast<std::uint32_t>(rows * cols)), true, false,
+                                                 false, false),
+                                            finish()};
+  const VtaCounters k = run_program(c, program, dram.bytes);
   for (int r = 0; r < rows; ++r)
     for (int col = 0; col < cols; ++col)
       for (int l = 0; l < n; ++l) {
@@ -254,9 +306,10 @@ TEST(VtaIsa, AluOperationsMatchTheirDefinitions) {
     acc.insert(acc.end(), b.begin(), b.end());
     const std::uint32_t x = dram.put(acc.data(), acc.size() * 4, 64);
     const std::uint32_t out = dram.reserve(16, 16);
-    const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, 1, 1), load(MemId::Acc, 0, x, 1, 2, 2), alu(op, 0, 1, use_imm, imm),
-                                              store(0, out, 1, 1, 1), finish()};
-    const VtaCounters k = m.run(program, dram.bytes);
+    const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, 1, 1), load(MemId::Acc, 0, x, 1, 2, 2),
+                                              with(alu(op, 0, 1, use_imm, imm), false, false, false, true),
+                                              with(store(0, out, 1, 1, 1), true, false, false, false), finish()};
+    const VtaCounters k = run_program(c, program, dram.bytes);
     EXPECT_EQ(k.alu_counter, 1u);
     EXPECT_EQ(k.acc_load_nbytes, 2u * 64u);
     for (int l = 0; l < n; ++l) {
@@ -285,8 +338,9 @@ TEST(VtaIsa, AluOperationsMatchTheirDefinitions) {
   const std::uint32_t x = dram.put(a.data(), a.size() * 4, 64);
   const std::uint32_t out = dram.reserve(16, 16);
   const std::vector<Instruction> program = {load(MemId::Uop, 0, u, 1, 1, 1), load(MemId::Acc, 0, x, 1, 1, 1), alu(AluOp::Shr, 0, 1, true, 4),
-                                            alu(AluOp::Min, 0, 1, true, 127), alu(AluOp::Max, 0, 1, true, -128), store(0, out, 1, 1, 1), finish()};
-  m.run(program, dram.bytes);
+                                            alu(AluOp::Min, 0, 1, true, 127), with(alu(AluOp::Max, 0, 1, true, -128), false, false, false, true),
+                                            with(store(0, out, 1, 1, 1), true, false, false, false), finish()};
+  run_program(c, program, dram.bytes);
   for (int l = 0; l < n; ++l) {
     const std::int32_t q = std::min(127, std::max(-128, shr(a[static_cast<std::size_t>(l)], 4)));
     EXPECT_EQ(static_cast<std::int8_t>(dram.bytes[static_cast<std::size_t>(out) * 16 + static_cast<std::size_t>(l)]), q) << a[static_cast<std::size_t>(l)];
@@ -306,28 +360,21 @@ TEST(VtaIsa, TokensDeadlocksAndRangeErrors) {
   li.push_next = true;
   Instruction g = gemm(false, 0, 1);
   g.pop_prev = true;
-  {
-    VtaMachine m(c);
-    // The GEMM comes first in the stream but waits for the load's token.
-    EXPECT_NO_THROW(m.run({load(MemId::Uop, 0, u, 1, 1, 1), g, li, finish()}, dram.bytes));
-  }
+  // The GEMM comes first in the stream but waits for the load's token.
+  EXPECT_NO_THROW(run_program(c, {load(MemId::Uop, 0, u, 1, 1, 1), g, li, finish()}, dram.bytes));
   const auto message = [&](const std::vector<Instruction>& program) {
-    VtaMachine m(c);
     std::vector<std::uint8_t> image = dram.bytes;
     const auto t0 = std::chrono::steady_clock::now();
     try {
-      m.run(program, image);
+      run_program(c, program, image);
     } catch (const Error& e) {
       EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
       return std::string(e.what());
     }
     return std::string("no error");
   };
-  std::string e = message({load(MemId::Uop, 0, u, 1, 1, 1), g, finish()});
-  EXPECT_NE(e.find("deadlock"), std::string::npos) << e;
-  EXPECT_NE(e.find("instruction 1 (GEMM)"), std::string::npos) << e;
   Instruction far = load(MemId::Inp, 2047, x, 1, 2, 2);
-  e = message({far, finish()});
+  std::string e = message({far, finish()});
   EXPECT_NE(e.find("instruction 0 (LOAD INP)"), std::string::npos) << e;
   EXPECT_NE(e.find("2048"), std::string::npos) << e;
   Instruction beyond = load(MemId::Inp, 0, 1u << 30, 1, 1, 1);
@@ -344,6 +391,10 @@ TEST(VtaIsa, TokensDeadlocksAndRangeErrors) {
   EXPECT_NE(e.find("instruction 1 (GEMM): micro-op 0 at iteration (0, 21)"), std::string::npos) << e;
   e = message({load(MemId::Uop, 0, u, 1, 1, 1)});
   EXPECT_NE(e.find("no FINISH"), std::string::npos) << e;
+  // Last: after a deadlock the cycle level's processes are left waiting.
+  e = message({load(MemId::Uop, 0, u, 1, 1, 1), g, finish()});
+  EXPECT_NE(e.find("deadlock"), std::string::npos) << e;
+  EXPECT_NE(e.find("instruction 1 (GEMM)"), std::string::npos) << e;
 }
 
 // insn.bin and the text form round-trip; bad files name the file and line.

@@ -4,6 +4,7 @@ DRAM image and its output checked against numpy; disasm gives the text back; bad
 with one line naming the file and instruction, exit 2, within a second.
 Usage: vta_cli_test.py FAULTLINE WORK_DIR"""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -58,6 +59,21 @@ expect("run gives numpy's result", rc == 0 and np.array_equal(got, want), f"exit
 expect("run counters", "alu_counter 3" in out and "out_store_nbytes 16" in out and "acc_load_nbytes 64" in out, out)
 stats = open(os.path.join(work, "stats.json")).read()
 expect("stats JSON", '"alu_counter": 3' in stats and '"uop_load_nbytes": 4' in stats, stats)
+# The cycle level: the same bytes, the fsim counters, cycles and stalls; a waveform on request.
+functional_out = open(os.path.join(folder, "dram.out.bin"), "rb").read()
+rc, out, err, _ = run("run", "--program", folder, "--level", "cycle", "--out", os.path.join(work, "cycle.json"), "--vcd", os.path.join(work, "vta.vcd"),
+                      "--timing", "dram_latency=10")
+cycle_stats = open(os.path.join(work, "cycle.json")).read() if rc == 0 else ""
+expect("run --level cycle gives the functional level's bytes", rc == 0 and open(os.path.join(folder, "dram.out.bin"), "rb").read() == functional_out,
+       f"exit {rc}: {out}{err}")
+expect("cycle stats", '"alu_counter": 3' in cycle_stats and '"cycles": ' in cycle_stats and '"stall_c2s_cycles": ' in cycle_stats, cycle_stats)
+expect("cycle waveform", rc == 0 and os.path.getsize(os.path.join(work, "vta.vcd")) > 0 and "compute_state" in open(os.path.join(work, "vta.vcd")).read(),
+       f"exit {rc}: {out}{err}")
+rc, out, err, _ = run("run", "--program", folder, "--level", "cycle", "--timing", "dram_latency=20")
+slower = re.search(r"cycle level: (\d+) cycles", out)
+faster = re.search(r'"cycles": (\d+)', cycle_stats)
+expect("a longer DRAM latency costs cycles", rc == 0 and slower and faster and int(slower.group(1)) > int(faster.group(1)), f"exit {rc}: {out}{err}")
+
 rc, out, err, _ = run("disasm", os.path.join(folder, "insn.bin"))
 lines = [l.split("#")[0].split() for l in out.splitlines()]
 expect("disasm names every field", rc == 0 and len(lines) == 7 and lines[2][0] == "ALU" and "alu_op=SHR" in lines[2] and "imm=3" in lines[2]
@@ -77,6 +93,12 @@ cases = [
     ("asm unknown field", ["asm", os.path.join(work, "bad.txt"), "--out", os.path.join(work, "x.bin")], ["bad.txt:1", "colour"]),
     ("asm value too wide", ["asm", os.path.join(work, "wide.txt"), "--out", os.path.join(work, "x.bin")], ["wide.txt:1", "iter_out", "14 bits"]),
     ("bad config", ["run", "--program", folder, "--config", "log_acc_width=4"], ["--config", "log_acc_width"]),
+    ("deadlock at the cycle level", ["run", "--program", dead, "--level", "cycle"], ["dead/insn.bin", "deadlock", "instruction 1 (GEMM)", "token from"]),
+    ("timing unknown", ["run", "--program", folder, "--level", "cycle", "--timing", "colour=1"], ["--timing", "colour", "dram_latency"]),
+    ("timing out of range", ["run", "--program", folder, "--level", "cycle", "--timing", "axi_max_burst=300"], ["--timing", "axi_max_burst", "256"]),
+    ("timing not a number", ["run", "--program", folder, "--level", "cycle", "--timing", "dram_latency=soon"], ["--timing", "number"]),
+    ("timing without the cycle level", ["run", "--program", folder, "--timing", "dram_latency=3"], ["--timing", "--level cycle"]),
+    ("axi width not a power of two", ["run", "--program", folder, "--level", "cycle", "--timing", "axi_data_bits=48"], ["axi_data_bits", "power of two"]),
 ]
 with open(os.path.join(work, "bad.txt"), "w") as f:
     f.write("GEMM colour=1\n")
