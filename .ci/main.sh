@@ -43,6 +43,11 @@ for module in mac_array approx_mac_array; do "$faultline" cosim --rtl "$module" 
 "$faultline" eval --model "$model" --data fashion-mnist --hw int8_mac_array --hw int8_approx_mac_array --level rtl --check \
   --seed 1 --out build/results/lenet5-rtl.json
 echo
+# VTA: a double-buffered, convolution-like program (200 input tiles, 205 k GEMM micro-ops) at the
+# functional, cycle (SystemC: fetch/load/compute/store, token queues, AXI DRAM) and RTL levels;
+# the script checks that all three write the same DRAM image and prints cycles and stalls.
+bash bench/vta_levels.sh build 200
+echo
 # Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430): additive noise on one layer's output at
 # a time, sigma log-spaced, and per layer the midpoint noise level (bisected). Rows are appended to
 # the .jsonl as points finish: rerunning this script resumes a killed sweep (the file name carries
