@@ -83,10 +83,10 @@ int cmd_vta(const std::vector<std::string>& args) {
       ("input", po::value(&input), "asm: the text program; disasm: the insn.bin")
       ("out", po::value(&output), "asm: the insn.bin to write; run: the counters as JSON; disasm: a text file (default: standard output)")
       ("level", po::value(&level)->default_value(level),
-       "run: functional; cycle (SystemC fetch/load/compute/store modules, token queues, AXI DRAM: cycles and stalls); or rtl (every GEMM "
-       "micro-op's product on a Verilated GEMM core, --rtl)")
-      ("timing", po::value(&timing), "run --level cycle: a timing parameter, e.g. dram_latency=64 (repeatable; sim/README.md lists them with sources)")
-      ("vcd", po::value(&vcd), "run --level cycle: record the modules' states, queue fill levels and token counts")
+       "run: functional; cycle (SystemC fetch/load/compute/store modules, token queues, AXI DRAM: cycles and stalls); or rtl (the cycle "
+       "level with every GEMM micro-op's product, and the GEMMs' cycles, from a Verilated GEMM core, --rtl)")
+      ("timing", po::value(&timing), "run --level cycle|rtl: a timing parameter, e.g. dram_latency=64 (repeatable; sim/README.md lists them with sources)")
+      ("vcd", po::value(&vcd), "run --level cycle|rtl: record the modules' states, queue fill levels and token counts")
       ("rtl", po::value(&rtl_module)->default_value(rtl_module), "run --level rtl: the RTL module (BLOCK x BLOCK lanes, exact twin; faultline cosim --list)")
       ("config", po::value(&config), "a vta_config.json field, e.g. log_block=3 (repeatable; default: tvm-vta's default configuration)");
   po::positional_options_description positional;
@@ -100,22 +100,21 @@ int cmd_vta(const std::vector<std::string>& args) {
     if (program.empty()) throw Error("vta run: --program DIR is required");
     if (!output.empty()) check_output_file(output, "--out");
     if (level != "functional" && level != "cycle" && level != "rtl") throw Error("--level: must be functional, cycle or rtl, got '" + level + "'");
-    if (level != "cycle" && !timing.empty()) throw Error("--timing: only with --level cycle");
-    if (level != "cycle" && !vcd.empty()) throw Error("--vcd: only with --level cycle");
+    if (level == "functional" && !timing.empty()) throw Error("--timing: only with --level cycle or rtl");
+    if (level == "functional" && !vcd.empty()) throw Error("--vcd: only with --level cycle or rtl");
     const sim::VtaTiming t = read_timing(timing);
     std::unique_ptr<sim::VtaRtlGemm> rtl;
     std::unique_ptr<sim::VtaCycleSimulation> cycle;
     sim::VtaCycleReport cycle_report;
     models::vta::ProgramRunner runner;
-    if (level == "rtl") {
-      rtl = std::make_unique<sim::VtaRtlGemm>(rtl_module, c);
-      runner = [&](const std::vector<models::vta::Instruction>& p, std::vector<std::uint8_t>& dram) {
-        models::vta::VtaMachine machine(c);
-        rtl->attach(machine);
-        return machine.run(p, dram);
-      };
-    } else if (level == "cycle") {
+    if (level == "rtl") rtl = std::make_unique<sim::VtaRtlGemm>(rtl_module, c);
+    if (level != "functional") {
+      // The RTL level is the cycle level with the GEMM products, and their cycles, from the core.
       cycle = std::make_unique<sim::VtaCycleSimulation>(c, t, vcd);
+      if (rtl) {
+        rtl->attach(cycle->machine());
+        cycle->time_gemm_by([&rtl] { return rtl->cycles(); });
+      }
       runner = [&](const std::vector<models::vta::Instruction>& p, std::vector<std::uint8_t>& dram) {
         cycle_report = cycle->run(p, dram);
         return cycle_report.counters;
@@ -130,12 +129,6 @@ int cmd_vta(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(k.uop_load_nbytes), static_cast<unsigned long long>(k.out_store_nbytes),
                 static_cast<unsigned long long>(k.gemm_counter), static_cast<unsigned long long>(k.alu_counter), r.dram_out.c_str());
     std::string json = models::vta::counters_json(k);
-    if (rtl) {
-      std::printf("rtl %s: %llu cycles, %llu GEMM products, %llu weight tiles loaded\n", rtl_module.c_str(), static_cast<unsigned long long>(rtl->cycles()),
-                  static_cast<unsigned long long>(rtl->products()), static_cast<unsigned long long>(rtl->weight_loads()));
-      json.pop_back();  // the closing brace
-      json += ", \"rtl_cycles\": " + std::to_string(rtl->cycles()) + ", \"rtl_weight_loads\": " + std::to_string(rtl->weight_loads()) + "}";
-    }
     if (cycle) {
       const sim::VtaCycleReport& cr = cycle_report;
       std::printf("cycle level: %llu cycles (%.3f us at %g MHz); busy load %llu, compute %llu, store %llu; token stalls l2c %llu, c2l %llu, "
@@ -149,6 +142,13 @@ int cmd_vta(const std::vector<std::string>& args) {
       json = sim::vta_cycle_report_json(cr);
       const std::string waveform = cycle->close_waveform();
       if (!waveform.empty()) std::printf("wrote %s\n", waveform.c_str());
+    }
+    if (rtl) {
+      std::printf("rtl %s: %llu core cycles, %llu GEMM micro-ops, %llu weight tiles loaded\n", rtl_module.c_str(),
+                  static_cast<unsigned long long>(rtl->cycles()), static_cast<unsigned long long>(rtl->products()),
+                  static_cast<unsigned long long>(rtl->weight_loads()));
+      json.pop_back();  // the closing brace
+      json += ", \"rtl_cycles\": " + std::to_string(rtl->cycles()) + ", \"rtl_weight_loads\": " + std::to_string(rtl->weight_loads()) + "}";
     }
     if (!output.empty()) write_file_atomically(output, json + "\n");
     return 0;

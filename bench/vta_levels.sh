@@ -3,7 +3,8 @@
 # 64 INP entries, each multiplied by 16 weight tiles (1024 GEMM micro-ops, 262 144 int8 MACs per
 # tile) into one of two ACC halves and stored; loads, GEMMs and stores overlap through the token
 # queues. Prints each level's time (best of 3, one thread), the ratio to the functional level, the
-# cycle level's cycles and stalls, and checks that every level wrote the same DRAM image.
+# cycle level's cycles and stalls, the RTL level's (the cycle level with the GEMMs on the Verilated
+# mac_array: its products and its cycles), and checks that every level wrote the same DRAM image.
 #
 # Usage: bench/vta_levels.sh [BUILD_DIR] [TILES]   (default build, 1000 tiles = 1.05 M micro-ops)
 set -euo pipefail
@@ -68,6 +69,7 @@ f=$(best "$faultline" vta run --program "$work/functional")
 c=$(best "$faultline" vta run --program "$work/cycle" --level cycle --out "$work/cycle.json")
 cycle_line=$(grep "cycle level:" "$work/last.txt")
 r=$(best "$faultline" vta run --program "$work/rtl" --level rtl)
+rtl_lines=$(grep -E "cycle level:|^rtl " "$work/last.txt" | sed 's/^/  rtl level: /')
 for level in cycle rtl; do
   cmp -s "$work/functional/dram.out.bin" "$work/$level/dram.out.bin" || { echo "the $level level's DRAM image differs from the functional level's"; exit 1; }
 done
@@ -76,4 +78,5 @@ echo "VTA program: $tiles tiles, $uops GEMM micro-ops ($(( uops * 256 / 1000000 
 printf "functional %.3f s\ncycle      %.3f s (%.1fx functional)\nrtl        %.3f s (%.1fx functional)\n" "$f" "$c" "$(echo "$c $f" | awk '{print $1 / $2}')" \
   "$r" "$(echo "$r $f" | awk '{print $1 / $2}')"
 echo "$cycle_line"
+echo "$rtl_lines"
 echo "every level wrote the same DRAM image"

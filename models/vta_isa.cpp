@@ -424,7 +424,23 @@ void VtaMachine::check_uop_range(const Instruction& insn, std::size_t index) con
                 std::to_string(uop_depth_));
 }
 
+void VtaMachine::flush_gemm_batch() {
+  if (work_.empty()) return;
+  const std::size_t lanes = static_cast<std::size_t>(config_.batch() * config_.block());
+  products_.resize(work_.size() * lanes);
+  batch_(work_, products_.data());
+  for (std::size_t u = 0; u < work_.size(); ++u) {
+    std::int32_t* acc = work_acc_[u];
+    const std::int32_t* p = products_.data() + u * lanes;
+    for (std::size_t l = 0; l < lanes; ++l) acc[l] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[l]) + static_cast<std::uint32_t>(p[l]));
+  }
+  work_.clear();
+  work_acc_.clear();
+}
+
 void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& counters) {
+  work_.clear();
+  work_acc_.clear();
   check_uop_range(insn, index);
   const std::size_t b = static_cast<std::size_t>(config_.batch()), n = static_cast<std::size_t>(config_.block());
   for (std::uint32_t o = 0; o < insn.iter_out; ++o)
@@ -445,11 +461,10 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
         }
         const std::int8_t* in = inp_.data() + x * b * n;
         const std::int8_t* wt = wgt_.data() + w * n * n;
-        if (product_) {
-          product_out_.resize(b * n);
-          product_(in, wt, product_out_.data());
-          for (std::size_t l = 0; l < b * n; ++l)
-            acc[l] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[l]) + static_cast<std::uint32_t>(product_out_[l]));
+        if (batch_) {
+          work_.push_back({in, wt});
+          work_acc_.push_back(acc);
+          if (work_.size() == kGemmChunk) flush_gemm_batch();
           continue;
         }
         for (std::size_t bb = 0; bb < b; ++bb) {
@@ -466,6 +481,7 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
           }
         }
       }
+  flush_gemm_batch();
   if (!insn.reset) counters.gemm_counter += static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * (insn.uop_end - insn.uop_bgn);
 }
 

@@ -119,11 +119,18 @@ class VtaMachine {
   // checks); the cycle level calls it when a module completes the instruction.
   void execute(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
 
-  // The product of one GEMM micro-op, out[b·block + r] = Σ_c inp[b·block + c] · wgt[r·block + c]
-  // for every batch row b and output r; the machine adds it to ACC. By default computed here;
-  // the RTL level puts it on a Verilated GEMM core (sim/vta_rtl.h).
-  using GemmProduct = std::function<void(const std::int8_t* inp, const std::int8_t* wgt, std::int32_t* out)>;
-  void set_gemm_product(GemmProduct product) { product_ = std::move(product); }
+  // The products of a run of GEMM micro-ops in issue order (at most kGemmChunk, all of one GEMM
+  // instruction): for micro-op u, products[u·batch·block + b·block + r] = Σ_c inp[b·block + c] ·
+  // wgt[r·block + c] for every batch row b and output r; the machine adds them to ACC (int32
+  // sums wrap, so the order of the additions does not matter). By default computed here; the RTL
+  // level streams them through a Verilated GEMM core (sim/vta_rtl.h).
+  struct GemmWork {
+    const std::int8_t* inp;  // batch × block
+    const std::int8_t* wgt;  // block × block (a WGT entry: the same pointer is the same tile)
+  };
+  static constexpr std::size_t kGemmChunk = 4096;
+  using GemmBatch = std::function<void(const std::vector<GemmWork>& work, std::int32_t* products)>;
+  void set_gemm_batch(GemmBatch batch) { batch_ = std::move(batch); }
 
   // Entry sizes in bytes (a LOAD/STORE's dram_base and x_stride count these).
   std::size_t entry_bytes(int mem_id) const;
@@ -133,6 +140,7 @@ class VtaMachine {
   void store(const Instruction& insn, std::size_t index, std::vector<std::uint8_t>& dram, VtaCounters& counters);
   void check_uop_range(const Instruction& insn, std::size_t index) const;  // GEMM and ALU
   void gemm(const Instruction& insn, std::size_t index, VtaCounters& counters);
+  void flush_gemm_batch();  // the collected micro-ops through batch_, into ACC
   void alu(const Instruction& insn, std::size_t index, VtaCounters& counters);
 
   VtaConfig config_;
@@ -140,8 +148,10 @@ class VtaMachine {
   std::vector<std::uint32_t> uop_;
   std::vector<std::int8_t> inp_, wgt_;  // inp: depth × batch × block; wgt: depth × block(out) × block(in)
   std::vector<std::int32_t> acc_;       // depth × batch × block
-  GemmProduct product_;
-  std::vector<std::int32_t> product_out_;
+  GemmBatch batch_;
+  std::vector<GemmWork> work_;
+  std::vector<std::int32_t*> work_acc_;
+  std::vector<std::int32_t> products_;
 };
 
 }  // namespace faultline::models::vta

@@ -101,6 +101,10 @@ class RtlMatrixVectorUnit {
       lanes_.reserve(transfers * inputs_);
     }
     std::size_t size() const { return weight_.size(); }
+    void clear() {  // keeps the storage for the next stream
+      weight_.clear();
+      lanes_.clear();
+    }
     bool weight(std::size_t k) const { return weight_[k] != 0; }
     const std::int8_t* lanes(std::size_t k) const { return lanes_.data() + k * inputs_; }
     // The first `count` transfers as a list of their own.

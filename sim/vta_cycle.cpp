@@ -137,6 +137,7 @@ struct VtaCycleSimulation::Impl::Core : sc_core::sc_module {
   sc_core::sc_time began, ended;
   std::uint64_t insn_base = 0;
   bool deadlocked = false;  // processes are left waiting: the simulation cannot run again
+  std::function<std::uint64_t()> core_cycles;  // the RTL level's GEMM core, when set
 
   Core(const sc_core::sc_module_name& name, const models::vta::VtaConfig& config, const VtaTiming& t)
       : sc_core::sc_module(name), mem("mem"), machine_ptr(std::make_unique<VtaMachine>(config)), timing(t), period(1000.0 / t.clock_mhz, sc_core::SC_NS) {
@@ -313,8 +314,10 @@ struct VtaCycleSimulation::Impl::Core : sc_core::sc_module {
         // The values change when the instruction starts (see the header); its cycles follow.
         sc_core::sc_time busy;
         try {
+          const bool on_core = core_cycles && insn.opcode == static_cast<int>(Opcode::Gemm) && !insn.reset;
+          const std::uint64_t core_before = on_core ? core_cycles() : 0;
           machine_ptr->execute(insn, k, *image, counters);
-          busy = duration(insn);
+          busy = on_core ? period * static_cast<double>(std::max<std::uint64_t>(1, core_cycles() - core_before)) : duration(insn);
         } catch (const Error& e) {
           stop(e.what());
           break;
@@ -381,6 +384,8 @@ VtaCycleSimulation::~VtaCycleSimulation() {
 }
 
 models::vta::VtaMachine& VtaCycleSimulation::machine() { return *impl_->core->machine_ptr; }
+
+void VtaCycleSimulation::time_gemm_by(std::function<std::uint64_t()> core_cycles) { impl_->core->core_cycles = std::move(core_cycles); }
 
 void VtaCycleSimulation::configure(const models::vta::VtaConfig& config) {
   config.validate();

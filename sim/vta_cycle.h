@@ -77,6 +77,11 @@ class VtaCycleSimulation {
   models::vta::VtaMachine& machine();
   // A new machine of another configuration (empty buffers), for the runs that follow.
   void configure(const models::vta::VtaConfig& config);
+  // The RTL level: the GEMM products come from an RTL core attached to machine() (sim/vta_rtl.h),
+  // and a GEMM that computes products keeps compute busy for the core's cycles, read from
+  // `core_cycles` (a running count; the difference across the instruction, at one core cycle per
+  // VTA cycle) instead of the model's micro-ops + gemm_pipeline. Reset passes keep the model.
+  void time_gemm_by(std::function<std::uint64_t()> core_cycles);
 
   // Runs `program` on `dram` (both as the functional machine takes them). Throws faultline::Error
   // with the functional level's messages (naming the instruction), and for a deadlock names

@@ -8,7 +8,7 @@
 namespace faultline::sim {
 
 VtaRtlGemm::VtaRtlGemm(const std::string& module, const models::vta::VtaConfig& config)
-    : batch_(config.batch()), block_(config.block()) {
+    : batch_(config.batch()), block_(config.block()), transfers_(config.block()) {
   const RtlModuleKind& kind = find_rtl_module(module);
   const RtlModuleInfo& info = kind.info;
   if (info.outputs != block_ || info.inputs != block_)
@@ -29,27 +29,29 @@ VtaRtlGemm::VtaRtlGemm(const std::string& module, const models::vta::VtaConfig& 
 VtaRtlGemm::~VtaRtlGemm() = default;
 
 void VtaRtlGemm::attach(models::vta::VtaMachine& machine) {
-  machine.set_gemm_product([this](const std::int8_t* inp, const std::int8_t* wgt, std::int32_t* out) { product(inp, wgt, out); });
+  machine.set_gemm_batch([this](const std::vector<models::vta::VtaMachine::GemmWork>& work, std::int32_t* out) { products(work, out); });
 }
 
-void VtaRtlGemm::product(const std::int8_t* inp, const std::int8_t* wgt, std::int32_t* out) {
+void VtaRtlGemm::products(const std::vector<models::vta::VtaMachine::GemmWork>& work, std::int32_t* out) {
   const std::size_t tile = static_cast<std::size_t>(block_ * block_);
-  RtlMatrixVectorUnit::TransferList transfers(block_);
-  transfers.reserve(static_cast<std::size_t>(block_ + batch_));
-  const bool reload = loaded_.size() != tile || std::memcmp(loaded_.data(), wgt, tile) != 0;
-  if (reload) {
-    for (int r = 0; r < block_; ++r) std::copy_n(wgt + r * block_, block_, transfers.add(true));
-    loaded_.assign(wgt, wgt + tile);
-    ++weight_loads_;
+  transfers_.clear();
+  transfers_.reserve(work.size() * static_cast<std::size_t>(batch_) + static_cast<std::size_t>(block_));
+  for (const auto& w : work) {
+    if (loaded_.size() != tile || std::memcmp(loaded_.data(), w.wgt, tile) != 0) {
+      for (int r = 0; r < block_; ++r) std::copy_n(w.wgt + r * block_, block_, transfers_.add(true));
+      loaded_.assign(w.wgt, w.wgt + tile);
+      ++weight_loads_;
+    }
+    for (int b = 0; b < batch_; ++b) std::copy_n(w.inp + b * block_, block_, transfers_.add(false));
   }
-  for (int b = 0; b < batch_; ++b) std::copy_n(inp + b * block_, block_, transfers.add(false));
+  const std::size_t vectors = work.size() * static_cast<std::size_t>(batch_);
   results_.clear();
-  unit_->stream(transfers, static_cast<std::size_t>(batch_), results_, {}, unit_->open_cycle_bound(transfers.size()));
-  if (results_.size() != static_cast<std::size_t>(batch_ * block_))
+  unit_->stream(transfers_, vectors, results_, {}, unit_->open_cycle_bound(transfers_.size()));
+  if (results_.size() != vectors * static_cast<std::size_t>(block_))
     throw Error("RTL module " + unit_->info().name + " returned " + std::to_string(results_.size() / static_cast<std::size_t>(block_)) + " of " +
-                std::to_string(batch_) + " GEMM results");
+                std::to_string(vectors) + " GEMM results");
   std::copy(results_.begin(), results_.end(), out);
-  ++products_;
+  products_ += work.size();
 }
 
 }  // namespace faultline::sim

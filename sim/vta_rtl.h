@@ -1,9 +1,12 @@
 // VTA at the RTL level: the compute module's GEMM products on a Verilated GEMM core, an RTL
 // matrix-vector unit of the plug-in contract (rtl/README.md) with BLOCK outputs and BLOCK inputs
-// (the shipped mac_array is VTA's 16 × 16 core). Each micro-op's weight tile is loaded as BLOCK
-// weight rows -- only when it differs from the tile the core holds (weight-stationary) -- and its
-// BATCH input rows are streamed; the results are added to ACC by the machine. Values equal the
-// functional level's whenever the core equals its twin (tests/unit/vta_rtl_test.cpp).
+// (the shipped mac_array is VTA's 16 × 16 core). A GEMM instruction's micro-ops stream through
+// the core in issue order, one stream per chunk of them: a micro-op whose weight tile differs from
+// the one the core holds is preceded by the BLOCK weight rows of its tile (weight-stationary), and
+// its BATCH input rows follow; the core takes one transfer per cycle when it is ready, so a run of
+// micro-ops on one weight tile takes about one cycle per input row. The results are added to ACC
+// by the machine. Values equal the functional level's whenever the core equals its twin
+// (tests/unit/vta_rtl_test.cpp).
 #pragma once
 
 #include <cstdint>
@@ -29,11 +32,12 @@ class VtaRtlGemm {
   std::uint64_t products() const { return products_; }
 
  private:
-  void product(const std::int8_t* inp, const std::int8_t* wgt, std::int32_t* out);
+  void products(const std::vector<models::vta::VtaMachine::GemmWork>& work, std::int32_t* out);
 
   std::unique_ptr<RtlMatrixVectorUnit> unit_;
   int batch_, block_;
   std::vector<std::int8_t> loaded_;  // the weight tile in the core
+  RtlMatrixVectorUnit::TransferList transfers_;
   std::uint64_t weight_loads_ = 0, products_ = 0;
   std::vector<std::int32_t> results_;
 };

@@ -9,6 +9,7 @@
 #include "models/error.h"
 #include "models/vta_isa.h"
 #include "sim/rtl_unit.h"
+#include "sim/vta_cycle.h"
 #include "sim/vta_rtl.h"
 
 using namespace faultline;
@@ -66,4 +67,71 @@ TEST(VtaRtl, GemmOnTheRtlCoreEqualsTheFunctionalMachine) {
   // The output is not trivially zero.
   EXPECT_NE(std::count(functional.begin() + 4096, functional.begin() + 4096 + 96, 0), 96);
   EXPECT_THROW(sim::VtaRtlGemm("approx_mac_array", c), Error);  // its twin is not the exact product
+}
+
+// The RTL level as `vta run --level rtl` runs it: the cycle level with the core's products and
+// cycles. 256 micro-ops on one weight tile stream through mac_array at one per cycle (the tile's
+// 16 rows once, then one input row per cycle, plus the pipeline); compute's busy time is the cycle
+// level's with the core's cycles in place of the modelled GEMM; the image equals the functional
+// machine's.
+TEST(VtaRtl, CoreStreamsOneMicroOpPerCycleInsideTheCycleLevel) {
+  sim::register_built_rtl();
+  const VtaConfig c;
+  std::mt19937 rng(9);
+  const std::uint32_t uops_n = 256;
+  // DRAM: micro-ops at 0, 256 input vectors at byte 4096, one weight tile at byte 12288, outputs at byte 16384.
+  std::vector<std::uint8_t> dram(32768, 0);
+  std::vector<std::uint32_t> uops;
+  for (std::uint32_t k = 0; k < uops_n; ++k) uops.push_back(encode_uop({k, k, 0}, c));
+  std::memcpy(dram.data(), uops.data(), uops.size() * 4);
+  for (std::size_t k = 4096; k < 4096 + uops_n * 16; ++k) dram[k] = static_cast<std::uint8_t>(rng());
+  for (std::size_t k = 12288; k < 12288 + 256; ++k) dram[k] = static_cast<std::uint8_t>(rng());
+  const auto transfer = [](Opcode op, MemId mem, std::uint32_t dram_base, std::uint32_t x) {
+    Instruction i;
+    i.opcode = static_cast<int>(op);
+    i.mem_id = static_cast<int>(mem);
+    i.dram_base = dram_base;
+    i.y_size = 1;
+    i.x_size = i.x_stride = x;
+    return i;
+  };
+  Instruction inp = transfer(Opcode::Load, MemId::Inp, 4096 / 16, uops_n);
+  Instruction wgt = transfer(Opcode::Load, MemId::Wgt, 12288 / 256, 1);
+  wgt.push_next = true;
+  Instruction reset;
+  reset.opcode = static_cast<int>(Opcode::Gemm);
+  reset.reset = true;
+  reset.uop_end = uops_n;
+  reset.iter_out = reset.iter_in = 1;
+  reset.pop_prev = true;
+  Instruction mac = reset;
+  mac.reset = false;
+  mac.pop_prev = false;
+  mac.push_next = true;
+  Instruction store = transfer(Opcode::Store, MemId::Out, 16384 / 16, uops_n);
+  store.pop_prev = true;
+  Instruction finish;
+  finish.opcode = static_cast<int>(Opcode::Finish);
+  const std::vector<Instruction> program = {transfer(Opcode::Load, MemId::Uop, 0, uops_n), inp, wgt, reset, mac, store, finish};
+
+  std::vector<std::uint8_t> functional = dram, cycle = dram, rtl = dram;
+  VtaMachine(c).run(program, functional);
+  sim::VtaTiming timing;
+  sim::VtaCycleSimulation simulation(c, timing);
+  const sim::VtaCycleReport model = simulation.run(program, cycle);  // the cycle level's own GEMM time
+  simulation.configure(c);
+  sim::VtaRtlGemm core("mac_array", c);
+  core.attach(simulation.machine());
+  simulation.time_gemm_by([&core] { return core.cycles(); });
+  const std::uint64_t before = core.cycles();
+  const sim::VtaCycleReport r = simulation.run(program, rtl);
+  const std::uint64_t core_cycles = core.cycles() - before;
+  EXPECT_EQ(functional, rtl);
+  EXPECT_EQ(functional, cycle);
+  EXPECT_EQ(core.weight_loads(), 1u);
+  EXPECT_GE(core_cycles, uops_n + 16u);
+  EXPECT_LE(core_cycles, uops_n + 16u + 8u) << "more than the weight rows and a short pipeline beyond one micro-op per cycle";
+  // Compute's busy time differs from the cycle level's by exactly the core's cycles in place of
+  // the model's micro-ops + gemm_pipeline for the accumulating GEMM.
+  EXPECT_EQ(r.busy[1] + (uops_n + static_cast<std::uint64_t>(timing.gemm_pipeline)), model.busy[1] + core_cycles);
 }
