@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <random>
 
 #include "models/error.h"
 #include "models/vta_isa.h"
+#include "models/vta_lowering.h"
 #include "models/vta_program.h"
 #ifdef FAULTLINE_VTA_CYCLE_LEVEL
 #include "sim/vta_cycle.h"
@@ -428,4 +430,73 @@ TEST(VtaIsa, ProgramFiles) {
     std::fclose(f);
   }
   EXPECT_THROW(read_insn_bin(dir + "/vta_short.bin", c), Error);
+}
+
+// Whole layers lowered to VTA programs (models/vta_lowering.h) against the same arithmetic
+// computed directly: convolutions as LeNet-5 has them (5 x 5, padding 2, ReLU; channels below
+// BLOCK), a strided 3 x 3 convolution whose channels span several tiles and whose rows need
+// chunks, a dense layer (1 x 1 over a 1 x rows image), and BATCH 2 / BLOCK 8 with an odd image
+// count. Random int8 weights and inputs, biases of either sign; the shift keeps most results
+// inside int8 and some clipped.
+TEST(VtaLowering, LayersMatchTheDirectArithmetic) {
+  struct Case {
+    ConvLayer layer;
+    int images;
+    VtaConfig config;
+  };
+  const auto make = [](std::string name, int cin, int h, int w, int cout, int k, int stride, int pad, int shift, bool relu) {
+    ConvLayer l;
+    l.name = std::move(name);
+    l.in_channels = cin, l.height = h, l.width = w, l.out_channels = cout, l.kernel_h = l.kernel_w = k;
+    l.stride_h = l.stride_w = stride;
+    l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = pad;
+    // |Σ| of K products of uniform int8 codes is about 74² √K (one σ): a shift that maps 1.5 σ to
+    // 127 keeps most results inside int8 and clips some.
+    l.shift = shift >= 0 ? shift : static_cast<int>(std::floor(std::log2(74.0 * 74.0 * std::sqrt(cin * k * k) * 1.5 / 127.0)));
+    l.relu = relu;
+    std::mt19937 rng(static_cast<unsigned>(cin * 131 + cout));
+    l.weights.resize(static_cast<std::size_t>(cout * cin * k * k));
+    for (auto& v : l.weights) v = static_cast<std::int8_t>(rng());
+    for (int o = 0; o < cout; ++o) l.bias.push_back(static_cast<std::int32_t>(rng() % 20001) - 10000);
+    return l;
+  };
+  VtaConfig small;
+  small.log_batch = 1;
+  small.log_block = 3;
+  small.log_wgt_buff_size = 16;
+  std::vector<Case> cases = {{make("conv1", 1, 28, 28, 6, 5, 1, 2, -1, true), 2, VtaConfig{}},
+                             {make("conv2", 6, 14, 14, 16, 5, 1, 0, -1, true), 2, VtaConfig{}},
+                             {make("strided", 20, 9, 11, 40, 3, 2, 1, -1, false), 1, VtaConfig{}},
+                             {make("dense", 400, 1, 37, 120, 1, 1, 0, -1, false), 1, VtaConfig{}},
+                             {make("small", 12, 7, 6, 10, 3, 1, 1, -1, true), 3, small}};
+  for (auto& [layer, images, config] : cases) {
+    SCOPED_TRACE(layer.name);
+    std::mt19937 rng(3);
+    std::vector<std::int8_t> x(static_cast<std::size_t>(images * layer.in_channels * layer.height * layer.width));
+    for (auto& v : x) v = static_cast<std::int8_t>(rng());
+    const LoweredLayer lowered = lower_conv(layer, images, config);
+    std::vector<std::uint8_t> dram = lowered.dram;
+    write_conv_input(lowered, layer, config, x.data(), dram);
+    const VtaCounters k = run_program(config, lowered.program, dram);
+    const std::size_t outputs = static_cast<std::size_t>(images * layer.out_channels * layer.out_height() * layer.out_width());
+    std::vector<std::int8_t> got(outputs), want(outputs);
+    read_conv_output(lowered, layer, config, dram, got.data());
+    reference_conv(layer, images, x.data(), want.data());
+    ASSERT_EQ(got, want);
+    // Not trivial: values spread over the int8 range, some clipped.
+    EXPECT_GT(std::count_if(want.begin(), want.end(), [](std::int8_t v) { return v != 0 && v != 127 && v != -128; }), static_cast<long>(outputs / 4));
+    EXPECT_GT(std::count_if(want.begin(), want.end(), [](std::int8_t v) { return v == 127; }), 0);
+    // Every MAC of the padded channel tiles, once per output pixel and kernel tap.
+    const std::uint64_t macs_per_uop = static_cast<std::uint64_t>(config.batch()) * config.block() * config.block();
+    EXPECT_EQ(k.gemm_counter * macs_per_uop, static_cast<std::uint64_t>(lowered.groups) * config.batch() * lowered.out_tiles * lowered.in_tiles * config.block() *
+                                                 config.block() * layer.kernel_h * layer.kernel_w * layer.out_height() * layer.out_width());
+  }
+  // Layers that do not fit say what does not.
+  ConvLayer huge = make("huge", 512, 4, 4, 512, 3, 1, 1, -1, false);
+  try {
+    lower_conv(huge, 1, VtaConfig{});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer huge on VTA: its weights are 9216 tiles"), std::string::npos) << e.what();
+  }
 }
