@@ -70,11 +70,38 @@ sim::VtaTiming read_timing(const std::vector<std::string>& assignments) {
   return table.read(params);
 }
 
+// --faults inp=1e-4,wgt=1e-5,...: bit error rates of VTA's buffers (models::vta::VtaFaults).
+models::vta::VtaFaults read_faults(const std::string& list, std::uint64_t seed) {
+  models::vta::VtaFaults f;
+  f.seed = seed;
+  std::size_t start = 0;
+  while (start < list.size()) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, comma - start);
+    start = comma + 1;
+    const auto eq = item.find('=');
+    const std::string name = item.substr(0, eq);
+    double* rate = name == "inp" ? &f.inp : name == "wgt" ? &f.wgt : name == "acc" ? &f.acc : name == "uop" ? &f.uop : name == "dram" ? &f.dram : nullptr;
+    if (eq == std::string::npos || rate == nullptr) throw Error("--faults '" + item + "': expected BUFFER=RATE with a buffer of inp, wgt, acc, uop, dram");
+    try {
+      std::size_t used = 0;
+      *rate = std::stod(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      throw Error("--faults '" + item + "': the rate must be a number");
+    }
+    if (!(*rate >= 0 && *rate <= 1)) throw Error("--faults '" + item + "': the rate must be in [0, 1]");
+  }
+  return f;
+}
+
 }  // namespace
 
 int cmd_vta(const std::vector<std::string>& args) {
   std::string action, program, input, output, stats, level = "functional", rtl_module = "mac_array", vcd;
   std::vector<std::string> config, timing;
+  std::string faults;
+  std::uint64_t seed = 1;
   po::options_description options("vta options");
   options.add_options()
       ("help,h", "show this help")
@@ -86,6 +113,8 @@ int cmd_vta(const std::vector<std::string>& args) {
        "run: functional; cycle (SystemC fetch/load/compute/store modules, token queues, AXI DRAM: cycles and stalls); or rtl (the cycle "
        "level with every GEMM micro-op's product, and the GEMMs' cycles, from a Verilated GEMM core, --rtl)")
       ("timing", po::value(&timing), "run --level cycle|rtl: a timing parameter, e.g. dram_latency=64 (repeatable; sim/README.md lists them with sources)")
+      ("faults", po::value(&faults), "run: bit error rates, e.g. wgt=1e-4,acc=1e-6 (buffers inp, wgt, acc, uop, dram; README: Unreliable VTA)")
+      ("seed", po::value(&seed)->default_value(seed), "run --faults: the seed of the flipped bits")
       ("vcd", po::value(&vcd), "run --level cycle|rtl: record the modules' states, queue fill levels and token counts")
       ("rtl", po::value(&rtl_module)->default_value(rtl_module), "run --level rtl: the RTL module (BLOCK x BLOCK lanes, exact twin; faultline cosim --list)")
       ("config", po::value(&config), "a vta_config.json field, e.g. log_block=3 (repeatable; default: tvm-vta's default configuration)");
@@ -103,6 +132,7 @@ int cmd_vta(const std::vector<std::string>& args) {
     if (level == "functional" && !timing.empty()) throw Error("--timing: only with --level cycle or rtl");
     if (level == "functional" && !vcd.empty()) throw Error("--vcd: only with --level cycle or rtl");
     const sim::VtaTiming t = read_timing(timing);
+    const models::vta::VtaFaults f = read_faults(faults, seed);
     std::unique_ptr<sim::VtaRtlGemm> rtl;
     std::unique_ptr<sim::VtaCycleSimulation> cycle;
     sim::VtaCycleReport cycle_report;
@@ -111,6 +141,7 @@ int cmd_vta(const std::vector<std::string>& args) {
     if (level != "functional") {
       // The RTL level is the cycle level with the GEMM products, and their cycles, from the core.
       cycle = std::make_unique<sim::VtaCycleSimulation>(c, t, vcd);
+      cycle->machine().set_faults(f);
       if (rtl) {
         rtl->attach(cycle->machine());
         cycle->time_gemm_by([&rtl] { return rtl->cycles(); });
@@ -118,6 +149,12 @@ int cmd_vta(const std::vector<std::string>& args) {
       runner = [&](const std::vector<models::vta::Instruction>& p, std::vector<std::uint8_t>& dram) {
         cycle_report = cycle->run(p, dram);
         return cycle_report.counters;
+      };
+    } else {
+      runner = [&](const std::vector<models::vta::Instruction>& p, std::vector<std::uint8_t>& dram) {
+        models::vta::VtaMachine machine(c);
+        machine.set_faults(f);
+        return machine.run(p, dram);
       };
     }
     const models::vta::VtaRunResult r = models::vta::run_program_folder(program, c, runner);
@@ -128,6 +165,10 @@ int cmd_vta(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(k.wgt_load_nbytes), static_cast<unsigned long long>(k.acc_load_nbytes),
                 static_cast<unsigned long long>(k.uop_load_nbytes), static_cast<unsigned long long>(k.out_store_nbytes),
                 static_cast<unsigned long long>(k.gemm_counter), static_cast<unsigned long long>(k.alu_counter), r.dram_out.c_str());
+    if (f.any())
+      std::printf("flipped bits: inp %llu, wgt %llu, acc %llu, uop %llu, dram %llu (seed %llu)\n", static_cast<unsigned long long>(k.inp_flips),
+                  static_cast<unsigned long long>(k.wgt_flips), static_cast<unsigned long long>(k.acc_flips), static_cast<unsigned long long>(k.uop_flips),
+                  static_cast<unsigned long long>(k.dram_flips), static_cast<unsigned long long>(seed));
     std::string json = models::vta::counters_json(k);
     if (cycle) {
       const sim::VtaCycleReport& cr = cycle_report;

@@ -5,7 +5,9 @@
 #include <functional>
 #include <sstream>
 
+#include "models/det_math.h"
 #include "models/error.h"
+#include "models/philox.h"
 
 namespace faultline::models::vta {
 namespace {
@@ -220,6 +222,87 @@ VtaMachine::VtaMachine(const VtaConfig& config) : config_(config) {
   acc_.assign(acc_depth_ * b * n, 0);
 }
 
+void VtaMachine::set_faults(const VtaFaults& faults) {
+  const std::pair<const char*, double> rates[] = {{"inp", faults.inp}, {"wgt", faults.wgt}, {"acc", faults.acc}, {"uop", faults.uop}, {"dram", faults.dram}};
+  for (const auto& [name, rate] : rates)
+    if (!(rate >= 0 && rate <= 1)) throw Error(std::string("VTA fault rate ") + name + " must be in [0, 1], got " + std::to_string(rate));
+  faults_ = faults;
+}
+
+namespace {
+// Calls flip(k) for each of `bits` written bits that is stored flipped, each independently with
+// probability p: the gaps between flips are geometric, drawn by inversion from `rng` (element j
+// for the j-th gap), so the positions are a pure function of the stream (det::log, not libm).
+template <class Flip>
+std::uint64_t for_each_flip(double p, const CounterRng& rng, std::uint64_t bits, Flip&& flip) {
+  if (p <= 0 || bits == 0) return 0;
+  std::uint64_t count = 0;
+  if (p >= 1) {
+    for (std::uint64_t k = 0; k < bits; ++k) flip(k);
+    return bits;
+  }
+  const double log_q = det::log(1.0 - p);
+  std::uint64_t position = 0;
+  for (std::uint64_t j = 0;; ++j) {
+    const double u = 1.0 - static_cast<double>(rng.uniform(j));  // in (0, 1]
+    const double gap = std::floor(det::log(u) / log_q);
+    if (gap >= static_cast<double>(bits - position)) break;
+    position += static_cast<std::uint64_t>(gap);
+    flip(position);
+    ++count;
+    if (++position >= bits) break;
+  }
+  return count;
+}
+// Stream ids: the buffer (MemId, DRAM = 7) and the instruction's index.
+std::uint64_t fault_stream(std::uint64_t trial, int buffer, std::uint64_t index) {
+  return (trial & 0xFFFFFFull) << 40 | (static_cast<std::uint64_t>(buffer) & 0xFF) << 32 | (index & 0xFFFFFFFFull);
+}
+}  // namespace
+
+void VtaMachine::flip_loaded(const Instruction& insn, std::size_t index, std::size_t first_entry, std::size_t entries, VtaCounters& counters) {
+  const int mem = insn.mem_id;
+  const double p = mem == static_cast<int>(MemId::Inp) ? faults_.inp : mem == static_cast<int>(MemId::Wgt) ? faults_.wgt
+                   : mem == static_cast<int>(MemId::Uop) ? faults_.uop : faults_.acc;
+  if (p <= 0) return;
+  const std::size_t entry_bits = entry_bytes(mem) * 8;
+  const CounterRng rng(faults_.seed, fault_stream(faults_.trial, mem, index));
+  std::uint8_t* bytes = mem == static_cast<int>(MemId::Uop)   ? reinterpret_cast<std::uint8_t*>(uop_.data())
+                        : mem == static_cast<int>(MemId::Inp) ? reinterpret_cast<std::uint8_t*>(inp_.data())
+                        : mem == static_cast<int>(MemId::Wgt) ? reinterpret_cast<std::uint8_t*>(wgt_.data())
+                                                              : reinterpret_cast<std::uint8_t*>(acc_.data());
+  // Bit k of the load's region is bit k % 8 of byte k / 8 from its first entry (little-endian
+  // words: the low bits of a micro-op or accumulator come first).
+  const std::uint64_t n = for_each_flip(p, rng, static_cast<std::uint64_t>(entries) * entry_bits, [&](std::uint64_t k) {
+    bytes[first_entry * (entry_bits / 8) + k / 8] ^= static_cast<std::uint8_t>(1u << (k % 8));
+  });
+  (mem == static_cast<int>(MemId::Inp) ? counters.inp_flips : mem == static_cast<int>(MemId::Wgt) ? counters.wgt_flips
+   : mem == static_cast<int>(MemId::Uop) ? counters.uop_flips : counters.acc_flips) += n;
+}
+
+void VtaMachine::flip_acc_writes(const Instruction& insn, std::size_t index, VtaCounters& counters) {
+  if (faults_.acc <= 0) return;
+  // The instruction's write-backs in issue order: micro-op q (q = (o·iter_in + i)·count + k)
+  // writes one ACC entry of batch × block 32-bit lanes.
+  const std::uint64_t count = insn.uop_end - insn.uop_bgn, lanes = static_cast<std::uint64_t>(config_.batch() * config_.block());
+  const std::uint64_t bits = static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * count * lanes * 32;
+  const CounterRng rng(faults_.seed, fault_stream(faults_.trial, static_cast<int>(MemId::Acc), index));
+  counters.acc_flips += for_each_flip(faults_.acc, rng, bits, [&](std::uint64_t k) {
+    const std::uint64_t q = k / (lanes * 32), bit = k % (lanes * 32);
+    const std::uint64_t uop = insn.uop_bgn + q % count, step = q / count, o = step / insn.iter_in, i = step % insn.iter_in;
+    const Uop u = decode_uop(uop_[uop], config_);
+    const std::uint64_t d = wrap(u.dst + o * insn.dst_out + i * insn.dst_in, acc_depth_);
+    auto* word = reinterpret_cast<std::uint32_t*>(acc_.data() + d * lanes + bit / 32);
+    *word ^= 1u << (bit % 32);
+  });
+}
+
+std::uint64_t VtaMachine::flip_dram(std::vector<std::uint8_t>& dram) const {
+  const CounterRng rng(faults_.seed, fault_stream(faults_.trial, 7, 0));
+  return for_each_flip(faults_.dram, rng, static_cast<std::uint64_t>(dram.size()) * 8,
+                       [&](std::uint64_t k) { dram[k / 8] ^= static_cast<std::uint8_t>(1u << (k % 8)); });
+}
+
 std::size_t VtaMachine::entry_bytes(int mem_id) const {
   const std::size_t b = static_cast<std::size_t>(config_.batch()), n = static_cast<std::size_t>(config_.block());
   switch (static_cast<MemId>(mem_id)) {
@@ -284,11 +367,12 @@ VtaMachine::Routing VtaMachine::route(const std::vector<Instruction>& program) {
 VtaCounters VtaMachine::run(const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram) {
   const Routing routing = route(program);
   const std::vector<std::size_t>* queue = routing.queue;
+  VtaCounters counters;
+  counters.dram_flips = flip_dram(dram);
 
   // Token queues: load→compute, compute→load, compute→store, store→compute.
   std::uint64_t l2c = 0, c2l = 0, c2s = 0, s2c = 0;
   std::size_t next[3] = {0, 0, 0};
-  VtaCounters counters;
   bool finished = false;
   for (;;) {
     bool progress = false;
@@ -385,6 +469,7 @@ void VtaMachine::load(const Instruction& insn, std::size_t index, const std::vec
     for (std::size_t x = 0; x < insn.x_pad1; ++x) put(entry++, nullptr);
   }
   for (std::size_t y = 0; y < insn.y_pad1 * row; ++y) put(entry++, nullptr);
+  flip_loaded(insn, index, insn.sram_base, row * rows, counters);
   const std::uint64_t bytes = static_cast<std::uint64_t>(insn.y_size) * insn.x_size * eb;  // padding is not counted
   switch (static_cast<MemId>(insn.mem_id)) {
     case MemId::Uop: counters.uop_load_nbytes += bytes; break;
@@ -447,9 +532,9 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
     for (std::uint32_t i = 0; i < insn.iter_in; ++i)
       for (std::uint32_t k = insn.uop_bgn; k < insn.uop_end; ++k) {
         const Uop u = decode_uop(uop_[k], config_);
-        const std::uint64_t a = u.dst + static_cast<std::uint64_t>(o) * insn.dst_out + static_cast<std::uint64_t>(i) * insn.dst_in;
-        const std::uint64_t x = u.src + static_cast<std::uint64_t>(o) * insn.src_out + static_cast<std::uint64_t>(i) * insn.src_in;
-        const std::uint64_t w = u.wgt + static_cast<std::uint64_t>(o) * insn.wgt_out + static_cast<std::uint64_t>(i) * insn.wgt_in;
+        const std::uint64_t a = wrap(u.dst + static_cast<std::uint64_t>(o) * insn.dst_out + static_cast<std::uint64_t>(i) * insn.dst_in, acc_depth_);
+        const std::uint64_t x = wrap(u.src + static_cast<std::uint64_t>(o) * insn.src_out + static_cast<std::uint64_t>(i) * insn.src_in, inp_depth_);
+        const std::uint64_t w = wrap(u.wgt + static_cast<std::uint64_t>(o) * insn.wgt_out + static_cast<std::uint64_t>(i) * insn.wgt_in, wgt_depth_);
         if (a >= acc_depth_ || (!insn.reset && (x >= inp_depth_ || w >= wgt_depth_)))
           throw Error(at(index, insn) + ": micro-op " + std::to_string(k) + " at iteration (" + std::to_string(o) + ", " + std::to_string(i) +
                       ") indexes ACC " + std::to_string(a) + "/" + std::to_string(acc_depth_) + ", INP " + std::to_string(x) + "/" +
@@ -482,6 +567,7 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
         }
       }
   flush_gemm_batch();
+  flip_acc_writes(insn, index, counters);
   if (!insn.reset) counters.gemm_counter += static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * (insn.uop_end - insn.uop_bgn);
 }
 
@@ -493,8 +579,8 @@ void VtaMachine::alu(const Instruction& insn, std::size_t index, VtaCounters& co
     for (std::uint32_t i = 0; i < insn.iter_in; ++i)
       for (std::uint32_t k = insn.uop_bgn; k < insn.uop_end; ++k) {
         const Uop u = decode_uop(uop_[k], config_);
-        const std::uint64_t d = u.dst + static_cast<std::uint64_t>(o) * insn.dst_out + static_cast<std::uint64_t>(i) * insn.dst_in;
-        const std::uint64_t s = u.src + static_cast<std::uint64_t>(o) * insn.src_out + static_cast<std::uint64_t>(i) * insn.src_in;
+        const std::uint64_t d = wrap(u.dst + static_cast<std::uint64_t>(o) * insn.dst_out + static_cast<std::uint64_t>(i) * insn.dst_in, acc_depth_);
+        const std::uint64_t s = wrap(u.src + static_cast<std::uint64_t>(o) * insn.src_out + static_cast<std::uint64_t>(i) * insn.src_in, acc_depth_);
         if (d >= acc_depth_ || (!insn.use_imm && !insn.reset && s >= acc_depth_))
           throw Error(at(index, insn) + ": micro-op " + std::to_string(k) + " at iteration (" + std::to_string(o) + ", " + std::to_string(i) +
                       ") indexes ACC " + std::to_string(d) + " and " + std::to_string(s) + " of " + std::to_string(acc_depth_));
@@ -523,6 +609,7 @@ void VtaMachine::alu(const Instruction& insn, std::size_t index, VtaCounters& co
           dst[l] = r;
         }
       }
+  flip_acc_writes(insn, index, counters);
   if (!insn.reset) counters.alu_counter += static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * (insn.uop_end - insn.uop_bgn);
 }
 

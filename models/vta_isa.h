@@ -86,11 +86,25 @@ Instruction from_text(const std::string& line, const std::string& where);
 // "instruction K (OPCODE MEM)", how errors name an instruction.
 std::string instruction_label(std::size_t index, const Instruction& insn);
 
-// tvm-vta's fsim profiler counters, by their names.
+// tvm-vta's fsim profiler counters, by their names, and the bits flipped by faults.
 struct VtaCounters {
   std::uint64_t inp_load_nbytes = 0, wgt_load_nbytes = 0, acc_load_nbytes = 0, uop_load_nbytes = 0, out_store_nbytes = 0;
   std::uint64_t gemm_counter = 0, alu_counter = 0;
   std::uint64_t instructions = 0;
+  std::uint64_t inp_flips = 0, wgt_flips = 0, acc_flips = 0, uop_flips = 0, dram_flips = 0;
+};
+
+// Unreliable VTA: bit error rates of the on-chip buffers and the DRAM. A bit written into INP,
+// WGT or UOP by a LOAD, or into ACC by a LOAD, GEMM or ALU (each micro-op's write-back), is stored
+// flipped with the buffer's rate; each bit of the DRAM image flips with `dram` before the run
+// (retention errors). Flips are drawn from keyed streams (seed, trial, buffer, instruction index),
+// so they do not depend on the level or on timing. With faults on, the machine addresses the
+// buffers as the hardware does -- index bits above a buffer's address width are dropped -- so a
+// flipped micro-op sends its GEMM or ALU to another entry instead of stopping the run.
+struct VtaFaults {
+  double inp = 0, wgt = 0, acc = 0, uop = 0, dram = 0;
+  std::uint64_t seed = 0, trial = 0;
+  bool any() const { return inp > 0 || wgt > 0 || acc > 0 || uop > 0 || dram > 0; }
 };
 
 // The functional machine: the on-chip buffers and a DRAM image (bytes). run() executes the
@@ -132,6 +146,13 @@ class VtaMachine {
   using GemmBatch = std::function<void(const std::vector<GemmWork>& work, std::int32_t* products)>;
   void set_gemm_batch(GemmBatch batch) { batch_ = std::move(batch); }
 
+  // Bit errors for the runs that follow (models/vta_isa.h, VtaFaults). Throws faultline::Error
+  // for a rate outside [0, 1].
+  void set_faults(const VtaFaults& faults);
+  // Flips the DRAM image's bits (VtaFaults::dram); returns how many. run() does it first; the cycle
+  // level calls it before its run.
+  std::uint64_t flip_dram(std::vector<std::uint8_t>& dram) const;
+
   // Entry sizes in bytes (a LOAD/STORE's dram_base and x_stride count these).
   std::size_t entry_bytes(int mem_id) const;
 
@@ -148,6 +169,11 @@ class VtaMachine {
   std::vector<std::uint32_t> uop_;
   std::vector<std::int8_t> inp_, wgt_;  // inp: depth × batch × block; wgt: depth × block(out) × block(in)
   std::vector<std::int32_t> acc_;       // depth × batch × block
+  void flip_loaded(const Instruction& insn, std::size_t index, std::size_t first_entry, std::size_t entries, VtaCounters& counters);
+  void flip_acc_writes(const Instruction& insn, std::size_t index, VtaCounters& counters);
+  std::uint64_t wrap(std::uint64_t entry, std::size_t depth) const { return faults_.any() ? entry & (depth - 1) : entry; }
+
+  VtaFaults faults_;
   GemmBatch batch_;
   std::vector<GemmWork> work_;
   std::vector<std::int32_t*> work_acc_;

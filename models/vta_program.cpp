@@ -80,7 +80,9 @@ std::string counters_json(const VtaCounters& c) {
   std::ostringstream out;
   out << "{\"inp_load_nbytes\": " << c.inp_load_nbytes << ", \"wgt_load_nbytes\": " << c.wgt_load_nbytes << ", \"acc_load_nbytes\": " << c.acc_load_nbytes
       << ", \"uop_load_nbytes\": " << c.uop_load_nbytes << ", \"out_store_nbytes\": " << c.out_store_nbytes << ", \"gemm_counter\": " << c.gemm_counter
-      << ", \"alu_counter\": " << c.alu_counter << ", \"instructions\": " << c.instructions << "}";
+      << ", \"alu_counter\": " << c.alu_counter << ", \"instructions\": " << c.instructions << ", \"inp_flips\": " << c.inp_flips
+      << ", \"wgt_flips\": " << c.wgt_flips << ", \"acc_flips\": " << c.acc_flips << ", \"uop_flips\": " << c.uop_flips << ", \"dram_flips\": " << c.dram_flips
+      << "}";
   return out.str();
 }
 

@@ -406,6 +406,7 @@ VtaCycleReport VtaCycleSimulation::run(const std::vector<Instruction>& program, 
   if (core.deadlocked) throw Error("the VTA cycle level cannot run after a deadlock in the same process");
   const VtaMachine::Routing routing = VtaMachine::route(program);
   core.begin(program, routing, dram);
+  core.counters.dram_flips = core.machine_ptr->flip_dram(dram);  // retention errors before the run, as the functional level
   impl_->dram->size = core.insn_base + 16 * program.size();
   for (int ch = 0; ch < 2; ++ch) {
     impl_->dram->bytes[ch] = impl_->dram->bursts[ch] = 0;

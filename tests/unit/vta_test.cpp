@@ -75,18 +75,20 @@ Instruction finish() {
 // (sim/vta_cycle.h) too, whose DRAM image and counters must equal the functional machine's, and
 // which must refuse exactly the programs the functional machine refuses; the checks against
 // independent results below then hold for both levels.
-VtaCounters run_program(const VtaConfig& c, const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram) {
+VtaCounters run_program(const VtaConfig& c, const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram, const VtaFaults& faults = {}) {
   static sim::VtaCycleSimulation* simulation = new sim::VtaCycleSimulation(c, sim::VtaTiming{});  // one per process, never torn down
   std::vector<std::uint8_t> reference = dram;
   std::string functional_error;
   VtaCounters functional;
   try {
     VtaMachine m(c);
+    m.set_faults(faults);
     functional = m.run(program, reference);
   } catch (const Error& e) {
     functional_error = e.what();
   }
   simulation->configure(c);
+  simulation->machine().set_faults(faults);
   try {
     const sim::VtaCycleReport r = simulation->run(program, dram);
     EXPECT_EQ(functional_error, "") << "the cycle level ran a program the functional level refuses";
@@ -100,8 +102,9 @@ VtaCounters run_program(const VtaConfig& c, const std::vector<Instruction>& prog
   }
 }
 #else
-VtaCounters run_program(const VtaConfig& c, const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram) {
+VtaCounters run_program(const VtaConfig& c, const std::vector<Instruction>& program, std::vector<std::uint8_t>& dram, const VtaFaults& faults = {}) {
   VtaMachine m(c);
+  m.set_faults(faults);
   return m.run(program, dram);
 }
 #endif
@@ -498,5 +501,95 @@ TEST(VtaLowering, LayersMatchTheDirectArithmetic) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("layer huge on VTA: its weights are 9216 tiles"), std::string::npos) << e.what();
+  }
+}
+
+// Unreliable VTA (VtaFaults): flipped bits are as many as the rate says (a binomial count within
+// 5 σ, two-sided 99.9999 %), land where the counters say (DRAM: every flipped bit of the image
+// counted), are the same for the same seed and differ for another, change a layer's output when
+// weights or accumulators are hit, and a micro-op hit at a high rate sends GEMMs elsewhere instead
+// of stopping the run.
+TEST(VtaFaults, RatesSeedsAndEffects) {
+  const VtaConfig c;
+  ConvLayer layer;
+  layer.name = "conv";
+  layer.in_channels = 16, layer.height = 8, layer.width = 8, layer.out_channels = 16, layer.kernel_h = layer.kernel_w = 3;
+  layer.pad_top = layer.pad_left = layer.pad_bottom = layer.pad_right = 1;
+  layer.shift = 10;
+  std::mt19937 rng(4);
+  layer.weights.resize(16 * 16 * 9);
+  for (auto& v : layer.weights) v = static_cast<std::int8_t>(rng());
+  std::vector<std::int8_t> x(16 * 8 * 8);
+  for (auto& v : x) v = static_cast<std::int8_t>(rng());
+  const LoweredLayer lowered = lower_conv(layer, 1, c);
+  std::vector<std::uint8_t> image = lowered.dram;
+  write_conv_input(lowered, layer, c, x.data(), image);
+  const auto run_with = [&](const VtaFaults& f, VtaCounters* counters = nullptr) {
+    std::vector<std::uint8_t> dram = image;
+    const VtaCounters k = run_program(c, lowered.program, dram, f);
+    if (counters) *counters = k;
+    return dram;
+  };
+  const std::vector<std::uint8_t> clean = run_with({});
+  const auto output = [&](const std::vector<std::uint8_t>& dram) {
+    return std::vector<std::uint8_t>(dram.begin() + static_cast<std::ptrdiff_t>(lowered.output_offset), dram.end());
+  };
+  const auto within = [](std::uint64_t count, double n, double p) {
+    const double mean = n * p, sigma = std::sqrt(n * p * (1 - p));
+    return std::abs(static_cast<double>(count) - mean) <= 5 * sigma;
+  };
+
+  // DRAM: every bit of the image before the run (a program that only finishes shows them all).
+  VtaFaults dram_faults;
+  dram_faults.dram = 1e-3;
+  dram_faults.seed = 7;
+  VtaCounters k;
+  std::vector<std::uint8_t> flipped = image;
+  Instruction finish;
+  finish.opcode = static_cast<int>(Opcode::Finish);
+  k = run_program(c, {finish}, flipped, dram_faults);
+  EXPECT_TRUE(within(k.dram_flips, static_cast<double>(image.size()) * 8, 1e-3)) << k.dram_flips;
+  std::uint64_t differing = 0;
+  for (std::size_t b = 0; b < image.size(); ++b) differing += static_cast<std::uint64_t>(__builtin_popcount(flipped[b] ^ image[b]));
+  EXPECT_EQ(differing, k.dram_flips);
+  EXPECT_NE(output(run_with(dram_faults)), output(clean));
+
+  // WGT: the bits of every loaded weight tile; the layer's output changes; same seed, same bits.
+  VtaFaults w;
+  w.wgt = 1e-3;
+  w.seed = 7;
+  const std::vector<std::uint8_t> w1 = run_with(w, &k);
+  EXPECT_TRUE(within(k.wgt_flips, 9.0 * 256 * 8, 1e-3)) << k.wgt_flips;
+  EXPECT_GT(k.wgt_flips, 0u);
+  EXPECT_NE(output(w1), output(clean));
+  EXPECT_EQ(run_with(w), w1);
+  w.seed = 8;
+  EXPECT_NE(run_with(w), w1);
+
+  // ACC: the bias loads and every GEMM/ALU write-back (64 output pixels, 9 taps, 16 x 32 bits per entry).
+  VtaFaults a;
+  a.acc = 1e-5;
+  a.seed = 3;
+  const std::vector<std::uint8_t> a1 = run_with(a, &k);
+  const double acc_bits = 64.0 * 16 * 32 * (1 /* bias */ + 9 /* GEMM taps */ + 2 /* MIN, MAX */ + 1 /* SHR */);
+  EXPECT_TRUE(within(k.acc_flips, acc_bits, 1e-5)) << k.acc_flips << " of " << acc_bits;
+  EXPECT_NE(output(a1), output(clean));
+
+  // UOP at a high rate: GEMMs go to other entries (addresses wrap as in the hardware), no error.
+  VtaFaults u;
+  u.uop = 0.05;
+  u.seed = 1;
+  EXPECT_NO_THROW(run_with(u, &k));
+  EXPECT_GT(k.uop_flips, 0u);
+
+  // A rate outside [0, 1] is an error naming the buffer.
+  VtaMachine m(c);
+  VtaFaults bad;
+  bad.inp = 1.5;
+  try {
+    m.set_faults(bad);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("inp"), std::string::npos) << e.what();
   }
 }

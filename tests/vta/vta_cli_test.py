@@ -74,6 +74,14 @@ slower = re.search(r"cycle level: (\d+) cycles", out)
 faster = re.search(r'"cycles": (\d+)', cycle_stats)
 expect("a longer DRAM latency costs cycles", rc == 0 and slower and faster and int(slower.group(1)) > int(faster.group(1)), f"exit {rc}: {out}{err}")
 
+# Faults: the same seed gives the same bytes at the functional and cycle levels, and flips are counted.
+outs = []
+for level in ("functional", "cycle"):
+    rc, out, err, _ = run("run", "--program", folder, "--level", level, "--faults", "acc=0.01,dram=0.001", "--seed", "5")
+    outs.append(open(os.path.join(folder, "dram.out.bin"), "rb").read() if rc == 0 else None)
+    expect(f"faults at the {level} level", rc == 0 and "flipped bits: inp 0, wgt 0, acc " in out, f"exit {rc}: {out}{err}")
+expect("faults: same bytes at both levels", outs[0] is not None and outs[0] == outs[1] and outs[0] != functional_out, "differ")
+
 rc, out, err, _ = run("disasm", os.path.join(folder, "insn.bin"))
 lines = [l.split("#")[0].split() for l in out.splitlines()]
 expect("disasm names every field", rc == 0 and len(lines) == 7 and lines[2][0] == "ALU" and "alu_op=SHR" in lines[2] and "imm=3" in lines[2]
@@ -98,6 +106,8 @@ cases = [
     ("timing out of range", ["run", "--program", folder, "--level", "cycle", "--timing", "axi_max_burst=300"], ["--timing", "axi_max_burst", "256"]),
     ("timing not a number", ["run", "--program", folder, "--level", "cycle", "--timing", "dram_latency=soon"], ["--timing", "number"]),
     ("timing without the cycle level", ["run", "--program", folder, "--timing", "dram_latency=3"], ["--timing", "--level cycle"]),
+    ("faults unknown buffer", ["run", "--program", folder, "--faults", "sram=0.1"], ["--faults", "sram", "inp, wgt"]),
+    ("faults rate out of range", ["run", "--program", folder, "--faults", "wgt=2"], ["--faults", "wgt=2", "[0, 1]"]),
     ("axi width not a power of two", ["run", "--program", folder, "--level", "cycle", "--timing", "axi_data_bits=48"], ["axi_data_bits", "power of two"]),
 ]
 with open(os.path.join(work, "bad.txt"), "w") as f:
