@@ -2,7 +2,9 @@
 """`faultline vta asm|disasm|run` end to end: a program written as text is assembled, run on a
 DRAM image and its output checked against numpy; disasm gives the text back; bad programs end
 with one line naming the file and instruction, exit 2, within a second.
-Usage: vta_cli_test.py FAULTLINE WORK_DIR"""
+Usage: vta_cli_test.py FAULTLINE WORK_DIR [release|sanitized]
+(sanitized: leaves out the errors raised after the SystemC level ran, which AddressSanitizer
+misreports because SystemC's process stacks confuse its stack tracking; tests/CMakeLists.txt)"""
 import os
 import re
 import subprocess
@@ -12,6 +14,7 @@ import time
 import numpy as np
 
 faultline, work = sys.argv[1:3]
+sanitized = len(sys.argv) > 3 and sys.argv[3] == "sanitized"
 os.makedirs(work, exist_ok=True)
 failures = []
 
@@ -114,7 +117,11 @@ with open(os.path.join(work, "bad.txt"), "w") as f:
     f.write("GEMM colour=1\n")
 with open(os.path.join(work, "wide.txt"), "w") as f:
     f.write("GEMM iter_out=99999\n")
+after_systemc = {"deadlock at the cycle level"}
 for name, args, needles in cases:
+    if sanitized and name in after_systemc:
+        print(f"SKIP bad: {name} (sanitizer build)")
+        continue
     rc, out, err, seconds = run(*args)
     line = err.strip()
     expect(f"bad: {name}", rc == 2 and "\n" not in line and all(n in line for n in needles) and seconds < 1.0,
