@@ -285,7 +285,7 @@ void VtaMachine::flip_acc_writes(const Instruction& insn, std::size_t index, Vta
   // The instruction's write-backs in issue order: micro-op q (q = (o·iter_in + i)·count + k)
   // writes one ACC entry of batch × block 32-bit lanes.
   const std::uint64_t count = insn.uop_end - insn.uop_bgn, lanes = static_cast<std::uint64_t>(config_.batch() * config_.block());
-  const std::uint64_t bits = static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * count * lanes * 32;
+  const std::uint64_t bits = micro_ops(insn) * lanes * 32;
   const CounterRng rng(faults_.seed, fault_stream(faults_.trial, static_cast<int>(MemId::Acc), index));
   counters.acc_flips += for_each_flip(faults_.acc, rng, bits, [&](std::uint64_t k) {
     const std::uint64_t q = k / (lanes * 32), bit = k % (lanes * 32);
@@ -318,6 +318,19 @@ std::size_t VtaMachine::entry_bytes(int mem_id) const {
 namespace {
 std::string at(std::size_t index, const Instruction& insn) { return instruction_label(index, insn); }
 }  // namespace
+
+Instruction memory_transfer(Opcode op, MemId mem, std::uint32_t sram_base, std::uint32_t dram_base, std::uint32_t y_size, std::uint32_t x_size,
+                            std::uint32_t x_stride) {
+  Instruction i;
+  i.opcode = static_cast<int>(op);
+  i.mem_id = static_cast<int>(mem);
+  i.sram_base = sram_base;
+  i.dram_base = dram_base;
+  i.y_size = y_size;
+  i.x_size = x_size;
+  i.x_stride = x_stride;
+  return i;
+}
 
 std::string instruction_label(std::size_t index, const Instruction& insn) {
   return "instruction " + std::to_string(index) + " (" + opcode_name(insn.opcode) +
@@ -568,7 +581,7 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
       }
   flush_gemm_batch();
   flip_acc_writes(insn, index, counters);
-  if (!insn.reset) counters.gemm_counter += static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * (insn.uop_end - insn.uop_bgn);
+  if (!insn.reset) counters.gemm_counter += micro_ops(insn);
 }
 
 void VtaMachine::alu(const Instruction& insn, std::size_t index, VtaCounters& counters) {
@@ -610,7 +623,7 @@ void VtaMachine::alu(const Instruction& insn, std::size_t index, VtaCounters& co
         }
       }
   flip_acc_writes(insn, index, counters);
-  if (!insn.reset) counters.alu_counter += static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * (insn.uop_end - insn.uop_bgn);
+  if (!insn.reset) counters.alu_counter += micro_ops(insn);
 }
 
 }  // namespace faultline::models::vta

@@ -64,6 +64,17 @@ struct Instruction {
   std::int32_t imm = 0;  // 16-bit signed
 };
 
+// A LOAD or STORE of y rows of x entries, rows x_stride entries apart in DRAM (no padding, no
+// flags): how programs are usually built.
+Instruction memory_transfer(Opcode op, MemId mem, std::uint32_t sram_base, std::uint32_t dram_base, std::uint32_t y_size, std::uint32_t x_size,
+                            std::uint32_t x_stride);
+
+// The micro-ops a GEMM or ALU instruction issues: iter_out × iter_in × (uop_end − uop_bgn), 0 for
+// an empty or reversed range.
+inline std::uint64_t micro_ops(const Instruction& insn) {
+  return insn.uop_end <= insn.uop_bgn ? 0 : static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * (insn.uop_end - insn.uop_bgn);
+}
+
 using Word128 = std::array<std::uint64_t, 2>;  // low word first, as insn.bin stores it
 
 // The 128-bit encoding (bit positions of hw_spec.h for `config`). encode throws faultline::Error

@@ -23,18 +23,6 @@ void ConvLayer::validate() const {
 
 namespace {
 
-Instruction transfer(Opcode op, MemId mem, std::uint32_t sram, std::uint32_t dram, std::uint32_t y, std::uint32_t x, std::uint32_t stride) {
-  Instruction i;
-  i.opcode = static_cast<int>(op);
-  i.mem_id = static_cast<int>(mem);
-  i.sram_base = sram;
-  i.dram_base = dram;
-  i.y_size = y;
-  i.x_size = x;
-  i.x_stride = stride;
-  return i;
-}
-
 Instruction alu(AluOp op, std::uint32_t bgn, std::uint32_t end, std::uint32_t iter_out, std::uint32_t out_factor, std::int32_t imm) {
   Instruction i;
   i.opcode = static_cast<int>(Opcode::Alu);
@@ -144,9 +132,9 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
 
   // The program.
   std::vector<Instruction>& p = out.program;
-  p.push_back(transfer(Opcode::Load, MemId::Uop, 0, static_cast<std::uint32_t>(uop_at / 4), 1, static_cast<std::uint32_t>(uops.size()),
+  p.push_back(memory_transfer(Opcode::Load, MemId::Uop, 0, static_cast<std::uint32_t>(uop_at / 4), 1, static_cast<std::uint32_t>(uops.size()),
                        static_cast<std::uint32_t>(uops.size())));
-  p.push_back(transfer(Opcode::Load, MemId::Wgt, 0, static_cast<std::uint32_t>(wgt_at / wgt_entry), 1, static_cast<std::uint32_t>(weight_tiles),
+  p.push_back(memory_transfer(Opcode::Load, MemId::Wgt, 0, static_cast<std::uint32_t>(wgt_at / wgt_entry), 1, static_cast<std::uint32_t>(weight_tiles),
                        static_cast<std::uint32_t>(weight_tiles)));
   const auto pad_field = [&](int value, const char* which) {
     if (value > 15) fail(std::string(which) + " padding of " + std::to_string(value) + " entries does not fit LOAD's 4-bit pad field");
@@ -165,7 +153,7 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
         // Load: each input tile's rows ih0 .. ih0 + kh - 1, columns iw0 .. iw0 + columns - 1, zero
         // outside the image. Waits until compute is done with INP (the previous chunk's GEMMs).
         for (int t = 0; t < nci; ++t) {
-          Instruction in = transfer(Opcode::Load, MemId::Inp, static_cast<std::uint32_t>(static_cast<std::size_t>(t) * kh * columns),
+          Instruction in = memory_transfer(Opcode::Load, MemId::Inp, static_cast<std::uint32_t>(static_cast<std::size_t>(t) * kh * columns),
                                     static_cast<std::uint32_t>(out.input_offset / inp_entry +
                                                                (static_cast<std::size_t>(g * nci + t) * layer.height + row_lo) * layer.width + col_lo),
                                     static_cast<std::uint32_t>(row_hi - row_lo), static_cast<std::uint32_t>(col_hi - col_lo),
@@ -181,7 +169,7 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
         // Compute: ACC from the bias (one entry read width times: x_stride 0), one GEMM per output
         // and input tile looping over the kernel's rows and columns, then shift and clip.
         for (int c = 0; c < nco; ++c) {
-          Instruction b = transfer(Opcode::Load, MemId::Acc, static_cast<std::uint32_t>(c * wt),
+          Instruction b = memory_transfer(Opcode::Load, MemId::Acc, static_cast<std::uint32_t>(c * wt),
                                    static_cast<std::uint32_t>(bias_at / acc_entry + static_cast<std::size_t>(c)), static_cast<std::uint32_t>(width), 1, 0);
           if (c == 0) {
             b.pop_prev = true;              // the input is loaded
@@ -213,7 +201,7 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
         p.push_back(low);
         // Store: each output tile's columns of this row.
         for (int c = 0; c < nco; ++c) {
-          Instruction st = transfer(Opcode::Store, MemId::Out, static_cast<std::uint32_t>(c * wt),
+          Instruction st = memory_transfer(Opcode::Store, MemId::Out, static_cast<std::uint32_t>(c * wt),
                                     static_cast<std::uint32_t>(out.output_offset / inp_entry + (static_cast<std::size_t>(g * nco + c) * ho + oh) * wo + ow0), 1,
                                     static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(width));
           st.pop_prev = c == 0;
@@ -233,36 +221,30 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
   return out;
 }
 
-void write_conv_input(const LoweredLayer& lowered, const ConvLayer& layer, const VtaConfig& config, const std::int8_t* x, std::vector<std::uint8_t>& dram) {
+namespace {
+// Calls f(byte in the DRAM image, element of the NCHW tensor) for every element of `images` ×
+// `channels` × `plane` stored packed from byte `offset` in `tiles` channel tiles (see the header).
+template <class F>
+void for_each_packed(int images, int channels, std::size_t plane, int tiles, std::size_t offset, const VtaConfig& config, F&& f) {
   const int batch = config.batch(), block = config.block();
-  const std::size_t plane = static_cast<std::size_t>(layer.height) * layer.width;
-  for (int n = 0; n < lowered.images; ++n) {
-    const int g = n / batch, b = n % batch;
-    for (int ch = 0; ch < layer.in_channels; ++ch) {
-      const int t = ch / block, lane = ch % block;
+  for (int n = 0; n < images; ++n)
+    for (int ch = 0; ch < channels; ++ch)
       for (std::size_t pix = 0; pix < plane; ++pix) {
-        const std::size_t entry = (static_cast<std::size_t>(g) * lowered.in_tiles + t) * plane + pix;
-        dram[lowered.input_offset + entry * static_cast<std::size_t>(batch * block) + static_cast<std::size_t>(b * block + lane)] =
-            static_cast<std::uint8_t>(x[(static_cast<std::size_t>(n) * layer.in_channels + ch) * plane + pix]);
+        const std::size_t entry = (static_cast<std::size_t>(n / batch) * tiles + static_cast<std::size_t>(ch / block)) * plane + pix;
+        f(offset + entry * static_cast<std::size_t>(batch * block) + static_cast<std::size_t>((n % batch) * block + ch % block),
+          (static_cast<std::size_t>(n) * channels + ch) * plane + pix);
       }
-    }
-  }
+}
+}  // namespace
+
+void write_conv_input(const LoweredLayer& lowered, const ConvLayer& layer, const VtaConfig& config, const std::int8_t* x, std::vector<std::uint8_t>& dram) {
+  for_each_packed(lowered.images, layer.in_channels, static_cast<std::size_t>(layer.height) * layer.width, lowered.in_tiles, lowered.input_offset, config,
+                  [&](std::size_t byte, std::size_t element) { dram[byte] = static_cast<std::uint8_t>(x[element]); });
 }
 
 void read_conv_output(const LoweredLayer& lowered, const ConvLayer& layer, const VtaConfig& config, const std::vector<std::uint8_t>& dram, std::int8_t* y) {
-  const int batch = config.batch(), block = config.block();
-  const std::size_t plane = static_cast<std::size_t>(layer.out_height()) * layer.out_width();
-  for (int n = 0; n < lowered.images; ++n) {
-    const int g = n / batch, b = n % batch;
-    for (int ch = 0; ch < layer.out_channels; ++ch) {
-      const int c = ch / block, lane = ch % block;
-      for (std::size_t pix = 0; pix < plane; ++pix) {
-        const std::size_t entry = (static_cast<std::size_t>(g) * lowered.out_tiles + c) * plane + pix;
-        y[(static_cast<std::size_t>(n) * layer.out_channels + ch) * plane + pix] =
-            static_cast<std::int8_t>(dram[lowered.output_offset + entry * static_cast<std::size_t>(batch * block) + static_cast<std::size_t>(b * block + lane)]);
-      }
-    }
-  }
+  for_each_packed(lowered.images, layer.out_channels, static_cast<std::size_t>(layer.out_height()) * layer.out_width(), lowered.out_tiles,
+                  lowered.output_offset, config, [&](std::size_t byte, std::size_t element) { y[element] = static_cast<std::int8_t>(dram[byte]); });
 }
 
 void reference_conv(const ConvLayer& layer, int images, const std::int8_t* x, std::int8_t* y) {

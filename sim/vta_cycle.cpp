@@ -223,14 +223,11 @@ struct VtaCycleSimulation::Impl::Core : sc_core::sc_module {
       }
       case Opcode::Store:
         return std::max(dma(insn, true), cyc(1));
-      case Opcode::Gemm: {
-        const std::uint64_t uops = static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * (insn.uop_end - std::min(insn.uop_end, insn.uop_bgn));
-        return cyc(uops + static_cast<std::uint64_t>(timing.gemm_pipeline));
-      }
+      case Opcode::Gemm:
+        return cyc(models::vta::micro_ops(insn) + static_cast<std::uint64_t>(timing.gemm_pipeline));
       case Opcode::Alu: {
-        const std::uint64_t uops = static_cast<std::uint64_t>(insn.iter_out) * insn.iter_in * (insn.uop_end - std::min(insn.uop_end, insn.uop_bgn));
         const auto per = static_cast<std::uint64_t>(insn.use_imm ? timing.alu_cycles_immediate : timing.alu_cycles_vector);
-        return cyc(uops * per + static_cast<std::uint64_t>(timing.alu_pipeline));
+        return cyc(models::vta::micro_ops(insn) * per + static_cast<std::uint64_t>(timing.alu_pipeline));
       }
       case Opcode::Finish:
         return cyc(static_cast<std::uint64_t>(timing.finish_cycles));

@@ -37,38 +37,50 @@ std::vector<rtl::RegisterValue> rtl_registers_of(const hwcfg::HardwareConfig& co
   return sim::rtl_register_values(info, unit.registers, where + ": 'units." + unit.name + ".registers'");
 }
 
-void check_rtl_units(const hwcfg::HardwareConfig& config) {
-  for (const auto& unit : config.units) {
-    if (unit.impl.rfind("rtl:", 0) != 0) continue;
-    const sim::RtlModuleInfo& info = rtl_module_of(config, unit);
-    const std::vector<rtl::RegisterValue> registers = rtl_registers_of(config, unit, info);
-    const sim::RtlBinding* binding = sim::find_rtl_binding(unit.kind);
-    if (binding == nullptr) throw Error(config.source + ": unit '" + unit.name + "': kind " + unit.kind + " has no RTL binding");
-    try {
-      binding->check(unit.params, info, registers);
-    } catch (const Error& e) {
-      throw Error(config.source + ": unit '" + unit.name + "': " + e.what());
-    }
+namespace {
+
+// Runs `step`, prefixing a faultline::Error it throws with the hwcfg and the unit.
+template <class Step>
+auto in_unit(const hwcfg::HardwareConfig& config, const hwcfg::HardwareUnit& unit, Step&& step) {
+  try {
+    return step();
+  } catch (const Error& e) {
+    throw Error(config.source + ": unit '" + unit.name + "': " + e.what());
   }
 }
 
-namespace {
+const sim::RtlBinding& rtl_binding_of(const hwcfg::HardwareConfig& config, const hwcfg::HardwareUnit& unit) {
+  const sim::RtlBinding* binding = sim::find_rtl_binding(unit.kind);
+  if (binding == nullptr) throw Error(config.source + ": unit '" + unit.name + "': kind " + unit.kind + " has no RTL binding");
+  return *binding;
+}
+
+// What check_rtl_units checks for one `impl: rtl:` unit; returns the register values it runs with.
+std::vector<rtl::RegisterValue> checked_rtl_registers(const hwcfg::HardwareConfig& config, const hwcfg::HardwareUnit& unit) {
+  const sim::RtlModuleInfo& info = rtl_module_of(config, unit);
+  std::vector<rtl::RegisterValue> registers = rtl_registers_of(config, unit, info);
+  const sim::RtlBinding& binding = rtl_binding_of(config, unit);
+  in_unit(config, unit, [&] { binding.check(unit.params, info, registers); });
+  return registers;
+}
+
 // The functional level of `impl: rtl:NAME` units (studies/hardware.h): through the kind's RTL
 // binding, which puts the module's twin in where it computes something the parameters do not.
 std::unique_ptr<models::Substrate> rtl_functional(const hwcfg::HardwareConfig& config, const hwcfg::HardwareUnit& unit,
                                                   std::unique_ptr<models::Substrate> functional) {
   const sim::RtlModuleInfo& info = rtl_module_of(config, unit);
   const std::vector<rtl::RegisterValue> registers = rtl_registers_of(config, unit, info);
-  const sim::RtlBinding* binding = sim::find_rtl_binding(unit.kind);
-  if (binding == nullptr) throw Error(config.source + ": unit '" + unit.name + "': kind " + unit.kind + " has no RTL binding");
-  try {
-    return binding->functional(unit.params, info, registers, std::move(functional));
-  } catch (const Error& e) {
-    throw Error(config.source + ": unit '" + unit.name + "': " + e.what());
-  }
+  const sim::RtlBinding& binding = rtl_binding_of(config, unit);
+  return in_unit(config, unit, [&] { return binding.functional(unit.params, info, registers, std::move(functional)); });
 }
 [[maybe_unused]] const bool rtl_functional_registered = (register_rtl_impl_functional(&rtl_functional), true);
+
 }  // namespace
+
+void check_rtl_units(const hwcfg::HardwareConfig& config) {
+  for (const auto& unit : config.units)
+    if (unit.impl.rfind("rtl:", 0) == 0) checked_rtl_registers(config, unit);
+}
 
 std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::HardwareConfig>& configs, nn::Graph& graph,
                                                          const std::string& vcd_path) {
@@ -116,16 +128,8 @@ std::unique_ptr<sim::RtlSimulation> attach_rtl_level(std::vector<hwcfg::Hardware
       if (unit->impl.rfind("rtl:", 0) != 0)
         throw Error(config.source + ": unit '" + unit->name + "' (layer '" + layer->name() +
                     "') names no RTL module; --level rtl needs 'impl: rtl:NAME' on every mapped unit (e.g. --hw int8_mac_array)");
-      // Unknown modules and modules that compute something else are reported before any work.
-      const sim::RtlModuleInfo& info = rtl_module_of(config, *unit);
-      const std::vector<rtl::RegisterValue> registers = rtl_registers_of(config, *unit, info);
-      const sim::RtlBinding* binding = sim::find_rtl_binding(unit->kind);
-      if (binding == nullptr) throw Error(config.source + ": unit '" + unit->name + "': kind " + unit->kind + " has no RTL binding");
-      try {
-        binding->check(unit->params, info, registers);
-      } catch (const Error& e) {
-        throw Error(config.source + ": unit '" + unit->name + "': " + e.what());
-      }
+      // Unknown modules and modules that cannot be run are reported before any work.
+      const std::vector<rtl::RegisterValue> registers = checked_rtl_registers(config, *unit);
       index[c][unit->name] = specs.size();
       specs.push_back({config.name + "." + unit->name, unit->impl.substr(4), 1000.0, registers});
     }

@@ -23,15 +23,6 @@ Instruction make(Opcode op, MemId mem = MemId::Uop) {
   i.mem_id = static_cast<int>(mem);
   return i;
 }
-Instruction transfer(Opcode op, MemId mem, std::uint32_t sram, std::uint32_t dram, std::uint32_t y, std::uint32_t x, std::uint32_t stride) {
-  Instruction i = make(op, mem);
-  i.sram_base = sram;
-  i.dram_base = dram;
-  i.y_size = y;
-  i.x_size = x;
-  i.x_stride = stride;
-  return i;
-}
 Instruction loop(Opcode op, std::uint32_t uops, std::uint32_t iter_out, std::uint32_t iter_in) {
   Instruction i = make(op);
   i.uop_end = uops;
@@ -54,7 +45,7 @@ TEST(VtaCycle, ComputeCyclesFollowTheTimingModel) {
   Instruction alu_imm = alu_vector;
   alu_imm.use_imm = true;
   alu_imm.imm = 3;
-  const std::vector<Instruction> program = {transfer(Opcode::Load, MemId::Uop, 0, 0, 1, 1, 1), loop(Opcode::Gemm, 1, 2, 3), alu_vector, alu_imm,
+  const std::vector<Instruction> program = {memory_transfer(Opcode::Load, MemId::Uop, 0, 0, 1, 1, 1), loop(Opcode::Gemm, 1, 2, 3), alu_vector, alu_imm,
                                             make(Opcode::Finish)};
   const sim::VtaCycleReport r = simulation.run(program, dram);
   const std::uint64_t expected = (10 + 1) + (6 + static_cast<std::uint64_t>(t.gemm_pipeline)) +
@@ -74,7 +65,7 @@ TEST(VtaCycle, BurstsSplitAtTheLimitAndAtEachRow) {
   t.axi_max_burst = 4;
   sim::VtaCycleSimulation simulation(VtaConfig{}, t);
   std::vector<std::uint8_t> dram(8192, 1);
-  const std::vector<Instruction> program = {transfer(Opcode::Load, MemId::Wgt, 0, 0, 2, 1, 3), make(Opcode::Finish)};
+  const std::vector<Instruction> program = {memory_transfer(Opcode::Load, MemId::Wgt, 0, 0, 2, 1, 3), make(Opcode::Finish)};
   const sim::VtaCycleReport r = simulation.run(program, dram);
   EXPECT_EQ(r.dram_read_bursts, 1u + 2u * 8u);
   EXPECT_EQ(r.dram_read_bytes, 2u * 16u + 2u * 256u);
@@ -104,11 +95,11 @@ TEST(VtaCycle, DoubleBufferingOverlapsLoadAndCompute) {
 
   const auto program = [&](bool double_buffered) {
     std::vector<Instruction> p;
-    p.push_back(transfer(Opcode::Load, MemId::Uop, 0, 0, 1, static_cast<std::uint32_t>(uops.size()), static_cast<std::uint32_t>(uops.size())));
-    p.push_back(transfer(Opcode::Load, MemId::Wgt, 0, 16, 1, 1, 1));
+    p.push_back(memory_transfer(Opcode::Load, MemId::Uop, 0, 0, 1, static_cast<std::uint32_t>(uops.size()), static_cast<std::uint32_t>(uops.size())));
+    p.push_back(memory_transfer(Opcode::Load, MemId::Wgt, 0, 16, 1, 1, 1));
     for (int i = 0; i < tiles; ++i) {
       const int buffer = double_buffered ? i % 2 : 0;
-      Instruction in = transfer(Opcode::Load, MemId::Inp, static_cast<std::uint32_t>(buffer * entries),
+      Instruction in = memory_transfer(Opcode::Load, MemId::Inp, static_cast<std::uint32_t>(buffer * entries),
                                 static_cast<std::uint32_t>(512 + i * entries), 1, entries, entries);
       in.pop_next = double_buffered ? i >= 2 : i >= 1;  // wait until compute is done with the buffer
       in.push_next = true;
@@ -125,7 +116,7 @@ TEST(VtaCycle, DoubleBufferingOverlapsLoadAndCompute) {
       mac.push_prev = true;  // the INP buffer is free again
       mac.push_next = true;  // ACC holds the tile's results
       p.push_back(mac);
-      Instruction st = transfer(Opcode::Store, MemId::Out, static_cast<std::uint32_t>(i * entries), static_cast<std::uint32_t>(4096 + i * entries), 1,
+      Instruction st = memory_transfer(Opcode::Store, MemId::Out, static_cast<std::uint32_t>(i * entries), static_cast<std::uint32_t>(4096 + i * entries), 1,
                                 entries, entries);
       st.pop_prev = true;
       p.push_back(st);
@@ -158,11 +149,11 @@ TEST(VtaCycle, FullInstructionQueueDeadlockIsNamed) {
   t.inst_queue_entries = 2;
   sim::VtaCycleSimulation simulation(VtaConfig{}, t);
   std::vector<std::uint8_t> dram(4096, 0);
-  Instruction waits = transfer(Opcode::Store, MemId::Out, 0, 0, 1, 1, 1);
+  Instruction waits = memory_transfer(Opcode::Store, MemId::Out, 0, 0, 1, 1, 1);
   waits.pop_prev = true;  // needs compute's token, pushed by the GEMM at the end of the stream
   Instruction pushes = loop(Opcode::Gemm, 1, 1, 1);
   pushes.push_next = true;
-  const std::vector<Instruction> program = {transfer(Opcode::Load, MemId::Uop, 0, 0, 1, 1, 1), waits, waits, waits, pushes, pushes, pushes,
+  const std::vector<Instruction> program = {memory_transfer(Opcode::Load, MemId::Uop, 0, 0, 1, 1, 1), waits, waits, waits, pushes, pushes, pushes,
                                             make(Opcode::Finish)};
   std::vector<std::uint8_t> functional = dram;
   VtaMachine m(VtaConfig{});

@@ -86,15 +86,7 @@ TEST(VtaRtl, CoreStreamsOneMicroOpPerCycleInsideTheCycleLevel) {
   std::memcpy(dram.data(), uops.data(), uops.size() * 4);
   for (std::size_t k = 4096; k < 4096 + uops_n * 16; ++k) dram[k] = static_cast<std::uint8_t>(rng());
   for (std::size_t k = 12288; k < 12288 + 256; ++k) dram[k] = static_cast<std::uint8_t>(rng());
-  const auto transfer = [](Opcode op, MemId mem, std::uint32_t dram_base, std::uint32_t x) {
-    Instruction i;
-    i.opcode = static_cast<int>(op);
-    i.mem_id = static_cast<int>(mem);
-    i.dram_base = dram_base;
-    i.y_size = 1;
-    i.x_size = i.x_stride = x;
-    return i;
-  };
+  const auto transfer = [](Opcode op, MemId mem, std::uint32_t dram_base, std::uint32_t x) { return memory_transfer(op, mem, 0, dram_base, 1, x, x); };
   Instruction inp = transfer(Opcode::Load, MemId::Inp, 4096 / 16, uops_n);
   Instruction wgt = transfer(Opcode::Load, MemId::Wgt, 12288 / 256, 1);
   wgt.push_next = true;

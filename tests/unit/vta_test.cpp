@@ -23,20 +23,10 @@ using namespace faultline::models::vta;
 namespace {
 
 Instruction load(MemId mem, std::uint32_t sram, std::uint32_t dram, std::uint32_t y, std::uint32_t x, std::uint32_t stride) {
-  Instruction i;
-  i.opcode = static_cast<int>(Opcode::Load);
-  i.mem_id = static_cast<int>(mem);
-  i.sram_base = sram;
-  i.dram_base = dram;
-  i.y_size = y;
-  i.x_size = x;
-  i.x_stride = stride;
-  return i;
+  return memory_transfer(Opcode::Load, mem, sram, dram, y, x, stride);
 }
 Instruction store(std::uint32_t sram, std::uint32_t dram, std::uint32_t y, std::uint32_t x, std::uint32_t stride) {
-  Instruction i = load(MemId::Out, sram, dram, y, x, stride);
-  i.opcode = static_cast<int>(Opcode::Store);
-  return i;
+  return memory_transfer(Opcode::Store, MemId::Out, sram, dram, y, x, stride);
 }
 Instruction gemm(bool reset, std::uint32_t bgn, std::uint32_t end, std::uint32_t iter_out = 1, std::uint32_t iter_in = 1) {
   Instruction i;
