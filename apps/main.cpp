@@ -27,7 +27,7 @@ const std::vector<Command>& commands() {
       {"report", "a Markdown report with plots (matplotlib) from sweep and eval result files", cmd_report},
       {"hw", "check or show a hardware description (hwcfg/*.yaml)", cmd_hw},
       {"cosim", "drive an RTL module with random stimulus against its behavioural twin", cmd_cosim},
-      {"vta", "run VTA instruction streams (functional), assemble and disassemble them", cmd_vta},
+      {vta_command_name, vta_command_summary, cmd_vta},
   };
   return list;
 }

@@ -10,6 +10,10 @@
 #include "sim/vta_rtl.h"
 
 namespace faultline::app {
+
+const char* const vta_command_name = "vta";
+const char* const vta_command_summary = "run VTA instruction streams (functional, cycle or RTL level), assemble and disassemble them";
+
 namespace {
 
 // --config KEY=VALUE: a field of vta_config.json.

@@ -35,6 +35,10 @@ struct LayerInfo {
   std::string op_type;
   int index = 0;
   int part = 0;  // which weight block of the layer (the group of a grouped convolution)
+  // For kinds that quantize with static ranges (KindCapabilities::calibration_images): max |x|
+  // and max |x·Wᵀ| of this block's reads on the float model over the calibration images.
+  bool calibrated = false;
+  double input_range = 0, output_range = 0;
 };
 
 // Identifies one Monte Carlo trial: programming happens once per trial.
@@ -114,6 +118,10 @@ struct KindCapabilities {
   // It is a noise model on a layer's output and may be the noise of noise-aware training
   // (`faultline train --noise`).
   bool training_noise = false;
+  // > 0: the kind quantizes activations with static ranges, measured (max |x|, max |x·Wᵀ| per
+  // layer) on the float model over the first this many images of the evaluated data before the
+  // first trial, and passed to program() in LayerInfo (studies/hardware.h, calibrate).
+  int calibration_images = 0;
 };
 
 // Kinds of hardware by name, each with its declared parameters, so that a hardware description

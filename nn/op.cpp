@@ -80,6 +80,11 @@ void LinearLayer::program(const std::string& kind, const models::Params& params,
     blocks_[b].substrate = models::create_substrate(kind, params);
     if (wrap) blocks_[b].substrate = wrap(std::move(blocks_[b].substrate));
     models::LayerInfo info{name_, op_type_, index_, static_cast<int>(b)};
+    if (b < ranges_.size()) {
+      info.calibrated = true;
+      info.input_range = ranges_[b].input;
+      info.output_range = ranges_[b].output;
+    }
     blocks_[b].substrate->program(blocks_[b].weights, info, context);
   }
   std::lock_guard<std::mutex> lock(stats_mutex_);
@@ -96,6 +101,12 @@ void LinearLayer::multiply(std::size_t block, const Eigen::Ref<const models::Mat
   const Block& b = blocks_[block];
   if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
   b.substrate->multiply(x, y, models::MultiplyContext{first_row});
+  if (record_ranges_ && x.size() > 0 && y.size() > 0) {
+    const double xmax = x.cwiseAbs().maxCoeff(), ymax = y.cwiseAbs().maxCoeff();
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    ranges_[block].input = std::max(ranges_[block].input, xmax);
+    ranges_[block].output = std::max(ranges_[block].output, ymax);
+  }
   if (!measure_error_ && !observer_) return;
   const models::MatrixRM exact = x * b.weights.transpose();
   if (observer_) observer_(block, first_row, y, exact);
@@ -117,6 +128,11 @@ LinearLayer::ErrorStats LinearLayer::error_stats() const {
     total.count += entry.second.count;
   }
   return total;
+}
+
+void LinearLayer::record_ranges(bool on) {
+  if (on) ranges_.assign(blocks_.size(), Ranges{});
+  record_ranges_ = on;
 }
 
 std::map<std::string, double> LinearLayer::counters() const {

@@ -175,6 +175,16 @@ class LinearLayer {
   void observe_reads(ReadObserver observer) { observer_ = std::move(observer); }
   // The hardware counters of all blocks.
   std::map<std::string, double> counters() const;
+  // Activation ranges for kinds that quantize with static ranges (models::KindCapabilities::
+  // calibration_images): while recording, every read updates its block's max |x| and max |y|
+  // (maxima do not depend on the order of the reads, so neither on the thread count); program()
+  // passes them in LayerInfo.
+  struct Ranges {
+    double input = 0, output = 0;
+  };
+  void record_ranges(bool on);
+  bool calibrated() const { return !ranges_.empty(); }
+  const std::vector<Ranges>& ranges() const { return ranges_; }
   const std::string& substrate_kind() const { return kind_; }
 
  protected:
@@ -191,6 +201,8 @@ class LinearLayer {
   int index_ = 0;
   std::string kind_ = models::exact_kind_name();
   bool measure_error_ = false;
+  bool record_ranges_ = false;
+  mutable std::vector<Ranges> ranges_;  // per block; empty: not calibrated (updated by reads under stats_mutex_)
   ReadObserver observer_;
   // Per-read partial sums keyed by (first row, block), reduced in key order so that the totals
   // are the same bits for any thread count.

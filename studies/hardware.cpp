@@ -2,7 +2,10 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+
 #include "models/error.h"
+#include "nn/evaluate.h"
 
 namespace faultline::studies {
 
@@ -36,15 +39,23 @@ void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models
   for (nn::LinearLayer* layer : graph.layers()) {
     const hwcfg::HardwareUnit* unit = unit_for(config, *layer);
     const bool rtl = unit && rtl_functional && unit->impl.rfind("rtl:", 0) == 0;
-    if (unit && (config.wrap || rtl))
-      layer->program(unit->kind, unit->params, context, [&](std::unique_ptr<models::Substrate> s) {
-        if (rtl) s = rtl_functional(config, *unit, std::move(s));
-        return config.wrap ? config.wrap(*unit, std::move(s)) : std::move(s);
-      });
-    else if (unit)
-      layer->program(unit->kind, unit->params, context);
-    else
-      layer->program_exact(context);
+    try {
+      if (unit && (config.wrap || rtl))
+        layer->program(unit->kind, unit->params, context, [&](std::unique_ptr<models::Substrate> s) {
+          if (rtl) s = rtl_functional(config, *unit, std::move(s));
+          return config.wrap ? config.wrap(*unit, std::move(s)) : std::move(s);
+        });
+      else if (unit)
+        layer->program(unit->kind, unit->params, context);
+      else
+        layer->program_exact(context);
+    } catch (const UnsupportedError&) {
+      throw;
+    } catch (const Error& e) {
+      // What the unit's parameters cannot do for this layer: name the description and the unit.
+      if (!unit) throw;
+      throw Error(config.source + ": unit '" + unit->name + "' (kind " + unit->kind + ") on layer '" + layer->name() + "': " + e.what());
+    }
   }
   std::vector<nn::Graph::NoiseSite> sites;
   for (const hwcfg::NoiseSite& s : config.noise_sites) sites.push_back({s.nodes, s.op, s.sigma_add, s.sigma_mul});
@@ -53,6 +64,38 @@ void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models
     if (matched[k] == 0)
       throw Error(config.source + ": noise[" + std::to_string(k) + "] (after '" + sites[k].nodes + "'" +
                   (sites[k].op.empty() ? "" : ", op " + sites[k].op) + ") matches no node of " + graph.source);
+}
+
+void calibrate(const hwcfg::HardwareConfig& config, nn::Graph& graph, const std::function<void(std::int64_t images)>& run) {
+  std::int64_t images = 0;
+  for (const nn::LinearLayer* layer : graph.layers()) {
+    const hwcfg::HardwareUnit* unit = unit_for(config, *layer);
+    const models::SubstrateKind* kind = unit ? models::find_substrate_kind(unit->kind) : nullptr;
+    if (kind && kind->capabilities.calibration_images > 0 && !layer->calibrated())
+      images = std::max<std::int64_t>(images, kind->capabilities.calibration_images);
+  }
+  if (images == 0) return;
+  graph.set_noise_sites({}, 0, 0);
+  for (nn::LinearLayer* layer : graph.layers()) {
+    layer->program_exact({});
+    layer->record_ranges(true);
+  }
+  try {
+    run(images);
+  } catch (...) {
+    for (nn::LinearLayer* layer : graph.layers()) layer->record_ranges(false);
+    throw;
+  }
+  for (nn::LinearLayer* layer : graph.layers()) layer->record_ranges(false);
+}
+
+void calibrate(const hwcfg::HardwareConfig& config, nn::Graph& graph, const nn::Dataset& data, int threads) {
+  calibrate(config, graph, [&](std::int64_t images) {
+    nn::EvalOptions options;
+    options.limit = std::min(images, data.count);
+    options.threads = threads;
+    (void)nn::evaluate(graph, data, options);
+  });
 }
 
 std::function<void(nn::Graph&, const models::ProgramContext&)> training_hardware(const hwcfg::HardwareConfig& config) {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "hwcfg/hardware_config.h"
+#include "nn/dataset.h"
 #include "nn/graph.h"
 
 namespace faultline::studies {
@@ -29,6 +30,16 @@ void register_rtl_impl_functional(ImplFunctional functional);
 // `impl: rtl:NAME`, then passed through config.wrap when set) and attaches the description's noise sites, for one trial. Throws faultline::Error naming
 // the description when a noise site matches no node of the graph.
 void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models::ProgramContext& context);
+
+// Activation ranges for the layers whose unit's kind quantizes with static ranges
+// (models::KindCapabilities::calibration_images): when some such layer has none yet, programs the
+// graph exact and runs `run` (the float model on the calibration data) with range recording on;
+// `images` receives how many images the kinds want. Ranges are a function of the model and the
+// data only, so they are measured once per graph and kept for every trial and description.
+void calibrate(const hwcfg::HardwareConfig& config, nn::Graph& graph, const std::function<void(std::int64_t images)>& run);
+// The same on the first images of a labelled dataset (the first `calibration_images`, whatever
+// part of it is evaluated), on `threads` threads.
+void calibrate(const hwcfg::HardwareConfig& config, nn::Graph& graph, const nn::Dataset& data, int threads);
 
 // For nn::TrainOptions::program_hardware: programs the graph as `program` does (the trainer
 // passes trial = step). `config` must outlive the returned function.

@@ -27,6 +27,7 @@ double student_t95(int dof) {
 
 TrialOutcome run_trial(Graph& graph, const HardwareConfig& config, const Dataset& data, const StudyOptions& options, int trial,
                        const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
+  calibrate(config, graph, data, options.eval.threads);
   program(config, graph, models::ProgramContext{options.seed, static_cast<std::uint64_t>(trial)});
   for (LinearLayer* layer : graph.layers()) layer->measure_error(options.layer_errors);
   const EvalResult r = evaluate(graph, data, options.eval, on_progress);

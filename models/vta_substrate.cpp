@@ -1,0 +1,230 @@
+#include "models/vta_substrate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "models/error.h"
+
+namespace faultline::models::vta {
+
+const ParamTable<VtaUnitConfig>& VtaUnitConfig::table() {
+  static const ParamTable<VtaUnitConfig> t = [] {
+    using C = VtaUnitConfig;
+    ParamTable<C> p;
+    // vta_config.json's fields (tvm-vta config/vta_config.json; the ranges VtaConfig::validate accepts).
+    p.integer("log_inp_width", &C::log_inp_width, 3, 3, "log2 bits", "input width (vta_config.json LOG_INP_WIDTH; int8 only)")
+        .integer("log_wgt_width", &C::log_wgt_width, 3, 3, "log2 bits", "weight width (LOG_WGT_WIDTH; int8 only)")
+        .integer("log_acc_width", &C::log_acc_width, 5, 5, "log2 bits", "accumulator width (LOG_ACC_WIDTH; int32 only)")
+        .integer("log_batch", &C::log_batch, 0, 4, "log2", "GEMM core rows: BATCH = 2^log_batch (LOG_BATCH; tvm-vta default 0)")
+        .integer("log_block", &C::log_block, 1, 6, "log2", "GEMM core width: BLOCK_IN = BLOCK_OUT = 2^log_block (LOG_BLOCK; default 4)")
+        .integer("log_uop_buff_size", &C::log_uop_buff_size, 2, 30, "log2 bytes", "micro-op buffer (LOG_UOP_BUFF_SIZE; default 15: 32 KiB)")
+        .integer("log_inp_buff_size", &C::log_inp_buff_size, 2, 30, "log2 bytes", "input buffer (LOG_INP_BUFF_SIZE; default 15: 32 KiB)")
+        .integer("log_wgt_buff_size", &C::log_wgt_buff_size, 2, 30, "log2 bytes", "weight buffer (LOG_WGT_BUFF_SIZE; default 18: 256 KiB)")
+        .integer("log_acc_buff_size", &C::log_acc_buff_size, 2, 30, "log2 bytes", "accumulator buffer (LOG_ACC_BUFF_SIZE; default 17: 128 KiB)")
+        .number("global_scale", &C::global_scale, 0.0, 1e9, "",
+                "> 0: every layer's input and output range is ±global_scale, as TVM's qconfig(global_scale=8.0) for VTA; 0: ranges "
+                "calibrated on the float model (max |x|, max |x·Wᵀ| over the first images of the evaluated data)")
+        .number("inp_bit_error_rate", &C::inp_bit_error_rate, 0.0, 1.0, "", "probability that a bit a LOAD writes into INP is stored flipped")
+        .number("wgt_bit_error_rate", &C::wgt_bit_error_rate, 0.0, 1.0, "", "the same for WGT")
+        .number("acc_bit_error_rate", &C::acc_bit_error_rate, 0.0, 1.0, "",
+                "the same for ACC: every LOAD, GEMM and ALU write-back (a flipped bit of a partial sum)")
+        .number("uop_bit_error_rate", &C::uop_bit_error_rate, 0.0, 1.0, "",
+                "the same for the micro-op buffer (a flipped index sends a GEMM or ALU micro-op to another entry)")
+        .number("dram_bit_error_rate", &C::dram_bit_error_rate, 0.0, 1.0, "",
+                "probability that a bit of each read's DRAM image (micro-ops, weights, bias, inputs) is flipped before the run");
+    return p;
+  }();
+  return t;
+}
+
+VtaConfig VtaUnitConfig::machine() const {
+  VtaConfig c;
+  c.log_inp_width = log_inp_width;
+  c.log_wgt_width = log_wgt_width;
+  c.log_acc_width = log_acc_width;
+  c.log_batch = log_batch;
+  c.log_block = log_block;
+  c.log_uop_buff_size = log_uop_buff_size;
+  c.log_inp_buff_size = log_inp_buff_size;
+  c.log_wgt_buff_size = log_wgt_buff_size;
+  c.log_acc_buff_size = log_acc_buff_size;
+  return c;
+}
+
+VtaFaults VtaUnitConfig::faults(std::uint64_t seed) const {
+  VtaFaults f;
+  f.inp = inp_bit_error_rate;
+  f.wgt = wgt_bit_error_rate;
+  f.acc = acc_bit_error_rate;
+  f.uop = uop_bit_error_rate;
+  f.dram = dram_bit_error_rate;
+  f.seed = seed;
+  return f;
+}
+
+int power_of_two_step(double range) {
+  if (!(range > 0)) return 0;
+  int k = 0;
+  const double m = std::frexp(range / 127.0, &k);  // range / 127 = m · 2^k, m in [0.5, 1)
+  return m == 0.5 ? k - 1 : k;
+}
+
+DenseQuantization quantize_dense(const MatrixRM& weights, double input_range, double output_range) {
+  DenseQuantization q;
+  const double wmax = weights.size() ? static_cast<double>(weights.cwiseAbs().maxCoeff()) : 0.0;
+  if (!std::isfinite(wmax)) throw Error("a weight is not finite");
+  if (!std::isfinite(input_range) || !std::isfinite(output_range)) throw Error("a calibrated activation range is not finite");
+  q.weight_exp = power_of_two_step(wmax);
+  q.input_exp = power_of_two_step(input_range);
+  q.output_exp = power_of_two_step(output_range);
+  // An output step finer than the accumulator's (a negative shift) cannot be represented: the
+  // accumulator's own step then is the output step (its values fit int8 by the range).
+  q.shift = q.output_exp - q.input_exp - q.weight_exp;
+  if (q.shift < 0) q.shift = 0;
+  if (q.shift > 31) q.shift = 31;
+  q.output_exp = q.input_exp + q.weight_exp + q.shift;
+  q.weight_codes.resize(static_cast<std::size_t>(weights.size()));
+  for (Eigen::Index r = 0; r < weights.rows(); ++r)
+    for (Eigen::Index c = 0; c < weights.cols(); ++c) {
+      const double v = std::clamp(std::nearbyint(std::ldexp(static_cast<double>(weights(r, c)), -q.weight_exp)), -127.0, 127.0);
+      q.weight_codes[static_cast<std::size_t>(r * weights.cols() + c)] = static_cast<std::int8_t>(v);
+    }
+  return q;
+}
+
+void quantize_rows(const Eigen::Ref<const MatrixRM>& x, int input_exp, std::vector<std::int8_t>& codes) {
+  codes.resize(static_cast<std::size_t>(x.size()));
+  std::size_t k = 0;
+  for (Eigen::Index r = 0; r < x.rows(); ++r)
+    for (Eigen::Index c = 0; c < x.cols(); ++c) {
+      const double v = std::nearbyint(std::ldexp(static_cast<double>(x(r, c)), -input_exp));
+      // Clipped to the int8 range the calibration promised; NaN becomes 0 (no code to carry it).
+      codes[k++] = static_cast<std::int8_t>(v >= 127.0 ? 127 : v <= -127.0 ? -127 : v == v ? static_cast<int>(v) : 0);
+    }
+}
+
+ConvLayer dense_as_conv(const DenseQuantization& q, Eigen::Index outputs, Eigen::Index inputs, Eigen::Index rows, const VtaConfig& config,
+                        const std::string& name) {
+  ConvLayer layer;
+  layer.name = name;
+  layer.in_channels = static_cast<int>(inputs);
+  layer.out_channels = static_cast<int>(outputs);
+  layer.height = 1;
+  layer.width = static_cast<int>((rows + config.batch() - 1) / config.batch());
+  layer.weights = q.weight_codes;
+  layer.shift = q.shift;
+  // Round to nearest (half up) instead of SHR's floor: ACC starts at half an output step.
+  if (q.shift > 0) layer.bias.assign(static_cast<std::size_t>(outputs), std::int32_t{1} << (q.shift - 1));
+  return layer;
+}
+
+namespace {
+
+std::uint64_t splitmix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+class VtaSubstrate final : public Substrate {
+ public:
+  explicit VtaSubstrate(const VtaUnitConfig& unit) : unit_(unit), config_(unit.machine()) {
+    config_.validate();
+    faulty_ = unit_.faults(0).any();
+  }
+
+  void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
+    name_ = layer.name + (layer.part ? " (group " + std::to_string(layer.part) + ")" : "");
+    const bool global = unit_.global_scale > 0;
+    if (!global && !layer.calibrated)
+      throw Error("layer '" + layer.name + "' on vta: no calibrated activation ranges (this command has no data to calibrate on; set "
+                  "global_scale in the unit to use one fixed range)");
+    try {
+      quant_ = quantize_dense(w, global ? unit_.global_scale : layer.input_range, global ? unit_.global_scale : layer.output_range);
+    } catch (const Error& e) {
+      throw Error("layer '" + name_ + "' on vta: " + e.what());
+    }
+    outputs_ = w.rows();
+    inputs_ = w.cols();
+    // Lower one read now, so that a layer VTA cannot hold is named before the first image.
+    (void)lower_conv(dense_as_conv(quant_, outputs_, inputs_, 1, config_, name_), config_.batch(), config_);
+    key_ = splitmix(splitmix(splitmix(context.seed) ^ context.trial) ^ (static_cast<std::uint64_t>(layer.index) << 20 | static_cast<std::uint64_t>(layer.part)));
+    for (Counter& c : counters_) c.reset();
+  }
+
+  void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
+    const Eigen::Index rows = x.rows();
+    if (rows == 0) return;
+    const ConvLayer layer = dense_as_conv(quant_, outputs_, inputs_, rows, config_, name_);
+    const int batch = config_.batch();
+    LoweredLayer lowered = lower_conv(layer, batch, config_);
+    // Row r is pixel (image r / width, column r % width) of the NCHW input (C = inputs).
+    std::vector<std::int8_t> codes, image(static_cast<std::size_t>(batch) * inputs_ * layer.width, 0);
+    quantize_rows(x, quant_.input_exp, codes);
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const Eigen::Index b = r / layer.width, col = r % layer.width;
+      for (Eigen::Index c = 0; c < inputs_; ++c) image[static_cast<std::size_t>((b * inputs_ + c) * layer.width + col)] = codes[static_cast<std::size_t>(r * inputs_ + c)];
+    }
+    write_conv_input(lowered, layer, config_, image.data(), lowered.dram);
+    VtaMachine machine(config_);
+    // Each read's faults from its own stream: the seed, trial, layer and the read's first row.
+    if (faulty_) machine.set_faults(unit_.faults(splitmix(key_ ^ splitmix(context.first_row))));
+    const VtaCounters counts = machine.run(lowered.program, lowered.dram);
+    std::vector<std::int8_t> result(static_cast<std::size_t>(batch) * outputs_ * layer.width);
+    read_conv_output(lowered, layer, config_, lowered.dram, result.data());
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const Eigen::Index b = r / layer.width, col = r % layer.width;
+      for (Eigen::Index o = 0; o < outputs_; ++o)
+        y(r, o) = std::ldexp(static_cast<float>(result[static_cast<std::size_t>((b * outputs_ + o) * layer.width + col)]), quant_.output_exp);
+    }
+    const std::uint64_t values[] = {counts.gemm_counter,    counts.alu_counter,     counts.inp_load_nbytes, counts.wgt_load_nbytes,
+                                    counts.acc_load_nbytes, counts.uop_load_nbytes, counts.out_store_nbytes, counts.instructions,
+                                    counts.inp_flips + counts.wgt_flips + counts.acc_flips + counts.uop_flips + counts.dram_flips};
+    for (std::size_t k = 0; k < kCounters; ++k) counters_[k].add(values[k]);
+  }
+
+  std::string kind() const override { return "vta"; }
+  Eigen::Index outputs() const override { return outputs_; }
+  Eigen::Index inputs() const override { return inputs_; }
+
+  void add_counters(std::map<std::string, double>& out) const override {
+    // tvm-vta's profiler names (sim_driver.cc), summed over the layer's reads.
+    static const char* names[kCounters] = {"gemm_counter",    "alu_counter",     "inp_load_nbytes", "wgt_load_nbytes", "acc_load_nbytes",
+                                           "uop_load_nbytes", "out_store_nbytes", "instructions",   "flipped_bits"};
+    for (std::size_t k = 0; k < kCounters; ++k) out[names[k]] += static_cast<double>(counters_[k].get());
+  }
+
+ private:
+  static constexpr std::size_t kCounters = 9;
+  VtaUnitConfig unit_;
+  VtaConfig config_;
+  bool faulty_ = false;
+  std::string name_;
+  DenseQuantization quant_;
+  Eigen::Index outputs_ = 0, inputs_ = 0;
+  std::uint64_t key_ = 0;
+  Counter counters_[kCounters];
+};
+
+SubstrateKind vta_kind() {
+  SubstrateKind k = typed_kind("vta",
+                               "Apache TVM's Versatile Tensor Accelerator: each read of a layer is a VTA program (LOAD, GEMM on the "
+                               "BATCH x BLOCK x BLOCK core, ALU requantization, STORE) executed on the ISA-exact functional machine; "
+                               "int8 power-of-two quantization as TVM's VTA flow (Moreau et al., arXiv 1807.04188); bit errors in INP, "
+                               "WGT, ACC, UOP and DRAM.",
+                               VtaUnitConfig::table(), VtaUnitConfig{}, [](const VtaUnitConfig& c) { return std::make_unique<VtaSubstrate>(c); });
+  // Activation ranges measured on the float model over this many images (TVM calibrates its
+  // quantization on a small calibration set the same way).
+  k.capabilities.calibration_images = 256;
+  return k;
+}
+
+}  // namespace
+
+}  // namespace faultline::models::vta
+
+namespace faultline::models {
+FAULTLINE_REGISTER_KIND(vta, vta::vta_kind)
+}
