@@ -192,8 +192,9 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
             gm.push_prev = c == nco - 1 && t == nci - 1;  // INP may be overwritten
             p.push_back(gm);
           }
-        if (layer.shift > 0) p.push_back(alu(AluOp::Shr, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(nco),
-                                             static_cast<std::uint32_t>(wt), layer.shift));
+        // SHR even by 0: a layer's program (and so its timing) depends on its shape only.
+        p.push_back(alu(AluOp::Shr, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(nco),
+                        static_cast<std::uint32_t>(wt), layer.shift));
         p.push_back(alu(AluOp::Min, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(nco), static_cast<std::uint32_t>(wt), 127));
         Instruction low = alu(AluOp::Max, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(nco), static_cast<std::uint32_t>(wt),
                               layer.relu ? 0 : -128);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "models/error.h"
+#include "models/vta_timing.h"
 
 namespace faultline::models::vta {
 
@@ -218,6 +219,9 @@ SubstrateKind vta_kind() {
   // Activation ranges measured on the float model over this many images (TVM calibrates its
   // quantization on a small calibration set the same way).
   k.capabilities.calibration_images = 256;
+  // Its cycle level (sim/vta_cycle.cpp) runs each read's program on the SystemC VTA.
+  k.capabilities.cycle_model = true;
+  k.timing = VtaTiming::table().specs();
   return k;
 }
 

@@ -4,12 +4,17 @@
 #include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <map>
+#include <tuple>
 #include <sstream>
 
 #include "models/error.h"
 #include "models/files.h"
 #include "models/vta_program.h"
+#include "models/vta_substrate.h"
 #include "sim/cycle_level.h"
+#include "sim/operation.h"
+#include "sim/unit_system.h"
 #include "sim/systemc.h"
 
 namespace faultline::sim {
@@ -19,31 +24,6 @@ using models::vta::MemId;
 using models::vta::Opcode;
 using models::vta::VtaMachine;
 
-const models::ParamTable<VtaTiming>& VtaTiming::table() {
-  static const models::ParamTable<VtaTiming> t = [] {
-    models::ParamTable<VtaTiming> p;
-    p.number("clock_mhz", &VtaTiming::clock_mhz, 1, 10000, "MHz", "clock (tvm-vta config/pkg_config.py: 100 MHz on Pynq)");
-    p.integer("axi_data_bits", &VtaTiming::axi_data_bits, 8, 1024, "bits",
-              "DRAM data bus width, a power of two (tvm-vta shell/Configs.scala: memParams dataBits 64)");
-    p.integer("axi_max_burst", &VtaTiming::axi_max_burst, 1, 256, "beats",
-              "longest burst (tvm-vta shell/Configs.scala: lenBits 8, i.e. AXI4's 256; De10Config 16)");
-    p.integer("dram_latency", &VtaTiming::dram_latency, 0, 100000, "cycles",
-              "from a read request to its first beat, and from a write's last beat to its response (assumed)");
-    p.integer("gemm_pipeline", &VtaTiming::gemm_pipeline, 0, 1000, "cycles",
-              "GEMM issue to write-back of the last micro-op (tvm-vta TensorGemm: uop read, index, scratchpad read, MAC, "
-              "log2(BLOCK_IN) adder stages, write; approximate)");
-    p.integer("alu_pipeline", &VtaTiming::alu_pipeline, 0, 1000, "cycles", "ALU issue to write-back of the last micro-op (assumed)");
-    p.integer("alu_cycles_immediate", &VtaTiming::alu_cycles_immediate, 1, 100, "cycles",
-              "per ALU micro-op with an immediate: one ACC read");
-    p.integer("alu_cycles_vector", &VtaTiming::alu_cycles_vector, 1, 100, "cycles",
-              "per ALU micro-op with a vector operand: two ACC reads through one port");
-    p.integer("inst_queue_entries", &VtaTiming::inst_queue_entries, 1, 1 << 20, "instructions",
-              "each module's instruction queue (tvm-vta core/Configs.scala: instQueueEntries 512)");
-    p.integer("finish_cycles", &VtaTiming::finish_cycles, 1, 1000, "cycles", "FINISH (assumed)");
-    return p;
-  }();
-  return t;
-}
 
 std::string vta_cycle_report_json(const VtaCycleReport& r) {
   std::string json = models::vta::counters_json(r.counters);
@@ -137,6 +117,8 @@ struct VtaCycleSimulation::Impl::Core : sc_core::sc_module {
   sc_core::sc_time began, ended;
   std::uint64_t insn_base = 0;
   bool deadlocked = false;  // processes are left waiting: the simulation cannot run again
+  int modules_finished = 0;  // of the current run (fetch aside)
+  sc_core::sc_event module_finished;
   std::function<std::uint64_t()> core_cycles;  // the RTL level's GEMM core, when set
 
   Core(const sc_core::sc_module_name& name, const models::vta::VtaConfig& config, const VtaTiming& t)
@@ -160,6 +142,7 @@ struct VtaCycleSimulation::Impl::Core : sc_core::sc_module {
     }
     std::fill(std::begin(tokens), std::end(tokens), 0);
     fetch_done = finished = abort = false;
+    modules_finished = 0;
     fetch_blocked_on = -1;
     error.clear();
     counters = {};
@@ -329,6 +312,8 @@ struct VtaCycleSimulation::Impl::Core : sc_core::sc_module {
       }
       done[m] = !abort;
       state[m].write(kDone);
+      ++modules_finished;
+      module_finished.notify(sc_core::SC_ZERO_TIME);
     }
   }
 
@@ -444,5 +429,97 @@ VtaCycleReport VtaCycleSimulation::run(const std::vector<Instruction>& program, 
   report.dram_write_bursts = impl_->dram->bursts[1];
   return report;
 }
+
+// The cycle level of the hardware kind `vta` (models/vta_substrate.h) in a network study: a unit
+// system holding its own VTA (the four modules and the DRAM behind them) that runs, for every
+// recorded read, the program the functional level ran for it. A read's program depends only on the
+// layer's shape and the number of rows (models/vta_lowering.h), and VTA's timing does not depend on
+// the values, so the program is lowered once per shape with zero data; the values stay the
+// functional level's.
+namespace {
+
+class VtaUnitSystem final : public UnitSystem {
+ public:
+  VtaUnitSystem(const char* name, const models::vta::VtaUnitConfig& unit, const VtaTiming& timing)
+      : UnitSystem(name, timing.clock_mhz), config_(unit.machine()) {
+    config_.validate();
+    if (timing.axi_data_bits & (timing.axi_data_bits - 1))
+      throw Error("timing: axi_data_bits must be a power of two, got " + std::to_string(timing.axi_data_bits));
+    dram_ = std::make_unique<VtaDram>("dram");
+    core_ = std::make_unique<VtaCycleSimulation::Impl::Core>("core", config_, timing);
+    core_->mem.bind(dram_->socket);
+    dram_->period = core_->period;
+    dram_->bytes_per_beat = static_cast<std::uint64_t>(timing.axi_data_bits / 8);
+    dram_->latency = static_cast<std::uint64_t>(timing.dram_latency);
+  }
+
+  void execute(Operation& op) override {
+    // VTA keeps no weights between reads (every read loads them from DRAM): programming is free.
+    if (op.type == Operation::Type::Program) return;
+    Lowered& lowered = lowered_for(op);
+    VtaCycleSimulation::Impl::Core& core = *core_;
+    core.begin(lowered.layer.program, lowered.routing, lowered.layer.dram);
+    dram_->size = core.insn_base + 16 * lowered.layer.program.size();
+    for (int ch = 0; ch < 2; ++ch) {
+      dram_->bytes[ch] = dram_->bursts[ch] = 0;
+      dram_->free_at[ch] = sc_core::sc_time_stamp();
+    }
+    core.began = core.ended = sc_core::sc_time_stamp();
+    core.start.notify(sc_core::SC_ZERO_TIME);
+    while (core.modules_finished < 3) wait(core.module_finished);
+    if (!core.error.empty()) SC_REPORT_ERROR("faultline/vta", core.error.c_str());
+    // The modules' own figures (the functional counters stay with the functional substrate).
+    counters.add("energy_pj", 0.0);  // no energy model for VTA (the report shows 0)
+    counters.add("macs", static_cast<double>(op.vectors) * static_cast<double>(op.inputs) * static_cast<double>(op.outputs));
+    counters.add("load_busy_cycles", static_cast<double>(core.report.busy[0]));
+    counters.add("compute_busy_cycles", static_cast<double>(core.report.busy[1]));
+    counters.add("store_busy_cycles", static_cast<double>(core.report.busy[2]));
+    counters.add("token_stall_cycles", static_cast<double>(core.report.stall_l2c + core.report.stall_c2l + core.report.stall_c2s + core.report.stall_s2c));
+    counters.add("dram_read_bytes", static_cast<double>(dram_->bytes[0]));
+    counters.add("dram_write_bytes", static_cast<double>(dram_->bytes[1]));
+  }
+
+  double peak_macs_per_cycle(const Operation&) const override { return static_cast<double>(config_.batch()) * config_.block() * config_.block(); }
+
+  void trace(sc_core::sc_trace_file* file) const override {
+    UnitSystem::trace(file);
+    const char* modules[3] = {"load_state", "compute_state", "store_state"};
+    for (int m = 0; m < 3; ++m) sc_core::sc_trace(file, core_->state[m], std::string(name()) + "." + modules[m]);
+  }
+
+ private:
+  struct Lowered {
+    models::vta::LoweredLayer layer;
+    VtaMachine::Routing routing;
+  };
+  Lowered& lowered_for(const Operation& op) {
+    const auto key = std::make_tuple(op.layer, op.part, op.vectors);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      models::vta::DenseQuantization zero;
+      zero.weight_codes.assign(static_cast<std::size_t>(op.inputs * op.outputs), 0);
+      Lowered l;
+      const models::vta::ConvLayer layer =
+          models::vta::dense_as_conv(zero, op.outputs, op.inputs, op.vectors, config_, "layer " + std::to_string(op.layer));
+      l.layer = models::vta::lower_conv(layer, config_.batch(), config_);
+      l.routing = VtaMachine::route(l.layer.program);
+      it = cache_.emplace(key, std::move(l)).first;
+    }
+    return it->second;
+  }
+
+  models::vta::VtaConfig config_;
+  std::unique_ptr<VtaDram> dram_;
+  std::unique_ptr<VtaCycleSimulation::Impl::Core> core_;
+  std::map<std::tuple<int, int, std::int64_t>, Lowered> cache_;
+};
+
+std::unique_ptr<UnitSystem> make_vta_system(const char* name, const UnitSpec& spec) {
+  return std::make_unique<VtaUnitSystem>(name, models::vta::VtaUnitConfig::table().read(spec.params), VtaTiming::table().read(spec.timing));
+}
+
+}  // namespace
+
+FAULTLINE_REGISTER_CYCLE_MODEL(vta, CycleModel{&make_vta_system, false})
 
 }  // namespace faultline::sim

@@ -20,7 +20,7 @@ using namespace faultline;
 
 namespace {
 
-const std::vector<std::string> kPresets = {"rram_memory", "rram_crossbar", "bss2_analog"};
+const std::vector<std::string> kPresets = {"rram_memory", "rram_crossbar", "bss2_analog", "vta"};
 
 // LeNet-5 trained briefly, so that accuracy means something (about 75 % on the test images).
 std::unique_ptr<nn::Graph> trained_lenet(const nn::Dataset& train) {
@@ -110,6 +110,14 @@ TEST(Levels, CycleLevelIsBitIdenticalAndAddsUp) {
     for (std::size_t l = 0; l < r.layers.size(); ++l) {
       EXPECT_EQ(r.layers[l].rms_error, f_results[c].layers[l].rms_error) << r.layers[l].name;
       EXPECT_GT(r.layers[l].counters.at("cycles"), 0) << r.layers[l].name;
+      if (kPresets[c] == "vta") {
+        // Every GEMM micro-op takes a cycle of the compute module, and a read lasts at least as
+        // long as its compute module is busy.
+        const auto& k = r.layers[l].counters;
+        EXPECT_GE(k.at("compute_busy_cycles"), k.at("gemm_counter")) << r.layers[l].name;
+        EXPECT_GE(k.at("cycles"), k.at("compute_busy_cycles")) << r.layers[l].name;
+        EXPECT_EQ(k.at("gemm_counter"), f_results[c].layers[l].counters.at("gemm_counter")) << r.layers[l].name;
+      }
     }
     const auto products = layer_products(*graph, cycle[c], 1);
     for (std::size_t l = 0; l < products.size(); ++l) EXPECT_TRUE(same_bits(products[l], f_products[c][l])) << "layer " << l;
