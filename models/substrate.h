@@ -53,6 +53,19 @@ struct MultiplyContext {
   std::uint64_t first_row = 0;
 };
 
+// A 2-D convolution of one weight block as the engine hands it to a substrate that runs
+// convolutions on the feature map (Substrate::convolve). The block's weights (outputs × inputs)
+// are ONNX's (out, in, kernel_h, kernel_w) flattened. Pads are as declared (the output size
+// follows from them). A dense layer is the 1 × 1 convolution of 1 × 1 images, one per row.
+struct ConvShape {
+  std::int64_t in_channels = 0, height = 1, width = 1, out_channels = 0;
+  std::int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  std::int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  std::int64_t out_h = 1, out_w = 1;
+  std::int64_t x_image_stride = 0, y_image_stride = 0;  // elements from one image to the next in x and y
+  std::int64_t patches() const { return out_h * out_w; }
+};
+
 class Substrate {
  public:
   virtual ~Substrate() = default;
@@ -65,6 +78,19 @@ class Substrate {
   // Must be safe to call concurrently from several threads on distinct x/y.
   virtual void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y,
                         const MultiplyContext& context) const = 0;
+
+  // Optional: y = conv(x) + bias as the hardware computes it on the feature map, x holding
+  // `images` images of in_channels × height × width (x_image_stride apart) and y their
+  // out_channels × out_h × out_w outputs (y_image_stride apart); `bias` (out_channels values, or
+  // empty) added where the hardware adds it. `context.first_row` is the global index of the first
+  // image's first output position (its im2col row), as multiply() would have been given. Returns
+  // false when the substrate does not (then the engine lowers the convolution to multiply() by
+  // im2col and adds the bias itself). Must be safe to call concurrently, as multiply().
+  virtual bool convolve(const ConvShape& shape, const float* x, std::int64_t images, const std::vector<float>& bias, float* y,
+                        const MultiplyContext& context) const {
+    (void)shape, (void)x, (void)images, (void)bias, (void)y, (void)context;
+    return false;
+  }
 
   // The registered kind ("ideal", ...).
   virtual std::string kind() const = 0;

@@ -94,15 +94,48 @@ DenseQuantization quantize_dense(const MatrixRM& weights, double input_range, do
   return q;
 }
 
+namespace {
+std::int8_t input_code(float x, int input_exp);
+}  // namespace
+
 void quantize_rows(const Eigen::Ref<const MatrixRM>& x, int input_exp, std::vector<std::int8_t>& codes) {
   codes.resize(static_cast<std::size_t>(x.size()));
   std::size_t k = 0;
   for (Eigen::Index r = 0; r < x.rows(); ++r)
-    for (Eigen::Index c = 0; c < x.cols(); ++c) {
-      const double v = std::nearbyint(std::ldexp(static_cast<double>(x(r, c)), -input_exp));
-      // Clipped to the int8 range the calibration promised; NaN becomes 0 (no code to carry it).
-      codes[k++] = static_cast<std::int8_t>(v >= 127.0 ? 127 : v <= -127.0 ? -127 : v == v ? static_cast<int>(v) : 0);
-    }
+    for (Eigen::Index c = 0; c < x.cols(); ++c) codes[k++] = input_code(x(r, c), input_exp);
+}
+
+std::vector<std::int32_t> accumulator_bias(const DenseQuantization& q, const std::vector<float>& bias, Eigen::Index outputs) {
+  std::vector<std::int32_t> out(static_cast<std::size_t>(outputs), 0);
+  const std::int64_t rounding = q.shift > 0 ? std::int64_t{1} << (q.shift - 1) : 0;
+  for (std::size_t o = 0; o < out.size(); ++o) {
+    // In accumulator steps (2^(input_exp + weight_exp)), rounded; NaN as 0.
+    double b = o < bias.size() ? std::nearbyint(std::ldexp(static_cast<double>(bias[o]), -(q.input_exp + q.weight_exp))) : 0.0;
+    if (!(b == b)) b = 0;
+    b = std::clamp(b, -2147483648.0 + 2.0 * static_cast<double>(rounding), 2147483647.0 - static_cast<double>(rounding));
+    out[o] = static_cast<std::int32_t>(static_cast<std::int64_t>(b) + rounding);
+  }
+  return out;
+}
+
+ConvLayer conv_layer(const ConvShape& s, const DenseQuantization& q, const std::string& name) {
+  ConvLayer layer;
+  layer.name = name;
+  layer.in_channels = static_cast<int>(s.in_channels);
+  layer.height = static_cast<int>(s.height);
+  layer.width = static_cast<int>(s.width);
+  layer.out_channels = static_cast<int>(s.out_channels);
+  layer.kernel_h = static_cast<int>(s.kernel_h);
+  layer.kernel_w = static_cast<int>(s.kernel_w);
+  layer.stride_h = static_cast<int>(s.stride_h);
+  layer.stride_w = static_cast<int>(s.stride_w);
+  layer.pad_top = static_cast<int>(s.pad_top);
+  layer.pad_left = static_cast<int>(s.pad_left);
+  layer.pad_bottom = static_cast<int>(s.pad_bottom);
+  layer.pad_right = static_cast<int>(s.pad_right);
+  layer.weights = q.weight_codes;
+  layer.shift = q.shift;
+  return layer;
 }
 
 ConvLayer dense_as_conv(const DenseQuantization& q, Eigen::Index outputs, Eigen::Index inputs, Eigen::Index rows, const VtaConfig& config,
@@ -127,6 +160,12 @@ std::uint64_t splitmix(std::uint64_t x) {
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
+}
+
+std::int8_t input_code(float x, int input_exp) {
+  const double v = std::nearbyint(std::ldexp(static_cast<double>(x), -input_exp));
+  // Clipped to the int8 range the calibration promised; NaN becomes 0 (no code to carry it).
+  return static_cast<std::int8_t>(v >= 127.0 ? 127 : v <= -127.0 ? -127 : v == v ? static_cast<int>(v) : 0);
 }
 
 class VtaSubstrate final : public Substrate {
@@ -155,35 +194,68 @@ class VtaSubstrate final : public Substrate {
     for (Counter& c : counters_) c.reset();
   }
 
+  // A dense product without bias (the engine adds it): the rows as pixels of BATCH images.
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
     const Eigen::Index rows = x.rows();
     if (rows == 0) return;
     const ConvLayer layer = dense_as_conv(quant_, outputs_, inputs_, rows, config_, name_);
-    const int batch = config_.batch();
-    LoweredLayer lowered = lower_conv(layer, batch, config_);
-    // Row r is pixel (image r / width, column r % width) of the NCHW input (C = inputs).
-    std::vector<std::int8_t> codes, image(static_cast<std::size_t>(batch) * inputs_ * layer.width, 0);
+    std::vector<std::int8_t> codes, image(static_cast<std::size_t>(config_.batch()) * inputs_ * layer.width, 0);
     quantize_rows(x, quant_.input_exp, codes);
+    // Row r is pixel (image r / width, column r % width) of the NCHW input (C = inputs).
     for (Eigen::Index r = 0; r < rows; ++r) {
       const Eigen::Index b = r / layer.width, col = r % layer.width;
       for (Eigen::Index c = 0; c < inputs_; ++c) image[static_cast<std::size_t>((b * inputs_ + c) * layer.width + col)] = codes[static_cast<std::size_t>(r * inputs_ + c)];
     }
-    write_conv_input(lowered, layer, config_, image.data(), lowered.dram);
-    VtaMachine machine(config_);
-    // Each read's faults from its own stream: the seed, trial, layer and the read's first row.
-    if (faulty_) machine.set_faults(unit_.faults(splitmix(key_ ^ splitmix(context.first_row))));
-    const VtaCounters counts = machine.run(lowered.program, lowered.dram);
-    std::vector<std::int8_t> result(static_cast<std::size_t>(batch) * outputs_ * layer.width);
-    read_conv_output(lowered, layer, config_, lowered.dram, result.data());
+    const std::vector<std::int8_t> result = run(layer, config_.batch(), image, context);
     for (Eigen::Index r = 0; r < rows; ++r) {
       const Eigen::Index b = r / layer.width, col = r % layer.width;
       for (Eigen::Index o = 0; o < outputs_; ++o)
         y(r, o) = std::ldexp(static_cast<float>(result[static_cast<std::size_t>((b * outputs_ + o) * layer.width + col)]), quant_.output_exp);
     }
-    const std::uint64_t values[] = {counts.gemm_counter,    counts.alu_counter,     counts.inp_load_nbytes, counts.wgt_load_nbytes,
-                                    counts.acc_load_nbytes, counts.uop_load_nbytes, counts.out_store_nbytes, counts.instructions,
-                                    counts.inp_flips + counts.wgt_flips + counts.acc_flips + counts.uop_flips + counts.dram_flips};
-    for (std::size_t k = 0; k < kCounters; ++k) counters_[k].add(values[k]);
+  }
+
+  // A convolution on the feature map (models/vta_lowering.h: LOAD with padding, one GEMM per
+  // kernel tap), the bias in ACC; a dense layer (1 × 1 images) as multiply() lays it out, with
+  // the bias. Dilated kernels and paddings the lowering cannot express go to multiply() (im2col).
+  bool convolve(const ConvShape& s, const float* x, std::int64_t images, const std::vector<float>& bias, float* y,
+                const MultiplyContext& context) const override {
+    if (images == 0) return true;
+    if (s.in_channels != inputs_ / (s.kernel_h * s.kernel_w) || s.out_channels != outputs_) return false;
+    const bool dense = s.height == 1 && s.width == 1 && s.kernel_h == 1 && s.kernel_w == 1 && s.out_h == 1 && s.out_w == 1;
+    const auto pad_ok = [](std::int64_t pad, std::int64_t kernel) { return pad < kernel && pad <= 15; };
+    if (!dense && (s.dilation_h != 1 || s.dilation_w != 1 || !pad_ok(s.pad_top, s.kernel_h) || !pad_ok(s.pad_bottom, s.kernel_h) ||
+                   !pad_ok(s.pad_left, s.kernel_w) || !pad_ok(s.pad_right, s.kernel_w)))
+      return false;
+    const std::vector<std::int32_t> acc_bias = accumulator_bias(quant_, bias, outputs_);
+    if (dense) {
+      ConvLayer layer = dense_as_conv(quant_, outputs_, inputs_, images, config_, name_);
+      layer.bias = acc_bias;
+      std::vector<std::int8_t> image(static_cast<std::size_t>(config_.batch()) * inputs_ * layer.width, 0);
+      for (std::int64_t r = 0; r < images; ++r) {
+        const std::int64_t b = r / layer.width, col = r % layer.width;
+        for (Eigen::Index c = 0; c < inputs_; ++c)
+          image[static_cast<std::size_t>((b * inputs_ + c) * layer.width + col)] = input_code(x[r * s.x_image_stride + c], quant_.input_exp);
+      }
+      const std::vector<std::int8_t> result = run(layer, config_.batch(), image, context);
+      for (std::int64_t r = 0; r < images; ++r) {
+        const std::int64_t b = r / layer.width, col = r % layer.width;
+        for (Eigen::Index o = 0; o < outputs_; ++o)
+          y[r * s.y_image_stride + o] = std::ldexp(static_cast<float>(result[static_cast<std::size_t>((b * outputs_ + o) * layer.width + col)]), quant_.output_exp);
+      }
+      return true;
+    }
+    ConvLayer layer = conv_layer(s, quant_, name_);
+    layer.bias = acc_bias;
+    const std::size_t image_size = static_cast<std::size_t>(s.in_channels * s.height * s.width);
+    std::vector<std::int8_t> input(image_size * static_cast<std::size_t>(images));
+    for (std::int64_t i = 0; i < images; ++i)
+      for (std::size_t k = 0; k < image_size; ++k) input[static_cast<std::size_t>(i) * image_size + k] = input_code(x[i * s.x_image_stride + static_cast<std::int64_t>(k)], quant_.input_exp);
+    const std::vector<std::int8_t> result = run(layer, static_cast<int>(images), input, context);
+    const std::int64_t per_image = outputs_ * s.patches();
+    for (std::int64_t i = 0; i < images; ++i)
+      for (std::int64_t k = 0; k < per_image; ++k)
+        y[i * s.y_image_stride + k] = std::ldexp(static_cast<float>(result[static_cast<std::size_t>(i * per_image + k)]), quant_.output_exp);
+    return true;
   }
 
   std::string kind() const override { return "vta"; }
@@ -198,6 +270,24 @@ class VtaSubstrate final : public Substrate {
   }
 
  private:
+  // Lowers `layer` for `images` images, puts `input` (NCHW int8) into its DRAM image, runs it on
+  // the functional machine with this read's faults, returns the int8 outputs (NCHW).
+  std::vector<std::int8_t> run(const ConvLayer& layer, int images, const std::vector<std::int8_t>& input, const MultiplyContext& context) const {
+    LoweredLayer lowered = lower_conv(layer, images, config_);
+    write_conv_input(lowered, layer, config_, input.data(), lowered.dram);
+    VtaMachine machine(config_);
+    // Each read's faults from its own stream: the seed, trial, layer and the read's first row.
+    if (faulty_) machine.set_faults(unit_.faults(splitmix(key_ ^ splitmix(context.first_row))));
+    const VtaCounters counts = machine.run(lowered.program, lowered.dram);
+    std::vector<std::int8_t> result(static_cast<std::size_t>(lowered.groups) * config_.batch() * layer.out_channels * layer.out_height() * layer.out_width());
+    read_conv_output(lowered, layer, config_, lowered.dram, result.data());
+    const std::uint64_t values[] = {counts.gemm_counter,    counts.alu_counter,     counts.inp_load_nbytes, counts.wgt_load_nbytes,
+                                    counts.acc_load_nbytes, counts.uop_load_nbytes, counts.out_store_nbytes, counts.instructions,
+                                    counts.inp_flips + counts.wgt_flips + counts.acc_flips + counts.uop_flips + counts.dram_flips};
+    for (std::size_t k = 0; k < kCounters; ++k) counters_[k].add(values[k]);
+    return result;
+  }
+
   static constexpr std::size_t kCounters = 9;
   VtaUnitConfig unit_;
   VtaConfig config_;

@@ -50,6 +50,14 @@ DenseQuantization quantize_dense(const MatrixRM& weights, double input_range, do
 // The int8 input codes of x (rows × inputs): round(x / 2^input_exp) clipped to [−127, 127].
 void quantize_rows(const Eigen::Ref<const MatrixRM>& x, int input_exp, std::vector<std::int8_t>& codes);
 
+// The ACC start values: each output's bias in accumulator steps (2^(input_exp + weight_exp)),
+// rounded, plus half an output step (2^(shift − 1)) so that SHR rounds to nearest; `bias` may be
+// empty (no bias).
+std::vector<std::int32_t> accumulator_bias(const DenseQuantization& q, const std::vector<float>& bias, Eigen::Index outputs);
+
+// The VTA layer of a feature-map convolution (weights: the block's codes, out × in × kh × kw).
+ConvLayer conv_layer(const ConvShape& shape, const DenseQuantization& q, const std::string& name);
+
 // The VTA layer that computes `rows` input vectors of a dense product as a 1 × 1 convolution: the
 // rows are the pixels of BATCH images of one row each (row r is image r / width, column r % width).
 ConvLayer dense_as_conv(const DenseQuantization& q, Eigen::Index outputs, Eigen::Index inputs, Eigen::Index rows, const VtaConfig& config,

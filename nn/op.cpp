@@ -1,6 +1,9 @@
 #include "nn/op.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "nn/im2col.h"
 
 namespace faultline::nn {
 
@@ -97,17 +100,59 @@ void LinearLayer::program(const std::string& kind, const models::ProgramContext&
 }
 
 void LinearLayer::multiply(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x,
-                           Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row) const {
+                           Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row, const float* output_bias) const {
   const Block& b = blocks_[block];
   if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
   b.substrate->multiply(x, y, models::MultiplyContext{first_row});
   if (record_ranges_ && x.size() > 0 && y.size() > 0) {
-    const double xmax = x.cwiseAbs().maxCoeff(), ymax = y.cwiseAbs().maxCoeff();
+    const double xmax = x.cwiseAbs().maxCoeff();
+    double ymax = 0;
+    for (Eigen::Index r = 0; r < y.rows(); ++r)
+      for (Eigen::Index o = 0; o < y.cols(); ++o) ymax = std::max(ymax, static_cast<double>(std::fabs(y(r, o) + (output_bias ? output_bias[o] : 0.0f))));
     std::lock_guard<std::mutex> lock(stats_mutex_);
     ranges_[block].input = std::max(ranges_[block].input, xmax);
     ranges_[block].output = std::max(ranges_[block].output, ymax);
   }
+  record_read(block, x, y, first_row);
+}
+
+bool LinearLayer::convolve(std::size_t block, const models::ConvShape& shape, const float* x, std::int64_t images,
+                           const std::vector<float>& bias, float* y, std::uint64_t first_row) const {
+  const Block& b = blocks_[block];
+  if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
+  if (!b.substrate->convolve(shape, x, images, bias, y, models::MultiplyContext{first_row})) return false;
+  if (!measure_error_ && !observer_) return true;
+  // The reads as multiply() would have seen them: im2col rows, the hardware's outputs without the bias.
+  ConvGeometry g;
+  g.channels = shape.in_channels;
+  g.height = shape.height;
+  g.width = shape.width;
+  g.kernel_h = shape.kernel_h;
+  g.kernel_w = shape.kernel_w;
+  g.stride_h = shape.stride_h;
+  g.stride_w = shape.stride_w;
+  g.dilation_h = shape.dilation_h;
+  g.dilation_w = shape.dilation_w;
+  g.pad_top = shape.pad_top;
+  g.pad_left = shape.pad_left;
+  g.out_h = shape.out_h;
+  g.out_w = shape.out_w;
+  const std::int64_t patches = g.patches(), k = g.patch_size();
+  models::MatrixRM cols(images * patches, k), hardware(images * patches, shape.out_channels);
+  for (std::int64_t i = 0; i < images; ++i) {
+    im2col(g, x + i * shape.x_image_stride, cols.data() + i * patches * k);
+    for (std::int64_t o = 0; o < shape.out_channels; ++o)
+      for (std::int64_t p = 0; p < patches; ++p)
+        hardware(i * patches + p, o) = y[i * shape.y_image_stride + o * patches + p] - (bias.empty() ? 0.0f : bias[static_cast<std::size_t>(o)]);
+  }
+  record_read(block, cols, hardware, first_row);
+  return true;
+}
+
+void LinearLayer::record_read(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x, const Eigen::Ref<const models::MatrixRM>& y,
+                              std::uint64_t first_row) const {
   if (!measure_error_ && !observer_) return;
+  const Block& b = blocks_[block];
   const models::MatrixRM exact = x * b.weights.transpose();
   if (observer_) observer_(block, first_row, y, exact);
   if (!measure_error_) return;

@@ -190,12 +190,24 @@ class LinearLayer {
  protected:
   LinearLayer(std::string name, std::string op_type) : name_(std::move(name)), op_type_(std::move(op_type)) {}
   // y = x · Wᵀ for block `block`; `first_row` is the global row index of x's first row.
+  // `output_bias` (outputs values, optional): the bias the operator adds to y afterwards, for the
+  // output range of a calibration (record_ranges), which is that of y + bias.
   void multiply(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x,
-                Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row) const;
+                Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row, const float* output_bias = nullptr) const;
+  // y = conv(x) + bias for block `block` when its substrate runs convolutions on the feature map
+  // (models::Substrate::convolve); false otherwise (the caller then lowers to multiply()). With
+  // error measurement or an observer, the same reads are compared, as im2col rows without the
+  // bias, against the exact product.
+  bool convolve(std::size_t block, const models::ConvShape& shape, const float* x, std::int64_t images, const std::vector<float>& bias,
+                float* y, std::uint64_t first_row) const;
 
   std::vector<Block> blocks_;
 
  private:
+  // Error statistics and the observer for one read (x: the input rows, y: the hardware's product).
+  void record_read(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x, const Eigen::Ref<const models::MatrixRM>& y,
+                   std::uint64_t first_row) const;
+
   std::string name_;
   std::string op_type_;
   int index_ = 0;

@@ -108,9 +108,28 @@ class GemmOp final : public Op, public LinearLayer {
     Map ym(y.f(), m, n);
     ConstMap am(a.f(), a.dim(0), a.dim(1));
     ConstMap bm(b.f(), b.dim(0), b.dim(1));
+    // A per-output bias (C of shape [N] or [1, N], α = β = 1) is the layer's own: hardware that
+    // adds it in its accumulators (models::Substrate::convolve, a dense layer as 1 × 1 images)
+    // takes it with the product.
+    const Tensor* c = in.size() > 2 && in[2] != nullptr ? &require_float(spec_, in[2], "input C") : nullptr;
+    const bool own_bias = weight_side_ == WeightSide::B && !trans_a_ && !ctx.training && c != nullptr && alpha_ == 1.0f && beta_ == 1.0f &&
+                          c->numel() == n && (c->rank() == 1 || (c->rank() == 2 && c->dim(0) == 1));
+    if (own_bias) {
+      models::ConvShape shape;
+      shape.in_channels = ka;
+      shape.out_channels = n;
+      shape.x_image_stride = ka;
+      shape.y_image_stride = n;
+      const std::vector<float> bias(c->f(), c->f() + n);
+      if (convolve(0, shape, a.f(), m, bias, y.f(), ctx.first_sample)) {
+        out[0] = std::move(y);
+        return;
+      }
+    }
     if (weight_side_ == WeightSide::B) {
-      if (trans_a_) multiply(0, MatrixRM(am.transpose()), ym, ctx.first_sample);
-      else multiply(0, am, ym, ctx.first_sample);
+      const float* range_bias = own_bias ? c->f() : nullptr;
+      if (trans_a_) multiply(0, MatrixRM(am.transpose()), ym, ctx.first_sample, range_bias);
+      else multiply(0, am, ym, ctx.first_sample, range_bias);
     } else if (weight_side_ == WeightSide::A) {
       MatrixRM x = trans_b_ ? MatrixRM(bm) : MatrixRM(bm.transpose());  // N × K
       MatrixRM yt(n, m);
@@ -382,15 +401,22 @@ class ConvOp final : public Op, public LinearLayer {
       saved->images = n;
       saved->blocks.clear();
     }
+    models::ConvShape shape = conv_shape(x, geometry);
     for (std::int64_t g = 0; g < group_; ++g) {
+      const std::vector<float> group_bias = bias.empty() ? std::vector<float>{} : std::vector<float>(bias.begin() + g * group_out, bias.begin() + (g + 1) * group_out);
       for (std::int64_t n0 = 0; n0 < n; n0 += images_per_block) {
         const std::int64_t nb = std::min(images_per_block, n - n0);
+        // Hardware that runs convolutions on the feature map takes them whole, bias included
+        // (not while recording for training, whose backward pass uses the im2col rows).
+        if (!saved && convolve(static_cast<std::size_t>(g), shape, x.f() + (n0 * c + g * group_in_) * h * wd, nb, group_bias,
+                               y.f() + (n0 * out_channels_ + g * group_out) * patches, (ctx.first_sample + n0) * patches))
+          continue;
         cols.resize(nb * patches, k);
         for (std::int64_t i = 0; i < nb; ++i)
           im2col(geometry, x.f() + ((n0 + i) * c + g * group_in_) * h * wd, cols.data() + i * patches * k);
         if (saved) saved->blocks.push_back(cols);
         prod.resize(nb * patches, group_out);
-        multiply(static_cast<std::size_t>(g), cols, prod, (ctx.first_sample + n0) * patches);
+        multiply(static_cast<std::size_t>(g), cols, prod, (ctx.first_sample + n0) * patches, group_bias.empty() ? nullptr : group_bias.data());
         for (std::int64_t i = 0; i < nb; ++i) {
           for (std::int64_t m = 0; m < group_out; ++m) {
             const std::int64_t channel = g * group_out + m;
@@ -502,6 +528,33 @@ class ConvOp final : public Op, public LinearLayer {
     geometry.out_h = ho;
     geometry.out_w = wo;
     return geometry;
+  }
+
+  // The convolution of one group as models::Substrate::convolve takes it.
+  models::ConvShape conv_shape(const Tensor& x, const ConvGeometry& g) const {
+    models::ConvShape s;
+    s.in_channels = group_in_;
+    s.height = g.height;
+    s.width = g.width;
+    s.out_channels = out_channels_ / group_;
+    s.kernel_h = g.kernel_h;
+    s.kernel_w = g.kernel_w;
+    s.stride_h = g.stride_h;
+    s.stride_w = g.stride_w;
+    s.dilation_h = g.dilation_h;
+    s.dilation_w = g.dilation_w;
+    std::int64_t pt, pb, pl, pr;
+    window_.output_size(0, g.height, &pt, &pb);
+    window_.output_size(1, g.width, &pl, &pr);
+    s.pad_top = pt;
+    s.pad_bottom = pb;
+    s.pad_left = pl;
+    s.pad_right = pr;
+    s.out_h = g.out_h;
+    s.out_w = g.out_w;
+    s.x_image_stride = x.dim(1) * g.height * g.width;
+    s.y_image_stride = out_channels_ * g.out_h * g.out_w;
+    return s;
   }
 
   ConvOp(const ConvOp& other, const Tensor& w)

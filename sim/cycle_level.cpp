@@ -79,6 +79,8 @@ class TimedSubstrate final : public WrappedSubstrate {
   void program(const models::MatrixRM& weights, const models::LayerInfo& layer, const models::ProgramContext& context) override;
   void multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen::Ref<models::MatrixRM> y,
                 const models::MultiplyContext& context) const override;
+  bool convolve(const models::ConvShape& shape, const float* x, std::int64_t images, const std::vector<float>& bias, float* y,
+                const models::MultiplyContext& context) const override;
   // The simulation's figures for one of this substrate's operations.
   void attribute(const Counters& counters) const { add_own(counters); }
 
@@ -139,6 +141,18 @@ void TimedSubstrate::multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen
   op.first_row = context.first_row;
   op.vectors = x.rows();
   sim_.record(std::move(op));
+}
+
+bool TimedSubstrate::convolve(const models::ConvShape& shape, const float* x, std::int64_t images, const std::vector<float>& bias, float* y,
+                              const models::MultiplyContext& context) const {
+  if (!inner().convolve(shape, x, images, bias, y, context)) return false;
+  Operation op = operation(Operation::Type::Multiply);
+  op.first_row = context.first_row;
+  op.vectors = images;
+  op.convolution = true;
+  op.shape = shape;
+  sim_.record(std::move(op));
+  return true;
 }
 
 namespace {

@@ -23,6 +23,9 @@ struct Operation {
   // the write-verify repeats; cells as the model counts them).
   double cells = 0, write_attempts = 0;
   models::MatrixRM weights;            // Program: the weights (the memory system stores their codes)
+  // Multiply by models::Substrate::convolve: `vectors` images of this convolution (else rows of X).
+  bool convolution = false;
+  models::ConvShape shape;
   const TimedSubstrate* owner = nullptr;
   Counters result;                     // filled by the simulation
 };

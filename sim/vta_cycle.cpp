@@ -470,7 +470,8 @@ class VtaUnitSystem final : public UnitSystem {
     if (!core.error.empty()) SC_REPORT_ERROR("faultline/vta", core.error.c_str());
     // The modules' own figures (the functional counters stay with the functional substrate).
     counters.add("energy_pj", 0.0);  // no energy model for VTA (the report shows 0)
-    counters.add("macs", static_cast<double>(op.vectors) * static_cast<double>(op.inputs) * static_cast<double>(op.outputs));
+    const double positions = static_cast<double>(op.vectors) * static_cast<double>(op.convolution ? op.shape.patches() : 1);
+    counters.add("macs", positions * static_cast<double>(op.inputs) * static_cast<double>(op.outputs));
     counters.add("load_busy_cycles", static_cast<double>(core.report.busy[0]));
     counters.add("compute_busy_cycles", static_cast<double>(core.report.busy[1]));
     counters.add("store_busy_cycles", static_cast<double>(core.report.busy[2]));
@@ -493,15 +494,24 @@ class VtaUnitSystem final : public UnitSystem {
     VtaMachine::Routing routing;
   };
   Lowered& lowered_for(const Operation& op) {
-    const auto key = std::make_tuple(op.layer, op.part, op.vectors);
+    const bool feature_map = op.convolution && !(op.shape.height == 1 && op.shape.width == 1 && op.shape.kernel_h == 1 && op.shape.kernel_w == 1);
+    const auto key = std::make_tuple(op.layer, op.part, op.vectors, feature_map);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
+      // As the functional substrate lowers the read (models/vta_substrate.cpp), with zero data.
       models::vta::DenseQuantization zero;
       zero.weight_codes.assign(static_cast<std::size_t>(op.inputs * op.outputs), 0);
+      zero.shift = 1;  // a bias entry for every output, as a read with a bias has
       Lowered l;
-      const models::vta::ConvLayer layer =
-          models::vta::dense_as_conv(zero, op.outputs, op.inputs, op.vectors, config_, "layer " + std::to_string(op.layer));
-      l.layer = models::vta::lower_conv(layer, config_.batch(), config_);
+      const std::string name = "layer " + std::to_string(op.layer);
+      if (feature_map) {
+        models::vta::ConvLayer layer = models::vta::conv_layer(op.shape, zero, name);
+        layer.bias.assign(static_cast<std::size_t>(op.outputs), 0);
+        l.layer = models::vta::lower_conv(layer, static_cast<int>(op.vectors), config_);
+      } else {
+        const models::vta::ConvLayer layer = models::vta::dense_as_conv(zero, op.outputs, op.inputs, op.vectors, config_, name);
+        l.layer = models::vta::lower_conv(layer, config_.batch(), config_);
+      }
       l.routing = VtaMachine::route(l.layer.program);
       it = cache_.emplace(key, std::move(l)).first;
     }
@@ -511,7 +521,7 @@ class VtaUnitSystem final : public UnitSystem {
   models::vta::VtaConfig config_;
   std::unique_ptr<VtaDram> dram_;
   std::unique_ptr<VtaCycleSimulation::Impl::Core> core_;
-  std::map<std::tuple<int, int, std::int64_t>, Lowered> cache_;
+  std::map<std::tuple<int, int, std::int64_t, bool>, Lowered> cache_;
 };
 
 std::unique_ptr<UnitSystem> make_vta_system(const char* name, const UnitSpec& spec) {

@@ -114,6 +114,78 @@ TEST(VtaSubstrate, ReadsEqualTheFixedPointArithmetic) {
   EXPECT_TRUE(same_bits(y, fixed_point_reference(w, x, 8.0, 8.0)));
 }
 
+// A convolution on the feature map (stride, asymmetric padding, channels not a multiple of BLOCK,
+// several images): TVM's arithmetic written out -- codes, the bias in accumulator steps plus
+// half an output step, the sum over taps, SHR, clip.
+TEST(VtaSubstrate, ConvolutionsOnTheFeatureMapEqualTheFixedPointArithmetic) {
+  models::ConvShape s;
+  s.in_channels = 5;
+  s.height = 9;
+  s.width = 11;
+  s.out_channels = 19;
+  s.kernel_h = 3;
+  s.kernel_w = 2;
+  s.stride_h = 2;
+  s.stride_w = 1;
+  s.pad_top = 1;
+  s.pad_bottom = 2;
+  s.pad_left = 1;
+  s.pad_right = 0;
+  s.out_h = (s.height + s.pad_top + s.pad_bottom - s.kernel_h) / s.stride_h + 1;
+  s.out_w = (s.width + s.pad_left + s.pad_right - s.kernel_w) / s.stride_w + 1;
+  const std::int64_t images = 3, k = s.in_channels * s.kernel_h * s.kernel_w;
+  // Images inside a wider batch tensor (8 channels, this block's 5 first), as a grouped layer's.
+  s.x_image_stride = 8 * s.height * s.width;
+  s.y_image_stride = 2 * s.out_channels * s.out_h * s.out_w;
+  const MatrixRM w = random_matrix(s.out_channels, k, 6, 0.2f);
+  const MatrixRM x = random_matrix(images, s.x_image_stride, 7, 1.0f);
+  std::vector<float> bias(static_cast<std::size_t>(s.out_channels));
+  for (std::size_t o = 0; o < bias.size(); ++o) bias[o] = 0.3f * static_cast<float>(o % 5) - 0.6f;
+  const double input_range = 2.5, output_range = 6.0;
+  models::LayerInfo info{"conv", "Conv", 1, 0};
+  info.calibrated = true;
+  info.input_range = input_range;
+  info.output_range = output_range;
+  for (int log_batch : {0, 1}) {
+    SCOPED_TRACE("log_batch " + std::to_string(log_batch));
+    auto sub = models::create_substrate("vta", vta_params({{"log_batch", log_batch}, {"log_acc_buff_size", log_batch + 4 + 2 + 11}}));
+    sub->program(w, info, {1, 0});
+    std::vector<float> y(static_cast<std::size_t>(images * s.y_image_stride), -99.0f);
+    ASSERT_TRUE(sub->convolve(s, x.data(), images, bias, y.data(), {0}));
+    const int ew = models::vta::power_of_two_step(w.cwiseAbs().maxCoeff()), ex = models::vta::power_of_two_step(input_range);
+    const int shift = std::clamp(models::vta::power_of_two_step(output_range) - ex - ew, 0, 31), ey = ex + ew + shift;
+    const auto code = [](double v, int e) { return static_cast<std::int64_t>(std::clamp(std::nearbyint(std::ldexp(v, -e)), -127.0, 127.0)); };
+    int mismatches = 0;
+    for (std::int64_t i = 0; i < images; ++i)
+      for (std::int64_t o = 0; o < s.out_channels; ++o)
+        for (std::int64_t oy = 0; oy < s.out_h; ++oy)
+          for (std::int64_t ox = 0; ox < s.out_w; ++ox) {
+            std::int64_t acc = static_cast<std::int64_t>(std::nearbyint(std::ldexp(static_cast<double>(bias[static_cast<std::size_t>(o)]), -(ex + ew)))) +
+                               (std::int64_t{1} << (shift - 1));
+            for (std::int64_t c = 0; c < s.in_channels; ++c)
+              for (std::int64_t ky = 0; ky < s.kernel_h; ++ky)
+                for (std::int64_t kx = 0; kx < s.kernel_w; ++kx) {
+                  const std::int64_t iy = oy * s.stride_h - s.pad_top + ky, ix = ox * s.stride_w - s.pad_left + kx;
+                  if (iy < 0 || iy >= s.height || ix < 0 || ix >= s.width) continue;
+                  acc += code(x(i, (c * s.height + iy) * s.width + ix), ex) * code(w(o, (c * s.kernel_h + ky) * s.kernel_w + kx), ew);
+                }
+            const float expected = std::ldexp(static_cast<float>(std::clamp<std::int64_t>(acc >> shift, -128, 127)), ey);
+            mismatches += y[static_cast<std::size_t>(i * s.y_image_stride + (o * s.out_h + oy) * s.out_w + ox)] != expected;
+          }
+    EXPECT_EQ(mismatches, 0);
+    EXPECT_GT(shift, 0);
+    // Outside this block's outputs nothing is written.
+    EXPECT_EQ(y[static_cast<std::size_t>(s.out_channels * s.out_h * s.out_w)], -99.0f);
+  }
+  // A dilated kernel is not lowered on the feature map: the engine's im2col path takes it.
+  auto sub = models::create_substrate("vta", vta_params({}));
+  sub->program(w, info, {1, 0});
+  models::ConvShape dilated = s;
+  dilated.dilation_h = 2;
+  std::vector<float> y(static_cast<std::size_t>(images * s.y_image_stride));
+  EXPECT_FALSE(sub->convolve(dilated, x.data(), images, bias, y.data(), {0}));
+}
+
 TEST(VtaSubstrate, ErrorsNameTheLayer) {
   const MatrixRM w = random_matrix(40, 300, 3, 0.1f);
   auto s = models::create_substrate("vta", vta_params({}));
