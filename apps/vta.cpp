@@ -3,8 +3,20 @@
 #include "apps/cli.h"
 
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <sstream>
 
+#include "hwcfg/hardware_config.h"
 #include "models/files.h"
+#include "models/vta_substrate.h"
+#include "nn/dataset.h"
+#include "nn/evaluate.h"
+#include "nn/json.h"
+#include "nn/onnx_io.h"
+#include "studies/hardware.h"
 #include "models/vta_program.h"
 #include "sim/vta_cycle.h"
 #include "sim/vta_rtl.h"
@@ -99,20 +111,118 @@ models::vta::VtaFaults read_faults(const std::string& list, std::uint64_t seed) 
   return f;
 }
 
+// `vta compile`: the network's layers as VTA program folders. The model runs on the first images
+// of the data with the hardware description's vta units (calibrated as eval calibrates them);
+// each layer's first read is written as DIR/LAYER/insn.bin and dram.bin (with that read's int8
+// inputs), expected.dram.out.bin (the image after the functional run), program.txt (the
+// disassembly) and layer.json (shapes, quantization, where the input and output lie in DRAM).
+int compile_network(const std::string& model, const std::string& hw, const std::vector<std::string>& sets, const std::string& data,
+                    std::int64_t images, const std::string& out) {
+  if (model.empty() || out.empty()) throw Error("vta compile: --model M and --out DIR are required");
+  if (images < 1) throw Error("--images: must be at least 1, got " + std::to_string(images));
+  const hwcfg::HardwareConfig config = hwcfg::load_hardware_config(hw, sets);
+  for (const auto& unit : config.units)
+    if (unit.kind == "vta" && models::vta::VtaUnitConfig::table().read(unit.params).faults(0).any())
+      throw Error(config.source + ": unit '" + unit.name + "' has bit error rates; vta compile writes the fault-free programs (vta run --faults adds them)");
+  auto graph = nn::load_onnx(model);
+  const nn::Dataset test = nn::load_mnist_family(data, false);
+  studies::calibrate(config, *graph, test, 1);
+  studies::program(config, *graph, models::ProgramContext{1, 0});
+  struct Layer {
+    std::string folder;
+    std::string json, insn, disassembly;
+    std::vector<std::uint8_t> before, after;
+    std::size_t instructions = 0;
+  };
+  std::map<std::string, Layer> layers;
+  std::vector<std::string> order;
+  std::mutex mutex;
+  models::vta::VtaConfig machine_config;
+  bool have_config = false;
+  for (const auto& unit : config.units)
+    if (unit.kind == "vta") {
+      const models::vta::VtaConfig c = models::vta::VtaUnitConfig::table().read(unit.params).machine();
+      const auto fields = [](const models::vta::VtaConfig& v) {
+        return std::vector<int>{v.log_batch, v.log_block, v.log_uop_buff_size, v.log_inp_buff_size, v.log_wgt_buff_size, v.log_acc_buff_size};
+      };
+      if (have_config && fields(c) != fields(machine_config))
+        throw Error(config.source + ": unit '" + unit.name + "' configures VTA differently from another vta unit; vta compile writes programs for one configuration");
+      machine_config = c;
+      have_config = true;
+    }
+  if (!have_config) throw Error(config.source + ": no unit of kind vta (vta compile writes the programs of layers mapped to VTA)");
+  models::vta::set_read_capture([&](const models::vta::CapturedRead& r) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (layers.count(r.layer)) return;  // the first read of each layer
+    Layer l;
+    std::string folder;
+    for (char ch : r.layer) folder += std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' ? ch : '_';
+    l.folder = folder;
+    l.insn = models::vta::insn_bin(r.lowered.program, machine_config);
+    l.disassembly = models::vta::disassemble(r.lowered.program);
+    l.before = r.dram_before;
+    l.after = r.dram_after;
+    l.instructions = r.lowered.program.size();
+    const models::vta::ConvLayer& c = r.conv;
+    std::ostringstream j;
+    nn::JsonWriter quoted;
+    quoted.value(r.layer);
+    j << "{\"layer\": " << quoted.str() << ", \"images\": " << r.lowered.images << ", \"in_channels\": " << c.in_channels
+      << ", \"height\": " << c.height << ", \"width\": " << c.width << ", \"out_channels\": " << c.out_channels << ", \"out_height\": " << c.out_height()
+      << ", \"out_width\": " << c.out_width() << ", \"kernel\": [" << c.kernel_h << ", " << c.kernel_w << "], \"stride\": [" << c.stride_h << ", "
+      << c.stride_w << "], \"pads\": [" << c.pad_top << ", " << c.pad_left << ", " << c.pad_bottom << ", " << c.pad_right << "]"
+      << ", \"input_exp\": " << r.quantization.input_exp << ", \"weight_exp\": " << r.quantization.weight_exp << ", \"output_exp\": " << r.quantization.output_exp
+      << ", \"shift\": " << r.quantization.shift << ", \"input_offset\": " << r.lowered.input_offset << ", \"output_offset\": " << r.lowered.output_offset
+      << ", \"layout\": \"NCHWnc: entries (channel tile, row, column) of BATCH x BLOCK int8 per group of BATCH images\""
+      << ", \"instructions\": " << l.instructions << ", \"log_batch\": " << machine_config.log_batch << ", \"log_block\": " << machine_config.log_block
+      << "}\n";
+    l.json = j.str();
+    order.push_back(r.layer);
+    layers.emplace(r.layer, std::move(l));
+  });
+  try {
+    nn::EvalOptions options;
+    options.limit = std::min(images, test.count);
+    options.chunk = options.limit;
+    options.threads = 1;
+    (void)nn::evaluate(*graph, test, options);
+  } catch (...) {
+    models::vta::set_read_capture({});
+    throw;
+  }
+  models::vta::set_read_capture({});
+  if (layers.empty()) throw Error(config.source + ": no layer of " + model + " is mapped to a vta unit");
+  std::filesystem::create_directories(out);
+  for (const std::string& name : order) {
+    const Layer& l = layers.at(name);
+    const std::string dir = (std::filesystem::path(out) / l.folder).string();
+    std::filesystem::create_directories(dir);
+    write_file_atomically(dir + "/insn.bin", l.insn);
+    write_file_atomically(dir + "/dram.bin", std::string(l.before.begin(), l.before.end()));
+    write_file_atomically(dir + "/expected.dram.out.bin", std::string(l.after.begin(), l.after.end()));
+    write_file_atomically(dir + "/program.txt", l.disassembly);
+    write_file_atomically(dir + "/layer.json", l.json);
+    std::printf("%-12s %8zu instructions, DRAM image %zu bytes -> %s\n", name.c_str(), l.instructions, l.before.size(), dir.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int cmd_vta(const std::vector<std::string>& args) {
   std::string action, program, input, output, stats, level = "functional", rtl_module = "mac_array", vcd;
   std::vector<std::string> config, timing;
-  std::string faults;
+  std::string faults, model, hw = "vta", data = "fashion-mnist";
+  std::vector<std::string> sets;
+  std::int64_t images = 1;
   std::uint64_t seed = 1;
   po::options_description options("vta options");
   options.add_options()
       ("help,h", "show this help")
-      ("action", po::value(&action)->required(), "run (execute DIR/insn.bin on DIR/dram.bin, write DIR/dram.out.bin), asm (text to insn.bin) or disasm (insn.bin to text)")
+      ("action", po::value(&action)->required(), "run (execute DIR/insn.bin on DIR/dram.bin, write DIR/dram.out.bin), asm (text to insn.bin), disasm (insn.bin to text) or compile (a network's layers as program folders)")
       ("program", po::value(&program), "run: the program folder (insn.bin, dram.bin)")
       ("input", po::value(&input), "asm: the text program; disasm: the insn.bin")
-      ("out", po::value(&output), "asm: the insn.bin to write; run: the counters as JSON; disasm: a text file (default: standard output)")
+      ("out", po::value(&output), "asm: the insn.bin to write; run: the counters as JSON; disasm: a text file (default: standard output); compile: the folder of layer folders")
       ("level", po::value(&level)->default_value(level),
        "run: functional; cycle (SystemC fetch/load/compute/store modules, token queues, AXI DRAM: cycles and stalls); or rtl (the cycle "
        "level with every GEMM micro-op's product, and the GEMMs' cycles, from a Verilated GEMM core, --rtl)")
@@ -121,13 +231,19 @@ int cmd_vta(const std::vector<std::string>& args) {
       ("seed", po::value(&seed)->default_value(seed), "run --faults: the seed of the flipped bits")
       ("vcd", po::value(&vcd), "run --level cycle|rtl: record the modules' states, queue fill levels and token counts")
       ("rtl", po::value(&rtl_module)->default_value(rtl_module), "run --level rtl: the RTL module (BLOCK x BLOCK lanes, exact twin; faultline cosim --list)")
-      ("config", po::value(&config), "a vta_config.json field, e.g. log_block=3 (repeatable; default: tvm-vta's default configuration)");
+      ("config", po::value(&config), "a vta_config.json field, e.g. log_block=3 (repeatable; default: tvm-vta's default configuration)")
+      ("model", po::value(&model), "compile: the ONNX model")
+      ("hw", po::value(&hw)->default_value(hw), "compile: the hardware description whose vta units the layers are mapped to")
+      ("set", po::value(&sets), "compile: override a hardware field (repeatable)")
+      ("data", po::value(&data)->default_value(data), "compile: the dataset whose first images calibrate the scales and fill the programs' inputs")
+      ("images", po::value(&images)->default_value(images), "compile: images per program (the first ones of --data)");
   po::positional_options_description positional;
   positional.add("action", 1).add("input", 1);
   po::variables_map vm;
-  if (!parse("vta", "run --program DIR [--level functional|cycle|rtl] [--timing K=V] [--vcd FILE] [--out stats.json] | asm FILE.txt --out insn.bin | disasm insn.bin [--out FILE.txt]", options, args, vm,
+  if (!parse("vta", "run --program DIR [--level functional|cycle|rtl] [--timing K=V] [--vcd FILE] [--out stats.json] | asm FILE.txt --out insn.bin | disasm insn.bin [--out FILE.txt] | compile --model M [--hw vta] --out DIR", options, args, vm,
              positional))
     return 0;
+  if (action == "compile") return compile_network(model, hw, sets, data, images, output);
   const models::vta::VtaConfig c = read_config(config);
   if (action == "run") {
     if (program.empty()) throw Error("vta run: --program DIR is required");
@@ -219,7 +335,7 @@ int cmd_vta(const std::vector<std::string>& args) {
     else write_file_atomically(output, text);
     return 0;
   }
-  throw Error("vta: unknown action '" + action + "' (run, asm, disasm)");
+  throw Error("vta: unknown action '" + action + "' (run, asm, disasm, compile)");
 }
 
 }  // namespace faultline::app

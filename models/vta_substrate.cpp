@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include "models/error.h"
 #include "models/vta_timing.h"
@@ -155,6 +156,23 @@ ConvLayer dense_as_conv(const DenseQuantization& q, Eigen::Index outputs, Eigen:
 
 namespace {
 
+std::mutex capture_mutex;
+std::function<void(const CapturedRead&)> read_capture;
+
+std::function<void(const CapturedRead&)> current_capture() {
+  std::lock_guard<std::mutex> lock(capture_mutex);
+  return read_capture;
+}
+
+}  // namespace
+
+void set_read_capture(std::function<void(const CapturedRead&)> capture) {
+  std::lock_guard<std::mutex> lock(capture_mutex);
+  read_capture = std::move(capture);
+}
+
+namespace {
+
 std::uint64_t splitmix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -275,12 +293,16 @@ class VtaSubstrate final : public Substrate {
   std::vector<std::int8_t> run(const ConvLayer& layer, int images, const std::vector<std::int8_t>& input, const MultiplyContext& context) const {
     LoweredLayer lowered = lower_conv(layer, images, config_);
     write_conv_input(lowered, layer, config_, input.data(), lowered.dram);
+    const std::function<void(const CapturedRead&)> capture = current_capture();
+    std::vector<std::uint8_t> before;
+    if (capture) before = lowered.dram;
     VtaMachine machine(config_);
     // Each read's faults from its own stream: the seed, trial, layer and the read's first row.
     if (faulty_) machine.set_faults(unit_.faults(splitmix(key_ ^ splitmix(context.first_row))));
     const VtaCounters counts = machine.run(lowered.program, lowered.dram);
     std::vector<std::int8_t> result(static_cast<std::size_t>(lowered.groups) * config_.batch() * layer.out_channels * layer.out_height() * layer.out_width());
     read_conv_output(lowered, layer, config_, lowered.dram, result.data());
+    if (capture) capture(CapturedRead{name_, layer, quant_, lowered, before, lowered.dram});
     const std::uint64_t values[] = {counts.gemm_counter,    counts.alu_counter,     counts.inp_load_nbytes, counts.wgt_load_nbytes,
                                     counts.acc_load_nbytes, counts.uop_load_nbytes, counts.out_store_nbytes, counts.instructions,
                                     counts.inp_flips + counts.wgt_flips + counts.acc_flips + counts.uop_flips + counts.dram_flips};

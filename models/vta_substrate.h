@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "models/substrate.h"
@@ -62,5 +64,18 @@ ConvLayer conv_layer(const ConvShape& shape, const DenseQuantization& q, const s
 // rows are the pixels of BATCH images of one row each (row r is image r / width, column r % width).
 ConvLayer dense_as_conv(const DenseQuantization& q, Eigen::Index outputs, Eigen::Index inputs, Eigen::Index rows, const VtaConfig& config,
                         const std::string& name);
+
+// Every read a `vta` substrate runs, handed over with its program and DRAM image (before and after
+// the run) while a capture is set: how `faultline vta compile` writes a network's layers as
+// program folders. Process-wide; the capture must be safe to call from several threads.
+struct CapturedRead {
+  const std::string& layer;  // the layer's name (and group)
+  const ConvLayer& conv;     // as lowered (a dense layer: the 1 × 1 convolution of dense_as_conv)
+  const DenseQuantization& quantization;
+  const LoweredLayer& lowered;
+  const std::vector<std::uint8_t>& dram_before;
+  const std::vector<std::uint8_t>& dram_after;
+};
+void set_read_capture(std::function<void(const CapturedRead&)> capture);
 
 }  // namespace faultline::models::vta

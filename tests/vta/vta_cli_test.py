@@ -126,5 +126,34 @@ for name, args, needles in cases:
     line = err.strip()
     expect(f"bad: {name}", rc == 2 and "\n" not in line and all(n in line for n in needles) and seconds < 1.0,
            f"exit {rc} after {seconds:.2f} s: {err}")
+# A network compiled to per-layer program folders: each folder runs alone, at the functional and
+# the cycle level, to the DRAM image the network's own run left (expected.dram.out.bin).
+model = os.path.join(work, "lenet5.onnx")
+p = subprocess.run([faultline, "train", "--arch", "lenet5", "--epochs", "1", "--limit", "300", "--threads", "2", "--out", model],
+                   capture_output=True, text=True, timeout=300)
+expect("train a small LeNet-5", p.returncode == 0, p.stderr)
+compiled = os.path.join(work, "compiled")
+rc, out, err, _ = run("compile", "--model", model, "--out", compiled, "--images", "2")
+expect("compile", rc == 0 and all(os.path.isfile(os.path.join(compiled, layer, "insn.bin")) for layer in ["conv1", "conv2", "fc1", "fc2", "fc3"]),
+       f"exit {rc}: {out} {err}")
+for layer in ["conv1", "fc1"]:
+    for level in ["functional", "cycle"]:
+        folder_l = os.path.join(compiled, layer)
+        if os.path.exists(os.path.join(folder_l, "dram.out.bin")):
+            os.remove(os.path.join(folder_l, "dram.out.bin"))
+        rc, out, err, _ = run("run", "--program", folder_l, "--level", level)
+        same = rc == 0 and open(os.path.join(folder_l, "dram.out.bin"), "rb").read() == open(os.path.join(folder_l, "expected.dram.out.bin"), "rb").read()
+        expect(f"compiled {layer} at the {level} level", same, f"exit {rc}: {err}")
+    info = open(os.path.join(compiled, layer, "layer.json")).read()
+    # conv1 on the feature map of 2 images; fc1 as the 1 x 1 convolution of its 2 rows (one 1 x 2 image, BATCH 1).
+    needle = '"images": 2' if layer == "conv1" else '"width": 2'
+    expect(f"compiled {layer} describes itself", needle in info and '"shift"' in info, info)
+rc, out, err, _ = run("compile", "--model", model, "--hw", "vta_sram_faults", "--out", os.path.join(work, "faulty"))
+expect("bad: compile with bit error rates", rc == 2 and "bit error rates" in err and "\n" not in err.strip(), f"exit {rc}: {err}")
+rc, out, err, _ = run("compile", "--model", model, "--hw", "int8_digital", "--out", os.path.join(work, "none"))
+expect("bad: compile without a vta unit", rc == 2 and "no unit of kind vta" in err, f"exit {rc}: {err}")
+p = subprocess.run([faultline, "eval", "--model", model, "--hw", "vta", "--limit", "40"], capture_output=True, text=True, timeout=120)
+expect("eval --hw vta", p.returncode == 0 and "hardware vta: accuracy" in p.stdout, p.stderr)
+
 print(f"{len(failures)} failing" if failures else "all passed")
 sys.exit(1 if failures else 0)
