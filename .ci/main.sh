@@ -26,13 +26,14 @@ fi
 echo
 # Accuracy on every shipped hardware preset: Monte Carlo trials re-program the hardware each time.
 presets=(ideal walking_noise_additive walking_noise_multiplicative rram_memory rram_crossbar pcm_crossbar bss2_analog int8_digital
-         int8_approx_mac_array weight_variation)
+         int8_approx_mac_array weight_variation vta vta_sram_faults)
 hw_args=()
 for p in "${presets[@]}"; do hw_args+=(--hw "$p"); done
 "$faultline" eval --model "$model" --data fashion-mnist "${hw_args[@]}" --trials 5 --seed 1 --out build/results/lenet5-presets.json
 echo
-# The same network at the cycle level: bit-identical accuracy, plus cycles, time and energy per layer.
-"$faultline" eval --model "$model" --data fashion-mnist --hw rram_memory --hw rram_crossbar --hw bss2_analog --level cycle \
+# The same network at the cycle level: bit-identical accuracy, plus cycles, time and energy per layer
+# (VTA: every read's program through the SystemC fetch/load/compute/store modules; no energy model).
+"$faultline" eval --model "$model" --data fashion-mnist --hw rram_memory --hw rram_crossbar --hw bss2_analog --hw vta --level cycle \
   --trials 1 --seed 1 --out build/results/lenet5-cycle.json
 echo
 # And on RTL: each shipped module against its twin under every stimulus and back-pressure pattern,
@@ -48,6 +49,15 @@ echo
 # the script checks that all three write the same DRAM image and prints cycles and stalls.
 bash bench/vta_levels.sh build 200
 echo
+# LeNet-5 on VTA as program folders (one per layer, with the calibrated network's int8 inputs of
+# the first image); conv2's runs alone at the cycle level to the image the network's run left.
+"$faultline" vta compile --model "$model" --out build/results/vta-lenet5
+"$faultline" vta run --program build/results/vta-lenet5/conv2 --level cycle
+cmp build/results/vta-lenet5/conv2/dram.out.bin build/results/vta-lenet5/conv2/expected.dram.out.bin && echo "conv2 alone: same DRAM image"
+echo
+# Unreliable VTA: accuracy against the bit error rate of each memory (README, "Whole networks on VTA").
+bash bench/vta_ber_sweep.sh "$model" build "build/results/vta-ber-$key" 1000 2 log:1e-8:1e-3:6
+echo
 # Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430): additive noise on one layer's output at
 # a time, sigma log-spaced, and per layer the midpoint noise level (bisected). Rows are appended to
 # the .jsonl as points finish: rerunning this script resumes a killed sweep (the file name carries
@@ -58,4 +68,5 @@ echo
 # The report of the study: accuracy per preset with confidence intervals, the cycle level's
 # totals, accuracy vs noise per layer and the midpoints, as Markdown with PNG/SVG plots.
 "$faultline" report build/results/lenet5-presets.json build/results/lenet5-cycle.json build/results/lenet5-rtl.json \
-  "build/results/lenet5-$key-walking-additive.json" --out build/results/report
+  "build/results/lenet5-$key-walking-additive.json" "build/results/vta-ber-$key-acc.json" "build/results/vta-ber-$key-wgt.json" \
+  "build/results/vta-ber-$key-uop.json" "build/results/vta-ber-$key-inp.json" "build/results/vta-ber-$key-dram.json" --out build/results/report

@@ -59,17 +59,22 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
   const int nci = out.in_tiles, nco = out.out_tiles, kh = layer.kernel_h, kw = layer.kernel_w;
   const int ho = layer.out_height(), wo = layer.out_width();
   const std::size_t weight_tiles = static_cast<std::size_t>(nco) * nci * kh * kw;
-  if (weight_tiles > wgt_depth)
-    fail("its weights are " + std::to_string(weight_tiles) + " tiles of " + std::to_string(block) + " x " + std::to_string(block) + ", the WGT buffer holds " +
-         std::to_string(wgt_depth) + " (tiling the weights is not implemented)");
+  // Output channel tiles in groups whose weights fit WGT (weight-stationary: a group's weights are
+  // loaded once, then every chunk of the layer is computed for its outputs).
+  const std::size_t tiles_per_output_tile = static_cast<std::size_t>(nci) * kh * kw;
+  if (tiles_per_output_tile > wgt_depth)
+    fail("one output channel tile's weights are " + std::to_string(tiles_per_output_tile) + " tiles of " + std::to_string(block) + " x " +
+         std::to_string(block) + ", the WGT buffer holds " + std::to_string(wgt_depth) + " (splitting the input channels is not implemented)");
+  const int group_tiles = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(nco), wgt_depth / tiles_per_output_tile));
+  out.weight_groups = (nco + group_tiles - 1) / group_tiles;
   // The widest chunk of output columns whose input rows, accumulators and micro-ops fit.
   const auto span = [&](int width) { return static_cast<std::size_t>((width - 1) * layer.stride_w + kw); };
-  const auto uops_for = [&](int width) { return 2 * (static_cast<std::size_t>(nco) * nci * width + static_cast<std::size_t>(width)); };
+  const auto uops_for = [&](int width) { return 2 * (static_cast<std::size_t>(group_tiles) * nci * width + static_cast<std::size_t>(width)); };
   int wt = wo;
-  while (wt > 0 && (static_cast<std::size_t>(nci) * kh * span(wt) > inp_depth || static_cast<std::size_t>(nco) * wt > acc_depth || uops_for(wt) > uop_depth)) --wt;
+  while (wt > 0 && (static_cast<std::size_t>(nci) * kh * span(wt) > inp_depth || static_cast<std::size_t>(group_tiles) * wt > acc_depth || uops_for(wt) > uop_depth)) --wt;
   if (wt == 0)
     fail("one output column needs " + std::to_string(static_cast<std::size_t>(nci) * kh * span(1)) + " INP entries (buffer " + std::to_string(inp_depth) + "), " +
-         std::to_string(nco) + " ACC entries (buffer " + std::to_string(acc_depth) + ") and " + std::to_string(uops_for(1)) + " micro-ops (buffer " +
+         std::to_string(group_tiles) + " ACC entries (buffer " + std::to_string(acc_depth) + ") and " + std::to_string(uops_for(1)) + " micro-ops (buffer " +
          std::to_string(uop_depth) + ")");
   out.chunk_width = wt;
   const int wt_last = wo % wt == 0 ? wt : wo % wt;
@@ -86,7 +91,7 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
   const auto add_set = [&](int width) {
     UopSet s;
     s.gemm = static_cast<std::uint32_t>(uops.size());
-    for (int c = 0; c < nco; ++c)
+    for (int c = 0; c < group_tiles; ++c)  // c: the output tile within its group
       for (int t = 0; t < nci; ++t)
         for (int ow = 0; ow < width; ++ow)
           uops.push_back(encode_uop({static_cast<std::uint32_t>(c * wt + ow), static_cast<std::uint32_t>(static_cast<std::size_t>(t) * kh * span(width) + static_cast<std::size_t>(ow) * layer.stride_w),
@@ -134,13 +139,20 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
   std::vector<Instruction>& p = out.program;
   p.push_back(memory_transfer(Opcode::Load, MemId::Uop, 0, static_cast<std::uint32_t>(uop_at / 4), 1, static_cast<std::uint32_t>(uops.size()),
                        static_cast<std::uint32_t>(uops.size())));
-  p.push_back(memory_transfer(Opcode::Load, MemId::Wgt, 0, static_cast<std::uint32_t>(wgt_at / wgt_entry), 1, static_cast<std::uint32_t>(weight_tiles),
-                       static_cast<std::uint32_t>(weight_tiles)));
   const auto pad_field = [&](int value, const char* which) {
     if (value > 15) fail(std::string(which) + " padding of " + std::to_string(value) + " entries does not fit LOAD's 4-bit pad field");
     return static_cast<std::uint32_t>(value);
   };
   bool first_chunk = true;
+  for (int cg = 0; cg < out.weight_groups; ++cg) {
+    const int co0 = cg * group_tiles, ncg = std::min(group_tiles, nco - co0);
+    // The group's weight tiles (contiguous in DRAM), once compute is done with the previous group's.
+    Instruction weights = memory_transfer(Opcode::Load, MemId::Wgt, 0, static_cast<std::uint32_t>(wgt_at / wgt_entry + static_cast<std::size_t>(co0) * tiles_per_output_tile), 1,
+                                          static_cast<std::uint32_t>(static_cast<std::size_t>(ncg) * tiles_per_output_tile),
+                                          static_cast<std::uint32_t>(static_cast<std::size_t>(ncg) * tiles_per_output_tile));
+    weights.pop_next = !first_chunk;
+    p.push_back(weights);
+    bool group_first = true;
   for (int g = 0; g < out.groups; ++g)
     for (int oh = 0; oh < ho; ++oh)
       for (int ow0 = 0; ow0 < wo; ow0 += wt) {
@@ -162,22 +174,22 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
           in.y_pad1 = pad_field(ih0 + kh - row_hi, "bottom");
           in.x_pad0 = pad_field(col_lo - iw0, "left");
           in.x_pad1 = pad_field(iw0 + columns - col_hi, "right");
-          in.pop_next = t == 0 && !first_chunk;
+          in.pop_next = t == 0 && !first_chunk && !group_first;  // a group's first chunk: its WGT load popped it
           in.push_next = t == nci - 1;
           p.push_back(in);
         }
         // Compute: ACC from the bias (one entry read width times: x_stride 0), one GEMM per output
         // and input tile looping over the kernel's rows and columns, then shift and clip.
-        for (int c = 0; c < nco; ++c) {
+        for (int c = 0; c < ncg; ++c) {
           Instruction b = memory_transfer(Opcode::Load, MemId::Acc, static_cast<std::uint32_t>(c * wt),
-                                   static_cast<std::uint32_t>(bias_at / acc_entry + static_cast<std::size_t>(c)), static_cast<std::uint32_t>(width), 1, 0);
+                                   static_cast<std::uint32_t>(bias_at / acc_entry + static_cast<std::size_t>(co0 + c)), static_cast<std::uint32_t>(width), 1, 0);
           if (c == 0) {
             b.pop_prev = true;              // the input is loaded
             b.pop_next = !first_chunk;      // the previous chunk's results are stored
           }
           p.push_back(b);
         }
-        for (int c = 0; c < nco; ++c)
+        for (int c = 0; c < ncg; ++c)
           for (int t = 0; t < nci; ++t) {
             Instruction gm;
             gm.opcode = static_cast<int>(Opcode::Gemm);
@@ -189,28 +201,30 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
             gm.iter_in = static_cast<std::uint32_t>(kw);
             gm.src_in = 1;
             gm.wgt_in = 1;
-            gm.push_prev = c == nco - 1 && t == nci - 1;  // INP may be overwritten
+            gm.push_prev = c == ncg - 1 && t == nci - 1;  // INP (and WGT) may be overwritten
             p.push_back(gm);
           }
         // SHR even by 0: a layer's program (and so its timing) depends on its shape only.
-        p.push_back(alu(AluOp::Shr, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(nco),
+        p.push_back(alu(AluOp::Shr, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(ncg),
                         static_cast<std::uint32_t>(wt), layer.shift));
-        p.push_back(alu(AluOp::Min, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(nco), static_cast<std::uint32_t>(wt), 127));
-        Instruction low = alu(AluOp::Max, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(nco), static_cast<std::uint32_t>(wt),
+        p.push_back(alu(AluOp::Min, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(ncg), static_cast<std::uint32_t>(wt), 127));
+        Instruction low = alu(AluOp::Max, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(ncg), static_cast<std::uint32_t>(wt),
                               layer.relu ? 0 : -128);
         low.push_next = true;  // ACC holds the chunk's results
         p.push_back(low);
         // Store: each output tile's columns of this row.
-        for (int c = 0; c < nco; ++c) {
+        for (int c = 0; c < ncg; ++c) {
           Instruction st = memory_transfer(Opcode::Store, MemId::Out, static_cast<std::uint32_t>(c * wt),
-                                    static_cast<std::uint32_t>(out.output_offset / inp_entry + (static_cast<std::size_t>(g * nco + c) * ho + oh) * wo + ow0), 1,
+                                    static_cast<std::uint32_t>(out.output_offset / inp_entry + (static_cast<std::size_t>(g * nco + co0 + c) * ho + oh) * wo + ow0), 1,
                                     static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(width));
           st.pop_prev = c == 0;
-          st.push_prev = c == nco - 1;
+          st.push_prev = c == ncg - 1;
           p.push_back(st);
         }
         first_chunk = false;
+        group_first = false;
       }
+  }
   Instruction finish;
   finish.opcode = static_cast<int>(Opcode::Finish);
   p.push_back(finish);

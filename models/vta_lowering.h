@@ -11,11 +11,12 @@
 // (output channel tile, row, column); the weights as tiles (output tile, input tile, kernel row,
 // kernel column), each BLOCK × BLOCK ([output][input]). Channels are zero-padded to BLOCK.
 //
-// The default tiling: every weight tile and micro-op loaded once; then per output row, chunks of
+// The default tiling: the micro-ops loaded once; the output channel tiles in groups whose weights
+// fit WGT (one group when all do), each group's weights loaded once; then per output row, chunks of
 // output columns as wide as INP, ACC and the micro-op buffer allow, each loaded, computed and
 // stored in turn with the dependency tokens ordering the three modules (single-buffered; the
-// tuning of issue 15 explores others). Everything that does not fit (weights in WGT, a padding of
-// more than 15, an instruction field) is an Error naming it.
+// tuning of issue 15 explores others). Everything that does not fit (one output tile's weights in
+// WGT, a padding of more than 15, an instruction field) is an Error naming it.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,7 @@ struct LoweredLayer {
   int images = 0, groups = 0;      // images lowered for; groups of BATCH images
   int in_tiles = 0, out_tiles = 0;  // channel tiles of BLOCK
   int chunk_width = 0;             // output columns per chunk
+  int weight_groups = 1;           // groups of output channel tiles whose weights fit WGT, loaded one after another
 };
 
 // The program and DRAM image for `images` images of `layer`. Throws faultline::Error naming the

@@ -195,10 +195,12 @@ TEST(VtaSubstrate, ErrorsNameTheLayer) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("layer 'fc9' on vta: no calibrated activation ranges"), std::string::npos) << e.what();
   }
-  // 3 × 19 weight tiles of 16 × 16 do not fit a 8 KiB WGT buffer (32 tiles).
+  // One output tile's 38 weight tiles of 16 × 16 (600 inputs) do not fit a 8 KiB WGT buffer (32
+  // tiles); 19 (300 inputs) do, in groups of one output tile.
   auto small = models::create_substrate("vta", vta_params({{"log_wgt_buff_size", 13}, {"global_scale", 8}}));
+  EXPECT_NO_THROW(small->program(w, models::LayerInfo{"fc9", "Gemm", 0, 0}, {1, 0}));
   try {
-    small->program(w, models::LayerInfo{"fc9", "Gemm", 0, 0}, {1, 0});
+    small->program(random_matrix(40, 600, 3, 0.1f), models::LayerInfo{"fc9", "Gemm", 0, 0}, {1, 0});
     FAIL() << "weights larger than WGT were programmed";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("fc9"), std::string::npos) << e.what();

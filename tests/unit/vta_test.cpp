@@ -457,17 +457,25 @@ TEST(VtaLowering, LayersMatchTheDirectArithmetic) {
   small.log_batch = 1;
   small.log_block = 3;
   small.log_wgt_buff_size = 16;
+  VtaConfig wgt64;
+  wgt64.log_wgt_buff_size = 14;
   std::vector<Case> cases = {{make("conv1", 1, 28, 28, 6, 5, 1, 2, -1, true), 2, VtaConfig{}},
                              {make("conv2", 6, 14, 14, 16, 5, 1, 0, -1, true), 2, VtaConfig{}},
                              {make("strided", 20, 9, 11, 40, 3, 2, 1, -1, false), 1, VtaConfig{}},
                              {make("dense", 400, 1, 37, 120, 1, 1, 0, -1, false), 1, VtaConfig{}},
-                             {make("small", 12, 7, 6, 10, 3, 1, 1, -1, true), 3, small}};
+                             {make("small", 12, 7, 6, 10, 3, 1, 1, -1, true), 3, small},
+                             // Weights beyond WGT: output tiles in groups loaded one after another
+                             // (27 tiles per output tile, 64 in WGT: groups of 2, 2 and 1 tiles; 288
+                             // per tile and 1024 in WGT: 11 groups of 3, ..., 3, 2 -- 9216 tiles).
+                             {make("grouped", 40, 6, 7, 70, 3, 1, 1, -1, false), 2, wgt64},
+                             {make("big", 512, 4, 4, 512, 3, 1, 1, -1, false), 1, VtaConfig{}}};
   for (auto& [layer, images, config] : cases) {
     SCOPED_TRACE(layer.name);
     std::mt19937 rng(3);
     std::vector<std::int8_t> x(static_cast<std::size_t>(images * layer.in_channels * layer.height * layer.width));
     for (auto& v : x) v = static_cast<std::int8_t>(rng());
     const LoweredLayer lowered = lower_conv(layer, images, config);
+    EXPECT_EQ(lowered.weight_groups, layer.name == "grouped" ? 3 : layer.name == "big" ? 11 : 1);
     std::vector<std::uint8_t> dram = lowered.dram;
     write_conv_input(lowered, layer, config, x.data(), dram);
     const VtaCounters k = run_program(config, lowered.program, dram);
@@ -484,13 +492,13 @@ TEST(VtaLowering, LayersMatchTheDirectArithmetic) {
     EXPECT_EQ(k.gemm_counter * macs_per_uop, static_cast<std::uint64_t>(lowered.groups) * config.batch() * lowered.out_tiles * lowered.in_tiles * config.block() *
                                                  config.block() * layer.kernel_h * layer.kernel_w * layer.out_height() * layer.out_width());
   }
-  // Layers that do not fit say what does not.
-  ConvLayer huge = make("huge", 512, 4, 4, 512, 3, 1, 1, -1, false);
+  // Layers that do not fit say what does not: here one output tile's weights (128 input tiles × 9 taps).
+  ConvLayer huge = make("huge", 2048, 3, 3, 16, 3, 1, 1, -1, false);
   try {
     lower_conv(huge, 1, VtaConfig{});
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("layer huge on VTA: its weights are 9216 tiles"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("layer huge on VTA: one output channel tile's weights are 1152 tiles"), std::string::npos) << e.what();
   }
 }
 
