@@ -55,6 +55,11 @@ echo
 "$faultline" vta run --program build/results/vta-lenet5/conv2 --level cycle
 cmp build/results/vta-lenet5/conv2/dram.out.bin build/results/vta-lenet5/conv2/expected.dram.out.bin && echo "conv2 alone: same DRAM image"
 echo
+# LeNet-5 on VTA at the RTL level: every GEMM of every layer's programs on the Verilated mac_array
+# (--check: each micro-op against the exact product), the accuracy equal to the functional level's.
+"$faultline" eval --model "$model" --data fashion-mnist --hw vta --set units.vta.impl=rtl:mac_array --level rtl --check --limit 1000 \
+  --seed 1 --out build/results/lenet5-vta-rtl.json
+echo
 # Unreliable VTA: accuracy against the bit error rate of each memory (README, "Whole networks on VTA").
 bash bench/vta_ber_sweep.sh "$model" build "build/results/vta-ber-$key" 1000 2 log:1e-8:1e-3:6
 echo

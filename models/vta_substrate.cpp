@@ -186,7 +186,7 @@ std::int8_t input_code(float x, int input_exp) {
   return static_cast<std::int8_t>(v >= 127.0 ? 127 : v <= -127.0 ? -127 : v == v ? static_cast<int>(v) : 0);
 }
 
-class VtaSubstrate final : public Substrate {
+class VtaSubstrate final : public Substrate, public GemmCoreHost {
  public:
   explicit VtaSubstrate(const VtaUnitConfig& unit) : unit_(unit), config_(unit.machine()) {
     config_.validate();
@@ -276,6 +276,9 @@ class VtaSubstrate final : public Substrate {
     return true;
   }
 
+  const VtaConfig& machine_config() const override { return config_; }
+  void set_gemm_batch(VtaMachine::GemmBatch batch) override { gemm_batch_ = std::move(batch); }
+
   std::string kind() const override { return "vta"; }
   Eigen::Index outputs() const override { return outputs_; }
   Eigen::Index inputs() const override { return inputs_; }
@@ -297,6 +300,7 @@ class VtaSubstrate final : public Substrate {
     std::vector<std::uint8_t> before;
     if (capture) before = lowered.dram;
     VtaMachine machine(config_);
+    if (gemm_batch_) machine.set_gemm_batch(gemm_batch_);
     // Each read's faults from its own stream: the seed, trial, layer and the read's first row.
     if (faulty_) machine.set_faults(unit_.faults(splitmix(key_ ^ splitmix(context.first_row))));
     const VtaCounters counts = machine.run(lowered.program, lowered.dram);
@@ -318,6 +322,7 @@ class VtaSubstrate final : public Substrate {
   DenseQuantization quant_;
   Eigen::Index outputs_ = 0, inputs_ = 0;
   std::uint64_t key_ = 0;
+  VtaMachine::GemmBatch gemm_batch_;  // the RTL level's core; empty: the machine's own product
   Counter counters_[kCounters];
 };
 
@@ -333,6 +338,8 @@ SubstrateKind vta_kind() {
   k.capabilities.calibration_images = 256;
   // Its cycle level (sim/vta_cycle.cpp) runs each read's program on the SystemC VTA.
   k.capabilities.cycle_model = true;
+  // `impl: rtl:NAME`: its GEMMs on a BLOCK x BLOCK RTL core at --level rtl (sim/vta_rtl.cpp).
+  k.capabilities.rtl_binding = true;
   k.timing = VtaTiming::table().specs();
   return k;
 }

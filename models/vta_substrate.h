@@ -65,6 +65,15 @@ ConvLayer conv_layer(const ConvShape& shape, const DenseQuantization& q, const s
 ConvLayer dense_as_conv(const DenseQuantization& q, Eigen::Index outputs, Eigen::Index inputs, Eigen::Index rows, const VtaConfig& config,
                         const std::string& name);
 
+// What the RTL level needs of a `vta` substrate (sim/vta_rtl.cpp): its configuration, and its GEMM
+// products moved onto an RTL core (every VTA machine it runs from then on uses `batch`).
+class GemmCoreHost {
+ public:
+  virtual ~GemmCoreHost() = default;
+  virtual const VtaConfig& machine_config() const = 0;
+  virtual void set_gemm_batch(VtaMachine::GemmBatch batch) = 0;
+};
+
 // Every read a `vta` substrate runs, handed over with its program and DRAM image (before and after
 // the run) while a capture is set: how `faultline vta compile` writes a network's layers as
 // program folders. Process-wide; the capture must be safe to call from several threads.

@@ -24,17 +24,25 @@ class VtaRtlGemm {
   // Throws faultline::Error when the module's lanes are not BLOCK × BLOCK or its twin is not the
   // exact int8 product (VTA's GEMM is exact).
   VtaRtlGemm(const std::string& module, const models::vta::VtaConfig& config);
+  // On a unit elaborated elsewhere (the RTL level's), with its register values; not owned.
+  VtaRtlGemm(RtlMatrixVectorUnit& unit, const std::vector<rtl::RegisterValue>& registers, const models::vta::VtaConfig& config);
+  // Throws faultline::Error (no location) when `info` at `registers` cannot be VTA's GEMM core of
+  // BLOCK × BLOCK: other lanes, no twin, or a twin that is not the exact int8 product.
+  static void check_module(const RtlModuleInfo& info, const std::vector<rtl::RegisterValue>& registers, int block);
+  // The products of `work` (VtaMachine::GemmBatch) on the core.
+  void products(const std::vector<models::vta::VtaMachine::GemmWork>& work, std::int32_t* out);
   ~VtaRtlGemm();
   void attach(models::vta::VtaMachine& machine);
 
   std::uint64_t cycles() const { return unit_->cycles(); }
+  RtlMatrixVectorUnit& unit() const { return *unit_; }
   std::uint64_t weight_loads() const { return weight_loads_; }
   std::uint64_t products() const { return products_; }
+  int batch() const { return batch_; }
 
  private:
-  void products(const std::vector<models::vta::VtaMachine::GemmWork>& work, std::int32_t* out);
-
-  std::unique_ptr<RtlMatrixVectorUnit> unit_;
+  std::unique_ptr<RtlMatrixVectorUnit> owned_;
+  RtlMatrixVectorUnit* unit_ = nullptr;
   int batch_, block_;
   std::vector<std::int8_t> loaded_;  // the weight tile in the core
   RtlMatrixVectorUnit::TransferList transfers_;

@@ -1,13 +1,20 @@
 // VTA at the RTL level (sim/vta_rtl.h): a program whose GEMM micro-ops use several weight tiles,
 // some in a row (the core keeps them) and some alternating (reloaded), gives the same DRAM image
-// on the Verilated mac_array as on the functional machine.
+// on the Verilated mac_array as on the functional machine; a network on VTA at the RTL level.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
 
+#include "hwcfg/hardware_config.h"
 #include "models/error.h"
 #include "models/vta_isa.h"
+#include "nn/dataset.h"
+#include "nn/onnx_io.h"
+#include "nn/train.h"
+#include "studies/hardware.h"
+#include "studies/levels.h"
+#include "studies/study.h"
 #include "sim/rtl_unit.h"
 #include "sim/vta_cycle.h"
 #include "sim/vta_rtl.h"
@@ -126,4 +133,50 @@ TEST(VtaRtl, CoreStreamsOneMicroOpPerCycleInsideTheCycleLevel) {
   // Compute's busy time differs from the cycle level's by exactly the core's cycles in place of
   // the model's micro-ops + gemm_pipeline for the accumulating GEMM.
   EXPECT_EQ(r.busy[1] + (uops_n + static_cast<std::uint64_t>(timing.gemm_pipeline)), model.busy[1] + core_cycles);
+}
+
+// A network on VTA at `eval --level rtl` (a vta unit with `impl: rtl:mac_array`): every GEMM of
+// every layer's programs on the Verilated core, with --check comparing each micro-op with the
+// exact product; accuracy, per-layer errors and the network's outputs bit-identical to the
+// functional level; the core's cycles per layer; a module that is not BLOCK x BLOCK is refused.
+TEST(VtaRtl, NetworkOnTheRtlCoreEqualsTheFunctionalLevel) {
+  sim::register_built_rtl();
+  const nn::Dataset test = nn::load_mnist_family("fashion-mnist", false);
+  nn::TrainableNetwork net("lenet5", 1, 28, 28, 10, 5);
+  auto graph = nn::parse_onnx(net.to_onnx(), "lenet5");
+  studies::StudyOptions so;
+  so.eval.limit = 12;
+  so.eval.threads = 1;
+  so.seed = 4;
+  nn::Tensor batch(nn::Shape{3, 1, 28, 28});
+  std::memcpy(batch.f(), test.images.data(), sizeof(float) * static_cast<std::size_t>(batch.numel()));
+  const auto config = [] { return hwcfg::load_hardware_config("vta", {"units.vta.impl=rtl:mac_array"}); };
+
+  const hwcfg::HardwareConfig functional = config();
+  const studies::StudyResult f = studies::run_study(*graph, functional, test, so);
+  studies::program(functional, *graph, {4, 0});
+  const nn::Tensor f_out = graph->run({batch})[0];
+
+  std::vector<hwcfg::HardwareConfig> rtl = {config()};
+  auto simulation = studies::attach_rtl_level(rtl, *graph, "", false, /*check=*/true);
+  const studies::StudyResult r = studies::run_study(*graph, rtl[0], test, so);
+  EXPECT_EQ(r.accuracies, f.accuracies);
+  ASSERT_EQ(r.layers.size(), f.layers.size());
+  for (std::size_t l = 0; l < r.layers.size(); ++l) {
+    EXPECT_EQ(r.layers[l].rms_error, f.layers[l].rms_error) << r.layers[l].name;
+    EXPECT_EQ(r.layers[l].counters.at("gemm_counter"), f.layers[l].counters.at("gemm_counter")) << r.layers[l].name;
+    // One micro-op per cycle at best: the core's cycles cover its micro-ops.
+    EXPECT_GE(r.layers[l].counters.at("cycles"), r.layers[l].counters.at("gemm_counter")) << r.layers[l].name;
+  }
+  studies::program(rtl[0], *graph, {4, 0});
+  const nn::Tensor out = graph->run({batch})[0];
+  EXPECT_EQ(std::memcmp(out.f(), f_out.f(), sizeof(float) * static_cast<std::size_t>(out.numel())), 0);
+
+  // BLOCK 8 with the 16 x 16 core: refused before any work, naming the description and unit.
+  try {
+    studies::check_rtl_units(hwcfg::load_hardware_config("vta", {"units.vta.impl=rtl:mac_array", "units.vta.log_block=3", "units.vta.log_inp_buff_size=14", "units.vta.log_acc_buff_size=15", "units.vta.log_wgt_buff_size=15"}));
+    FAIL() << "a 16 x 16 core was accepted for BLOCK 8";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("BLOCK x BLOCK = 8 x 8"), std::string::npos) << e.what();
+  }
 }
