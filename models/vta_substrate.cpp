@@ -96,15 +96,14 @@ DenseQuantization quantize_dense(const MatrixRM& weights, double input_range, do
 }
 
 namespace {
-std::int8_t input_code(float x, int input_exp);
-}  // namespace
 
-void quantize_rows(const Eigen::Ref<const MatrixRM>& x, int input_exp, std::vector<std::int8_t>& codes) {
-  codes.resize(static_cast<std::size_t>(x.size()));
-  std::size_t k = 0;
-  for (Eigen::Index r = 0; r < x.rows(); ++r)
-    for (Eigen::Index c = 0; c < x.cols(); ++c) codes[k++] = input_code(x(r, c), input_exp);
+std::int8_t input_code(float x, int input_exp) {
+  const double v = std::nearbyint(std::ldexp(static_cast<double>(x), -input_exp));
+  // Clipped to the int8 range the calibration promised; NaN becomes 0 (no code to carry it).
+  return static_cast<std::int8_t>(v >= 127.0 ? 127 : v <= -127.0 ? -127 : v == v ? static_cast<int>(v) : 0);
 }
+
+}  // namespace
 
 std::vector<std::int32_t> accumulator_bias(const DenseQuantization& q, const std::vector<float>& bias, Eigen::Index outputs) {
   std::vector<std::int32_t> out(static_cast<std::size_t>(outputs), 0);
@@ -180,12 +179,6 @@ std::uint64_t splitmix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::int8_t input_code(float x, int input_exp) {
-  const double v = std::nearbyint(std::ldexp(static_cast<double>(x), -input_exp));
-  // Clipped to the int8 range the calibration promised; NaN becomes 0 (no code to carry it).
-  return static_cast<std::int8_t>(v >= 127.0 ? 127 : v <= -127.0 ? -127 : v == v ? static_cast<int>(v) : 0);
-}
-
 class VtaSubstrate final : public Substrate, public GemmCoreHost {
  public:
   explicit VtaSubstrate(const VtaUnitConfig& unit) : unit_(unit), config_(unit.machine()) {
@@ -212,24 +205,14 @@ class VtaSubstrate final : public Substrate, public GemmCoreHost {
     for (Counter& c : counters_) c.reset();
   }
 
-  // A dense product without bias (the engine adds it): the rows as pixels of BATCH images.
+  // A dense product without bias (the engine adds it): convolve()'s dense case with no bias.
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
-    const Eigen::Index rows = x.rows();
-    if (rows == 0) return;
-    const ConvLayer layer = dense_as_conv(quant_, outputs_, inputs_, rows, config_, name_);
-    std::vector<std::int8_t> codes, image(static_cast<std::size_t>(config_.batch()) * inputs_ * layer.width, 0);
-    quantize_rows(x, quant_.input_exp, codes);
-    // Row r is pixel (image r / width, column r % width) of the NCHW input (C = inputs).
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      const Eigen::Index b = r / layer.width, col = r % layer.width;
-      for (Eigen::Index c = 0; c < inputs_; ++c) image[static_cast<std::size_t>((b * inputs_ + c) * layer.width + col)] = codes[static_cast<std::size_t>(r * inputs_ + c)];
-    }
-    const std::vector<std::int8_t> result = run(layer, config_.batch(), image, context);
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      const Eigen::Index b = r / layer.width, col = r % layer.width;
-      for (Eigen::Index o = 0; o < outputs_; ++o)
-        y(r, o) = std::ldexp(static_cast<float>(result[static_cast<std::size_t>((b * outputs_ + o) * layer.width + col)]), quant_.output_exp);
-    }
+    ConvShape shape;
+    shape.in_channels = inputs_;
+    shape.out_channels = outputs_;
+    shape.x_image_stride = x.outerStride();
+    shape.y_image_stride = y.outerStride();
+    (void)convolve(shape, x.data(), x.rows(), {}, y.data(), context);
   }
 
   // A convolution on the feature map (models/vta_lowering.h: LOAD with padding, one GEMM per

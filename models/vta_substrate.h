@@ -49,9 +49,6 @@ struct DenseQuantization {
 };
 DenseQuantization quantize_dense(const MatrixRM& weights, double input_range, double output_range);
 
-// The int8 input codes of x (rows × inputs): round(x / 2^input_exp) clipped to [−127, 127].
-void quantize_rows(const Eigen::Ref<const MatrixRM>& x, int input_exp, std::vector<std::int8_t>& codes);
-
 // The ACC start values: each output's bias in accumulator steps (2^(input_exp + weight_exp)),
 // rounded, plus half an output step (2^(shift − 1)) so that SHR rounds to nearest; `bias` may be
 // empty (no bias).
