@@ -23,86 +23,68 @@ void ConvLayer::validate() const {
 
 namespace {
 
-Instruction alu(AluOp op, std::uint32_t bgn, std::uint32_t end, std::uint32_t iter_out, std::uint32_t out_factor, std::int32_t imm) {
-  Instruction i;
-  i.opcode = static_cast<int>(Opcode::Alu);
-  i.alu_op = static_cast<int>(op);
-  i.uop_bgn = bgn;
-  i.uop_end = end;
-  i.iter_out = iter_out;
-  i.iter_in = 1;
-  i.dst_out = i.src_out = out_factor;
-  i.use_imm = true;
-  i.imm = imm;
-  return i;
-}
-
 std::size_t align(std::size_t bytes, std::size_t to) { return (bytes + to - 1) / to * to; }
 
 }  // namespace
 
-LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& config) {
+LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& config, const Schedule& requested) {
   layer.validate();
   config.validate();
   if (images < 1) throw Error("layer " + layer.name + ": no images to lower for");
   if (layer.pad_top >= layer.kernel_h || layer.pad_bottom >= layer.kernel_h || layer.pad_left >= layer.kernel_w || layer.pad_right >= layer.kernel_w)
     throw Error("layer " + layer.name + " on VTA: a padding as large as the kernel (outputs that see only padding) is not lowered");
   const auto fail = [&](const std::string& what) { throw Error("layer " + layer.name + " on VTA: " + what); };
+  for (const auto& [value, which] : {std::pair<int, const char*>{layer.pad_top, "top"}, {layer.pad_bottom, "bottom"}, {layer.pad_left, "left"}, {layer.pad_right, "right"}})
+    if (value > 15) fail(std::string(which) + " padding of " + std::to_string(value) + " entries does not fit LOAD's 4-bit pad field");
+  const Schedule s = requested.is_default() ? default_schedule(layer, images, config) : requested;
+  const ScheduleCheck check = check_schedule(layer, images, s, config);
+  if (!check.valid()) fail("schedule " + to_string(s) + " is invalid (" + reason_name(check.reason) + "): " + check.message);
   const int batch = config.batch(), block = config.block();
-  const std::size_t inp_depth = std::size_t{1} << config.log_inp_depth(), wgt_depth = std::size_t{1} << config.log_wgt_depth(),
-                    acc_depth = std::size_t{1} << config.log_acc_depth(), uop_depth = std::size_t{1} << config.log_uop_depth();
   LoweredLayer out;
+  out.schedule = s;
   out.images = images;
-  out.groups = (images + batch - 1) / batch;
+  // Image groups padded to whole blocks of tile_b (the padding groups compute zeros nobody reads).
+  const int groups = (images + batch - 1) / batch;
+  out.groups = (groups + s.tile_b - 1) / s.tile_b * s.tile_b;
   out.in_tiles = (layer.in_channels + block - 1) / block;
   out.out_tiles = (layer.out_channels + block - 1) / block;
-  const int nci = out.in_tiles, nco = out.out_tiles, kh = layer.kernel_h, kw = layer.kernel_w;
+  const int nci = out.in_tiles, nco = out.out_tiles, kh = layer.kernel_h, kw = layer.kernel_w, sh = layer.stride_h, sw = layer.stride_w;
   const int ho = layer.out_height(), wo = layer.out_width();
-  const std::size_t weight_tiles = static_cast<std::size_t>(nco) * nci * kh * kw;
-  // Output channel tiles in groups whose weights fit WGT (weight-stationary: a group's weights are
-  // loaded once, then every chunk of the layer is computed for its outputs).
-  const std::size_t tiles_per_output_tile = static_cast<std::size_t>(nci) * kh * kw;
-  if (tiles_per_output_tile > wgt_depth)
-    fail("one output channel tile's weights are " + std::to_string(tiles_per_output_tile) + " tiles of " + std::to_string(block) + " x " +
-         std::to_string(block) + ", the WGT buffer holds " + std::to_string(wgt_depth) + " (splitting the input channels is not implemented)");
-  const int group_tiles = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(nco), wgt_depth / tiles_per_output_tile));
-  out.weight_groups = (nco + group_tiles - 1) / group_tiles;
-  // The widest chunk of output columns whose input rows, accumulators and micro-ops fit.
-  const auto span = [&](int width) { return static_cast<std::size_t>((width - 1) * layer.stride_w + kw); };
-  const auto uops_for = [&](int width) { return 2 * (static_cast<std::size_t>(group_tiles) * nci * width + static_cast<std::size_t>(width)); };
-  int wt = wo;
-  while (wt > 0 && (static_cast<std::size_t>(nci) * kh * span(wt) > inp_depth || static_cast<std::size_t>(group_tiles) * wt > acc_depth || uops_for(wt) > uop_depth)) --wt;
-  if (wt == 0)
-    fail("one output column needs " + std::to_string(static_cast<std::size_t>(nci) * kh * span(1)) + " INP entries (buffer " + std::to_string(inp_depth) + "), " +
-         std::to_string(group_tiles) + " ACC entries (buffer " + std::to_string(acc_depth) + ") and " + std::to_string(uops_for(1)) + " micro-ops (buffer " +
-         std::to_string(uop_depth) + ")");
-  out.chunk_width = wt;
-  const int wt_last = wo % wt == 0 ? wt : wo % wt;
+  const int tb = s.tile_b, th = s.tile_h, tw = s.tile_w, tci = s.tile_ci, tco = s.tile_co, hn = s.h_nthread, on = s.oc_nthread, vt = s.threads();
+  const int rows = (th - 1) * sh + kh, cols = (tw - 1) * sw + kw;
+  // Each thread's regions (thread v = vo · hn + vh).
+  const std::size_t acc_per = static_cast<std::size_t>(tb) * tco * th * tw, inp_per = static_cast<std::size_t>(tb) * tci * rows * cols,
+                    wgt_per = static_cast<std::size_t>(tco) * tci * kh * kw;
+
+  const std::size_t inp_entry = static_cast<std::size_t>(batch * block), acc_entry = inp_entry * 4, wgt_entry = static_cast<std::size_t>(block * block);
+  // Micro-ops per thread: the GEMM kernel (over input tile t, kernel row ky, column kx, image
+  // group b, output column w; the loops run over output tiles c (iter_out) and output rows r
+  // (iter_in)), then the ALU kernel (over b, w). The write to an accumulator repeats every
+  // tb · tw micro-ops (check_schedule's hazard rule).
+  std::vector<std::uint32_t> uops;
+  std::vector<std::uint32_t> gemm_set(static_cast<std::size_t>(vt)), alu_set(static_cast<std::size_t>(vt));
+  for (int v = 0; v < vt; ++v) {
+    const std::size_t acc0 = static_cast<std::size_t>(v) * acc_per, inp0 = static_cast<std::size_t>(v) * inp_per, wgt0 = static_cast<std::size_t>(v) * wgt_per;
+    gemm_set[static_cast<std::size_t>(v)] = static_cast<std::uint32_t>(uops.size());
+    for (int t = 0; t < tci; ++t)
+      for (int ky = 0; ky < kh; ++ky)
+        for (int kx = 0; kx < kw; ++kx)
+          for (int b = 0; b < tb; ++b)
+            for (int w = 0; w < tw; ++w)
+              uops.push_back(encode_uop({static_cast<std::uint32_t>(acc0 + static_cast<std::size_t>(b) * tco * th * tw + static_cast<std::size_t>(w)),
+                                         static_cast<std::uint32_t>(inp0 + (static_cast<std::size_t>(b) * tci + t) * rows * cols + static_cast<std::size_t>(ky) * cols +
+                                                                    static_cast<std::size_t>(w) * sw + static_cast<std::size_t>(kx)),
+                                         static_cast<std::uint32_t>(wgt0 + (static_cast<std::size_t>(t) * kh + ky) * kw + static_cast<std::size_t>(kx))},
+                                        config));
+    alu_set[static_cast<std::size_t>(v)] = static_cast<std::uint32_t>(uops.size());
+    for (int b = 0; b < tb; ++b)
+      for (int w = 0; w < tw; ++w) {
+        const auto a = static_cast<std::uint32_t>(acc0 + static_cast<std::size_t>(b) * tco * th * tw + static_cast<std::size_t>(w));
+        uops.push_back(encode_uop({a, a, 0}, config));
+      }
+  }
 
   // DRAM: micro-ops, weights, bias entries, input, output; each region aligned to its entries.
-  const std::size_t inp_entry = static_cast<std::size_t>(batch * block), acc_entry = inp_entry * 4, wgt_entry = static_cast<std::size_t>(block * block);
-  // Micro-ops: for the full chunk width and for the last one, the GEMM set (per output tile, input
-  // tile and column: ACC c·wt + ow, INP t·kh·span + ow·stride, WGT (c·nci + t)·kh·kw), then the ALU
-  // set (ACC ow).
-  std::vector<std::uint32_t> uops;
-  struct UopSet {
-    std::uint32_t gemm = 0, alu = 0;
-  };
-  const auto add_set = [&](int width) {
-    UopSet s;
-    s.gemm = static_cast<std::uint32_t>(uops.size());
-    for (int c = 0; c < group_tiles; ++c)  // c: the output tile within its group
-      for (int t = 0; t < nci; ++t)
-        for (int ow = 0; ow < width; ++ow)
-          uops.push_back(encode_uop({static_cast<std::uint32_t>(c * wt + ow), static_cast<std::uint32_t>(static_cast<std::size_t>(t) * kh * span(width) + static_cast<std::size_t>(ow) * layer.stride_w),
-                                     static_cast<std::uint32_t>((c * nci + t) * kh * kw)},
-                                    config));
-    s.alu = static_cast<std::uint32_t>(uops.size());
-    for (int ow = 0; ow < width; ++ow) uops.push_back(encode_uop({static_cast<std::uint32_t>(ow), static_cast<std::uint32_t>(ow), 0}, config));
-    return s;
-  };
-  const UopSet full = add_set(wt), last = wt_last == wt ? full : add_set(wt_last);
-
   std::vector<std::uint8_t>& dram = out.dram;
   const auto region = [&](std::size_t bytes, std::size_t entry) {
     const std::size_t at = align(dram.size(), entry);
@@ -111,6 +93,7 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
   };
   const std::size_t uop_at = region(uops.size() * 4, 4);
   std::memcpy(dram.data() + uop_at, uops.data(), uops.size() * 4);
+  const std::size_t weight_tiles = static_cast<std::size_t>(nco) * nci * kh * kw;
   const std::size_t wgt_at = region(weight_tiles * wgt_entry, wgt_entry);
   for (int c = 0; c < nco; ++c)
     for (int t = 0; t < nci; ++t)
@@ -135,96 +118,117 @@ LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& con
   out.input_offset = region(static_cast<std::size_t>(out.groups) * nci * layer.height * layer.width * inp_entry, inp_entry);
   out.output_offset = region(static_cast<std::size_t>(out.groups) * nco * ho * wo * inp_entry, inp_entry);
 
-  // The program.
+  // The program. Steps (a block's thread and input channel step) in stream order; token rules
+  // (every pop waits on an instruction earlier in the stream):
+  //  - load step s pops compute→load after the GEMM of step s − vt (the last user of its slot),
+  //    pushes load→compute; the GEMM of step s pops it, and pushes compute→load for step s + vt;
+  //  - thread block k's first ACC load pops store→compute after block k − vt's stores (the last
+  //    user of its ACC region); its last ALU pushes compute→store; its stores pop that and push
+  //    store→compute for block k + vt.
   std::vector<Instruction>& p = out.program;
   p.push_back(memory_transfer(Opcode::Load, MemId::Uop, 0, static_cast<std::uint32_t>(uop_at / 4), 1, static_cast<std::uint32_t>(uops.size()),
-                       static_cast<std::uint32_t>(uops.size())));
-  const auto pad_field = [&](int value, const char* which) {
-    if (value > 15) fail(std::string(which) + " padding of " + std::to_string(value) + " entries does not fit LOAD's 4-bit pad field");
-    return static_cast<std::uint32_t>(value);
-  };
-  bool first_chunk = true;
-  for (int cg = 0; cg < out.weight_groups; ++cg) {
-    const int co0 = cg * group_tiles, ncg = std::min(group_tiles, nco - co0);
-    // The group's weight tiles (contiguous in DRAM), once compute is done with the previous group's.
-    Instruction weights = memory_transfer(Opcode::Load, MemId::Wgt, 0, static_cast<std::uint32_t>(wgt_at / wgt_entry + static_cast<std::size_t>(co0) * tiles_per_output_tile), 1,
-                                          static_cast<std::uint32_t>(static_cast<std::size_t>(ncg) * tiles_per_output_tile),
-                                          static_cast<std::uint32_t>(static_cast<std::size_t>(ncg) * tiles_per_output_tile));
-    weights.pop_next = !first_chunk;
-    p.push_back(weights);
-    bool group_first = true;
-  for (int g = 0; g < out.groups; ++g)
-    for (int oh = 0; oh < ho; ++oh)
-      for (int ow0 = 0; ow0 < wo; ow0 += wt) {
-        const int width = std::min(wt, wo - ow0);
-        const UopSet& set = width == wt ? full : last;
-        const int columns = static_cast<int>(span(width));
-        const int ih0 = oh * layer.stride_h - layer.pad_top, iw0 = ow0 * layer.stride_w - layer.pad_left;
-        const int row_lo = std::max(0, ih0), row_hi = std::min(layer.height, ih0 + kh);
-        const int col_lo = std::max(0, iw0), col_hi = std::min(layer.width, iw0 + columns);
-        // Load: each input tile's rows ih0 .. ih0 + kh - 1, columns iw0 .. iw0 + columns - 1, zero
-        // outside the image. Waits until compute is done with INP (the previous chunk's GEMMs).
-        for (int t = 0; t < nci; ++t) {
-          Instruction in = memory_transfer(Opcode::Load, MemId::Inp, static_cast<std::uint32_t>(static_cast<std::size_t>(t) * kh * columns),
-                                    static_cast<std::uint32_t>(out.input_offset / inp_entry +
-                                                               (static_cast<std::size_t>(g * nci + t) * layer.height + row_lo) * layer.width + col_lo),
-                                    static_cast<std::uint32_t>(row_hi - row_lo), static_cast<std::uint32_t>(col_hi - col_lo),
-                                    static_cast<std::uint32_t>(layer.width));
-          in.y_pad0 = pad_field(row_lo - ih0, "top");
-          in.y_pad1 = pad_field(ih0 + kh - row_hi, "bottom");
-          in.x_pad0 = pad_field(col_lo - iw0, "left");
-          in.x_pad1 = pad_field(iw0 + columns - col_hi, "right");
-          in.pop_next = t == 0 && !first_chunk && !group_first;  // a group's first chunk: its WGT load popped it
-          in.push_next = t == nci - 1;
-          p.push_back(in);
-        }
-        // Compute: ACC from the bias (one entry read width times: x_stride 0), one GEMM per output
-        // and input tile looping over the kernel's rows and columns, then shift and clip.
-        for (int c = 0; c < ncg; ++c) {
-          Instruction b = memory_transfer(Opcode::Load, MemId::Acc, static_cast<std::uint32_t>(c * wt),
-                                   static_cast<std::uint32_t>(bias_at / acc_entry + static_cast<std::size_t>(co0 + c)), static_cast<std::uint32_t>(width), 1, 0);
-          if (c == 0) {
-            b.pop_prev = true;              // the input is loaded
-            b.pop_next = !first_chunk;      // the previous chunk's results are stored
+                              static_cast<std::uint32_t>(uops.size())));
+  const int nb = out.groups / tb, nco_blocks = nco / tco, nh_blocks = ho / th, nw_blocks = wo / tw, nci_steps = nci / tci;
+  const long long total_steps = static_cast<long long>(nb) * nco_blocks * nh_blocks * nw_blocks * nci_steps;
+  const long long total_blocks = static_cast<long long>(nb) * nco_blocks * nh_blocks * nw_blocks;
+  long long step = 0, thread_block = 0;
+  for (int bo = 0; bo < nb; ++bo)
+    for (int cp = 0; cp < nco_blocks / on; ++cp)
+      for (int hp = 0; hp < nh_blocks / hn; ++hp)
+        for (int wb = 0; wb < nw_blocks; ++wb) {
+          // The threads' block origins.
+          const auto co0 = [&](int v) { return (cp * on + v / hn) * tco; };
+          const auto oh0 = [&](int v) { return (hp * hn + v % hn) * th; };
+          const int ow0 = wb * tw;
+          // ACC from the bias: every accumulator of output tile c starts at c's bias entry.
+          for (int v = 0; v < vt; ++v)
+            for (int b = 0; b < tb; ++b)
+              for (int c = 0; c < tco; ++c) {
+                Instruction bias = memory_transfer(Opcode::Load, MemId::Acc,
+                                                   static_cast<std::uint32_t>(static_cast<std::size_t>(v) * acc_per + (static_cast<std::size_t>(b) * tco + c) * th * tw),
+                                                   static_cast<std::uint32_t>(bias_at / acc_entry + static_cast<std::size_t>(co0(v) + c)), static_cast<std::uint32_t>(th * tw), 1, 0);
+                bias.pop_next = b == 0 && c == 0 && thread_block + v >= vt;
+                p.push_back(bias);
+              }
+          for (int cs = 0; cs < nci_steps; ++cs)
+            for (int v = 0; v < vt; ++v, ++step) {
+              const std::size_t first = p.size();
+              for (int b = 0; b < tb; ++b)
+                for (int t = 0; t < tci; ++t) {
+                  const int g = bo * tb + b, ci = cs * tci + t;
+                  const int ih0 = oh0(v) * sh - layer.pad_top, iw0 = ow0 * sw - layer.pad_left;
+                  const int row_lo = std::max(0, ih0), row_hi = std::min(layer.height, ih0 + rows);
+                  const int col_lo = std::max(0, iw0), col_hi = std::min(layer.width, iw0 + cols);
+                  Instruction in = memory_transfer(
+                      Opcode::Load, MemId::Inp, static_cast<std::uint32_t>(static_cast<std::size_t>(v) * inp_per + (static_cast<std::size_t>(b) * tci + t) * rows * cols),
+                      static_cast<std::uint32_t>(out.input_offset / inp_entry + (static_cast<std::size_t>(g * nci + ci) * layer.height + row_lo) * layer.width + col_lo),
+                      static_cast<std::uint32_t>(row_hi - row_lo), static_cast<std::uint32_t>(col_hi - col_lo), static_cast<std::uint32_t>(layer.width));
+                  in.y_pad0 = static_cast<std::uint32_t>(row_lo - ih0);
+                  in.y_pad1 = static_cast<std::uint32_t>(ih0 + rows - row_hi);
+                  in.x_pad0 = static_cast<std::uint32_t>(col_lo - iw0);
+                  in.x_pad1 = static_cast<std::uint32_t>(iw0 + cols - col_hi);
+                  p.push_back(in);
+                }
+              // The step's weights: tco output tiles × (tci input tiles × kh × kw) tiles.
+              Instruction weights = memory_transfer(
+                  Opcode::Load, MemId::Wgt, static_cast<std::uint32_t>(static_cast<std::size_t>(v) * wgt_per),
+                  static_cast<std::uint32_t>(wgt_at / wgt_entry + (static_cast<std::size_t>(co0(v)) * nci + static_cast<std::size_t>(cs) * tci) * kh * kw),
+                  static_cast<std::uint32_t>(tco), static_cast<std::uint32_t>(tci * kh * kw), static_cast<std::uint32_t>(nci * kh * kw));
+              weights.push_next = true;
+              p.push_back(weights);
+              p[first].pop_next = step >= vt;
+              Instruction gm;
+              gm.opcode = static_cast<int>(Opcode::Gemm);
+              gm.uop_bgn = gemm_set[static_cast<std::size_t>(v)];
+              gm.uop_end = alu_set[static_cast<std::size_t>(v)];
+              gm.iter_out = static_cast<std::uint32_t>(tco);
+              gm.iter_in = static_cast<std::uint32_t>(th);
+              // Loop factors only where the loop runs more than once (the field is unused otherwise).
+              if (tco > 1) {
+                gm.dst_out = static_cast<std::uint32_t>(th * tw);
+                gm.wgt_out = static_cast<std::uint32_t>(tci * kh * kw);
+              }
+              if (th > 1) {
+                gm.dst_in = static_cast<std::uint32_t>(tw);
+                gm.src_in = static_cast<std::uint32_t>(sh * cols);
+              }
+              gm.pop_prev = true;
+              gm.push_prev = step + vt < total_steps;
+              p.push_back(gm);
+            }
+          // Requantize each thread's block (SHR even by 0: a layer's program and so its timing
+          // depend on its shape only), clip, and store it.
+          for (int v = 0; v < vt; ++v) {
+            for (AluOp op : {AluOp::Shr, AluOp::Min, AluOp::Max}) {
+              Instruction a;
+              a.opcode = static_cast<int>(Opcode::Alu);
+              a.alu_op = static_cast<int>(op);
+              a.uop_bgn = alu_set[static_cast<std::size_t>(v)];
+              a.uop_end = a.uop_bgn + static_cast<std::uint32_t>(tb * tw);
+              a.iter_out = static_cast<std::uint32_t>(tco);
+              a.iter_in = static_cast<std::uint32_t>(th);
+              if (tco > 1) a.dst_out = a.src_out = static_cast<std::uint32_t>(th * tw);
+              if (th > 1) a.dst_in = a.src_in = static_cast<std::uint32_t>(tw);
+              a.use_imm = true;
+              a.imm = op == AluOp::Shr ? layer.shift : op == AluOp::Min ? 127 : layer.relu ? 0 : -128;
+              a.push_next = op == AluOp::Max;  // ACC holds the block's results
+              p.push_back(a);
+            }
           }
-          p.push_back(b);
-        }
-        for (int c = 0; c < ncg; ++c)
-          for (int t = 0; t < nci; ++t) {
-            Instruction gm;
-            gm.opcode = static_cast<int>(Opcode::Gemm);
-            gm.uop_bgn = set.gemm + static_cast<std::uint32_t>((c * nci + t) * width);
-            gm.uop_end = gm.uop_bgn + static_cast<std::uint32_t>(width);
-            gm.iter_out = static_cast<std::uint32_t>(kh);
-            gm.src_out = static_cast<std::uint32_t>(columns);
-            gm.wgt_out = static_cast<std::uint32_t>(kw);
-            gm.iter_in = static_cast<std::uint32_t>(kw);
-            gm.src_in = 1;
-            gm.wgt_in = 1;
-            gm.push_prev = c == ncg - 1 && t == nci - 1;  // INP (and WGT) may be overwritten
-            p.push_back(gm);
+          for (int v = 0; v < vt; ++v, ++thread_block) {
+            const std::size_t first = p.size();
+            for (int b = 0; b < tb; ++b)
+              for (int c = 0; c < tco; ++c) {
+                const int g = bo * tb + b;
+                p.push_back(memory_transfer(Opcode::Store, MemId::Out,
+                                            static_cast<std::uint32_t>(static_cast<std::size_t>(v) * acc_per + (static_cast<std::size_t>(b) * tco + c) * th * tw),
+                                            static_cast<std::uint32_t>(out.output_offset / inp_entry + (static_cast<std::size_t>(g * nco + co0(v) + c) * ho + oh0(v)) * wo + ow0),
+                                            static_cast<std::uint32_t>(th), static_cast<std::uint32_t>(tw), static_cast<std::uint32_t>(wo)));
+              }
+            p[first].pop_prev = true;
+            p.back().push_prev = thread_block + vt < total_blocks;
           }
-        // SHR even by 0: a layer's program (and so its timing) depends on its shape only.
-        p.push_back(alu(AluOp::Shr, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(ncg),
-                        static_cast<std::uint32_t>(wt), layer.shift));
-        p.push_back(alu(AluOp::Min, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(ncg), static_cast<std::uint32_t>(wt), 127));
-        Instruction low = alu(AluOp::Max, set.alu, set.alu + static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(ncg), static_cast<std::uint32_t>(wt),
-                              layer.relu ? 0 : -128);
-        low.push_next = true;  // ACC holds the chunk's results
-        p.push_back(low);
-        // Store: each output tile's columns of this row.
-        for (int c = 0; c < ncg; ++c) {
-          Instruction st = memory_transfer(Opcode::Store, MemId::Out, static_cast<std::uint32_t>(c * wt),
-                                    static_cast<std::uint32_t>(out.output_offset / inp_entry + (static_cast<std::size_t>(g * nco + co0 + c) * ho + oh) * wo + ow0), 1,
-                                    static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(width));
-          st.pop_prev = c == 0;
-          st.push_prev = c == ncg - 1;
-          p.push_back(st);
         }
-        first_chunk = false;
-        group_first = false;
-      }
-  }
   Instruction finish;
   finish.opcode = static_cast<int>(Opcode::Finish);
   p.push_back(finish);

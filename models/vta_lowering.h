@@ -11,12 +11,12 @@
 // (output channel tile, row, column); the weights as tiles (output tile, input tile, kernel row,
 // kernel column), each BLOCK × BLOCK ([output][input]). Channels are zero-padded to BLOCK.
 //
-// The default tiling: the micro-ops loaded once; the output channel tiles in groups whose weights
-// fit WGT (one group when all do), each group's weights loaded once; then per output row, chunks of
-// output columns as wide as INP, ACC and the micro-op buffer allow, each loaded, computed and
-// stored in turn with the dependency tokens ordering the three modules (single-buffered; the
-// tuning of issue 15 explores others). Everything that does not fit (one output tile's weights in
-// WGT, a padding of more than 15, an instruction field) is an Error naming it.
+// The tiling is a Schedule (models/vta_schedule.h: TVM's conv2d/dense knobs; the default one when
+// none is given): the micro-ops loaded once, then per block of outputs the bias into ACC, per
+// input channel step the input rows and weights loaded and one GEMM, then ALU SHR/MIN/MAX and the
+// stores, with virtual threads' blocks interleaved and the dependency tokens ordering the three
+// modules. An invalid schedule, a padding of more than 15 or an instruction field that does not
+// fit is an Error naming it.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "models/vta_isa.h"
+#include "models/vta_schedule.h"
 
 namespace faultline::models::vta {
 
@@ -48,15 +49,14 @@ struct LoweredLayer {
   std::vector<Instruction> program;
   std::vector<std::uint8_t> dram;  // weights, bias, micro-ops; input and output regions zeroed
   std::size_t input_offset = 0, output_offset = 0;  // bytes
-  int images = 0, groups = 0;      // images lowered for; groups of BATCH images
+  int images = 0, groups = 0;      // images lowered for; groups of BATCH images (padded to whole tile_b blocks)
   int in_tiles = 0, out_tiles = 0;  // channel tiles of BLOCK
-  int chunk_width = 0;             // output columns per chunk
-  int weight_groups = 1;           // groups of output channel tiles whose weights fit WGT, loaded one after another
+  Schedule schedule;               // the one used (the default resolved)
 };
 
-// The program and DRAM image for `images` images of `layer`. Throws faultline::Error naming the
-// layer and what does not fit.
-LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& config);
+// The program and DRAM image for `images` images of `layer` under `schedule` (the default one when
+// it is all zero). Throws faultline::Error naming the layer and what does not fit.
+LoweredLayer lower_conv(const ConvLayer& layer, int images, const VtaConfig& config, const Schedule& schedule = {});
 
 // Puts images (images × in_channels × height × width int8, NCHW) into `dram` at the input region.
 void write_conv_input(const LoweredLayer& lowered, const ConvLayer& layer, const VtaConfig& config, const std::int8_t* x, std::vector<std::uint8_t>& dram);

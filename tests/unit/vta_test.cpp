@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 
 #include "models/error.h"
@@ -464,18 +465,19 @@ TEST(VtaLowering, LayersMatchTheDirectArithmetic) {
                              {make("strided", 20, 9, 11, 40, 3, 2, 1, -1, false), 1, VtaConfig{}},
                              {make("dense", 400, 1, 37, 120, 1, 1, 0, -1, false), 1, VtaConfig{}},
                              {make("small", 12, 7, 6, 10, 3, 1, 1, -1, true), 3, small},
-                             // Weights beyond WGT: output tiles in groups loaded one after another
-                             // (27 tiles per output tile, 64 in WGT: groups of 2, 2 and 1 tiles; 288
-                             // per tile and 1024 in WGT: 11 groups of 3, ..., 3, 2 -- 9216 tiles).
+                             // Weights beyond WGT: blocks of output tiles and steps of input tiles
+                             // (27 tiles per output tile, 64 in WGT: blocks of 1 of the 5 output
+                             // tiles; 288 per output tile and 1024 in WGT: blocks of 2 of 32).
                              {make("grouped", 40, 6, 7, 70, 3, 1, 1, -1, false), 2, wgt64},
-                             {make("big", 512, 4, 4, 512, 3, 1, 1, -1, false), 1, VtaConfig{}}};
+                             {make("big", 512, 8, 8, 512, 3, 1, 1, -1, false), 1, VtaConfig{}}};
   for (auto& [layer, images, config] : cases) {
     SCOPED_TRACE(layer.name);
     std::mt19937 rng(3);
     std::vector<std::int8_t> x(static_cast<std::size_t>(images * layer.in_channels * layer.height * layer.width));
     for (auto& v : x) v = static_cast<std::int8_t>(rng());
     const LoweredLayer lowered = lower_conv(layer, images, config);
-    EXPECT_EQ(lowered.weight_groups, layer.name == "grouped" ? 3 : layer.name == "big" ? 11 : 1);
+    if (layer.name == "grouped") EXPECT_EQ(to_string(lowered.schedule), "b1 h1 w7 ci3 co1 hn1 on1");
+    if (layer.name == "big") EXPECT_EQ(to_string(lowered.schedule), "b1 h1 w8 ci32 co2 hn1 on1");
     std::vector<std::uint8_t> dram = lowered.dram;
     write_conv_input(lowered, layer, config, x.data(), dram);
     const VtaCounters k = run_program(config, lowered.program, dram);
@@ -492,13 +494,14 @@ TEST(VtaLowering, LayersMatchTheDirectArithmetic) {
     EXPECT_EQ(k.gemm_counter * macs_per_uop, static_cast<std::uint64_t>(lowered.groups) * config.batch() * lowered.out_tiles * lowered.in_tiles * config.block() *
                                                  config.block() * layer.kernel_h * layer.kernel_w * layer.out_height() * layer.out_width());
   }
-  // Layers that do not fit say what does not: here one output tile's weights (128 input tiles × 9 taps).
-  ConvLayer huge = make("huge", 2048, 3, 3, 16, 3, 1, 1, -1, false);
+  // Layers that do not fit say what does not: here a 46 × 46 kernel's input window (46 rows of 50
+  // columns for the 5 outputs of a row: 2300 entries, INP holds 2048).
+  ConvLayer huge = make("huge", 16, 50, 50, 16, 46, 1, 0, -1, false);
   try {
     lower_conv(huge, 1, VtaConfig{});
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("layer huge on VTA: one output channel tile's weights are 1152 tiles"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("layer huge on VTA: no schedule fits (INP needs 2300 entries (36800 bytes), the buffer holds 2048"), std::string::npos) << e.what();
   }
 }
 
@@ -557,7 +560,8 @@ TEST(VtaFaults, RatesSeedsAndEffects) {
   w.wgt = 1e-3;
   w.seed = 7;
   const std::vector<std::uint8_t> w1 = run_with(w, &k);
-  EXPECT_TRUE(within(k.wgt_flips, 9.0 * 256 * 8, 1e-3)) << k.wgt_flips;
+  EXPECT_EQ(k.wgt_load_nbytes, 8u * 9 * 256);  // the default schedule: one output row per block, its 9 weight tiles each time
+  EXPECT_TRUE(within(k.wgt_flips, 8.0 * 9 * 256 * 8, 1e-3)) << k.wgt_flips;
   EXPECT_GT(k.wgt_flips, 0u);
   EXPECT_NE(output(w1), output(clean));
   EXPECT_EQ(run_with(w), w1);
@@ -590,4 +594,121 @@ TEST(VtaFaults, RatesSeedsAndEffects) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("inp"), std::string::npos) << e.what();
   }
+}
+
+namespace {
+ConvLayer shape_only(const char* name, int cin, int h, int w, int cout, int k, int pad) {
+  ConvLayer l;
+  l.name = name;
+  l.in_channels = cin, l.height = h, l.width = w, l.out_channels = cout, l.kernel_h = l.kernel_w = k;
+  l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = pad;
+  return l;
+}
+}  // namespace
+
+// Issue 15: each reason a configuration is invalid, with the numbers worked out by hand for the
+// default configuration (INP 2048 entries of 16 B, WGT 1024 of 256 B, ACC 2048 of 64 B, UOP 8192
+// of 4 B; hazard window 1 + log2(16) = 5 micro-ops).
+TEST(VtaSchedule, InvalidReasonsWithTheirNumbers) {
+  const VtaConfig c;
+  EXPECT_EQ(acc_hazard_window(c), 5);
+  const ConvLayer a = shape_only("a", 64, 32, 32, 64, 3, 1);  // 4 x 4 channel tiles, 32 x 32 outputs
+  const ConvLayer b = shape_only("b", 256, 8, 8, 256, 3, 1);  // 16 x 16 tiles, 8 x 8 outputs
+  const auto expect = [&](const ConvLayer& layer, Schedule s, InvalidReason reason, const std::string& message) {
+    SCOPED_TRACE(layer.name + " " + to_string(s));
+    const ScheduleCheck k = check_schedule(layer, 1, s, c);
+    EXPECT_EQ(reason_name(k.reason), std::string(reason_name(reason)));
+    EXPECT_EQ(k.message, message);
+  };
+  // 2 row threads x 4 input tiles x (8 - 1 + 3) rows x (32 - 1 + 3) columns.
+  expect(a, {1, 8, 32, 4, 1, 2, 1}, InvalidReason::InpBuffer, "INP needs 2720 entries (43520 bytes), the buffer holds 2048 (32768 bytes)");
+  // 8 output tiles x 16 input tiles x 9 taps.
+  expect(b, {1, 1, 8, 16, 8, 1, 1}, InvalidReason::WgtBuffer, "WGT needs 1152 entries (294912 bytes), the buffer holds 1024 (262144 bytes)");
+  // 4 output tiles x 32 x 32 outputs.
+  expect(a, {1, 32, 32, 1, 4, 1, 1}, InvalidReason::AccBuffer, "ACC needs 4096 entries (262144 bytes), the buffer holds 2048 (131072 bytes)");
+  // 2 threads x (2 input tiles x 49 taps x 64 columns + 64 ALU micro-ops); INP 2 x 2 x 7 x 70 = 1960 fits.
+  expect(shape_only("d", 32, 7, 70, 32, 7, 0), {1, 1, 64, 2, 1, 1, 2}, InvalidReason::UopBuffer,
+         "UOP needs 12672 entries (50688 bytes), the buffer holds 8192 (32768 bytes)");
+  // A row of 70000 pixels: LOAD's 16-bit x_stride.
+  expect(shape_only("e", 16, 1, 70000, 16, 1, 0), {1, 1, 10, 1, 1, 1, 1}, InvalidReason::InstructionField,
+         "LOAD INP x_stride (the input width) is 70000, the field has 16 bits");
+  // 9 taps accumulate into each of 4 columns: the same accumulator every 4 micro-ops.
+  expect(a, {1, 1, 4, 1, 1, 1, 1}, InvalidReason::AccHazard,
+         "each accumulator is written again after 4 micro-ops (tile_b x tile_w), the GEMM pipeline writes back after 5");
+  expect(a, {1, 1, 32, 4, 4, 1, 2}, InvalidReason::ThreadSplit, "oc_nthread 2 does not divide the 1 output channel blocks");
+  expect(b, {1, 8, 8, 1, 1, 2, 1}, InvalidReason::ThreadSplit, "h_nthread 2 does not divide the 1 row blocks");
+  // A valid one and what it needs: 4 threads; rows 2 - 1 + 3, columns 16 - 1 + 3.
+  const ScheduleCheck ok = check_schedule(a, 1, {1, 2, 16, 2, 2, 2, 2}, c);
+  EXPECT_TRUE(ok.valid()) << ok.message;
+  EXPECT_EQ(ok.inp_entries, 4u * 2 * 4 * 18);
+  EXPECT_EQ(ok.wgt_entries, 4u * 2 * 2 * 9);
+  EXPECT_EQ(ok.acc_entries, 4u * 2 * 2 * 16);
+  EXPECT_EQ(ok.uops, 4u * (2 * 9 * 16 + 16));
+  // Not in the space: a knob that does not divide its extent.
+  try {
+    check_schedule(a, 1, {1, 1, 5, 1, 1, 1, 1}, c);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "layer a on VTA: schedule tile_w 5 does not divide the layer's 32");
+  }
+  // Space sizes: 6 x 6 row and column splits, 3 x 3 channel splits, 2 x 2 threads; a dense layer
+  // 400 -> 120 at batch 1: 3 input splits (1, 5, 25 tiles) x 4 output splits (1, 2, 4, 8) x 2.
+  EXPECT_EQ(schedule_space(schedule_extents(a, 1, c)).size(), 1296u);
+  EXPECT_EQ(schedule_space(schedule_extents(shape_only("fc", 400, 1, 1, 120, 1, 0), 1, c)).size(), 24u);
+  EXPECT_EQ(to_string(default_schedule(a, 1, c)), "b1 h1 w32 ci4 co4 hn1 on1");
+}
+
+// Every configuration of small layers: the valid ones compute exactly the direct arithmetic (the
+// schedule changes the program, never the values), the invalid ones are refused by the lowering
+// with their reason.
+TEST(VtaSchedule, EveryValidScheduleGivesTheSameBits) {
+  VtaConfig small;  // BATCH 2, BLOCK 8, small buffers so that every reason occurs
+  small.log_batch = 1;
+  small.log_block = 3;
+  small.log_inp_buff_size = 11, small.log_wgt_buff_size = 11, small.log_acc_buff_size = 12, small.log_uop_buff_size = 9;
+  struct Case {
+    ConvLayer layer;
+    int images;
+  };
+  std::vector<Case> cases = {{shape_only("conv", 12, 6, 6, 20, 3, 1), 3}, {shape_only("strided", 9, 7, 9, 16, 3, 0), 4}, {shape_only("dense", 24, 1, 6, 17, 1, 0), 2}};
+  cases[1].layer.stride_h = cases[1].layer.stride_w = 2;
+  std::map<std::string, int> reasons;
+  for (auto& [layer, images] : cases) {
+    std::mt19937 rng(7);
+    layer.shift = 6;
+    layer.relu = layer.name == "conv";
+    layer.weights.resize(static_cast<std::size_t>(layer.out_channels * layer.in_channels * layer.kernel_h * layer.kernel_w));
+    for (auto& v : layer.weights) v = static_cast<std::int8_t>(rng() % 64) - 32;
+    for (int o = 0; o < layer.out_channels; ++o) layer.bias.push_back(static_cast<std::int32_t>(rng() % 401) - 200);
+    std::vector<std::int8_t> x(static_cast<std::size_t>(images * layer.in_channels * layer.height * layer.width));
+    for (auto& v : x) v = static_cast<std::int8_t>(rng());
+    const std::size_t outputs = static_cast<std::size_t>(images * layer.out_channels * layer.out_height() * layer.out_width());
+    std::vector<std::int8_t> want(outputs);
+    reference_conv(layer, images, x.data(), want.data());
+    int valid = 0;
+    for (const Schedule& s : schedule_space(schedule_extents(layer, images, small))) {
+      SCOPED_TRACE(layer.name + " " + to_string(s));
+      const ScheduleCheck k = check_schedule(layer, images, s, small);
+      ++reasons[reason_name(k.reason)];
+      if (!k.valid()) {
+        try {
+          lower_conv(layer, images, small, s);
+          ADD_FAILURE() << "an invalid schedule was lowered";
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find(std::string("(") + reason_name(k.reason) + "): " + k.message), std::string::npos) << e.what();
+        }
+        continue;
+      }
+      ++valid;
+      const LoweredLayer lowered = lower_conv(layer, images, small, s);
+      std::vector<std::uint8_t> dram = lowered.dram;
+      write_conv_input(lowered, layer, small, x.data(), dram);
+      run_program(small, lowered.program, dram);
+      std::vector<std::int8_t> got(outputs);
+      read_conv_output(lowered, layer, small, dram, got.data());
+      ASSERT_EQ(got, want);
+    }
+    EXPECT_GT(valid, 3) << layer.name;
+  }
+  for (const char* r : {"valid", "inp_buffer", "wgt_buffer", "acc_buffer", "uop_buffer", "instruction_field", "acc_hazard", "thread_split"}) EXPECT_GT(reasons[r], 0) << r;
 }
