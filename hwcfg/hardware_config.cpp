@@ -224,6 +224,13 @@ std::string HardwareConfig::to_yaml() const {
       out << "    energy:\n";
       write(kind->energy, u.energy, "      ");
     }
+    if (!u.schedule.empty()) {
+      out << "    schedule:\n";
+      for (const auto& [layer, knobs] : u.schedule) {
+        out << "      " << yaml_scalar(layer) << ":\n";
+        write(kind->schedule, knobs, "        ");
+      }
+    }
   }
   out << "mapping:\n";
   for (const auto& m : mapping) {
@@ -241,6 +248,17 @@ std::string HardwareConfig::to_yaml() const {
     }
   }
   return out.str();
+}
+
+models::Params HardwareUnit::params_for(const std::string& layer) const {
+  models::Params p = params;
+  const models::SubstrateKind* kind = models::find_substrate_kind(this->kind);
+  if (!kind || kind->schedule.empty()) return p;
+  const auto it = schedule.find(layer);
+  const models::Params knobs = it != schedule.end() ? it->second : models::default_params(kind->schedule);
+  for (const auto& [name, value] : knobs.numbers()) p.set_number(name, value);
+  for (const auto& [name, value] : knobs.choices()) p.set_choice(name, value);
+  return p;
 }
 
 HardwareConfig parse_hardware_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
@@ -319,10 +337,24 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
           (std::string(section) == "timing" ? unit.timing : unit.energy) =
               node ? read_params(source, node, sfield, specs, {}) : models::default_params(specs);
         }
+        if (!kind->schedule.empty()) extra.push_back("schedule");
+        if (const YAML::Node sched = entry.second["schedule"]) {
+          const std::string sfield = field + ".schedule";
+          if (kind->schedule.empty()) throw Error(at(source, sched) + ": '" + sfield + "': kind '" + unit.kind + "' has no per-layer schedule");
+          if (!sched.IsMap() && !sched.IsNull()) throw Error(at(source, sched) + ": '" + sfield + "' must be a mapping {layer: {knob: value}}");
+          unit.schedule_at = at(source, sched);
+          for (const auto& layer : sched) {
+            const std::string lname = layer.first.as<std::string>();
+            const std::string lfield = sfield + "." + lname;
+            expect_map(source, layer.second, lfield);
+            unit.schedule[lname] = read_params(source, layer.second, lfield, kind->schedule, {});
+          }
+        }
         unit.params = read_params(source, entry.second, field, kind->params, extra);
         // Build once to let the kind check combinations of values (e.g. g_max > g_min).
         try {
           (void)kind->create(unit.params);
+          for (const auto& [lname, knobs] : unit.schedule) (void)kind->create(unit.params_for(lname));
         } catch (const Error& e) {
           throw Error(at(source, entry.second) + ": '" + field + "': " + e.what());
         }
@@ -416,6 +448,10 @@ std::string substrate_kinds_markdown() {
     if (!kind->energy.empty()) {
       out << "Cycle level, `energy:`:\n\n";
       table(kind->energy);
+    }
+    if (!kind->schedule.empty()) {
+      out << "Per layer, `schedule: {LAYER: {...}}` (`faultline tune` writes these):\n\n";
+      table(kind->schedule);
     }
   }
   return out.str();

@@ -29,6 +29,13 @@ struct HardwareUnit {
   std::map<std::string, long long> registers;
   std::string registers_at;
   std::string impl_at;          // FILE:LINE:COL of `impl`, for messages about the module
+  // Per-layer knobs of the kind (models::SubstrateKind::schedule; `schedule: {LAYER: {...}}`): the
+  // layers by exact name, each with every knob (defaults filled in); `schedule_at` FILE:LINE:COL.
+  std::map<std::string, models::Params> schedule;
+  std::string schedule_at;
+  // The parameters a substrate for `layer` is created with: `params` plus the layer's schedule
+  // knobs (their defaults when the layer is not listed).
+  models::Params params_for(const std::string& layer) const;
 };
 
 // Wraps the functional substrate a unit gets for one weight block; the cycle level uses it to

@@ -162,6 +162,10 @@ struct SubstrateKind {
   // clock and energies in pJ, read from a unit's `timing:` and `energy:` sections.
   std::vector<ParamSpec> timing{};
   std::vector<ParamSpec> energy{};
+  // Per-layer knobs (a unit's `schedule: {LAYER: {knob: value}}`, e.g. VTA's tiling): passed to
+  // create() with the unit's parameters for that layer's substrates, at their defaults for layers
+  // the unit does not list.
+  std::vector<ParamSpec> schedule{};
   KindCapabilities capabilities{};
 };
 

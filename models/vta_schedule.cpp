@@ -157,12 +157,13 @@ Schedule default_schedule(const ConvLayer& layer, int images, const VtaConfig& c
   Schedule best;
   bool found = false;
   // One image group per block unless a block of one cannot avoid the accumulator hazard.
-  const auto key = [](const Schedule& s) { return std::make_tuple(-s.tile_b, s.tile_ci, s.tile_co, s.tile_w); };
+  const auto key = [](const Schedule& s) { return std::make_tuple(-s.tile_b, s.tile_ci, s.tile_co, s.tile_w, s.tile_h); };
   for (int b : factors(e.groups))
+    for (int h : e.dense ? std::vector<int>{1} : factors(e.out_h))
     for (int w : factors(e.out_w))
       for (int ci : factors(e.in_tiles))
         for (int co : factors(e.out_tiles)) {
-          const Schedule s{b, 1, w, ci, co, 1, 1};
+          const Schedule s{b, h, w, ci, co, 1, 1};
           if ((!found || key(s) > key(best)) && check_schedule(layer, images, s, config).valid()) {
             best = s;
             found = true;

@@ -89,10 +89,10 @@ int acc_hazard_window(const VtaConfig& config);
 // split's factors ascending). A dense layer has tile_h = 1 and h_nthread = 1 only.
 std::vector<Schedule> schedule_space(const ScheduleExtents& extents);
 
-// The schedule used when none is given: one thread and one output row per block, and among the
-// valid ones the fewest image groups per block (one unless one cannot avoid the accumulator
-// hazard), then the most input channel tiles per step, the most output channel tiles, the widest
-// rows (issue 14's tiling, within the space). Throws faultline::Error
+// The schedule used when none is given (greedy, as a hand-written kernel would tile): one thread,
+// and among the valid configurations the fewest image groups per block (one unless one cannot
+// avoid the accumulator hazard), then the most input channel tiles per step, the most output
+// channel tiles, the widest and then the tallest block. Throws faultline::Error
 // naming the layer when no such configuration is valid.
 Schedule default_schedule(const ConvLayer& layer, int images, const VtaConfig& config);
 

@@ -10,6 +10,36 @@
 
 namespace faultline::models::vta {
 
+const ParamTable<Schedule>& schedule_table() {
+  static const ParamTable<Schedule> t = [] {
+    ParamTable<Schedule> p;
+    // TVM's VTA conv2d/dense schedule knobs (python/vta/top/vta_conv2d.py, vta_dense.py): the inner
+    // factor of each split; 0 everywhere: the default schedule.
+    p.integer("tile_b", &Schedule::tile_b, 0, 1 << 20, "image groups", "image groups of BATCH per block (TVM tile_b; 0: default schedule)");
+    p.integer("tile_h", &Schedule::tile_h, 0, 1 << 20, "rows", "output rows per block (TVM tile_h)");
+    p.integer("tile_w", &Schedule::tile_w, 0, 1 << 20, "columns",
+              "output columns per block (TVM tile_w); of a dense layer: rows of the product per block (TVM's dense tile_b)");
+    p.integer("tile_ci", &Schedule::tile_ci, 0, 1 << 20, "channel tiles", "input channel tiles of BLOCK per step (TVM tile_ci)");
+    p.integer("tile_co", &Schedule::tile_co, 0, 1 << 20, "channel tiles", "output channel tiles of BLOCK per block (TVM tile_co)");
+    p.integer("h_nthread", &Schedule::h_nthread, 0, 2, "threads", "virtual threads along output rows (TVM h_nthread: 1 or 2)");
+    p.integer("oc_nthread", &Schedule::oc_nthread, 0, 2, "threads", "virtual threads along output channels (TVM oc_nthread: 1 or 2)");
+    return p;
+  }();
+  return t;
+}
+
+Schedule schedule_from(const Params& params) {
+  if (!params.numbers().count("tile_b")) return {};
+  const Schedule s = schedule_table().read(params);
+  if (!s.is_default() && (s.tile_b < 1 || s.tile_h < 1 || s.tile_w < 1 || s.tile_ci < 1 || s.tile_co < 1 || s.h_nthread < 1 || s.oc_nthread < 1))
+    throw Error("a schedule sets every knob (tile_b, tile_h, tile_w, tile_ci, tile_co at least 1, h_nthread and oc_nthread 1 or 2) or none, got " + to_string(s));
+  return s;
+}
+
+void fit_rows_to_schedule(ConvLayer& layer, const Schedule& schedule) {
+  if (!schedule.is_default() && layer.width % schedule.tile_w != 0) layer.width = (layer.width / schedule.tile_w + 1) * schedule.tile_w;
+}
+
 const ParamTable<VtaUnitConfig>& VtaUnitConfig::table() {
   static const ParamTable<VtaUnitConfig> t = [] {
     using C = VtaUnitConfig;
@@ -181,7 +211,7 @@ std::uint64_t splitmix(std::uint64_t x) {
 
 class VtaSubstrate final : public Substrate, public GemmCoreHost {
  public:
-  explicit VtaSubstrate(const VtaUnitConfig& unit) : unit_(unit), config_(unit.machine()) {
+  VtaSubstrate(const VtaUnitConfig& unit, const Schedule& schedule) : unit_(unit), config_(unit.machine()), schedule_(schedule) {
     config_.validate();
     faulty_ = unit_.faults(0).any();
   }
@@ -199,8 +229,9 @@ class VtaSubstrate final : public Substrate, public GemmCoreHost {
     }
     outputs_ = w.rows();
     inputs_ = w.cols();
-    // Lower one read now, so that a layer VTA cannot hold is named before the first image.
-    (void)lower_conv(dense_as_conv(quant_, outputs_, inputs_, 1, config_, name_), config_.batch(), config_);
+    // Lower one read now, so that a layer VTA cannot hold is named before the first image (a given
+    // schedule is for the layer's own shape, which is known at the first read).
+    if (schedule_.is_default()) (void)lower_conv(dense_as_conv(quant_, outputs_, inputs_, 1, config_, name_), config_.batch(), config_);
     key_ = splitmix(splitmix(splitmix(context.seed) ^ context.trial) ^ (static_cast<std::uint64_t>(layer.index) << 20 | static_cast<std::uint64_t>(layer.part)));
     for (Counter& c : counters_) c.reset();
   }
@@ -230,6 +261,7 @@ class VtaSubstrate final : public Substrate, public GemmCoreHost {
     const std::vector<std::int32_t> acc_bias = accumulator_bias(quant_, bias, outputs_);
     if (dense) {
       ConvLayer layer = dense_as_conv(quant_, outputs_, inputs_, images, config_, name_);
+      fit_rows_to_schedule(layer, schedule_);
       layer.bias = acc_bias;
       std::vector<std::int8_t> image(static_cast<std::size_t>(config_.batch()) * inputs_ * layer.width, 0);
       for (std::int64_t r = 0; r < images; ++r) {
@@ -277,7 +309,7 @@ class VtaSubstrate final : public Substrate, public GemmCoreHost {
   // Lowers `layer` for `images` images, puts `input` (NCHW int8) into its DRAM image, runs it on
   // the functional machine with this read's faults, returns the int8 outputs (NCHW).
   std::vector<std::int8_t> run(const ConvLayer& layer, int images, const std::vector<std::int8_t>& input, const MultiplyContext& context) const {
-    LoweredLayer lowered = lower_conv(layer, images, config_);
+    LoweredLayer lowered = lower_conv(layer, images, config_, schedule_);
     write_conv_input(lowered, layer, config_, input.data(), lowered.dram);
     const std::function<void(const CapturedRead&)> capture = current_capture();
     std::vector<std::uint8_t> before;
@@ -300,6 +332,7 @@ class VtaSubstrate final : public Substrate, public GemmCoreHost {
   static constexpr std::size_t kCounters = 9;
   VtaUnitConfig unit_;
   VtaConfig config_;
+  Schedule schedule_;  // the layer's (all zero: the default one per read)
   bool faulty_ = false;
   std::string name_;
   DenseQuantization quant_;
@@ -315,7 +348,10 @@ SubstrateKind vta_kind() {
                                "BATCH x BLOCK x BLOCK core, ALU requantization, STORE) executed on the ISA-exact functional machine; "
                                "int8 power-of-two quantization as TVM's VTA flow (Moreau et al., arXiv 1807.04188); bit errors in INP, "
                                "WGT, ACC, UOP and DRAM.",
-                               VtaUnitConfig::table(), VtaUnitConfig{}, [](const VtaUnitConfig& c) { return std::make_unique<VtaSubstrate>(c); });
+                               VtaUnitConfig::table(), VtaUnitConfig{}, [](const VtaUnitConfig&) { return nullptr; });
+  // The substrate of one layer: the unit's parameters and the layer's schedule knobs.
+  k.create = [](const Params& p) -> std::unique_ptr<Substrate> { return std::make_unique<VtaSubstrate>(VtaUnitConfig::table().read(p), schedule_from(p)); };
+  k.schedule = schedule_table().specs(Schedule{});
   // Activation ranges measured on the float model over this many images (TVM calibrates its
   // quantization on a small calibration set the same way).
   k.capabilities.calibration_images = 256;

@@ -37,6 +37,16 @@ struct VtaUnitConfig {
   VtaFaults faults(std::uint64_t seed) const;
 };
 
+// The per-layer schedule knobs (a vta unit's `schedule: {LAYER: {...}}`; models/vta_schedule.h),
+// 0 for the default schedule, and the schedule in a substrate's parameters (the default when they
+// carry none).
+const ParamTable<Schedule>& schedule_table();
+Schedule schedule_from(const Params& params);
+
+// A dense layer's rows padded to whole blocks of the schedule's tile_w (the extra rows are zero
+// and their results dropped), so that a schedule tuned for one batch runs every read.
+void fit_rows_to_schedule(ConvLayer& layer, const Schedule& schedule);
+
 // The exponent e of the power-of-two step 2^e that maps ±range onto ±127: the smallest e with
 // range / 2^e ≤ 127 (0 for a range of 0). Exact (frexp), so the same on every machine.
 int power_of_two_step(double range);

@@ -91,6 +91,7 @@ class TimedSubstrate final : public WrappedSubstrate {
     op.unit = unit_;
     op.layer = layer_.index;
     op.part = layer_.part;
+    op.layer_name = layer_.name;
     op.inputs = inner().inputs();
     op.outputs = inner().outputs();
     op.owner = this;

@@ -33,6 +33,7 @@ struct UnitSpec {
   models::Params params;       // the functional model's parameters (geometry, weight bits, ...)
   models::Params timing;       // `timing:` section
   models::Params energy;       // `energy:` section
+  std::map<std::string, models::Params> schedule;  // per-layer knobs by layer name (models::SubstrateKind::schedule)
   // (inputs, outputs) of every weight block mapped to this unit: sizes "one array per tile".
   std::vector<std::pair<std::int64_t, std::int64_t>> block_shapes;
 };

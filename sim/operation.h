@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "models/substrate.h"
 #include "sim/cycle_level.h"
@@ -15,6 +16,7 @@ struct Operation {
   Type type = Type::Multiply;
   std::size_t unit = 0;
   int layer = 0, part = 0;             // models::LayerInfo index and block
+  std::string layer_name;              // models::LayerInfo name (a unit's per-layer schedule is by name)
   std::uint64_t seed = 0, trial = 0;   // Program: models::ProgramContext
   std::uint64_t first_row = 0;         // Multiply: global index of the first input vector
   std::int64_t vectors = 0;            // Multiply: input vectors (rows of X)

@@ -440,8 +440,9 @@ namespace {
 
 class VtaUnitSystem final : public UnitSystem {
  public:
-  VtaUnitSystem(const char* name, const models::vta::VtaUnitConfig& unit, const VtaTiming& timing)
+  VtaUnitSystem(const char* name, const models::vta::VtaUnitConfig& unit, const VtaTiming& timing, const std::map<std::string, models::Params>& schedules)
       : UnitSystem(name, timing.clock_mhz), config_(unit.machine()) {
+    for (const auto& [layer, knobs] : schedules) schedules_[layer] = models::vta::schedule_from(knobs);
     config_.validate();
     if (timing.axi_data_bits & (timing.axi_data_bits - 1))
       throw Error("timing: axi_data_bits must be a power of two, got " + std::to_string(timing.axi_data_bits));
@@ -504,13 +505,16 @@ class VtaUnitSystem final : public UnitSystem {
       zero.shift = 1;  // a bias entry for every output, as a read with a bias has
       Lowered l;
       const std::string name = "layer " + std::to_string(op.layer);
+      const auto sched = schedules_.find(op.layer_name);
+      const models::vta::Schedule schedule = sched == schedules_.end() ? models::vta::Schedule{} : sched->second;
       if (feature_map) {
         models::vta::ConvLayer layer = models::vta::conv_layer(op.shape, zero, name);
         layer.bias.assign(static_cast<std::size_t>(op.outputs), 0);
-        l.layer = models::vta::lower_conv(layer, static_cast<int>(op.vectors), config_);
+        l.layer = models::vta::lower_conv(layer, static_cast<int>(op.vectors), config_, schedule);
       } else {
-        const models::vta::ConvLayer layer = models::vta::dense_as_conv(zero, op.outputs, op.inputs, op.vectors, config_, name);
-        l.layer = models::vta::lower_conv(layer, config_.batch(), config_);
+        models::vta::ConvLayer layer = models::vta::dense_as_conv(zero, op.outputs, op.inputs, op.vectors, config_, name);
+        models::vta::fit_rows_to_schedule(layer, schedule);
+        l.layer = models::vta::lower_conv(layer, config_.batch(), config_, schedule);
       }
       l.routing = VtaMachine::route(l.layer.program);
       it = cache_.emplace(key, std::move(l)).first;
@@ -519,13 +523,14 @@ class VtaUnitSystem final : public UnitSystem {
   }
 
   models::vta::VtaConfig config_;
+  std::map<std::string, models::vta::Schedule> schedules_;  // by layer name; others: the default schedule
   std::unique_ptr<VtaDram> dram_;
   std::unique_ptr<VtaCycleSimulation::Impl::Core> core_;
   std::map<std::tuple<int, int, std::int64_t, bool>, Lowered> cache_;
 };
 
 std::unique_ptr<UnitSystem> make_vta_system(const char* name, const UnitSpec& spec) {
-  return std::make_unique<VtaUnitSystem>(name, models::vta::VtaUnitConfig::table().read(spec.params), VtaTiming::table().read(spec.timing));
+  return std::make_unique<VtaUnitSystem>(name, models::vta::VtaUnitConfig::table().read(spec.params), VtaTiming::table().read(spec.timing), spec.schedule);
 }
 
 }  // namespace

@@ -35,18 +35,31 @@ void program(const hwcfg::HardwareConfig& config, nn::Graph& graph, const models
       throw Error(config.source + ": mapping[" + std::to_string(k) + "] (layers '" + m.layers + "'" + (m.op.empty() ? "" : ", op " + m.op) +
                   ") matches no Conv, Gemm or MatMul layer of " + graph.source);
   }
+  // A schedule for a layer the unit does not run is a mistake too (a misspelt layer name would
+  // silently leave the layer on its default schedule).
+  for (const hwcfg::HardwareUnit& unit : config.units)
+    for (const auto& [name, knobs] : unit.schedule) {
+      bool found = false;
+      for (const nn::LinearLayer* layer : graph.layers()) {
+        const hwcfg::HardwareUnit* u = unit_for(config, *layer);
+        found = found || (layer->name() == name && u && u->name == unit.name);
+      }
+      if (!found)
+        throw Error(unit.schedule_at + ": 'units." + unit.name + ".schedule." + name + "': " + graph.source + " has no Conv, Gemm or MatMul layer '" +
+                    name + "' mapped to unit '" + unit.name + "'");
+    }
   const ImplFunctional& rtl_functional = rtl_impl_functional();
   for (nn::LinearLayer* layer : graph.layers()) {
     const hwcfg::HardwareUnit* unit = unit_for(config, *layer);
     const bool rtl = unit && rtl_functional && unit->impl.rfind("rtl:", 0) == 0;
     try {
       if (unit && (config.wrap || rtl))
-        layer->program(unit->kind, unit->params, context, [&](std::unique_ptr<models::Substrate> s) {
+        layer->program(unit->kind, unit->params_for(layer->name()), context, [&](std::unique_ptr<models::Substrate> s) {
           if (rtl) s = rtl_functional(config, *unit, std::move(s));
           return config.wrap ? config.wrap(*unit, std::move(s)) : std::move(s);
         });
       else if (unit)
-        layer->program(unit->kind, unit->params, context);
+        layer->program(unit->kind, unit->params_for(layer->name()), context);
       else
         layer->program_exact(context);
     } catch (const UnsupportedError&) {

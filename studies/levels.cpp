@@ -104,6 +104,7 @@ std::unique_ptr<sim::CycleSimulation> attach_cycle_level(std::vector<hwcfg::Hard
         spec.kind = unit->kind;
         spec.params = unit->params;
         spec.timing = unit->timing;
+        spec.schedule = unit->schedule;
         spec.energy = unit->energy;
         it = index[c].emplace(unit->name, specs.size()).first;
         specs.push_back(std::move(spec));

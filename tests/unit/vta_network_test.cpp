@@ -195,17 +195,26 @@ TEST(VtaSubstrate, ErrorsNameTheLayer) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("layer 'fc9' on vta: no calibrated activation ranges"), std::string::npos) << e.what();
   }
-  // One output tile's 38 weight tiles of 16 × 16 (600 inputs) do not fit a 8 KiB WGT buffer (32
-  // tiles); 19 (300 inputs) do, in groups of one output tile.
+  // 38 input tiles of weights for each output tile (600 inputs) exceed an 8 KiB WGT buffer (32
+  // tiles), yet run: the default schedule steps through the input tiles.
   auto small = models::create_substrate("vta", vta_params({{"log_wgt_buff_size", 13}, {"global_scale", 8}}));
-  EXPECT_NO_THROW(small->program(w, models::LayerInfo{"fc9", "Gemm", 0, 0}, {1, 0}));
+  EXPECT_NO_THROW(small->program(random_matrix(40, 600, 3, 0.1f), models::LayerInfo{"fc9", "Gemm", 0, 0}, {1, 0}));
+  MatrixRM y(2, 40);
+  EXPECT_NO_THROW(small->multiply(random_matrix(2, 600, 4, 1.0f), y, {0}));
+  // A schedule whose input split does not divide the layer's 38 tiles: named at the first read.
+  auto scheduled = models::create_substrate("vta", vta_params({{"global_scale", 8}, {"tile_b", 1}, {"tile_h", 1}, {"tile_w", 1}, {"tile_ci", 3},
+                                                               {"tile_co", 1}, {"h_nthread", 1}, {"oc_nthread", 1}}));
+  scheduled->program(random_matrix(40, 600, 3, 0.1f), models::LayerInfo{"fc9", "Gemm", 0, 0}, {1, 0});
   try {
-    small->program(random_matrix(40, 600, 3, 0.1f), models::LayerInfo{"fc9", "Gemm", 0, 0}, {1, 0});
-    FAIL() << "weights larger than WGT were programmed";
+    scheduled->multiply(random_matrix(2, 600, 4, 1.0f), y, {0});
+    FAIL() << "a schedule that does not divide the layer ran";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("fc9"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("WGT buffer holds 32"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("layer fc9 on VTA: schedule tile_ci 3 does not divide the layer's 38"), std::string::npos) << e.what();
   }
+  // Half a schedule is refused when the substrate is made.
+  EXPECT_THROW(models::create_substrate("vta", vta_params({{"tile_b", 1}, {"tile_h", 0}, {"tile_w", 0}, {"tile_ci", 0}, {"tile_co", 0}, {"h_nthread", 0},
+                                                           {"oc_nthread", 0}})),
+               Error);
 }
 
 TEST(VtaSubstrate, BitErrorsAreKeyedAndCounted) {
