@@ -54,6 +54,7 @@ int cmd_hw(const std::vector<std::string>& args);
 int cmd_infer(const std::vector<std::string>& args);
 int cmd_cosim(const std::vector<std::string>& args);
 int cmd_vta(const std::vector<std::string>& args);
+int cmd_tune(const std::vector<std::string>& args);
 // The VTA command's name and summary, kept in apps/vta.cpp with the hardware kind's other names.
 extern const char* const vta_command_name;
 extern const char* const vta_command_summary;
