@@ -354,10 +354,14 @@ HardwareConfig parse_hardware_config(const std::string& text, const std::string&
         // Build once to let the kind check combinations of values (e.g. g_max > g_min).
         try {
           (void)kind->create(unit.params);
-          for (const auto& [lname, knobs] : unit.schedule) (void)kind->create(unit.params_for(lname));
         } catch (const Error& e) {
           throw Error(at(source, entry.second) + ": '" + field + "': " + e.what());
         }
+        for (const auto& [lname, knobs] : unit.schedule) try {
+            (void)kind->create(unit.params_for(lname));
+          } catch (const Error& e) {
+            throw Error(at(source, entry.second["schedule"][lname]) + ": '" + field + ".schedule." + lname + "': " + e.what());
+          }
         config.units.push_back(unit);
       }
     }

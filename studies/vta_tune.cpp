@@ -160,9 +160,9 @@ sim::VtaCycleSimulation& simulation(const vta::VtaConfig& config, const vta::Vta
     throw Error("tune: one process measures with one VTA timing");
   }
   sim->configure(config);
-  sim->machine().set_gemm_batch([](const std::vector<vta::VtaMachine::GemmWork>& work, std::int32_t* products) {
-    (void)work;
-    (void)products;  // zero data: the products stay zero (the machine clears them)
+  const std::size_t lanes = static_cast<std::size_t>(config.batch() * config.block());
+  sim->machine().set_gemm_batch([lanes](const std::vector<vta::VtaMachine::GemmWork>& work, std::int32_t* products) {
+    std::fill(products, products + work.size() * lanes, 0);  // zero data: every product is zero
   });
   return *sim;
 }
