@@ -152,12 +152,23 @@ def load(path):
     if isinstance(data, dict) and data.get("kind") in ("walking_noise", "grid") and "rows" in data:
         schema.sweep(data)
         return data["kind"], data
+    if isinstance(data, dict) and "strategy" in data and "layers" in data:
+        schema.get(data, "strategy", "", "str")
+        for k, layer in enumerate(schema.items(data, "layers", "", nonempty=True)):
+            w = f"layers[{k}]"
+            schema.get(layer, "layer", w, "str")
+            schema.get(layer, "space", w, "int")
+            schema.get(layer, "reference_cycles", w, "int")
+            for j, t in enumerate(schema.items(layer, "trials", w)):
+                if not (isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and (isinstance(t[1], (int, str)) and not isinstance(t[1], bool))):
+                    fail(f"{path}: field '{w}.trials[{j}]' must be [schedule, cycles or reason]")
+        return "tune", data
     results = data if isinstance(data, list) else [data]
     if results and all(isinstance(r, dict) and "accuracy" in r and "hardware" in r for r in results):
         for k, r in enumerate(results):
             schema.evaluation(r, f"[{k}]" if isinstance(data, list) else "")
         return "eval", results
-    fail(f"{path}: not a faultline result (expected `faultline sweep` PREFIX.json or `faultline eval --out` JSON)")
+    fail(f"{path}: not a faultline result (expected `faultline sweep` PREFIX.json, `faultline eval --out` JSON or `faultline tune` tune.json)")
 
 
 def atomic_target(path):
@@ -185,11 +196,13 @@ class Report:
         self.out = out
         self.lines = ["# Faultline report", ""]
         self.figures = 0
+        self.tunes = []
 
-    def save(self, fig, stem, caption):
+    def save(self, fig, stem, caption, tight=True):
         self.figures += 1
         name = f"{self.figures:02d}_{stem}"
-        fig.tight_layout()
+        if tight:
+            fig.tight_layout()
         # No dates in the files: the same results give the same report.
         for ext, options in ((".png", {"dpi": 120, "metadata": {"Software": None}}), (".svg", {"metadata": {"Date": None, "Creator": None}})):
             target = os.path.join(self.out, name + ext)
@@ -328,6 +341,82 @@ class Report:
                 self.lines.append(f"| {r['hardware']} | {c.get('cycles', 0):.4g} | {c.get('energy_pj', 0) / 1e6:.4g} | {100 * c.get('utilisation', 0):.2f} % |")
         self.lines.append("")
 
+    def tune(self, path, d):
+        self.tunes.append((path, d))
+
+    def tunings(self):
+        """VTA schedule tuning (`faultline tune` tune.json files): per layer, the best cycles found
+        so far against the trials, one line per file (strategy and seed); and for every file that
+        tried the whole space, which configurations over tile_h x tile_w are valid."""
+        if not self.tunes:
+            return
+        self.lines += ["## VTA schedule tuning", ""]
+        layers = []
+        for _, d in self.tunes:
+            layers += [l["layer"] for l in d["layers"] if l["layer"] not in layers]
+        columns = min(3, len(layers))
+        rows = (len(layers) + columns - 1) // columns
+        fig, axes = self.plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+        for i, name in enumerate(layers):
+            ax = axes[i // columns][i % columns]
+            for path, d in self.tunes:
+                layer = next((l for l in d["layers"] if l["layer"] == name), None)
+                if layer is None:
+                    continue
+                best, curve = None, []
+                for _, cycles in layer["trials"]:
+                    if not isinstance(cycles, str):
+                        best = cycles if best is None else min(best, cycles)
+                    curve.append(best / layer["reference_cycles"] if best else float("nan"))
+                ax.plot(range(1, len(curve) + 1), curve, label=f"{d['strategy']} (seed {d['seed']})", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("trials")
+            ax.set_ylabel("best cycles / space best")
+            ax.set_ylim(bottom=0.95)
+            if i == 0:
+                ax.legend(fontsize=7)
+        for j in range(len(layers), rows * columns):
+            axes[j // columns][j % columns].axis("off")
+        self.save(fig, "tuning_best_so_far", "Best cycles found so far per trial and strategy (1 = the best of the space, when an exhaustive tune measured it)")
+        self.lines += ["| file | strategy | seed | layer | space | valid | default cycles | best cycles | speedup | trials to best |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for path, d in self.tunes:
+            for l in d["layers"]:
+                self.lines.append(f"| {os.path.basename(os.path.dirname(path)) or path} | {d['strategy']} | {d['seed']} | {l['layer']} | {l['space']} | {l['valid']} | "
+                                  f"{l['default']['cycles']} | {l['best']['cycles']} | {l['speedup_over_default']:.2f}x | {l['trials_to_best']} |")
+        self.lines.append("")
+        for path, d in self.tunes:
+            full = [l for l in d["layers"] if len(l["trials"]) == l["space"]]
+            if not full:
+                continue
+            columns = min(3, len(full))
+            rows = (len(full) + columns - 1) // columns
+            fig, axes = self.plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False, layout="constrained")
+            for i, l in enumerate(full):
+                knobs = [dict((k.rstrip("0123456789"), int(k[len(k.rstrip("0123456789")):])) for k in s.split()) for s, _ in l["trials"]]
+                hs = sorted({k["h"] for k in knobs})
+                ws = sorted({k["w"] for k in knobs})
+                share = [[0.0] * len(ws) for _ in hs]
+                count = [[0] * len(ws) for _ in hs]
+                for k, (_, cycles) in zip(knobs, l["trials"]):
+                    y, x = hs.index(k["h"]), ws.index(k["w"])
+                    count[y][x] += 1
+                    share[y][x] += 0 if isinstance(cycles, str) else 1
+                grid = [[share[y][x] / count[y][x] for x in range(len(ws))] for y in range(len(hs))]
+                ax = axes[i // columns][i % columns]
+                image = ax.imshow(grid, origin="lower", cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+                ax.set_xticks(range(len(ws)))
+                ax.set_xticklabels(ws, fontsize=7)
+                ax.set_yticks(range(len(hs)))
+                ax.set_yticklabels(hs, fontsize=7)
+                ax.set_xlabel("tile_w")
+                ax.set_ylabel("tile_h")
+                ax.set_title(f"{l['layer']}: {100 * l['valid'] / l['space']:.0f} % valid", fontsize=9)
+            fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="valid share over the other knobs")
+            for j in range(len(full), rows * columns):
+                axes[j // columns][j % columns].axis("off")
+            self.save(fig, "tuning_validity_map", f"Valid configurations over tile_h x tile_w ({os.path.basename(os.path.dirname(path)) or path})", tight=False)
+
     def write(self):
         path = os.path.join(self.out, "report.md")
         try:
@@ -360,9 +449,13 @@ def main(argv):
     report = Report(out)
     for path, kind, data in loaded:
         try:
-            {"walking_noise": report.walking, "grid": report.grid, "eval": report.evaluations}[kind](path, data)
+            {"walking_noise": report.walking, "grid": report.grid, "eval": report.evaluations, "tune": report.tune}[kind](path, data)
         except (KeyError, IndexError, TypeError, ValueError) as e:
             fail(f"{path}: missing or malformed field ({type(e).__name__}: {e})")
+    try:
+        report.tunings()
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        fail(f"tune results: missing or malformed field ({type(e).__name__}: {e})")
     written = report.write()
     print(f"wrote {written} with {report.figures} figure(s) (PNG and SVG) from {len(paths)} result file(s)")
 
