@@ -63,6 +63,21 @@ echo
 # Unreliable VTA: accuracy against the bit error rate of each memory (README, "Whole networks on VTA").
 bash bench/vta_ber_sweep.sh "$model" build "build/results/vta-ber-$key" 1000 2 log:1e-8:1e-3:6
 echo
+# VTA schedules auto-tuned on the cycle level (issue 15; README, "Tuning VTA schedules"): LeNet-5's
+# convolutions exhaustively, then the tuned description beside the default one at the cycle level
+# (the same accuracy, fewer cycles); ResNet-18's last stage (bench/resnet18_vta_layers.txt)
+# exhaustively, then by the cost-model strategies on those measurements. (bench/vta_tune_study.sh
+# runs the whole study over 10 seeds.) The logs are removed first: they are keyed by the VTA
+# configuration and timing, not by the simulator's version.
+rm -rf build/results/vta-tune-*
+"$faultline" tune --model "$model" --layers 'conv*' --out build/results/vta-tune-lenet5
+"$faultline" eval --model "$model" --data fashion-mnist --hw vta --hw build/results/vta-tune-lenet5/tuned.yaml --level cycle --limit 1000 \
+  --seed 1 --out build/results/lenet5-vta-tuned.json
+for strategy in exhaustive xgb validity; do
+  "$faultline" tune --shapes bench/resnet18_vta_layers.txt --layers 'layer4.*' --strategy "$strategy" --seed 1 \
+    --log build/results/vta-tune-resnet18.log --out "build/results/vta-tune-resnet18-$strategy"
+done
+echo
 # Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430): additive noise on one layer's output at
 # a time, sigma log-spaced, and per layer the midpoint noise level (bisected). Rows are appended to
 # the .jsonl as points finish: rerunning this script resumes a killed sweep (the file name carries
@@ -74,4 +89,6 @@ echo
 # totals, accuracy vs noise per layer and the midpoints, as Markdown with PNG/SVG plots.
 "$faultline" report build/results/lenet5-presets.json build/results/lenet5-cycle.json build/results/lenet5-rtl.json \
   "build/results/lenet5-$key-walking-additive.json" "build/results/vta-ber-$key-acc.json" "build/results/vta-ber-$key-wgt.json" \
-  "build/results/vta-ber-$key-uop.json" "build/results/vta-ber-$key-inp.json" "build/results/vta-ber-$key-dram.json" --out build/results/report
+  "build/results/vta-ber-$key-uop.json" "build/results/vta-ber-$key-inp.json" "build/results/vta-ber-$key-dram.json" \
+  build/results/lenet5-vta-tuned.json build/results/vta-tune-lenet5/tune.json build/results/vta-tune-resnet18-exhaustive/tune.json \
+  build/results/vta-tune-resnet18-xgb/tune.json build/results/vta-tune-resnet18-validity/tune.json --out build/results/report

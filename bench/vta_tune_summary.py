@@ -38,6 +38,7 @@ print(f"## Trials to the space's best over {seeds} seeds (mean ± std [min, max]
 print("| layer | random | xgb | validity | validity / xgb | xgb within 1 % | validity within 1 % |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
 per_strategy = {s: [] for s in ("random", "xgb", "validity")}
+measured = {s: [] for s in per_strategy}  # valid trials (measurements on the simulator) until the best
 within = {s: [] for s in ("xgb", "validity")}
 ratios = []
 for net in nets:
@@ -48,6 +49,7 @@ for net in nets:
             runs = [load(f"{net}-{strategy}-{seed}")["layers"][i] for seed in range(1, seeds + 1)]
             assert all(r["reference_is_space_best"] for r in runs), "the exhaustive log is incomplete"
             row[strategy] = [r["trials_to_best"] for r in runs]
+            measured[strategy] += [r["measurements_to_best"] for r in runs]
             if strategy in within:
                 row[strategy + "_1pct"] = [r["trials_to_within_1pct"] for r in runs]
                 within[strategy] += row[strategy + "_1pct"]
@@ -62,7 +64,11 @@ totals = {s: sum(v) for s, v in per_strategy.items()}
 print(f"\nAll layers: trials to the best summed over layers and seeds: random {totals['random']}, xgb {totals['xgb']}, validity {totals['validity']}; "
       f"validity needs {100 * totals['validity'] / totals['xgb']:.1f} % of xgb's trials (geometric mean of the per-layer ratios {geo:.2f}); "
       f"within 1 %: xgb {sum(within['xgb'])}, validity {sum(within['validity'])}.")
+m = {s: sum(v) for s, v in measured.items()}
+print(f"Measurements (valid trials, the ones the simulator runs) until the best: random {m['random']}, xgb {m['xgb']}, validity {m['validity']} "
+      f"(validity {100 * m['validity'] / m['xgb']:.1f} % of xgb's).")
 summary["totals"] = totals
+summary["measurement_totals"] = m
 summary["validity_over_xgb"] = totals["validity"] / totals["xgb"]
 
 
