@@ -14,7 +14,7 @@ summary = {"spaces": [], "strategies": {}, "rtl": {}}
 
 print("## Spaces (exhaustive, cycle level)\n")
 print("| layer | space | valid | " + " | ".join(r.replace("_", " ") for r in reasons) + " | default cycles | best cycles | best schedule | speedup | exhaustive trials to best |")
-print("| --- " * (10 + len(reasons)) + "|")
+print("| --- " * (8 + len(reasons)) + "|")
 total_space = total_valid = 0
 for net in nets:
     for l in load(f"{net}-exhaustive")["layers"]:
