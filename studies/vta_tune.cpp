@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "models/det_math.h"
 #include "models/error.h"
 #include "models/vta_substrate.h"
 #include "nn/graph.h"
@@ -364,9 +365,11 @@ class BoostedTrees {
   std::vector<Tree> trees_;
 };
 
-// The cost model's features of a configuration: its knobs (log2) and what it needs of each buffer.
+// The cost model's features of a configuration: its knobs (log2) and what it needs of each
+// buffer. (models/det_math.h's log: the same bits on every machine, so a seed picks the same
+// configurations everywhere.)
+double lg(double v) { return models::det::log(v) * 1.4426950408889634; }  // log2
 std::vector<double> features(const vta::Schedule& s, const vta::ScheduleCheck& c) {
-  const auto lg = [](double v) { return std::log2(v); };
   return {lg(s.tile_b), lg(s.tile_h), lg(s.tile_w), lg(s.tile_ci), lg(s.tile_co), static_cast<double>(s.h_nthread), static_cast<double>(s.oc_nthread),
           lg(1.0 + static_cast<double>(c.inp_entries)), lg(1.0 + static_cast<double>(c.wgt_entries)), lg(1.0 + static_cast<double>(c.acc_entries)),
           lg(1.0 + static_cast<double>(c.uops))};
@@ -464,14 +467,14 @@ std::vector<LayerTuning> tune_vta(const std::vector<TuneLayer>& layers, const vt
           bool any_valid = false;
           for (const TuneTrial& tr : t.trials)
             if (tr.reason == vta::InvalidReason::None) {
-              const double v = -std::log2(static_cast<double>(tr.cycles));
+              const double v = -lg(static_cast<double>(tr.cycles));
               worst = any_valid ? std::min(worst, v) : v;
               any_valid = true;
             }
           for (std::size_t k = 0; k < picked.size(); ++k) {
             x.push_back(features(space[picked[k]], checks[picked[k]]));
             // A failed trial scores below every measured one (AutoTVM: a failed build scores 0).
-            y.push_back(t.trials[k].reason == vta::InvalidReason::None ? -std::log2(static_cast<double>(t.trials[k].cycles)) : (any_valid ? worst - 1 : -64));
+            y.push_back(t.trials[k].reason == vta::InvalidReason::None ? -lg(static_cast<double>(t.trials[k].cycles)) : (any_valid ? worst - 1 : -64));
           }
           model.fit(x, y);
           std::vector<std::pair<double, std::size_t>> scored;
