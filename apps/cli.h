@@ -55,6 +55,10 @@ int cmd_infer(const std::vector<std::string>& args);
 int cmd_cosim(const std::vector<std::string>& args);
 int cmd_vta(const std::vector<std::string>& args);
 int cmd_tune(const std::vector<std::string>& args);
+int cmd_ipu(const std::vector<std::string>& args);
+// The IPU command's name and summary, kept in apps/ipu.cpp with the hardware kind's other names.
+extern const char* const ipu_command_name;
+extern const char* const ipu_command_summary;
 // The VTA command's name and summary, kept in apps/vta.cpp with the hardware kind's other names.
 extern const char* const vta_command_name;
 extern const char* const vta_command_summary;

@@ -28,6 +28,7 @@ const std::vector<Command>& commands() {
       {"hw", "check or show a hardware description (hwcfg/*.yaml)", cmd_hw},
       {"cosim", "drive an RTL module with random stimulus against its behavioural twin", cmd_cosim},
       {vta_command_name, vta_command_summary, cmd_vta},
+      {ipu_command_name, ipu_command_summary, cmd_ipu},
       {"tune", "auto-tune the schedules of layers on a VTA unit, measured on the cycle level (resumable)", cmd_tune},
   };
   return list;

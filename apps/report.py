@@ -347,7 +347,7 @@ class Report:
     def tunings(self):
         """VTA schedule tuning (`faultline tune` tune.json files): per layer, the best cycles found
         so far against the trials, one line per file (strategy and seed); and for every file that
-        tried the whole space, which configurations over tile_h x tile_w are valid."""
+        is exhaustive, which configurations over tile_h x tile_w are valid."""
         if not self.tunes:
             return
         self.lines += ["## VTA schedule tuning", ""]
@@ -386,7 +386,7 @@ class Report:
                                   f"{l['default']['cycles']} | {l['best']['cycles']} | {l['speedup_over_default']:.2f}x | {l['trials_to_best']} |")
         self.lines.append("")
         for path, d in self.tunes:
-            full = [l for l in d["layers"] if len(l["trials"]) == l["space"]]
+            full = [l for l in d["layers"] if len(l["trials"]) == l["space"]] if d["strategy"] == "exhaustive" else []
             if not full:
                 continue
             columns = min(3, len(full))

@@ -108,7 +108,7 @@ class Substrate {
 // Bit layout: trial 24 bits | layer 12 | block 20 | purpose 8.
 enum class Purpose : std::uint8_t {
   ProgrammingNoise = 1, Stuck = 2, Drift = 3, ProgramRead = 4, Variation = 5, Order = 6, BitFlip = 7,
-  WriteFailure = 8, ReadNoise = 16, OutputNoise = 17, SiteNoise = 18,
+  WriteFailure = 8, FpRoundWeight = 9, ReadNoise = 16, OutputNoise = 17, SiteNoise = 18, FpRoundRead = 19, FpRoundSum = 20,
 };
 inline std::uint64_t stream_id(std::uint64_t trial, int layer, int block, Purpose purpose) {
   return ((trial & 0xFFFFFFull) << 40) | ((static_cast<std::uint64_t>(layer) & 0xFFFull) << 28) |

@@ -446,8 +446,10 @@ class VtaUnitSystem final : public UnitSystem {
     config_.validate();
     if (timing.axi_data_bits & (timing.axi_data_bits - 1))
       throw Error("timing: axi_data_bits must be a power of two, got " + std::to_string(timing.axi_data_bits));
-    dram_ = std::make_unique<VtaDram>("dram");
-    core_ = std::make_unique<VtaCycleSimulation::Impl::Core>("core", config_, timing);
+    // Named after the unit: they are created outside the unit module's hierarchy (its module name
+    // is gone by now), and two vta units must not share names (SystemC warning W505).
+    dram_ = std::make_unique<VtaDram>((std::string(basename()) + "_dram").c_str());
+    core_ = std::make_unique<VtaCycleSimulation::Impl::Core>((std::string(basename()) + "_core").c_str(), config_, timing);
     core_->mem.bind(dram_->socket);
     dram_->period = core_->period;
     dram_->bytes_per_beat = static_cast<std::uint64_t>(timing.axi_data_bits / 8);

@@ -1,0 +1,143 @@
+// The `ipu` kind's functional level (models/ipu_substrate.h, issue 16 first part): plan formulas
+// on a small case worked out by hand, plans within every tile's memory, the out-of-memory error,
+// and the fp32/fp16 numerics against references computed here.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "models/error.h"
+#include "models/fp16.h"
+#include "models/ipu_substrate.h"
+
+using namespace faultline;
+using namespace faultline::models;
+using namespace faultline::models::ipu;
+
+namespace {
+IpuUnitConfig tiny() {
+  IpuUnitConfig c;
+  c.tiles = 4;
+  c.tile_memory_kib = 1;
+  c.workers = 2;
+  c.amp_macs_fp16 = 4;
+  c.exchange_bytes_per_cycle = 2;
+  c.exchange_latency = 10;
+  c.sync_cycles = 5;
+  c.tile_overhead_kib = 0;
+  c.batch = 2;
+  return c;
+}
+
+Params ipu_params(const IpuUnitConfig& c) {
+  Params p;
+  for (const ParamSpec& s : IpuUnitConfig::table().specs(c)) {
+    if (s.type == ParamSpec::Type::Choice) p.set_choice(s.name, s.choices.at(0));
+    else p.set_number(s.name, s.fallback);
+  }
+  p.set_choice("precision", c.precision);
+  p.set_choice("rounding", c.rounding);
+  return p;
+}
+
+MatrixRM random(Eigen::Index rows, Eigen::Index cols, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0, 1);
+  MatrixRM m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
+  return m;
+}
+}  // namespace
+
+// 2 rows x 8 inputs -> 6 outputs, split 1 x 2 x 2 in fp16.32: slices of 2 rows, 4 inputs, 3 outputs.
+TEST(IpuPlan, FormulasOnASmallCaseByHand) {
+  const IpuPlan p = evaluate_plan(2, 8, 6, 1, 2, 2, tiny());
+  EXPECT_EQ(p.tiles_used(), 4);
+  EXPECT_EQ(p.weight_bytes, 4u * 3 * 2);   // 4 inputs x 3 outputs x 2 bytes
+  EXPECT_EQ(p.input_bytes, 2u * 4 * 2);    // 2 rows x 4 inputs x 2 bytes
+  EXPECT_EQ(p.partial_bytes, 2u * 3 * 4);  // 2 rows x 3 outputs x 4 bytes (fp32 partials)
+  EXPECT_EQ(p.max_tile_bytes, 64u);
+  // Inputs once per column split (2 x 8 x 2 x 2 = 64), weights once per row split (8 x 6 x 2 = 96),
+  // partials once per reduction split (2 x 6 x 2 x 4 = 96): 256 bytes over 4 tiles.
+  EXPECT_EQ(p.mean_tile_bytes, 64.0);
+  EXPECT_EQ(p.supersteps, 2);
+  EXPECT_EQ(p.sync_cycles, 10.0);                        // two syncs of 5
+  EXPECT_EQ(p.exchange_cycles, (10 + 16 / 2) + (10 + 24 / 2) * 1.0);  // inputs, then one partial slice
+  // 6 output elements per tile, 3 per worker, 4 products each at 4 / 2 MACs per worker-cycle: 6;
+  // then 3 additions per worker for the one extra partial: 9.
+  EXPECT_EQ(p.compute_cycles, 9.0);
+  EXPECT_EQ(p.cycles(), 10.0 + 40.0 + 9.0);
+  EXPECT_EQ(p.exchange_bytes, 64u + 2u * 6 * 1 * 4);
+}
+
+TEST(IpuPlan, PlansFitTheTilesAndTheErrorNamesWhatDoesNot) {
+  IpuUnitConfig c;
+  c.tiles = 64;
+  c.tile_memory_kib = 16;
+  c.tile_overhead_kib = 2;
+  for (const auto& [rows, inputs, outputs] : {std::tuple<int, int, int>{16, 400, 120}, {16, 784, 256}, {1, 25, 6}, {64, 256, 256}, {16, 4096, 10}}) {
+    const IpuPlan p = plan_matmul(rows, inputs, outputs, c, "fc");
+    EXPECT_LE(p.max_tile_bytes, 16u * 1024) << inputs << "x" << outputs;
+    EXPECT_LE(p.tiles_used(), 64);
+    EXPECT_GE(static_cast<std::int64_t>(p.row_splits) * p.rows_per_tile, rows);
+    EXPECT_GE(static_cast<std::int64_t>(p.reduction_splits) * p.inputs_per_tile, inputs);
+    EXPECT_GE(static_cast<std::int64_t>(p.column_splits) * p.outputs_per_tile, outputs);
+    // No cheaper plan among the candidates fits (the planner's promise), spot-checked on the
+    // single-tile and the all-reduction plans.
+    for (const IpuPlan& other : {evaluate_plan(rows, inputs, outputs, 1, 1, 1, c), evaluate_plan(rows, inputs, outputs, 1, 1, std::min(64, inputs), c)})
+      if (other.max_tile_bytes <= 16u * 1024) EXPECT_LE(p.cycles(), other.cycles());
+  }
+  try {
+    c.tiles = 4;
+    plan_matmul(64, 4096, 4096, c, "huge");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("layer 'huge' on ipu: out of tile memory"), std::string::npos) << m;
+    EXPECT_NE(m.find("a tile has 16384"), std::string::npos) << m;
+  }
+}
+
+// fp32: the product to float precision; fp16.32 to nearest: within two fp16 steps of the product
+// of the fp16-rounded operands; fp16.16 loses more; stochastic rounding: a seed gives the same
+// bits, another trial other bits, and the mean over trials is nearer the exact product.
+TEST(IpuNumerics, PrecisionsAndRounding) {
+  const MatrixRM w = random(24, 100, 1) * 0.1f, x = random(5, 100, 2);
+  const LayerInfo info{"fc", "Gemm", 0, 0};
+  const auto run = [&](IpuUnitConfig c, std::uint64_t trial) {
+    auto s = create_substrate("ipu", ipu_params(c));
+    s->program(w, info, {7, trial});
+    MatrixRM y(x.rows(), w.rows());
+    s->multiply(x, y, {0});
+    return y;
+  };
+  IpuUnitConfig c;
+  c.tiles = 16;
+  c.batch = 5;
+  const MatrixRM exact = (x.cast<double>() * w.cast<double>().transpose()).cast<float>();
+  c.precision = "fp32";
+  EXPECT_LT((run(c, 0) - exact).cwiseAbs().maxCoeff(), 1e-4f);
+  c.precision = "fp16.32";
+  const MatrixRM y16 = run(c, 0);
+  MatrixRM wh = w, xh = x;
+  for (Eigen::Index i = 0; i < wh.size(); ++i) wh.data()[i] = fp16::to_float(fp16::from_float(wh.data()[i]));
+  for (Eigen::Index i = 0; i < xh.size(); ++i) xh.data()[i] = fp16::to_float(fp16::from_float(xh.data()[i]));
+  const MatrixRM ref = (xh.cast<double>() * wh.cast<double>().transpose()).cast<float>();
+  for (Eigen::Index i = 0; i < y16.size(); ++i) {
+    const float r = ref.data()[i], v = y16.data()[i];
+    EXPECT_EQ(fp16::to_float(fp16::from_float(v)), v);  // results are halves
+    const float step = std::max(std::ldexp(1.0f, std::ilogb(std::max(std::fabs(r), 1e-4f)) - 10), std::ldexp(1.0f, -24));
+    EXPECT_LE(std::fabs(v - r), 2 * step) << i;
+  }
+  c.precision = "fp16.16";
+  const double e16 = (run(c, 0) - exact).norm(), e32 = (y16 - exact).norm();
+  EXPECT_GT(e16, e32);
+  c.precision = "fp16.32";
+  c.rounding = "stochastic";
+  const MatrixRM s0 = run(c, 0);
+  EXPECT_EQ(run(c, 0), s0);
+  EXPECT_NE(run(c, 1), s0);
+  MatrixRM mean = MatrixRM::Zero(s0.rows(), s0.cols());
+  for (std::uint64_t t = 0; t < 64; ++t) mean += run(c, t) / 64.0f;
+  EXPECT_LT((mean - exact).norm(), (s0 - exact).norm());
+}
