@@ -68,13 +68,9 @@ int cmd_tune(const std::vector<std::string>& args) {
   std::printf("wrote %s/tune.json\n", out.c_str());
   if (!model.empty()) {
     // The description with every tuned layer's best schedule.
-    const models::SubstrateKind* kind = models::find_substrate_kind(target->kind);
     for (const studies::LayerTuning& t : results) {
-      models::Params knobs = models::default_params(kind->schedule);
-      const models::vta::Schedule& s = t.best;
-      for (const auto& [name, value] : {std::pair<const char*, int>{"tile_b", s.tile_b}, {"tile_h", s.tile_h}, {"tile_w", s.tile_w}, {"tile_ci", s.tile_ci},
-                                        {"tile_co", s.tile_co}, {"h_nthread", s.h_nthread}, {"oc_nthread", s.oc_nthread}})
-        knobs.set_number(name, value);
+      models::Params knobs;
+      for (const models::ParamSpec& spec : models::vta::schedule_table().specs(t.best)) knobs.set_number(spec.name, spec.fallback);
       target->schedule[t.layer.name] = knobs;
     }
     config.name += "_tuned";

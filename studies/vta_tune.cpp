@@ -31,7 +31,7 @@ std::vector<TuneLayer> vta_layers_of_model(const std::string& model, const hwcfg
   const hwcfg::HardwareUnit* target = nullptr;
   for (hwcfg::HardwareUnit& u : config.units) {
     // Shapes only: a fixed activation range (no calibration data needed) and no faults.
-    if (models::find_substrate_kind(u.kind) && !models::find_substrate_kind(u.kind)->schedule.empty() && u.params.numbers().count("global_scale")) {
+    if (u.kind == "vta") {
       u.params.set_number("global_scale", 8);
       for (const char* rate : {"inp_bit_error_rate", "wgt_bit_error_rate", "acc_bit_error_rate", "uop_bit_error_rate", "dram_bit_error_rate"})
         if (u.params.numbers().count(rate)) u.params.set_number(rate, 0);
@@ -198,7 +198,7 @@ std::string hardware_key(const vta::VtaConfig& c, const vta::VtaTiming& timing) 
 // The measurement log: "SHAPE<TAB>SCHEDULE<TAB>CYCLES" lines after a header naming the hardware.
 class MeasurementLog {
  public:
-  MeasurementLog(const std::string& path, const std::string& hardware) : path_(path) {
+  MeasurementLog(const std::string& path, const std::string& hardware) {
     const std::string header = "# faultline vta tune log; hardware " + hardware;
     if (path.empty()) return;
     std::string text;
@@ -252,7 +252,6 @@ class MeasurementLog {
   }
 
  private:
-  std::string path_;
   std::map<std::string, std::uint64_t> cycles_;
   std::ofstream out_;
 };
@@ -425,22 +424,17 @@ std::vector<LayerTuning> tune_vta(const std::vector<TuneLayer>& layers, const vt
     // The strategy's trials.
     const std::size_t budget = options.budget > 0 ? std::min<std::size_t>(static_cast<std::size_t>(options.budget), space.size()) : space.size();
     Rng rng{options.seed * 0x9E3779B97F4A7C15ull ^ fnv1a(shape)};
-    std::vector<bool> tried(space.size(), false);
     std::vector<std::size_t> untried(space.size());
     std::iota(untried.begin(), untried.end(), 0);
-    const auto take = [&](std::size_t index) {
-      tried[index] = true;
+    std::vector<std::size_t> picked;  // trial order as space indices
+    const auto pick = [&](std::size_t index) {
+      picked.push_back(index);
       untried.erase(std::find(untried.begin(), untried.end(), index));
       TuneTrial trial;
       trial.schedule = space[index];
       trial.reason = checks[index].reason;
       if (checks[index].valid()) trial.cycles = measure(space[index]);
       t.trials.push_back(trial);
-    };
-    std::vector<std::size_t> picked;  // trial order as space indices
-    const auto pick = [&](std::size_t index) {
-      picked.push_back(index);
-      take(index);
     };
     if (strategy == "exhaustive") {
       for (std::size_t i = 0; i < budget; ++i) pick(i);

@@ -30,11 +30,7 @@ IpuUnitConfig tiny() {
 }
 
 Params ipu_params(const IpuUnitConfig& c) {
-  Params p;
-  for (const ParamSpec& s : IpuUnitConfig::table().specs(c)) {
-    if (s.type == ParamSpec::Type::Choice) p.set_choice(s.name, s.choices.at(0));
-    else p.set_number(s.name, s.fallback);
-  }
+  Params p = default_params(IpuUnitConfig::table().specs(c));
   p.set_choice("precision", c.precision);
   p.set_choice("rounding", c.rounding);
   return p;
