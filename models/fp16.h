@@ -68,6 +68,14 @@ inline std::uint16_t from_float(float x) { return detail::from_float(x, nullptr)
 // float → half, rounded stochastically with 64 uniformly random bits (e.g. a Philox draw).
 inline std::uint16_t from_float_stochastic(float x, std::uint64_t random) { return detail::from_float(x, &random); }
 
+// float → the float value of its half rounded to nearest (to_float(from_float(x))), with a fast
+// path for the normal halves below 65504 (a round-half-to-even at the 13th bit of the float's
+// significand; a carry moves into the exponent as it should) -- the case of almost every value a
+// network computes. Same bits as the slow path (tested on every 2^k-spaced sample of the range).
+inline float round_nearest(float x);
+// The same for stochastic rounding with 64 random bits.
+inline float round_stochastic(float x, std::uint64_t random);
+
 // half → float (exact).
 inline float to_float(std::uint16_t h) {
   const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
@@ -91,6 +99,30 @@ inline float to_float(std::uint16_t h) {
   float x;
   std::memcpy(&x, &f, 4);
   return x;
+}
+
+inline float round_nearest(float x) {
+  const std::uint32_t b = float_bits(x), a = b & 0x7FFFFFFFu;
+  if (a >= 0x38800000u && a < 0x477FE000u) {  // 2^-14 ≤ |x| < 65504
+    const std::uint32_t r = (b + 0x0FFFu + ((b >> 13) & 1u)) & ~0x1FFFu;
+    float y;
+    std::memcpy(&y, &r, 4);
+    return y;
+  }
+  return to_float(from_float(x));
+}
+
+inline float round_stochastic(float x, std::uint64_t random) {
+  const std::uint32_t b = float_bits(x), a = b & 0x7FFFFFFFu;
+  if (a >= 0x38800000u && a < 0x477FE000u) {
+    // Away from zero when the low 13 random bits are below the 13 discarded bits (as from_float).
+    std::uint32_t r = b & ~0x1FFFu;
+    if ((random & 0x1FFFu) < (b & 0x1FFFu)) r += 0x2000u;
+    float y;
+    std::memcpy(&y, &r, 4);
+    return y;
+  }
+  return to_float(from_float_stochastic(x, random));
 }
 
 }  // namespace faultline::models::fp16

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "models/error.h"
@@ -135,54 +139,66 @@ class IpuSubstrate final : public Substrate {
 
   void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
     name_ = layer.name + (layer.part ? " (group " + std::to_string(layer.part) + ")" : "");
-    plan_ = plan_matmul(c_.batch, w.cols(), w.rows(), c_, name_);
+    // The weights alone must fit now (a dense layer's plan); a convolution is planned again at its
+    // first read, when its output positions per image are known (plan_for).
+    weights_ = w;
+    plans_.clear();
+    (void)plan_for(1);
     seed_ = context.seed;
     read_stream_ = stream_id(context.trial, layer.index, layer.part, Purpose::FpRoundRead);
     sum_stream_ = stream_id(context.trial, layer.index, layer.part, Purpose::FpRoundSum);
     const CounterRng rng(context.seed, stream_id(context.trial, layer.index, layer.part, Purpose::FpRoundWeight));
-    weights_ = w;
+    Draws draws{rng};
     if (fp16_)
       for (Eigen::Index r = 0; r < w.rows(); ++r)
-        for (Eigen::Index k = 0; k < w.cols(); ++k) weights_(r, k) = round(w(r, k), rng, static_cast<std::uint64_t>(r * w.cols() + k));
-    runs_.reset();
+        for (Eigen::Index k = 0; k < w.cols(); ++k) weights_(r, k) = round(w(r, k), draws, static_cast<std::uint64_t>(r * w.cols() + k));
   }
 
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
-    const Eigen::Index inputs = weights_.cols(), outputs = weights_.rows();
-    const CounterRng reads(seed_, read_stream_), sums(seed_, sum_stream_);
-    const std::int64_t chunk = plan_.inputs_per_tile;
-    const std::int64_t chunks = plan_.reduction_splits;
-    // Roundings per output element: one per group of kAmpDepth products (fp16 partials), one per
-    // cross-tile addition, one for the result.
-    const std::uint64_t steps = static_cast<std::uint64_t>((chunk + kAmpDepth - 1) / kAmpDepth * chunks + chunks + 1);
-    std::vector<float> xr(static_cast<std::size_t>(inputs));
-    for (Eigen::Index r = 0; r < x.rows(); ++r) {
-      const std::uint64_t row = context.first_row + static_cast<std::uint64_t>(r);
-      for (Eigen::Index k = 0; k < inputs; ++k)
-        xr[static_cast<std::size_t>(k)] = fp16_ ? round(x(r, k), reads, row * static_cast<std::uint64_t>(inputs) + static_cast<std::uint64_t>(k)) : x(r, k);
-      for (Eigen::Index o = 0; o < outputs; ++o) {
-        const float* w = weights_.data() + o * inputs;
-        std::uint64_t step = (row * static_cast<std::uint64_t>(outputs) + static_cast<std::uint64_t>(o)) * steps;
-        // Each reduction slice on its tile: products accumulated in fp32 by the AMP, kAmpDepth at a
-        // time; with fp16 partials the running sum is stored as fp16 after each group.
-        float total = 0;
-        for (std::int64_t t = 0; t < chunks; ++t) {
-          const std::int64_t begin = t * chunk, end = std::min<std::int64_t>(inputs, begin + chunk);
-          float partial = 0;
-          for (std::int64_t g = begin; g < end; g += kAmpDepth) {
-            float group = 0;
-            for (std::int64_t k = g; k < std::min<std::int64_t>(end, g + kAmpDepth); ++k) group += xr[static_cast<std::size_t>(k)] * w[k];
-            partial += group;
-            if (fp16_partials_) partial = round(partial, sums, step++);
-          }
-          // The reducer adds the tiles' partials in tile order.
-          total = t == 0 ? partial : total + partial;
-          if (fp16_partials_ && t > 0) total = round(total, sums, step++);
+    const PlanUse& use = plan_for(std::max<std::uint64_t>(1, context.rows_per_sample));
+    product(x.data(), x.outerStride(), x.rows(), true, context.first_row, use.plan,
+            [&](Eigen::Index r, std::int64_t o, float v) { y(r, o) = v; });
+    use.rows.add(static_cast<std::uint64_t>(x.rows()));
+  }
+
+  // A convolution on the feature map: each image converted to fp16 once per element (as the
+  // device converts a tensor, not once per patch that reads it: keyed by image and element), its
+  // patches gathered, the product as multiply() computes it, the bias added in fp32 as the engine
+  // adds it after multiply().
+  bool convolve(const ConvShape& s, const float* x, std::int64_t images, const std::vector<float>& bias, float* y,
+                const MultiplyContext& context) const override {
+    const std::int64_t patches = s.patches(), channels = s.in_channels, kh = s.kernel_h, kw = s.kernel_w, outputs = weights_.rows();
+    const std::int64_t image_elements = channels * s.height * s.width, k_size = channels * kh * kw;
+    if (k_size != weights_.cols() || s.out_channels != outputs) return false;
+    const PlanUse& use = plan_for(static_cast<std::uint64_t>(std::max<std::int64_t>(1, patches)));
+    const CounterRng reads_rng(seed_, read_stream_);
+    Draws reads{reads_rng};
+    const std::uint64_t first_image = context.first_row / static_cast<std::uint64_t>(std::max<std::int64_t>(1, patches));
+    std::vector<float> image(static_cast<std::size_t>(image_elements));
+    std::vector<float> cols(static_cast<std::size_t>(patches * k_size));
+    for (std::int64_t i = 0; i < images; ++i) {
+      const float* xi = x + i * s.x_image_stride;
+      const std::uint64_t key = (first_image + static_cast<std::uint64_t>(i)) * static_cast<std::uint64_t>(image_elements);
+      for (std::int64_t e = 0; e < image_elements; ++e) image[static_cast<std::size_t>(e)] = fp16_ ? round(xi[e], reads, key + static_cast<std::uint64_t>(e)) : xi[e];
+      // Patch p's column (c, a, b) reads image (c, oy·stride + a·dilation − pad, ox·stride + b·dilation − pad), zero outside.
+      for (std::int64_t oy = 0; oy < s.out_h; ++oy)
+        for (std::int64_t ox = 0; ox < s.out_w; ++ox) {
+          float* col = cols.data() + (oy * s.out_w + ox) * k_size;
+          for (std::int64_t c = 0; c < channels; ++c)
+            for (std::int64_t a = 0; a < kh; ++a) {
+              const std::int64_t iy = oy * s.stride_h + a * s.dilation_h - s.pad_top;
+              for (std::int64_t b = 0; b < kw; ++b) {
+                const std::int64_t ix = ox * s.stride_w + b * s.dilation_w - s.pad_left;
+                *col++ = iy >= 0 && iy < s.height && ix >= 0 && ix < s.width ? image[static_cast<std::size_t>((c * s.height + iy) * s.width + ix)] : 0.0f;
+              }
+            }
         }
-        y(r, o) = fp16_ ? round(total, sums, step) : total;
-      }
+      float* yi = y + i * s.y_image_stride;
+      product(cols.data(), k_size, patches, false, context.first_row + static_cast<std::uint64_t>(i * patches), use.plan,
+              [&](Eigen::Index p, std::int64_t o, float v) { yi[o * patches + p] = v + (bias.empty() ? 0.0f : bias[static_cast<std::size_t>(o)]); });
     }
-    runs_.add(static_cast<std::uint64_t>((x.rows() + c_.batch - 1) / c_.batch));
+    use.rows.add(static_cast<std::uint64_t>(images * patches));
+    return true;
   }
 
   std::string kind() const override { return "ipu"; }
@@ -190,31 +206,164 @@ class IpuSubstrate final : public Substrate {
   Eigen::Index inputs() const override { return weights_.cols(); }
 
   void add_counters(std::map<std::string, double>& out) const override {
-    // The plan, and its cycles for the runs of `batch` rows the reads made (the functional
-    // level's estimate; no SystemC model of the tiles yet).
-    out["tiles_used"] = std::max(out["tiles_used"], static_cast<double>(plan_.tiles_used()));
-    out["max_tile_bytes"] = std::max(out["max_tile_bytes"], static_cast<double>(plan_.max_tile_bytes));
-    out["plan_cycles"] += plan_.cycles() * static_cast<double>(runs_.get());
-    out["exchange_bytes"] += static_cast<double>(plan_.exchange_bytes) * static_cast<double>(runs_.get());
+    // Each plan, and its cycles for the runs of `batch` samples the reads made (the functional
+    // level's estimate from the plan's formulas).
+    std::lock_guard<std::mutex> lock(plans_mutex_);
+    for (const auto& entry : plans_) {
+      const PlanUse& use = *entry.second;
+      if (use.rows.get() == 0 && entry.first != 1) continue;
+      const std::uint64_t samples = use.rows.get() / entry.first;
+      const double runs = static_cast<double>((samples + static_cast<std::uint64_t>(c_.batch) - 1) / static_cast<std::uint64_t>(c_.batch));
+      out["tiles_used"] = std::max(out["tiles_used"], static_cast<double>(use.plan.tiles_used()));
+      out["max_tile_bytes"] = std::max(out["max_tile_bytes"], static_cast<double>(use.plan.max_tile_bytes));
+      out["plan_cycles"] += use.plan.cycles() * runs;
+      out["exchange_bytes"] += static_cast<double>(use.plan.exchange_bytes) * runs;
+    }
   }
 
  private:
   // The AMP's dot-product depth before its result joins the partial sum (assumed: 16 products).
   static constexpr std::int64_t kAmpDepth = 16;
+  static constexpr int kLanes = 4, kOutputs = 4;
+  // kLanes floats operated on lane by lane (GCC/Clang vector extension; each lane's arithmetic is
+  // the scalar float arithmetic, so the bits are those of the plain loop).
+  typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
 
-  float round(float v, const CounterRng& rng, std::uint64_t index) const {
-    if (!stochastic_) return fp16::to_float(fp16::from_float(v));
-    const PhiloxCounter w = rng.block(index);
-    return fp16::to_float(fp16::from_float_stochastic(v, static_cast<std::uint64_t>(w[0]) | static_cast<std::uint64_t>(w[1]) << 32));
+  // Stochastic draws: 32 random bits per rounding, word index % 4 of Philox block index / 4 (the
+  // last block is kept, so consecutive indices cost one block per four) -- enough for every value
+  // down to 2^-33, below which a second block supplies 32 more (a half's quantum is 2^-24, so such
+  // a value rounds up with probability under 2^-9). A value that is a half already needs no draw.
+  struct Draws {
+    const CounterRng& rng;
+    std::uint64_t cached = ~std::uint64_t{0};
+    PhiloxCounter words{};
+    std::uint32_t word(std::uint64_t index) {
+      if ((index >> 2) != cached) {
+        cached = index >> 2;
+        words = rng.block(cached);
+      }
+      return words[index & 3u];
+    }
+  };
+  // The product of `rows` rows of x (`stride` floats apart) with the stored weights, each result
+  // handed to store(row, output, value). kLanes rows at a time, the inputs transposed so that every
+  // product of one input and one weight is a vector operation across rows; each row's sums keep
+  // the model's order (products added one by one within an AMP group, groups into the tile's
+  // partial, tiles' partials in tile order), so the bits do not depend on the blocking. Inputs are
+  // converted to fp16 here when `round_inputs` (keyed by row and input).
+  template <class Store>
+  void product(const float* x, std::int64_t stride, std::int64_t rows, bool round_inputs, std::uint64_t first_row, const IpuPlan& plan, Store store) const {
+    const std::int64_t inputs = weights_.cols(), outputs = weights_.rows();
+    const CounterRng reads_rng(seed_, read_stream_), sums_rng(seed_, sum_stream_);
+    Draws reads{reads_rng}, sums{sums_rng};
+    const std::int64_t chunk = plan.inputs_per_tile, chunks = plan.reduction_splits;
+    // Roundings per output element: one per group of kAmpDepth products (fp16 partials), one per
+    // cross-tile addition, one for the result.
+    const std::uint64_t steps = static_cast<std::uint64_t>((chunk + kAmpDepth - 1) / kAmpDepth * chunks + chunks + 1);
+    std::vector<float> xt(static_cast<std::size_t>(inputs * kLanes));
+    for (std::int64_t r0 = 0; r0 < rows; r0 += kLanes) {
+      const int lanes = static_cast<int>(std::min<std::int64_t>(kLanes, rows - r0));
+      for (int j = 0; j < kLanes; ++j) {
+        const std::uint64_t row = first_row + static_cast<std::uint64_t>(r0 + j);
+        const float* xr = x + (r0 + j) * stride;
+        for (std::int64_t k = 0; k < inputs; ++k) {
+          float v = 0;
+          if (j < lanes) {
+            v = xr[k];
+            if (fp16_ && round_inputs) v = round(v, reads, row * static_cast<std::uint64_t>(inputs) + static_cast<std::uint64_t>(k));
+          }
+          xt[static_cast<std::size_t>(k * kLanes + j)] = v;
+        }
+      }
+      // kOutputs outputs at a time: independent accumulations that keep the vector unit busy.
+      std::int64_t o = 0;
+      for (; o + kOutputs <= outputs; o += kOutputs) outputs_block<kOutputs>(o, xt.data(), lanes, r0, first_row, steps, chunk, chunks, sums, store);
+      for (; o < outputs; ++o) outputs_block<1>(o, xt.data(), lanes, r0, first_row, steps, chunk, chunks, sums, store);
+    }
   }
+
+  // Outputs o0 .. o0 + N − 1 for the kLanes rows at r0 (xt: their inputs, transposed).
+  template <int N, class Store>
+  void outputs_block(std::int64_t o0, const float* xt, int lanes, std::int64_t r0, std::uint64_t first_row, std::uint64_t steps, std::int64_t chunk,
+                     std::int64_t chunks, Draws& sums, Store& store) const {
+    const std::int64_t inputs = weights_.cols(), outputs = weights_.rows();
+    const float* w[N];
+    for (int q = 0; q < N; ++q) w[q] = weights_.data() + (o0 + q) * inputs;
+    // Rounding number `s` of output o for row `row` draws word row % 4 of block
+    // ((row / 4 · steps + s) · outputs + o): four rows of one output share a Philox block.
+    std::uint64_t s = 0;
+    const auto round_lanes = [&](Lanes& v, int q, std::uint64_t step) {
+      for (int j = 0; j < lanes; ++j) {
+        const std::uint64_t row = first_row + static_cast<std::uint64_t>(r0 + j);
+        const std::uint64_t block = ((row >> 2) * steps + step) * static_cast<std::uint64_t>(outputs) + static_cast<std::uint64_t>(o0 + q);
+        v[j] = round(v[j], sums, block << 2 | (row & 3u));
+      }
+    };
+    Lanes total[N] = {};
+    for (std::int64_t t = 0; t < chunks; ++t) {
+      const std::int64_t begin = t * chunk, end = std::min<std::int64_t>(inputs, begin + chunk);
+      Lanes partial[N] = {};
+      for (std::int64_t g = begin; g < end; g += kAmpDepth) {
+        Lanes group[N] = {};
+        const std::int64_t group_end = std::min<std::int64_t>(end, g + kAmpDepth);
+        for (std::int64_t k = g; k < group_end; ++k) {
+          Lanes xk;
+          std::memcpy(&xk, xt + k * kLanes, sizeof xk);
+          for (int q = 0; q < N; ++q) group[q] += xk * w[q][k];
+        }
+        for (int q = 0; q < N; ++q) {
+          partial[q] += group[q];
+          if (fp16_partials_) round_lanes(partial[q], q, s);
+        }
+        if (fp16_partials_) ++s;
+      }
+      for (int q = 0; q < N; ++q) {
+        if (t == 0) total[q] = partial[q];
+        else total[q] += partial[q];
+        if (fp16_partials_ && t > 0) round_lanes(total[q], q, s);
+      }
+      if (fp16_partials_ && t > 0) ++s;
+    }
+    for (int q = 0; q < N; ++q) {
+      if (fp16_) round_lanes(total[q], q, s);
+      for (int j = 0; j < lanes; ++j) store(r0 + j, o0 + q, total[q][j]);
+    }
+  }
+
+  struct PlanUse {
+    IpuPlan plan;
+    Counter rows;  // rows read with this plan
+  };
+
+  // The plan for `batch` samples of `rows_per_sample` rows each (made once per value; reads of
+  // several threads share it).
+  const PlanUse& plan_for(std::uint64_t rows_per_sample) const {
+    std::lock_guard<std::mutex> lock(plans_mutex_);
+    auto it = plans_.find(rows_per_sample);
+    if (it == plans_.end()) {
+      auto use = std::make_unique<PlanUse>();
+      use->plan = plan_matmul(static_cast<std::int64_t>(rows_per_sample) * c_.batch, weights_.cols(), weights_.rows(), c_, name_);
+      it = plans_.emplace(rows_per_sample, std::move(use)).first;
+    }
+    return *it->second;
+  }
+
+  float round(float v, Draws& draws, std::uint64_t index) const {
+    const float nearest = fp16::round_nearest(v);
+    if (!stochastic_ || nearest == v) return nearest;
+    std::uint64_t random = draws.word(index);
+    if ((fp16::float_bits(v) & 0x7FFFFFFFu) < 0x2F000000u) random |= static_cast<std::uint64_t>(draws.rng.block((index >> 2) | kSecondDraw)[index & 3u]) << 32;
+    return fp16::round_stochastic(v, random);
+  }
+  static constexpr std::uint64_t kSecondDraw = std::uint64_t{1} << 62;
 
   IpuUnitConfig c_;
   bool fp16_, fp16_partials_, stochastic_;
   std::string name_;
-  IpuPlan plan_;
   MatrixRM weights_;  // as stored on the tiles (fp16 values held in floats)
   std::uint64_t seed_ = 0, read_stream_ = 0, sum_stream_ = 0;
-  Counter runs_;
+  mutable std::mutex plans_mutex_;
+  mutable std::map<std::uint64_t, std::unique_ptr<PlanUse>> plans_;
 };
 
 SubstrateKind ipu_kind() {

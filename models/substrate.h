@@ -49,8 +49,11 @@ struct ProgramContext {
 
 // Identifies one read. `first_row` is the global index of X's first row within the current pass
 // over the data, so that a row's noise is the same however the batch was split across threads.
+// `rows_per_sample` is how many rows one input sample gives (a convolution's output positions, a
+// sequence's tokens; 1 for a dense layer), for hardware that plans its work for a batch of samples.
 struct MultiplyContext {
   std::uint64_t first_row = 0;
+  std::uint64_t rows_per_sample = 1;
 };
 
 // A 2-D convolution of one weight block as the engine hands it to a substrate that runs

@@ -100,10 +100,12 @@ void LinearLayer::program(const std::string& kind, const models::ProgramContext&
 }
 
 void LinearLayer::multiply(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x,
-                           Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row, const float* output_bias) const {
+                           Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row, const float* output_bias,
+                           std::uint64_t rows_per_sample) const {
   const Block& b = blocks_[block];
   if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
-  b.substrate->multiply(x, y, models::MultiplyContext{first_row});
+  rows_per_sample_.store(rows_per_sample, std::memory_order_relaxed);
+  b.substrate->multiply(x, y, models::MultiplyContext{first_row, rows_per_sample});
   if (record_ranges_ && x.size() > 0 && y.size() > 0) {
     const double xmax = x.cwiseAbs().maxCoeff();
     double ymax = 0;
@@ -120,7 +122,8 @@ bool LinearLayer::convolve(std::size_t block, const models::ConvShape& shape, co
                            const std::vector<float>& bias, float* y, std::uint64_t first_row) const {
   const Block& b = blocks_[block];
   if (!b.substrate) throw std::logic_error("layer '" + name_ + "' was run before it was programmed");
-  if (!b.substrate->convolve(shape, x, images, bias, y, models::MultiplyContext{first_row})) return false;
+  rows_per_sample_.store(static_cast<std::uint64_t>(shape.patches()), std::memory_order_relaxed);
+  if (!b.substrate->convolve(shape, x, images, bias, y, models::MultiplyContext{first_row, static_cast<std::uint64_t>(shape.patches())})) return false;
   if (!measure_error_ && !observer_) return true;
   // The reads as multiply() would have seen them: im2col rows, the hardware's outputs without the bias.
   ConvGeometry g;

@@ -6,6 +6,7 @@
 // an UnsupportedError that names the node, the op and the opset.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -186,14 +187,19 @@ class LinearLayer {
   bool calibrated() const { return !ranges_.empty(); }
   const std::vector<Ranges>& ranges() const { return ranges_; }
   const std::string& substrate_kind() const { return kind_; }
+  // Rows one input sample gave in the last read (a convolution's output positions; 1 for a dense
+  // layer; 0 before the first read): what hardware that plans per batch of samples sizes for.
+  std::uint64_t rows_per_sample() const { return rows_per_sample_.load(std::memory_order_relaxed); }
 
  protected:
   LinearLayer(std::string name, std::string op_type) : name_(std::move(name)), op_type_(std::move(op_type)) {}
   // y = x · Wᵀ for block `block`; `first_row` is the global row index of x's first row.
   // `output_bias` (outputs values, optional): the bias the operator adds to y afterwards, for the
   // output range of a calibration (record_ranges), which is that of y + bias.
+  // `rows_per_sample`: rows one input sample gives (models::MultiplyContext).
   void multiply(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x,
-                Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row, const float* output_bias = nullptr) const;
+                Eigen::Ref<models::MatrixRM> y, std::uint64_t first_row, const float* output_bias = nullptr,
+                std::uint64_t rows_per_sample = 1) const;
   // y = conv(x) + bias for block `block` when its substrate runs convolutions on the feature map
   // (models::Substrate::convolve); false otherwise (the caller then lowers to multiply()). With
   // error measurement or an observer, the same reads are compared, as im2col rows without the
@@ -219,6 +225,7 @@ class LinearLayer {
   // Per-read partial sums keyed by (first row, block), reduced in key order so that the totals
   // are the same bits for any thread count.
   mutable std::mutex stats_mutex_;
+  mutable std::atomic<std::uint64_t> rows_per_sample_{0};
   mutable std::map<std::pair<std::uint64_t, std::size_t>, ErrorStats> partial_stats_;
 };
 

@@ -303,7 +303,7 @@ class MatMulOp final : public Op, public LinearLayer {
         const MatrixRM exact = ConstMap(a.f(), rows, k) * ConstMap(b.f(), k, n);
         MatrixRM hardware(rows, n);
         const std::uint64_t rows_per_sample = a.rank() >= 2 && a.dim(0) > 0 ? static_cast<std::uint64_t>(rows / a.dim(0)) : 1;
-        multiply(0, ConstMap(a.f(), rows, k), hardware, ctx.first_sample * rows_per_sample);
+        multiply(0, ConstMap(a.f(), rows, k), hardware, ctx.first_sample * rows_per_sample, nullptr, rows_per_sample);
         apply_secant(hardware, exact, g);
       }
       if (need[0]) Map(da.f(), rows, k).noalias() = g * ConstMap(b.f(), k, n).transpose();
@@ -336,7 +336,7 @@ class MatMulOp final : public Op, public LinearLayer {
     // Rows of one sample are consecutive, so a sample's global row index is stable.
     const std::uint64_t rows_per_sample = a.rank() >= 2 && a.dim(0) > 0 ? static_cast<std::uint64_t>(rows / a.dim(0)) : 1;
     Map ym(y.f(), rows, n);
-    multiply(0, ConstMap(a.f(), rows, k), ym, ctx.first_sample * rows_per_sample);
+    multiply(0, ConstMap(a.f(), rows, k), ym, ctx.first_sample * rows_per_sample, nullptr, rows_per_sample);
     out[0] = std::move(y);
   }
 
@@ -416,7 +416,8 @@ class ConvOp final : public Op, public LinearLayer {
           im2col(geometry, x.f() + ((n0 + i) * c + g * group_in_) * h * wd, cols.data() + i * patches * k);
         if (saved) saved->blocks.push_back(cols);
         prod.resize(nb * patches, group_out);
-        multiply(static_cast<std::size_t>(g), cols, prod, (ctx.first_sample + n0) * patches, group_bias.empty() ? nullptr : group_bias.data());
+        multiply(static_cast<std::size_t>(g), cols, prod, (ctx.first_sample + n0) * patches, group_bias.empty() ? nullptr : group_bias.data(),
+                 static_cast<std::uint64_t>(patches));
         for (std::int64_t i = 0; i < nb; ++i) {
           for (std::int64_t m = 0; m < group_out; ++m) {
             const std::int64_t channel = g * group_out + m;
@@ -480,7 +481,7 @@ class ConvOp final : public Op, public LinearLayer {
         if (secant) {
           exact.noalias() = cols * wg.transpose();
           hardware.resize(nb * patches, group_out);
-          multiply(static_cast<std::size_t>(gr), cols, hardware, (ctx.first_sample + n0) * patches);
+          multiply(static_cast<std::size_t>(gr), cols, hardware, (ctx.first_sample + n0) * patches, nullptr, static_cast<std::uint64_t>(patches));
           apply_secant(hardware, exact, g);
         }
         if (need[1]) dwg.noalias() += g.transpose() * cols;

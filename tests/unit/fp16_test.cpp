@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "models/fp16.h"
@@ -115,5 +116,27 @@ TEST(Fp16, StochasticRoundingIsUnbiased) {
     const double q = std::fabs(hi - lo), p = std::fabs(static_cast<double>(x) - lo) / q;
     const double standard_error = q * std::sqrt(p * (1 - p) / n);
     EXPECT_NEAR(sum / n, static_cast<double>(x), 5 * standard_error + 1e-12 * std::fabs(x)) << x;
+  }
+}
+
+// The fast paths (round_nearest, round_stochastic) give the slow conversions' bits: every float
+// whose top 19 bits (sign, exponent, 10 significand bits) take every value, with low bits from a
+// hash, so every exponent, both signs, halfway ties and NaN/inf patterns are covered.
+TEST(Fp16, FastRoundingEqualsTheConversions) {
+  std::uint64_t state = 0x9E3779B97F4A7C15ull;
+  for (std::uint32_t top = 0; top < (1u << 19); ++top) {
+    for (int variant = 0; variant < 4; ++variant) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      std::uint32_t low = static_cast<std::uint32_t>(state >> 51);  // 13 random bits
+      if (variant == 1) low = 0x1000;                               // an exact tie
+      if (variant == 2) low = 0;                                    // exactly a half's value
+      const std::uint32_t bits = top << 13 | low;
+      float x;
+      std::memcpy(&x, &bits, 4);
+      const float slow = fp16::to_float(fp16::from_float(x)), fast = fp16::round_nearest(x);
+      const float slow_s = fp16::to_float(fp16::from_float_stochastic(x, state)), fast_s = fp16::round_stochastic(x, state);
+      ASSERT_EQ(fp16::float_bits(slow), fp16::float_bits(fast)) << std::hexfloat << x;
+      ASSERT_EQ(fp16::float_bits(slow_s), fp16::float_bits(fast_s)) << std::hexfloat << x;
+    }
   }
 }

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "models/error.h"
 #include "models/fp16.h"
 #include "models/ipu_substrate.h"
+#include "models/philox.h"
 
 using namespace faultline;
 using namespace faultline::models;
@@ -136,4 +138,97 @@ TEST(IpuNumerics, PrecisionsAndRounding) {
   MatrixRM mean = MatrixRM::Zero(s0.rows(), s0.cols());
   for (std::uint64_t t = 0; t < 64; ++t) mean += run(c, t) / 64.0f;
   EXPECT_LT((mean - exact).norm(), (s0 - exact).norm());
+}
+
+namespace {
+// The model's arithmetic written plainly, one output element at a time (the substrate computes
+// eight rows at once): products summed one by one within groups of 16 inputs, groups into the
+// tile's partial, the tiles' partials in tile order, fp16 roundings where the precision asks,
+// stochastic draws four per Philox block (two for values below 2^-33), four rows of one output sharing a block, keyed as the substrate keys them.
+MatrixRM reference_product(const MatrixRM& w, const MatrixRM& x, const IpuUnitConfig& c, std::int64_t chunk, std::uint64_t seed, std::uint64_t trial,
+                           std::uint64_t first_row) {
+  const bool fp16 = c.precision != "fp32", half_partials = c.precision == "fp16.16", stochastic = c.rounding == "stochastic";
+  const CounterRng weights(seed, stream_id(trial, 0, 0, Purpose::FpRoundWeight)), reads(seed, stream_id(trial, 0, 0, Purpose::FpRoundRead)),
+      sums(seed, stream_id(trial, 0, 0, Purpose::FpRoundSum));
+  const auto round = [&](float v, const CounterRng& rng, std::uint64_t index) {
+    if (!stochastic) return fp16::to_float(fp16::from_float(v));
+    std::uint64_t random = rng.block(index / 4)[index % 4];
+    if (std::fabs(v) < 0x1p-33f) random |= static_cast<std::uint64_t>(rng.block(index / 4 + (std::uint64_t{1} << 62))[index % 4]) << 32;
+    return fp16::to_float(fp16::from_float_stochastic(v, random));
+  };
+  const std::int64_t inputs = w.cols(), outputs = w.rows(), chunks = (inputs + chunk - 1) / chunk;
+  MatrixRM wr = w;
+  if (fp16)
+    for (std::int64_t i = 0; i < wr.size(); ++i) wr.data()[i] = round(w.data()[i], weights, static_cast<std::uint64_t>(i));
+  const std::uint64_t steps = static_cast<std::uint64_t>((chunk + 15) / 16 * chunks + chunks + 1);
+  MatrixRM y(x.rows(), outputs);
+  for (std::int64_t r = 0; r < x.rows(); ++r) {
+    const std::uint64_t row = first_row + static_cast<std::uint64_t>(r);
+    std::vector<float> xr(static_cast<std::size_t>(inputs));
+    for (std::int64_t k = 0; k < inputs; ++k) xr[k] = fp16 ? round(x(r, k), reads, row * inputs + k) : x(r, k);
+    for (std::int64_t o = 0; o < outputs; ++o) {
+      // Rounding number s of (row, o) draws word row % 4 of block (row / 4 · steps + s) · outputs + o.
+      std::uint64_t s = 0;
+      const auto sum_index = [&](std::uint64_t step) { return (((row / 4) * steps + step) * outputs + o) * 4 + row % 4; };
+      float total = 0;
+      for (std::int64_t t = 0; t < chunks; ++t) {
+        float partial = 0;
+        for (std::int64_t g = t * chunk; g < std::min(inputs, (t + 1) * chunk); g += 16) {
+          float group = 0;
+          for (std::int64_t k = g; k < std::min({inputs, (t + 1) * chunk, g + 16}); ++k) group += xr[k] * wr(o, k);
+          partial += group;
+          if (half_partials) partial = round(partial, sums, sum_index(s++));
+        }
+        total = t == 0 ? partial : total + partial;
+        if (half_partials && t > 0) total = round(total, sums, sum_index(s++));
+      }
+      y(r, o) = fp16 ? round(total, sums, sum_index(s)) : total;
+    }
+  }
+  return y;
+}
+}  // namespace
+
+// The vectorized product equals the plain reference bit for bit, for every precision and rounding,
+// with a reduction split (the chunk from the plan), and row counts that are not a multiple of 8.
+TEST(IpuNumerics, VectorizedProductEqualsThePlainOne) {
+  const MatrixRM w = random(13, 300, 3) * 0.05f, x = random(19, 300, 4);
+  for (const char* precision : {"fp32", "fp16.32", "fp16.16"})
+    for (const char* rounding : {"nearest", "stochastic"}) {
+      IpuUnitConfig c;
+      c.tiles = 64;
+      c.tile_memory_kib = 1.5;  // small tiles: the 300 inputs are split over several tiles
+      c.tile_overhead_kib = 0;
+      c.batch = 19;
+      c.precision = precision;
+      c.rounding = rounding;
+      auto s = create_substrate("ipu", ipu_params(c));
+      s->program(w, LayerInfo{"fc", "Gemm", 0, 0}, {11, 2});
+      MatrixRM y(x.rows(), w.rows());
+      s->multiply(x, y, {100, 1});
+      const IpuPlan plan = plan_matmul(19, 300, 13, c, "fc");
+      ASSERT_GT(plan.reduction_splits, 1) << precision;
+      const MatrixRM ref = reference_product(w, x, c, plan.inputs_per_tile, 11, 2, 100);
+      for (Eigen::Index i = 0; i < y.size(); ++i)
+        ASSERT_EQ(fp16::float_bits(y.data()[i]), fp16::float_bits(ref.data()[i])) << precision << " " << rounding << " element " << i;
+    }
+}
+
+// A convolution's reads are planned for batch × output positions rows (rows_per_sample), not for
+// batch rows: the counters carry that plan, and the cycles count runs of `batch` images.
+TEST(IpuPlan, ConvolutionsArePlannedForTheirOutputPositions) {
+  IpuUnitConfig c = IpuUnitConfig{};
+  c.tiles = 64;
+  c.batch = 4;
+  const MatrixRM w = random(6, 25, 5), x = random(8 * 36, 25, 6);  // 8 images of 6 x 6 output positions
+  auto s = create_substrate("ipu", ipu_params(c));
+  s->program(w, LayerInfo{"conv", "Conv", 0, 0}, {1, 0});
+  MatrixRM y(x.rows(), w.rows());
+  s->multiply(x, y, {0, 36});
+  std::map<std::string, double> counters;
+  s->add_counters(counters);
+  const IpuPlan plan = plan_matmul(4 * 36, 25, 6, c, "conv");
+  EXPECT_EQ(counters["max_tile_bytes"], static_cast<double>(plan.max_tile_bytes));
+  EXPECT_EQ(counters["tiles_used"], static_cast<double>(plan.tiles_used()));
+  EXPECT_DOUBLE_EQ(counters["plan_cycles"], 2 * plan.cycles());  // 8 images = 2 runs of 4
 }
