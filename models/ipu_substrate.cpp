@@ -100,6 +100,59 @@ IpuPlan evaluate_plan(std::int64_t rows, std::int64_t inputs, std::int64_t outpu
   return p;
 }
 
+namespace {
+struct Slice {
+  std::uint64_t rows, inputs, outputs;
+};
+// The slice sizes of tile `tile` (ceil slices; the last of each split takes what is left).
+Slice tile_slice(const IpuPlan& p, int tile) {
+  const std::int64_t ki = tile % p.reduction_splits, ci = (tile / p.reduction_splits) % p.column_splits, ri = tile / (p.reduction_splits * p.column_splits);
+  const auto part = [](std::int64_t extent, std::int64_t per, std::int64_t index) {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::min(per, extent - index * per)));
+  };
+  return {part(p.rows, p.rows_per_tile, ri), part(p.inputs, p.inputs_per_tile, ki), part(p.outputs, p.outputs_per_tile, ci)};
+}
+}  // namespace
+
+IpuTileWork tile_work(const IpuPlan& p, int tile, int superstep, const IpuUnitConfig& c) {
+  IpuTileWork w;
+  if (tile < 0 || tile >= p.tiles_used() || superstep >= p.supersteps) return w;
+  const Slice s = tile_slice(p, tile);
+  const std::uint64_t vb = static_cast<std::uint64_t>(value_bytes(c.precision)), pb = static_cast<std::uint64_t>(partial_bytes(c.precision));
+  const std::uint64_t workers = static_cast<std::uint64_t>(c.workers);
+  const std::uint64_t per_worker = (s.rows * s.outputs + workers - 1) / workers;
+  if (superstep == 0) {
+    const int amp = c.precision == "fp32" ? c.amp_macs_fp32 : c.amp_macs_fp16;
+    w.bytes_in = s.rows * s.inputs * vb;
+    w.compute_cycles = std::ceil(static_cast<double>(per_worker * s.inputs) * c.workers / amp);
+    w.macs = static_cast<double>(s.rows * s.outputs * s.inputs);
+  } else if (tile % p.reduction_splits == 0) {  // a reducer: pk − 1 partial slices in, one addition each per element
+    const std::uint64_t others = static_cast<std::uint64_t>(p.reduction_splits - 1);
+    w.bytes_in = s.rows * s.outputs * pb * others;
+    w.compute_cycles = static_cast<double>(per_worker * others);
+    w.macs = static_cast<double>(s.rows * s.outputs * others);
+  }
+  if (w.bytes_in > 0) w.exchange_cycles = c.exchange_latency + std::ceil(static_cast<double>(w.bytes_in) / c.exchange_bytes_per_cycle);
+  return w;
+}
+
+std::uint64_t tile_bytes(const IpuPlan& p, int tile, const IpuUnitConfig& c) {
+  if (tile < 0 || tile >= p.tiles_used()) return 0;
+  const Slice s = tile_slice(p, tile);
+  const std::uint64_t vb = static_cast<std::uint64_t>(value_bytes(c.precision)), pb = static_cast<std::uint64_t>(partial_bytes(c.precision));
+  return s.inputs * s.outputs * vb + s.rows * s.inputs * vb + s.rows * s.outputs * pb + static_cast<std::uint64_t>(std::llround(c.tile_overhead_kib * 1024));
+}
+
+const ParamTable<IpuTiming>& IpuTiming::table() {
+  static const ParamTable<IpuTiming> t = [] {
+    ParamTable<IpuTiming> p;
+    p.integer("tiles_per_process", &IpuTiming::tiles_per_process, 1, 1 << 16, "tiles",
+              "tiles one SystemC process simulates (simulation granularity only: every tile is timed on its own slice)");
+    return p;
+  }();
+  return t;
+}
+
 IpuPlan plan_matmul(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, const IpuUnitConfig& c, const std::string& layer) {
   if (rows < 1 || inputs < 1 || outputs < 1) throw Error("layer '" + layer + "' on ipu: an empty product");
   const std::int64_t tiles = c.tiles;
@@ -158,7 +211,7 @@ class IpuSubstrate final : public Substrate {
     const PlanUse& use = plan_for(std::max<std::uint64_t>(1, context.rows_per_sample));
     product(x.data(), x.outerStride(), x.rows(), true, context.first_row, use.plan,
             [&](Eigen::Index r, std::int64_t o, float v) { y(r, o) = v; });
-    use.rows.add(static_cast<std::uint64_t>(x.rows()));
+    use.add_read(static_cast<std::uint64_t>(x.rows()) / std::max<std::uint64_t>(1, context.rows_per_sample));
   }
 
   // A convolution on the feature map: each image converted to fp16 once per element (as the
@@ -197,7 +250,7 @@ class IpuSubstrate final : public Substrate {
       product(cols.data(), k_size, patches, false, context.first_row + static_cast<std::uint64_t>(i * patches), use.plan,
               [&](Eigen::Index p, std::int64_t o, float v) { yi[o * patches + p] = v + (bias.empty() ? 0.0f : bias[static_cast<std::size_t>(o)]); });
     }
-    use.rows.add(static_cast<std::uint64_t>(images * patches));
+    use.add_read(static_cast<std::uint64_t>(images));
     return true;
   }
 
@@ -206,14 +259,14 @@ class IpuSubstrate final : public Substrate {
   Eigen::Index inputs() const override { return weights_.cols(); }
 
   void add_counters(std::map<std::string, double>& out) const override {
-    // Each plan, and its cycles for the runs of `batch` samples the reads made (the functional
-    // level's estimate from the plan's formulas).
+    // Each plan, and its cycles for the runs the reads made (the functional level's estimate from
+    // the plan's formulas; the cycle level simulates the same supersteps).
     std::lock_guard<std::mutex> lock(plans_mutex_);
     for (const auto& entry : plans_) {
       const PlanUse& use = *entry.second;
-      if (use.rows.get() == 0 && entry.first != 1) continue;
-      const std::uint64_t samples = use.rows.get() / entry.first;
-      const double runs = static_cast<double>((samples + static_cast<std::uint64_t>(c_.batch) - 1) / static_cast<std::uint64_t>(c_.batch));
+      if (use.samples.get() == 0 && entry.first != 1) continue;
+      const std::uint64_t batch = static_cast<std::uint64_t>(c_.batch);
+      const double runs = static_cast<double>((use.samples.get() + batch - 1) / batch);
       out["tiles_used"] = std::max(out["tiles_used"], static_cast<double>(use.plan.tiles_used()));
       out["max_tile_bytes"] = std::max(out["max_tile_bytes"], static_cast<double>(use.plan.max_tile_bytes));
       out["plan_cycles"] += use.plan.cycles() * runs;
@@ -330,9 +383,12 @@ class IpuSubstrate final : public Substrate {
     }
   }
 
+  // A plan and the samples read with it since programming: they make ceil(samples / batch) runs
+  // of the compiled program (the cycle level batches a pass's reads the same way).
   struct PlanUse {
     IpuPlan plan;
-    Counter rows;  // rows read with this plan
+    Counter samples;
+    void add_read(std::uint64_t n) const { samples.add(n); }
   };
 
   // The plan for `batch` samples of `rows_per_sample` rows each (made once per value; reads of
@@ -370,8 +426,11 @@ SubstrateKind ipu_kind() {
   SubstrateKind k = typed_kind("ipu",
                                "A Graphcore-style IPU: each layer planned over the tiles (row, column and reduction splits within every tile's "
                                "memory; the out-of-memory error names the tile and bytes) and computed in fp32 or fp16 with fp32 or fp16 "
-                               "partials, fp16 conversions to nearest or stochastic (functional level; no cycle model yet).",
+                               "partials, fp16 conversions to nearest or stochastic; the cycle level runs the plans' bulk-synchronous supersteps "
+                               "(sync, exchange, compute) with the tiles as SystemC processes.",
                                IpuUnitConfig::table(), IpuUnitConfig{}, [](const IpuUnitConfig& c) { return std::make_unique<IpuSubstrate>(c); });
+  k.capabilities.cycle_model = true;
+  k.timing = IpuTiming::table().specs();
   return k;
 }
 

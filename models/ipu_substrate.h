@@ -60,6 +60,29 @@ IpuPlan evaluate_plan(std::int64_t rows, std::int64_t inputs, std::int64_t outpu
 // faultline::Error naming `layer`, the tile, the bytes needed and available when none fits.
 IpuPlan plan_matmul(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, const IpuUnitConfig& config, const std::string& layer);
 
+// What one tile does in one superstep of a plan (tile t = (row slice · column splits + column
+// slice) · reduction splits + reduction slice; the edge slices are smaller). Superstep 0 receives
+// the tile's input slice and multiplies; superstep 1 (plans with a reduction split) sends every
+// partial slice to the tile of reduction slice 0, which receives pk − 1 of them and adds them.
+struct IpuTileWork {
+  std::uint64_t bytes_in = 0;   // received in the exchange phase
+  double exchange_cycles = 0;   // latency + bytes_in over the bandwidth (0 when nothing arrives)
+  double compute_cycles = 0;    // the slice's MACs (or additions) spread over the workers at the AMP rate
+  double macs = 0;              // multiply-accumulates (superstep 0) or additions (superstep 1)
+};
+IpuTileWork tile_work(const IpuPlan& plan, int tile, int superstep, const IpuUnitConfig& config);
+// The bytes tile `tile` holds for this layer while it runs: its weights, inputs, partials and the
+// code and vertex state (the plan's max_tile_bytes for the largest slice).
+std::uint64_t tile_bytes(const IpuPlan& plan, int tile, const IpuUnitConfig& config);
+
+// The cycle level's own parameter (a unit's `timing:` section): how many tiles one SystemC process
+// simulates. A simulation granularity, not a hardware fact: each tile is still timed on its own
+// slice, and a phase lasts as long as its slowest tile.
+struct IpuTiming {
+  int tiles_per_process = 64;
+  static const ParamTable<IpuTiming>& table();
+};
+
 // The bytes of one element of weights/inputs and of partial sums for a precision.
 int value_bytes(const std::string& precision);
 int partial_bytes(const std::string& precision);

@@ -141,6 +141,7 @@ void TimedSubstrate::multiply(const Eigen::Ref<const models::MatrixRM>& x, Eigen
   Operation op = operation(Operation::Type::Multiply);
   op.first_row = context.first_row;
   op.vectors = x.rows();
+  op.rows_per_sample = context.rows_per_sample;
   sim_.record(std::move(op));
 }
 
@@ -150,6 +151,7 @@ bool TimedSubstrate::convolve(const models::ConvShape& shape, const float* x, st
   Operation op = operation(Operation::Type::Multiply);
   op.first_row = context.first_row;
   op.vectors = images;
+  op.rows_per_sample = static_cast<std::uint64_t>(shape.patches());
   op.convolution = true;
   op.shape = shape;
   sim_.record(std::move(op));
@@ -232,6 +234,14 @@ void CycleSimulation::run_pending() {
     };
     return key(a) < key(b);
   });
+  // Mark each block's last read, for units that batch reads across calls (sim/ipu_cycle.cpp).
+  for (std::size_t i = ops.size(); i-- > 0;) {
+    const Operation& o = ops[i];
+    if (o.type != Operation::Type::Multiply) continue;
+    const bool last = i + 1 == ops.size() || ops[i + 1].type != Operation::Type::Multiply || ops[i + 1].unit != o.unit ||
+                      ops[i + 1].layer != o.layer || ops[i + 1].part != o.part;
+    ops[i].last_of_block = last;
+  }
   impl_->driver->queue = &ops;
   impl_->driver->work.notify(sc_core::SC_ZERO_TIME);
   try {

@@ -20,6 +20,8 @@ struct Operation {
   std::uint64_t seed = 0, trial = 0;   // Program: models::ProgramContext
   std::uint64_t first_row = 0;         // Multiply: global index of the first input vector
   std::int64_t vectors = 0;            // Multiply: input vectors (rows of X)
+  std::uint64_t rows_per_sample = 1;   // Multiply: models::MultiplyContext::rows_per_sample
+  bool last_of_block = false;          // Multiply: the last read of this (unit, layer, part) in this run_pending()
   std::int64_t inputs = 0, outputs = 0;
   // Program: what the behavioural model reported for this programming (write attempts include
   // the write-verify repeats; cells as the model counts them).
