@@ -19,7 +19,9 @@ int cmd_train(const std::vector<std::string>& args) {
   po::options_description options("train options");
   add_common(options, &o.threads);
   options.add_options()
-      ("arch", po::value(&o.arch)->default_value(o.arch), "architecture to build and train: mlp (784-256-256-256-10) or lenet5")
+      ("arch", po::value(&o.arch)->default_value(o.arch),
+       "architecture to build and train: mlp (784-w-w-w-10), lenet5, butterfly_mlp or monarch_mlp (784-w, two butterfly / Monarch layers w -> w, w-10)")
+      ("width", po::value(&o.width)->default_value(o.width), "hidden width w of mlp, butterfly_mlp and monarch_mlp (a power of two for butterfly)")
       ("model", po::value(&model), "fine-tune this ONNX classifier instead (its first output the logits; every operator on the path needs a backward pass)")
       ("epochs", po::value(&o.epochs)->default_value(o.epochs), "passes over the training set")
       ("batch-size", po::value(&o.batch_size)->default_value(o.batch_size), "images per mini-batch")
@@ -43,6 +45,7 @@ int cmd_train(const std::vector<std::string>& args) {
   check_threads(o.threads);
   o.seed = seed;
   if (!model.empty() && !vm["arch"].defaulted()) throw Error("--arch, --model: choose one");
+  if (!model.empty() && !vm["width"].defaulted()) throw Error("--width, --model: --width sizes a built architecture, not an imported model");
   nn::validate(o);
   check_output_file(out, "--out");  // before the training, not after it
   if (!hw.empty() && !noise.empty()) throw Error("--hw, --noise: choose one (a description may hold both hardware units and noise sites)");
@@ -68,7 +71,7 @@ int cmd_train(const std::vector<std::string>& args) {
     train.images.resize(static_cast<std::size_t>(limit * train.image_size()));
     train.labels.resize(static_cast<std::size_t>(limit));
   }
-  nn::TrainableNetwork net = model.empty() ? nn::TrainableNetwork(o.arch, train.channels, train.height, train.width, train.classes, o.seed)
+  nn::TrainableNetwork net = model.empty() ? nn::TrainableNetwork(o.arch, train.channels, train.height, train.width, train.classes, o.seed, o.width)
                                             : nn::TrainableNetwork::from_onnx_file(model);
   const std::string what = model.empty() ? o.arch : model;
   if (!model.empty()) {

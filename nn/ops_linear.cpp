@@ -238,13 +238,20 @@ class MatMulOp final : public Op, public LinearLayer {
   explicit MatMulOp(const NodeSpec& spec) : LinearLayer(spec.name, "MatMul"), spec_(spec) {
     spec.expect_inputs(2, 2);
     const Tensor* b = spec.constant_input(1);
-    // A constant 1-D or 2-D right operand is a weight matrix; batched constant operands (rank
-    // > 2) are not a single crossbar's worth of weights and are computed exactly.
+    // A constant 1-D or 2-D right operand is a weight matrix. A constant 3-D one [G, K, N] (the
+    // block-diagonal factors of Monarch and butterfly layers, Dao et al. arXiv 2204.00595 and
+    // 1903.05895) holds G weight matrices: each is its own block, programmed on its own substrate
+    // as the groups of a grouped convolution are, so hardware sees the real small blocks. Higher
+    // ranks are computed exactly.
     if (b != nullptr && b->dtype() == DType::Float32 && (b->rank() == 1 || b->rank() == 2)) {
       const std::int64_t k = b->dim(0), n = b->rank() == 2 ? b->dim(1) : 1;
       ConstMap bm(b->f(), k, n);
       blocks_.push_back({MatrixRM(bm.transpose()), nullptr});
       b_rank_ = b->rank();
+    } else if (b != nullptr && b->dtype() == DType::Float32 && b->rank() == 3 && b->numel() > 0) {
+      const std::int64_t g = b->dim(0), k = b->dim(1), n = b->dim(2);
+      for (std::int64_t i = 0; i < g; ++i) blocks_.push_back({MatrixRM(ConstMap(b->f() + i * k * n, k, n).transpose()), nullptr});
+      b_rank_ = 3;
     }
   }
 
@@ -254,6 +261,7 @@ class MatMulOp final : public Op, public LinearLayer {
     const Tensor& a = require_float(spec_, in[0], "input A");
     const Tensor& b = require_float(spec_, in[1], "input B");
     if (a.rank() == 0 || b.rank() == 0) spec_.fail("MatMul inputs must have at least one dimension");
+    if (b_rank_ == 3) return run_block_weights(a, out, ctx);
     if (!blocks_.empty()) return run_weights(a, out, ctx);
     // General case: broadcast batched product of two run-time tensors.
     Shape as = a.shape(), bs = b.shape();
@@ -295,7 +303,9 @@ class MatMulOp final : public Op, public LinearLayer {
     if (b_vec) bs.push_back(1);
     const std::int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
     Tensor da(a.shape()), db(b.shape());
-    if (!blocks_.empty()) {
+    // Constant 3-D weights: the exact product's gradient (straight-through) through the general
+    // batched case below; the secant backward is not implemented for them.
+    if (!blocks_.empty() && b_rank_ != 3) {
       // A constant weight B (K × N or K): the rows of A are the input vectors.
       const std::int64_t rows = a.numel() / k;
       MatrixRM g = ConstMap(dy.f(), rows, n);
@@ -337,6 +347,42 @@ class MatMulOp final : public Op, public LinearLayer {
     const std::uint64_t rows_per_sample = a.rank() >= 2 && a.dim(0) > 0 ? static_cast<std::uint64_t>(rows / a.dim(0)) : 1;
     Map ym(y.f(), rows, n);
     multiply(0, ConstMap(a.f(), rows, k), ym, ctx.first_sample * rows_per_sample, nullptr, rows_per_sample);
+    out[0] = std::move(y);
+  }
+
+  // A [..., G, M, K] (or broadcast to it) times the G constant blocks [G, K, N]: block g's rows are
+  // the M rows of every batch element that reads it, in batch order. The samples are A's first
+  // dimension (rank ≥ 4) or, for a 3-D A [G, M, K] (torch.bmm's layout), its rows; a row's
+  // global index is first_sample · rows_per_sample + its index, so noise does not depend on how
+  // the samples were split.
+  void run_block_weights(const Tensor& a, std::vector<Tensor>& out, const RunContext& ctx) const {
+    const std::int64_t g = static_cast<std::int64_t>(blocks_.size()), k = blocks_[0].weights.cols(), n = blocks_[0].weights.rows();
+    Shape as = a.shape();
+    const bool a_vec = as.size() == 1;  // a vector: one row, broadcast to every block
+    if (a_vec) as.insert(as.begin(), 1);
+    const std::int64_t m = as[as.size() - 2];
+    if (as.back() != k) spec_.fail("inner dimensions differ: A " + shape_string(a.shape()) + ", B has " + std::to_string(k) + " rows");
+    const Shape abatch(as.begin(), as.end() - 2), bbatch{g};
+    const Shape batch = broadcast_shapes(spec_, abatch, bbatch);
+    Shape out_shape = batch;
+    if (!a_vec) out_shape.push_back(m);
+    out_shape.push_back(n);
+    Tensor y(out_shape);
+    const std::int64_t batches = shape_numel(batch), per_block = batches / g;
+    const std::int64_t samples = a.rank() >= 4 ? a.dim(0) : m;
+    const std::int64_t rows = per_block * m;
+    const std::uint64_t rows_per_sample = samples > 0 && rows % samples == 0 ? static_cast<std::uint64_t>(rows / samples) : 1;
+    MatrixRM x(rows, k), prod(rows, n);
+    for (std::int64_t block = 0; block < g; ++block) {
+      // Batch elements t with t % G == block read block `block` (G is the last batch dimension).
+      for (std::int64_t i = 0; i < per_block; ++i) {
+        const std::int64_t t = i * g + block;
+        const std::int64_t ia = batch_operands(t, batch, abatch, bbatch).first;
+        x.middleRows(i * m, m) = ConstMap(a.f() + ia * m * k, m, k);
+      }
+      multiply(static_cast<std::size_t>(block), x, prod, ctx.first_sample * rows_per_sample, nullptr, rows_per_sample);
+      for (std::int64_t i = 0; i < per_block; ++i) Map(y.f() + (i * g + block) * m * n, m, n) = prod.middleRows(i * m, m);
+    }
     out[0] = std::move(y);
   }
 

@@ -28,6 +28,9 @@ constexpr std::uint64_t kStreamFlip = 0x7466'0000'0000'0000ull;
 // He-uniform weights U(−√(6/fan_in), √(6/fan_in)) (He, Zhang, Ren, Sun, ICCV 2015) and zero
 // biases. Weight element k of the n-th parameter block takes uniform number (offset + k) of the
 // init stream, offsets counting every weight and bias in layer order.
+const char* const kArchitectures = "mlp, lenet5, butterfly_mlp, monarch_mlp";
+bool known_architecture(const std::string& arch) { return arch == "mlp" || arch == "lenet5" || arch == "butterfly_mlp" || arch == "monarch_mlp"; }
+
 class ArchitectureBuilder {
  public:
   ArchitectureBuilder(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width, std::uint64_t seed)
@@ -81,6 +84,61 @@ class ArchitectureBuilder {
     current_ = output;
     c_ = out;
   }
+  // A butterfly layer n → n (Dao, Gu, Eichhorn, Rudra, Ré, arXiv 1903.05895): B = B_n ··· B_4 · B_2,
+  // factor B_k block-diagonal with n/k blocks [[D1, D2], [D3, D4]] (D diagonal, k/2 × k/2), i.e.
+  // n/2 independent 2 × 2 matrices pairing elements j and j + k/2 of each block of k. As standard
+  // operators, per stage (k = 2, 4, ..., n): Reshape [N, n/k, 2, k/2], Transpose to
+  // [N, n/k, k/2, 2], Reshape [N, n/2, 1, 2], MatMul with the constant [n/2, 2, 2], and back; then
+  // the bias. 2·n·log2(n) weights. Factors start variance-preserving (U(±√(3/2)): fan-in 2, no
+  // nonlinearity between stages), the last stage with He's gain √2 for the ReLU after it.
+  void butterfly() {
+    const std::string name = "bfly" + std::to_string(++structured_);
+    const std::int64_t n = c_;
+    if (n < 2 || (n & (n - 1)) != 0) throw Error("arch: butterfly layers need a power-of-two width, got " + std::to_string(n));
+    int stages = 0;
+    for (std::int64_t k = 2; k <= n; k *= 2) ++stages;
+    int stage = 0;
+    for (std::int64_t k = 2; k <= n; k *= 2) {
+      const std::string st = name + ".s" + std::to_string(++stage);
+      reshape(st + ".split", {-1, n / k, 2, k / 2});
+      transpose(st + ".pair", {0, 1, 3, 2});
+      reshape(st + ".rows", {-1, n / 2, 1, 2});
+      Tensor w({n / 2, 2, 2});
+      init_uniform(w, std::sqrt((stage == stages ? 6.0f : 3.0f) / 2.0f));
+      matmul(st, w);
+      reshape(st + ".unrows", {-1, n / k, k / 2, 2});
+      transpose(st + ".unpair", {0, 1, 3, 2});
+      reshape(st + ".join", {-1, n});
+    }
+    bias(name, n);
+  }
+  // A Monarch layer n → n (Dao et al., arXiv 2204.00595): M = P L Pᵀ R with R block-diagonal (b1
+  // blocks of b2 × b2), L block-diagonal (b2 blocks of b1 × b1), P the [b1, b2] → [b2, b1]
+  // transposition, n = b1·b2 with b1 the largest divisor of n not above √n; computed as Reshape
+  // [N, b1, 1, b2], MatMul with R [b1, b2, b2], Reshape/Transpose to [N, b2, 1, b1], MatMul with
+  // L [b2, b1, b1], and back; then the bias. n·(b1 + b2) weights (2n√n for square n). R starts
+  // variance-preserving (U(±√(3/b2))), L with He's gain (U(±√(6/b1))).
+  void monarch() {
+    const std::string name = "monarch" + std::to_string(++structured_);
+    const std::int64_t n = c_;
+    std::int64_t b1 = 1;
+    for (std::int64_t d = 1; d * d <= n; ++d)
+      if (n % d == 0) b1 = d;
+    const std::int64_t b2 = n / b1;
+    reshape(name + ".split", {-1, b1, 1, b2});
+    Tensor r({b1, b2, b2}), l({b2, b1, b1});
+    init_uniform(r, std::sqrt(3.0f / static_cast<float>(b2)));
+    matmul(name + ".r", r);
+    reshape(name + ".flat", {-1, b1, b2});
+    transpose(name + ".permute", {0, 2, 1});
+    reshape(name + ".rows", {-1, b2, 1, b1});
+    init_uniform(l, std::sqrt(6.0f / static_cast<float>(b1)));
+    matmul(name + ".l", l);
+    reshape(name + ".unflat", {-1, b2, b1});
+    transpose(name + ".unpermute", {0, 2, 1});
+    reshape(name + ".join", {-1, n});
+    bias(name, n);
+  }
   std::string finish(int classes) {
     builder_.add_output("logits", {-1, classes});
     return builder_.serialize();
@@ -96,6 +154,31 @@ class ArchitectureBuilder {
     for (std::int64_t k = 0; k < w.numel(); ++k) w.f()[k] = (2.0f * rng_.uniform(static_cast<std::uint64_t>(offset_ + k)) - 1.0f) * bound;
     offset_ += w.numel();
   }
+  void init_uniform(Tensor& w, float bound) {
+    for (std::int64_t k = 0; k < w.numel(); ++k) w.f()[k] = (2.0f * rng_.uniform(static_cast<std::uint64_t>(offset_ + k)) - 1.0f) * bound;
+    offset_ += w.numel();
+  }
+  void reshape(const std::string& name, std::vector<std::int64_t> shape) {
+    const std::int64_t dims = static_cast<std::int64_t>(shape.size());
+    builder_.add_initializer(name + ".shape", Tensor::ints({dims}, std::move(shape)));
+    builder_.add_node("Reshape", name, {current_, name + ".shape"}, {name});
+    current_ = name;
+  }
+  void transpose(const std::string& name, std::vector<std::int64_t> perm) {
+    builder_.add_node("Transpose", name, {current_}, {name}, {{"perm", ints_attribute(std::move(perm))}});
+    current_ = name;
+  }
+  void matmul(const std::string& name, const Tensor& w) {
+    builder_.add_initializer(name + ".weight", w);
+    builder_.add_node("MatMul", name, {current_, name + ".weight"}, {name});
+    current_ = name;
+  }
+  void bias(const std::string& name, std::int64_t n) {
+    builder_.add_initializer(name + ".bias", Tensor({n}));
+    offset_ += n;
+    builder_.add_node("Add", name + ".add", {current_, name + ".bias"}, {name + ".add"});
+    current_ = name + ".add";
+  }
   void check() const {
     if (h_ < 1 || w_ < 1) throw Error("architecture '" + arch_ + "' does not fit the images");
   }
@@ -106,17 +189,30 @@ class ArchitectureBuilder {
   models::CounterRng rng_;
   std::string current_ = "input";
   std::int64_t offset_ = 0;
-  int conv_ = 0, relu_ = 0, pool_ = 0, fc_ = 0;
+  int conv_ = 0, relu_ = 0, pool_ = 0, fc_ = 0, structured_ = 0;
 };
 
 std::string build_architecture(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width, int classes,
-                               std::uint64_t seed) {
+                               std::uint64_t seed, std::int64_t hidden) {
   ArchitectureBuilder b(arch, channels, height, width, seed);
+  if (hidden < 2 || hidden > 65536) throw Error("width: must be between 2 and 65536, got " + std::to_string(hidden));
   if (arch == "mlp") {
     // The Walking Noise "SFC" shape: 3 hidden layers of 256 (Borras, Klein, Fröning, arXiv 2212.10430).
     b.flatten();
     for (int h = 0; h < 3; ++h) {
-      b.dense(256);
+      b.dense(hidden);
+      b.relu();
+    }
+    b.dense(classes, true);
+  } else if (arch == "butterfly_mlp" || arch == "monarch_mlp") {
+    // The same MLP with its two hidden n × n layers structured (the seed study's replacement of
+    // dense layers, Shekofteh, Alles, Fröning, arXiv 2309.08946); the input and output layers stay dense.
+    b.flatten();
+    b.dense(hidden);
+    b.relu();
+    for (int h = 0; h < 2; ++h) {
+      if (arch == "butterfly_mlp") b.butterfly();
+      else b.monarch();
       b.relu();
     }
     b.dense(classes, true);
@@ -136,7 +232,7 @@ std::string build_architecture(const std::string& arch, std::int64_t channels, s
     b.relu();
     b.dense(classes, true);
   } else {
-    throw Error("arch: unknown architecture '" + arch + "' (mlp, lenet5)");
+    throw Error("arch: unknown architecture '" + arch + "' (" + kArchitectures + ")");
   }
   return b.finish(classes);
 }
@@ -253,7 +349,8 @@ struct TrainableNetwork::Impl {
 
 void validate(const TrainOptions& o) {
   // Each message starts with the TrainOptions field it is about.
-  if (o.arch != "mlp" && o.arch != "lenet5") throw Error("arch: unknown architecture '" + o.arch + "' (mlp, lenet5)");
+  if (!known_architecture(o.arch)) throw Error("arch: unknown architecture '" + o.arch + "' (" + kArchitectures + ")");
+  if (o.width < 2 || o.width > 65536) throw Error("width: must be between 2 and 65536, got " + std::to_string(o.width));
   if (o.epochs < 1 || o.epochs > 100000) throw Error("epochs: must be between 1 and 100000, got " + std::to_string(o.epochs));
   if (o.batch_size < 1 || o.batch_size > 65536) throw Error("batch_size: must be between 1 and 65536, got " + std::to_string(o.batch_size));
   if (o.optimizer != "adam" && o.optimizer != "sgd") throw Error("optimizer: unknown optimizer '" + o.optimizer + "' (adam, sgd)");
@@ -268,10 +365,10 @@ void validate(const TrainOptions& o) {
 TrainableNetwork::TrainableNetwork() : impl_(std::make_unique<Impl>()) {}
 
 TrainableNetwork::TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width, int classes,
-                                   std::uint64_t seed)
+                                   std::uint64_t seed, std::int64_t hidden_width)
     : impl_(std::make_unique<Impl>()) {
   impl_->arch = arch;
-  impl_->load(build_architecture(arch, channels, height, width, classes, seed), arch);
+  impl_->load(build_architecture(arch, channels, height, width, classes, seed, hidden_width), arch);
 }
 
 TrainableNetwork TrainableNetwork::from_onnx(const std::string& bytes, const std::string& source) {
@@ -309,7 +406,7 @@ std::vector<EpochReport> TrainableNetwork::train(const Dataset& data, const Trai
                                                  const std::function<void(std::int64_t, std::int64_t)>& on_progress,
                                                  const std::function<void(const EpochReport&)>& on_epoch) {
   TrainOptions checked = options;
-  if (checked.arch != "mlp" && checked.arch != "lenet5") checked.arch = "mlp";  // (the architecture is the model's)
+  if (!known_architecture(checked.arch)) checked.arch = "mlp";  // (the architecture is the model's)
   validate(checked);
   Impl& m = *impl_;
   Graph& graph = *m.graph;

@@ -22,7 +22,10 @@
 namespace faultline::nn {
 
 struct TrainOptions {
-  std::string arch = "lenet5";      // for the built-in architectures: "mlp" (784-256-256-256-10) or "lenet5"
+  // For the built-in architectures: "mlp" (784-w-w-w-10), "lenet5", "butterfly_mlp" and
+  // "monarch_mlp" (784-w, two butterfly or Monarch hidden layers w → w, w-10); w = width.
+  std::string arch = "lenet5";
+  std::int64_t width = 256;
   int epochs = 10;
   int batch_size = 64;
   std::string optimizer = "adam";   // "adam" or "sgd" (with momentum)
@@ -58,10 +61,10 @@ void validate(const TrainOptions& options);
 
 class TrainableNetwork {
  public:
-  // Builds `arch` ("mlp" or "lenet5") for images of the given shape as an ONNX graph with seeded
-  // He-uniform initialisation.
+  // Builds `arch` (TrainOptions::arch; hidden layers of `hidden_width`) for images of the given
+  // shape as an ONNX graph with seeded He-uniform initialisation.
   TrainableNetwork(const std::string& arch, std::int64_t channels, std::int64_t height, std::int64_t width, int classes,
-                   std::uint64_t seed);
+                   std::uint64_t seed, std::int64_t hidden_width = 256);
   // An imported classifier (its first output are the logits) to fine-tune; `source` names it in
   // messages. Throws faultline::Error when it has no trainable parameters.
   static TrainableNetwork from_onnx(const std::string& bytes, const std::string& source);
