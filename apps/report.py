@@ -152,6 +152,20 @@ def load(path):
     if isinstance(data, dict) and data.get("kind") in ("walking_noise", "grid") and "rows" in data:
         schema.sweep(data)
         return data["kind"], data
+    if isinstance(data, dict) and data.get("kind") == "ipu_plan":
+        for k, u in enumerate(schema.items(data, "units", "", nonempty=True)):
+            w = f"units[{k}]"
+            schema.get(u, "unit", w, "str")
+            tiles = schema.get(u, "tiles", w, "int")
+            schema.get(u, "capacity", w, "int")
+            for field in ("resident", "transient"):
+                values = schema.items(u, field, w)
+                if len(values) != tiles or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+                    fail(f"{path}: field '{w}.{field}' must hold {tiles} byte counts")
+        for k, l in enumerate(schema.items(data, "layers", "", nonempty=True)):
+            schema.get(l, "layer", f"layers[{k}]", "str")
+            schema.get(l, "tiles_used", f"layers[{k}]", "int")
+        return "ipu_plan", data
     if isinstance(data, dict) and "strategy" in data and "layers" in data:
         schema.get(data, "strategy", "", "str")
         for k, layer in enumerate(schema.items(data, "layers", "", nonempty=True)):
@@ -168,7 +182,7 @@ def load(path):
         for k, r in enumerate(results):
             schema.evaluation(r, f"[{k}]" if isinstance(data, list) else "")
         return "eval", results
-    fail(f"{path}: not a faultline result (expected `faultline sweep` PREFIX.json, `faultline eval --out` JSON or `faultline tune` tune.json)")
+    fail(f"{path}: not a faultline result (expected `faultline sweep` PREFIX.json, `faultline eval --out` JSON, `faultline tune` tune.json or `faultline ipu plan --out` JSON)")
 
 
 def atomic_target(path):
@@ -344,6 +358,34 @@ class Report:
     def tune(self, path, d):
         self.tunes.append((path, d))
 
+    def ipu_plan(self, path, d):
+        """`faultline ipu plan --out`: per unit, every tile's memory -- the weights, code and vertex
+        state resident for the whole model, and the largest inputs + partials of one layer -- against
+        the tile's capacity; and the layers' plans."""
+        self.lines += [f"## IPU plan: {d.get('model', path)} on {d.get('hardware', '?')}", ""]
+        for u in d["units"]:
+            tiles = list(range(u["tiles"]))
+            resident = [b / 1024 for b in u["resident"]]
+            transient = [b / 1024 for b in u["transient"]]
+            fig, ax = self.plt.subplots(figsize=(8, 3))
+            ax.fill_between(tiles, 0, resident, step="mid", label="weights, code, vertex state (resident)", color="#4477aa")
+            ax.fill_between(tiles, resident, [r + t for r, t in zip(resident, transient)], step="mid", label="inputs + partials (largest layer)", color="#ee7733")
+            ax.axhline(u["capacity"] / 1024, color="black", linewidth=1, linestyle="--", label="tile memory")
+            ax.set_xlabel("tile")
+            ax.set_ylabel("KiB")
+            ax.set_xlim(0, max(1, u["tiles"] - 1))
+            ax.legend(fontsize=7, loc="upper right")
+            ax.set_title(f"unit {u['unit']}: {'fits' if u['fits'] else 'does NOT fit'} (fullest tile {u['fullest_tile']}: "
+                         f"{u['fullest_bytes'] / 1024:.1f} of {u['capacity'] / 1024:.0f} KiB)", fontsize=9)
+            self.save(fig, f"ipu_memory_{u['unit']}", f"Tile memory of unit {u['unit']} with the whole model resident ({os.path.basename(path)})")
+        self.lines += ["| layer | unit | groups x rows x in -> out | splits g/r/c/k | tiles | max KiB | exchange B | supersteps | cycles |",
+                       "|---|---|---|---|---|---|---|---|---|"]
+        for l in d["layers"]:
+            g, r, c, k = l["splits"]
+            self.lines.append(f"| {l['layer']} | {l['unit']} | {l['groups']} x {l['rows']} x {l['inputs']} -> {l['outputs']} | {g}/{r}/{c}/{k} | "
+                              f"{l['tiles_used']} | {l['max_tile_bytes'] / 1024:.1f} | {l['exchange_bytes']} | {l['supersteps']} | {l['cycles']:.0f} |")
+        self.lines += [""] + [f"- {v}" for v in d.get("verdicts", [])] + [""]
+
     def tunings(self):
         """VTA schedule tuning (`faultline tune` tune.json files): per layer, the best cycles found
         so far against the trials, one line per file (strategy and seed); and for every file that
@@ -449,7 +491,7 @@ def main(argv):
     report = Report(out)
     for path, kind, data in loaded:
         try:
-            {"walking_noise": report.walking, "grid": report.grid, "eval": report.evaluations, "tune": report.tune}[kind](path, data)
+            {"walking_noise": report.walking, "grid": report.grid, "eval": report.evaluations, "tune": report.tune, "ipu_plan": report.ipu_plan}[kind](path, data)
         except (KeyError, IndexError, TypeError, ValueError) as e:
             fail(f"{path}: missing or malformed field ({type(e).__name__}: {e})")
     try:

@@ -59,88 +59,103 @@ std::vector<std::int64_t> splits(std::int64_t extent, std::int64_t limit) {
 
 }  // namespace
 
-IpuPlan evaluate_plan(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, std::int64_t pr, std::int64_t pc, std::int64_t pk, const IpuUnitConfig& c) {
-  IpuPlan p;
-  p.rows = rows, p.inputs = inputs, p.outputs = outputs;
-  p.row_splits = static_cast<int>(pr), p.column_splits = static_cast<int>(pc), p.reduction_splits = static_cast<int>(pk);
-  p.rows_per_tile = ceil_div(rows, pr);
-  p.inputs_per_tile = ceil_div(inputs, pk);
-  p.outputs_per_tile = ceil_div(outputs, pc);
-  const std::uint64_t vb = static_cast<std::uint64_t>(value_bytes(c.precision)), pb = static_cast<std::uint64_t>(partial_bytes(c.precision));
-  const auto r = static_cast<std::uint64_t>(p.rows_per_tile), i = static_cast<std::uint64_t>(p.inputs_per_tile), o = static_cast<std::uint64_t>(p.outputs_per_tile);
-  p.weight_bytes = i * o * vb;
-  p.input_bytes = r * i * vb;
-  p.partial_bytes = r * o * pb;
-  p.overhead_bytes = static_cast<std::uint64_t>(std::llround(c.tile_overhead_kib * 1024));
-  p.max_tile_bytes = p.weight_bytes + p.input_bytes + p.partial_bytes + p.overhead_bytes;
-  // Mean over used tiles: the slices' total sizes spread over them.
-  const double total = static_cast<double>(rows) * static_cast<double>(inputs) * static_cast<double>(pc) * static_cast<double>(vb) +  // inputs, once per column split
-                       static_cast<double>(inputs) * static_cast<double>(outputs) * static_cast<double>(pr) * static_cast<double>(vb) +  // weights, once per row split
-                       static_cast<double>(rows) * static_cast<double>(outputs) * static_cast<double>(pk) * static_cast<double>(pb);
-  p.mean_tile_bytes = total / static_cast<double>(p.tiles_used()) + static_cast<double>(p.overhead_bytes);
-  // Superstep 1: sync, inputs exchanged to their tiles, every tile's MACs (its output elements
-  // shared by the workers, each worker's products at the AMP rate per worker).
-  const int amp = c.precision == "fp32" ? c.amp_macs_fp32 : c.amp_macs_fp16;
-  const std::uint64_t elements = r * o;
-  const std::uint64_t per_worker = (elements + static_cast<std::uint64_t>(c.workers) - 1) / static_cast<std::uint64_t>(c.workers);
-  p.sync_cycles = c.sync_cycles;
-  p.exchange_cycles = c.exchange_latency + std::ceil(static_cast<double>(p.input_bytes) / c.exchange_bytes_per_cycle);
-  p.compute_cycles = std::ceil(static_cast<double>(per_worker * i) * c.workers / amp);
-  p.exchange_bytes = static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(inputs) * static_cast<std::uint64_t>(pc) * vb;
-  p.supersteps = 1;
-  if (pk > 1) {
-    // Superstep 2: the partials of each output slice go to one reducer tile, which adds pk of them
-    // per element (one addition per element per partial, spread over the workers).
-    p.supersteps = 2;
-    p.sync_cycles += c.sync_cycles;
-    p.exchange_cycles += c.exchange_latency + std::ceil(static_cast<double>(p.partial_bytes * static_cast<std::uint64_t>(pk - 1)) / c.exchange_bytes_per_cycle);
-    p.compute_cycles += static_cast<double>(per_worker * static_cast<std::uint64_t>(pk - 1));
-    p.exchange_bytes += static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(outputs) * static_cast<std::uint64_t>(pk - 1) * pb;
-  }
-  return p;
-}
-
 namespace {
 struct Slice {
-  std::uint64_t rows, inputs, outputs;
+  std::uint64_t groups, rows, inputs, outputs;
 };
 // The slice sizes of tile `tile` (ceil slices; the last of each split takes what is left).
-Slice tile_slice(const IpuPlan& p, int tile) {
-  const std::int64_t ki = tile % p.reduction_splits, ci = (tile / p.reduction_splits) % p.column_splits, ri = tile / (p.reduction_splits * p.column_splits);
+Slice tile_slice(const IpuPlan& p, std::int64_t tile) {
+  const std::int64_t ki = tile % p.reduction_splits, ci = (tile / p.reduction_splits) % p.column_splits,
+                     ri = (tile / (p.reduction_splits * p.column_splits)) % p.row_splits,
+                     gi = tile / (static_cast<std::int64_t>(p.reduction_splits) * p.column_splits * p.row_splits);
   const auto part = [](std::int64_t extent, std::int64_t per, std::int64_t index) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::min(per, extent - index * per)));
   };
-  return {part(p.rows, p.rows_per_tile, ri), part(p.inputs, p.inputs_per_tile, ki), part(p.outputs, p.outputs_per_tile, ci)};
+  return {part(p.groups, p.groups_per_tile, gi), part(p.rows, p.rows_per_tile, ri), part(p.inputs, p.inputs_per_tile, ki),
+          part(p.outputs, p.outputs_per_tile, ci)};
 }
-}  // namespace
 
-IpuTileWork tile_work(const IpuPlan& p, int tile, int superstep, const IpuUnitConfig& c) {
+struct TileBytes {
+  std::uint64_t weights, inputs, partials, overhead;
+  std::uint64_t total() const { return weights + inputs + partials + overhead; }
+};
+TileBytes slice_bytes(const Slice& s, const IpuUnitConfig& c) {
+  const std::uint64_t vb = static_cast<std::uint64_t>(value_bytes(c.precision)), pb = static_cast<std::uint64_t>(partial_bytes(c.precision));
+  return {s.groups * s.inputs * s.outputs * vb, s.groups * s.rows * s.inputs * vb, s.groups * s.rows * s.outputs * pb,
+          s.groups > 0 ? static_cast<std::uint64_t>(std::llround(c.tile_overhead_kib * 1024)) : 0};
+}
+
+// Superstep 0: the tile's input slices arrive, then its MACs (its output elements shared by the
+// workers, each worker's products at the AMP rate per worker). Superstep 1 (a reduction split):
+// each tile of reduction slice 0 receives the pk − 1 other partial slices of its outputs and adds
+// them (one addition per element per partial, spread over the workers).
+IpuTileWork slice_work(const Slice& s, bool reducer, int superstep, std::int64_t reduction_splits, const IpuUnitConfig& c) {
   IpuTileWork w;
-  if (tile < 0 || tile >= p.tiles_used() || superstep >= p.supersteps) return w;
-  const Slice s = tile_slice(p, tile);
   const std::uint64_t vb = static_cast<std::uint64_t>(value_bytes(c.precision)), pb = static_cast<std::uint64_t>(partial_bytes(c.precision));
   const std::uint64_t workers = static_cast<std::uint64_t>(c.workers);
-  const std::uint64_t per_worker = (s.rows * s.outputs + workers - 1) / workers;
+  const std::uint64_t elements = s.groups * s.rows * s.outputs, per_worker = (elements + workers - 1) / workers;
   if (superstep == 0) {
     const int amp = c.precision == "fp32" ? c.amp_macs_fp32 : c.amp_macs_fp16;
-    w.bytes_in = s.rows * s.inputs * vb;
+    w.bytes_in = s.groups * s.rows * s.inputs * vb;
     w.compute_cycles = std::ceil(static_cast<double>(per_worker * s.inputs) * c.workers / amp);
-    w.macs = static_cast<double>(s.rows * s.outputs * s.inputs);
-  } else if (tile % p.reduction_splits == 0) {  // a reducer: pk − 1 partial slices in, one addition each per element
-    const std::uint64_t others = static_cast<std::uint64_t>(p.reduction_splits - 1);
-    w.bytes_in = s.rows * s.outputs * pb * others;
+    w.macs = static_cast<double>(elements * s.inputs);
+  } else if (reducer) {
+    const std::uint64_t others = static_cast<std::uint64_t>(reduction_splits - 1);
+    w.bytes_in = elements * pb * others;
     w.compute_cycles = static_cast<double>(per_worker * others);
-    w.macs = static_cast<double>(s.rows * s.outputs * others);
+    w.macs = static_cast<double>(elements * others);
   }
   if (w.bytes_in > 0) w.exchange_cycles = c.exchange_latency + std::ceil(static_cast<double>(w.bytes_in) / c.exchange_bytes_per_cycle);
   return w;
 }
+}  // namespace
+
+IpuPlan evaluate_plan(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, std::int64_t pr, std::int64_t pc, std::int64_t pk, const IpuUnitConfig& c,
+                      std::int64_t groups, std::int64_t pg) {
+  IpuPlan p;
+  p.groups = groups, p.rows = rows, p.inputs = inputs, p.outputs = outputs;
+  p.group_splits = static_cast<int>(pg), p.row_splits = static_cast<int>(pr), p.column_splits = static_cast<int>(pc), p.reduction_splits = static_cast<int>(pk);
+  p.groups_per_tile = ceil_div(groups, pg);
+  p.rows_per_tile = ceil_div(rows, pr);
+  p.inputs_per_tile = ceil_div(inputs, pk);
+  p.outputs_per_tile = ceil_div(outputs, pc);
+  // Tile 0 holds the largest slice of every split: it is the fullest and the slowest.
+  const Slice s0 = tile_slice(p, 0);
+  const TileBytes b = slice_bytes(s0, c);
+  p.weight_bytes = b.weights, p.input_bytes = b.inputs, p.partial_bytes = b.partials, p.overhead_bytes = b.overhead;
+  p.max_tile_bytes = b.total();
+  const std::uint64_t vb = static_cast<std::uint64_t>(value_bytes(c.precision)), pb = static_cast<std::uint64_t>(partial_bytes(c.precision));
+  // Mean over used tiles: the slices' total sizes spread over them.
+  const double g = static_cast<double>(groups), r = static_cast<double>(rows), i = static_cast<double>(inputs), o = static_cast<double>(outputs);
+  const double total = g * (r * i * static_cast<double>(pc) * static_cast<double>(vb) +   // inputs, once per column split
+                            i * o * static_cast<double>(pr) * static_cast<double>(vb) +   // weights, once per row split
+                            r * o * static_cast<double>(pk) * static_cast<double>(pb));   // partials, once per reduction split
+  p.mean_tile_bytes = total / static_cast<double>(p.tiles_used()) + static_cast<double>(p.overhead_bytes);
+  p.supersteps = pk > 1 ? 2 : 1;
+  for (int step = 0; step < p.supersteps; ++step) {
+    const IpuTileWork w = slice_work(s0, true, step, pk, c);
+    p.sync_cycles += c.sync_cycles;
+    p.exchange_cycles += w.exchange_cycles;
+    p.compute_cycles += w.compute_cycles;
+  }
+  p.exchange_bytes = static_cast<std::uint64_t>(g * r * i * static_cast<double>(pc)) * vb;
+  if (pk > 1) p.exchange_bytes += static_cast<std::uint64_t>(g * r * o * static_cast<double>(pk - 1)) * pb;
+  return p;
+}
+
+IpuTileWork tile_work(const IpuPlan& p, int tile, int superstep, const IpuUnitConfig& c) {
+  if (tile < 0 || tile >= p.tiles_used() || superstep >= p.supersteps) return {};
+  return slice_work(tile_slice(p, tile), tile % p.reduction_splits == 0, superstep, p.reduction_splits, c);
+}
 
 std::uint64_t tile_bytes(const IpuPlan& p, int tile, const IpuUnitConfig& c) {
   if (tile < 0 || tile >= p.tiles_used()) return 0;
-  const Slice s = tile_slice(p, tile);
-  const std::uint64_t vb = static_cast<std::uint64_t>(value_bytes(c.precision)), pb = static_cast<std::uint64_t>(partial_bytes(c.precision));
-  return s.inputs * s.outputs * vb + s.rows * s.inputs * vb + s.rows * s.outputs * pb + static_cast<std::uint64_t>(std::llround(c.tile_overhead_kib * 1024));
+  return slice_bytes(tile_slice(p, tile), c).total();
+}
+
+std::uint64_t tile_weight_bytes(const IpuPlan& p, int tile, const IpuUnitConfig& c) {
+  if (tile < 0 || tile >= p.tiles_used()) return 0;
+  return slice_bytes(tile_slice(p, tile), c).weights;
 }
 
 const ParamTable<IpuTiming>& IpuTiming::table() {
@@ -153,27 +168,28 @@ const ParamTable<IpuTiming>& IpuTiming::table() {
   return t;
 }
 
-IpuPlan plan_matmul(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, const IpuUnitConfig& c, const std::string& layer) {
-  if (rows < 1 || inputs < 1 || outputs < 1) throw Error("layer '" + layer + "' on ipu: an empty product");
+IpuPlan plan_matmul(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, const IpuUnitConfig& c, const std::string& layer, std::int64_t groups) {
+  if (rows < 1 || inputs < 1 || outputs < 1 || groups < 1) throw Error("layer '" + layer + "' on ipu: an empty product");
   const std::int64_t tiles = c.tiles;
   const std::uint64_t capacity = static_cast<std::uint64_t>(std::llround(c.tile_memory_kib * 1024));
   bool found = false;
   IpuPlan best, smallest;
   bool have_smallest = false;
-  for (std::int64_t pr : splits(rows, tiles))
-    for (std::int64_t pc : splits(outputs, tiles / pr))
-      for (std::int64_t pk : splits(inputs, tiles / (pr * pc))) {
-        const IpuPlan p = evaluate_plan(rows, inputs, outputs, pr, pc, pk, c);
-        if (!have_smallest || p.max_tile_bytes < smallest.max_tile_bytes) {
-          smallest = p;
-          have_smallest = true;
+  for (std::int64_t pg : splits(groups, tiles))
+    for (std::int64_t pr : splits(rows, tiles / pg))
+      for (std::int64_t pc : splits(outputs, tiles / (pg * pr)))
+        for (std::int64_t pk : splits(inputs, tiles / (pg * pr * pc))) {
+          const IpuPlan p = evaluate_plan(rows, inputs, outputs, pr, pc, pk, c, groups, pg);
+          if (!have_smallest || p.max_tile_bytes < smallest.max_tile_bytes) {
+            smallest = p;
+            have_smallest = true;
+          }
+          if (p.max_tile_bytes > capacity) continue;
+          if (!found || p.cycles() < best.cycles() || (p.cycles() == best.cycles() && p.tiles_used() < best.tiles_used())) {
+            best = p;
+            found = true;
+          }
         }
-        if (p.max_tile_bytes > capacity) continue;
-        if (!found || p.cycles() < best.cycles() || (p.cycles() == best.cycles() && p.tiles_used() < best.tiles_used())) {
-          best = p;
-          found = true;
-        }
-      }
   if (!found) {
     const IpuPlan& s = smallest;
     throw Error("layer '" + layer + "' on ipu: out of tile memory: even spread over " + std::to_string(s.tiles_used()) + " of " + std::to_string(tiles) +
@@ -191,7 +207,11 @@ class IpuSubstrate final : public Substrate {
   explicit IpuSubstrate(const IpuUnitConfig& c) : c_(c), fp16_(c.precision != "fp32"), fp16_partials_(c.precision == "fp16.16"), stochastic_(c.rounding == "stochastic") {}
 
   void program(const MatrixRM& w, const LayerInfo& layer, const ProgramContext& context) override {
-    name_ = layer.name + (layer.part ? " (group " + std::to_string(layer.part) + ")" : "");
+    // A layer of several blocks runs as one grouped product (IpuPlan): every block plans the
+    // whole layer, and block 0 carries its cost.
+    name_ = layer.name;
+    groups_ = std::max(1, layer.parts);
+    carries_cost_ = layer.part == 0;
     // The weights alone must fit now (a dense layer's plan); a convolution is planned again at its
     // first read, when its output positions per image are known (plan_for).
     weights_ = w;
@@ -269,6 +289,7 @@ class IpuSubstrate final : public Substrate {
       const double runs = static_cast<double>((use.samples.get() + batch - 1) / batch);
       out["tiles_used"] = std::max(out["tiles_used"], static_cast<double>(use.plan.tiles_used()));
       out["max_tile_bytes"] = std::max(out["max_tile_bytes"], static_cast<double>(use.plan.max_tile_bytes));
+      if (!carries_cost_) continue;
       out["plan_cycles"] += use.plan.cycles() * runs;
       out["exchange_bytes"] += static_cast<double>(use.plan.exchange_bytes) * runs;
     }
@@ -398,7 +419,7 @@ class IpuSubstrate final : public Substrate {
     auto it = plans_.find(rows_per_sample);
     if (it == plans_.end()) {
       auto use = std::make_unique<PlanUse>();
-      use->plan = plan_matmul(static_cast<std::int64_t>(rows_per_sample) * c_.batch, weights_.cols(), weights_.rows(), c_, name_);
+      use->plan = plan_matmul(static_cast<std::int64_t>(rows_per_sample) * c_.batch, weights_.cols(), weights_.rows(), c_, name_, groups_);
       it = plans_.emplace(rows_per_sample, std::move(use)).first;
     }
     return *it->second;
@@ -416,6 +437,8 @@ class IpuSubstrate final : public Substrate {
   IpuUnitConfig c_;
   bool fp16_, fp16_partials_, stochastic_;
   std::string name_;
+  int groups_ = 1;
+  bool carries_cost_ = true;
   MatrixRM weights_;  // as stored on the tiles (fp16 values held in floats)
   std::uint64_t seed_ = 0, read_stream_ = 0, sum_stream_ = 0;
   mutable std::mutex plans_mutex_;

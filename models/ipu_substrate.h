@@ -35,10 +35,13 @@ struct IpuUnitConfig {
 };
 
 // How one layer's product (batch rows × inputs → outputs) is spread over the tiles, and what it costs.
+// A layer of several weight blocks (a grouped convolution's groups, a batched MatMul's matrices:
+// `groups` independent products of the same shape) is planned as one grouped product, as Poplar
+// plans grouped matmuls: the groups are split over tiles first.
 struct IpuPlan {
-  std::int64_t rows = 0, inputs = 0, outputs = 0;
-  int row_splits = 1, column_splits = 1, reduction_splits = 1;
-  std::int64_t rows_per_tile = 0, inputs_per_tile = 0, outputs_per_tile = 0;  // the largest slice
+  std::int64_t groups = 1, rows = 0, inputs = 0, outputs = 0;
+  int group_splits = 1, row_splits = 1, column_splits = 1, reduction_splits = 1;
+  std::int64_t groups_per_tile = 1, rows_per_tile = 0, inputs_per_tile = 0, outputs_per_tile = 0;  // the largest slice
   std::uint64_t max_tile_bytes = 0;    // the fullest tile: weights + inputs + partials + overhead
   double mean_tile_bytes = 0;          // over the used tiles
   std::uint64_t weight_bytes = 0, input_bytes = 0, partial_bytes = 0, overhead_bytes = 0;  // of the fullest tile
@@ -46,7 +49,7 @@ struct IpuPlan {
   int supersteps = 0;                  // compute supersteps (1, or 2 with a reduction)
   double exchange_cycles = 0, compute_cycles = 0, sync_cycles = 0;
   double cycles() const { return exchange_cycles + compute_cycles + sync_cycles; }
-  int tiles_used() const { return row_splits * column_splits * reduction_splits; }
+  int tiles_used() const { return group_splits * row_splits * column_splits * reduction_splits; }
 };
 
 // The memory and cycles of splitting rows into pr, outputs into pc and inputs into pk parts (ceil
@@ -54,14 +57,17 @@ struct IpuPlan {
 // the fullest tile's input bytes over the exchange bandwidth) and the MACs (each tile's output
 // elements shared by the workers, a worker's products at amp / workers per cycle); with pk > 1 a
 // second superstep sends pk − 1 partial slices to each reducer and adds them.
-IpuPlan evaluate_plan(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, std::int64_t pr, std::int64_t pc, std::int64_t pk, const IpuUnitConfig& config);
+// (`groups` products split into pg parts: each tile holds ceil(groups / pg) of them.)
+IpuPlan evaluate_plan(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, std::int64_t pr, std::int64_t pc, std::int64_t pk, const IpuUnitConfig& config,
+                      std::int64_t groups = 1, std::int64_t pg = 1);
 
 // The plan with the fewest cycles whose every tile fits its memory (ties: fewer tiles). Throws
 // faultline::Error naming `layer`, the tile, the bytes needed and available when none fits.
-IpuPlan plan_matmul(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, const IpuUnitConfig& config, const std::string& layer);
+IpuPlan plan_matmul(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, const IpuUnitConfig& config, const std::string& layer,
+                    std::int64_t groups = 1);
 
-// What one tile does in one superstep of a plan (tile t = (row slice · column splits + column
-// slice) · reduction splits + reduction slice; the edge slices are smaller). Superstep 0 receives
+// What one tile does in one superstep of a plan (tile t = ((group slice · row splits + row slice)
+// · column splits + column slice) · reduction splits + reduction slice; the edge slices are smaller). Superstep 0 receives
 // the tile's input slice and multiplies; superstep 1 (plans with a reduction split) sends every
 // partial slice to the tile of reduction slice 0, which receives pk − 1 of them and adds them.
 struct IpuTileWork {
@@ -74,6 +80,8 @@ IpuTileWork tile_work(const IpuPlan& plan, int tile, int superstep, const IpuUni
 // The bytes tile `tile` holds for this layer while it runs: its weights, inputs, partials and the
 // code and vertex state (the plan's max_tile_bytes for the largest slice).
 std::uint64_t tile_bytes(const IpuPlan& plan, int tile, const IpuUnitConfig& config);
+// Of those, the weights only (what stays resident while other layers run).
+std::uint64_t tile_weight_bytes(const IpuPlan& plan, int tile, const IpuUnitConfig& config);
 
 // The cycle level's own parameter (a unit's `timing:` section): how many tiles one SystemC process
 // simulates. A simulation granularity, not a hardware fact: each tile is still timed on its own

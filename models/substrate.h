@@ -34,7 +34,8 @@ struct LayerInfo {
   std::string name;
   std::string op_type;
   int index = 0;
-  int part = 0;  // which weight block of the layer (the group of a grouped convolution)
+  int part = 0;   // which weight block of the layer (the group of a grouped convolution)
+  int parts = 1;  // how many blocks the layer has (all of one shape), for hardware that runs them together
   // For kinds that quantize with static ranges (KindCapabilities::calibration_images): max |x|
   // and max |x·Wᵀ| of this block's reads on the float model over the calibration images.
   bool calibrated = false;

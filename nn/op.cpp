@@ -83,6 +83,7 @@ void LinearLayer::program(const std::string& kind, const models::Params& params,
     blocks_[b].substrate = models::create_substrate(kind, params);
     if (wrap) blocks_[b].substrate = wrap(std::move(blocks_[b].substrate));
     models::LayerInfo info{name_, op_type_, index_, static_cast<int>(b)};
+    info.parts = static_cast<int>(blocks_.size());
     if (b < ranges_.size()) {
       info.calibrated = true;
       info.input_range = ranges_[b].input;

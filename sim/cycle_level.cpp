@@ -91,6 +91,7 @@ class TimedSubstrate final : public WrappedSubstrate {
     op.unit = unit_;
     op.layer = layer_.index;
     op.part = layer_.part;
+    op.parts = layer_.parts;
     op.layer_name = layer_.name;
     op.inputs = inner().inputs();
     op.outputs = inner().outputs();

@@ -67,7 +67,9 @@ class IpuSystem : public UnitSystem {
   void execute(Operation& op) override {
     // No energy model for the IPU yet: energy is reported as 0 (not estimated).
     counters.add("energy_pj", 0.0);
-    if (op.type == Operation::Type::Program) return;
+    // A layer of several blocks runs as one grouped product: block 0's reads run its supersteps,
+    // the other blocks' reads are part of them.
+    if (op.type == Operation::Type::Program || op.part != 0) return;
     const std::uint64_t rows_per_sample = std::max<std::uint64_t>(1, op.rows_per_sample);
     const std::uint64_t samples = op.convolution ? static_cast<std::uint64_t>(op.vectors) : static_cast<std::uint64_t>(op.vectors) / rows_per_sample;
     // Samples wait until a batch is full; the block's last read runs what is left as one more
@@ -82,7 +84,7 @@ class IpuSystem : public UnitSystem {
       ++runs;
       waiting = 0;
     }
-    plan_ = &plan_for(op.inputs, op.outputs, rows_per_sample, op.layer_name);
+    plan_ = &plan_for(op.inputs, op.outputs, rows_per_sample, std::max(1, op.parts), op.layer_name);
     for (std::uint64_t run = 0; run < runs; ++run) {
       for (int s = 0; s < plan_->supersteps; ++s) {
         superstep.write(s + 1);
@@ -103,7 +105,8 @@ class IpuSystem : public UnitSystem {
   double peak_macs_per_cycle(const Operation& op) const override {
     // Every tile the layer's plan uses, its AMP at full rate.
     const int amp = config_.precision == "fp32" ? config_.amp_macs_fp32 : config_.amp_macs_fp16;
-    const auto it = plans_.find(std::make_tuple(op.inputs, op.outputs, std::max<std::uint64_t>(1, op.rows_per_sample)));
+    if (op.part != 0) return 0.0;
+    const auto it = plans_.find(std::make_tuple(op.inputs, op.outputs, std::max<std::uint64_t>(1, op.rows_per_sample), std::max(1, op.parts)));
     return it == plans_.end() ? 0.0 : static_cast<double>(it->second.tiles_used()) * amp;
   }
 
@@ -138,18 +141,18 @@ class IpuSystem : public UnitSystem {
     counters.add(which == kExchange ? "exchange_cycles" : "compute_cycles", (sc_core::sc_time_stamp() - begin) / period());
   }
 
-  const IpuPlan& plan_for(std::int64_t inputs, std::int64_t outputs, std::uint64_t rows_per_sample, const std::string& layer) {
-    const auto key = std::make_tuple(inputs, outputs, rows_per_sample);
+  const IpuPlan& plan_for(std::int64_t inputs, std::int64_t outputs, std::uint64_t rows_per_sample, int groups, const std::string& layer) {
+    const auto key = std::make_tuple(inputs, outputs, rows_per_sample, groups);
     auto it = plans_.find(key);
     if (it == plans_.end())
-      it = plans_.emplace(key, models::ipu::plan_matmul(static_cast<std::int64_t>(rows_per_sample) * config_.batch, inputs, outputs, config_, layer)).first;
+      it = plans_.emplace(key, models::ipu::plan_matmul(static_cast<std::int64_t>(rows_per_sample) * config_.batch, inputs, outputs, config_, layer, groups)).first;
     return it->second;
   }
 
   IpuUnitConfig config_;
   models::ipu::IpuTiming timing_;
   std::vector<std::unique_ptr<TileGroup>> groups_;
-  std::map<std::tuple<std::int64_t, std::int64_t, std::uint64_t>, IpuPlan> plans_;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::uint64_t, int>, IpuPlan> plans_;
   std::map<std::pair<int, int>, std::uint64_t> waiting_samples_;  // per (layer, part)
 };
 

@@ -15,7 +15,7 @@ struct Operation {
   enum class Type { Program, Multiply };
   Type type = Type::Multiply;
   std::size_t unit = 0;
-  int layer = 0, part = 0;             // models::LayerInfo index and block
+  int layer = 0, part = 0, parts = 1;  // models::LayerInfo index, block and block count
   std::string layer_name;              // models::LayerInfo name (a unit's per-layer schedule is by name)
   std::uint64_t seed = 0, trial = 0;   // Program: models::ProgramContext
   std::uint64_t first_row = 0;         // Multiply: global index of the first input vector

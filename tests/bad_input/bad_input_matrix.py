@@ -355,6 +355,19 @@ case("report accuracy not a number", REPORT + [write(W("evmean.json"), good_ev.r
 case("report not a result", REPORT + [write(W("evother.json"), b'{"hello": 1}')], "evother.json", "not a faultline result")
 case("report empty sweep rows", REPORT + [write(W("evrows.json"), b'{"kind": "grid", "rows": [], "settings": {"data": "d", "hw": "h", "trials": 1, "seed": 1, "axes": []}}')], "evrows.json", "rows")
 case("report input missing", REPORT + [W("absent.json")], "absent.json")
+# `faultline ipu plan` and its JSON (issue 16).
+case("ipu plan out of tile memory", ["ipu", "plan", "--model", model, "--hw", "ipu_small", "--set", "units.ipu.tile_memory_kib=1"],
+     "ipu_small", "layer 'fc'", "out of tile memory", "bytes")
+case("eval on ipu out of tile memory", EV("--hw", "ipu_small", "--set", "units.ipu.tile_memory_kib=1"), "layer 'fc'", "out of tile memory")
+case("ipu unknown action", ["ipu", "draw", "--model", model], "unknown action", "draw")
+case("ipu plan without ipu units", ["ipu", "plan", "--model", model, "--hw", "ideal"], "no layer", "ipu")
+plan_json = W("plan.json")
+ok = subprocess.run([faultline, "ipu", "plan", "--model", model, "--hw", "ipu_small", "--out", plan_json], capture_output=True)
+if ok.returncode != 0:
+    sys.exit(f"FAIL: the valid ipu plan that the report case starts from failed: {ok.stderr.decode(errors='replace')}")
+good_plan = read(plan_json)
+case("report ipu plan with a short memory map", REPORT + [write(W("planshort.json"), good_plan.replace(b'"resident":[', b'"resident":[1,', 1))],
+     "planshort.json", "resident")
 case("report input is a folder", REPORT + [W("folder")], "folder", "is a folder")
 case("report out is a file", ["report", "--out", hw, ev], "hw.yaml", "not a folder")
 os.makedirs(W("rep2", "report.md"))

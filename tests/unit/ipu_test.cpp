@@ -232,3 +232,25 @@ TEST(IpuPlan, ConvolutionsArePlannedForTheirOutputPositions) {
   EXPECT_EQ(counters["tiles_used"], static_cast<double>(plan.tiles_used()));
   EXPECT_DOUBLE_EQ(counters["plan_cycles"], 2 * plan.cycles());  // 8 images = 2 runs of 4
 }
+
+// A grouped product (a batched MatMul's 4 matrices of 2 x 2, 2 rows each) split over 2 tiles by
+// group: each tile holds 2 groups -- 2 x (2 x 2) fp16 weights (16 B), 2 x (2 x 2) fp16 inputs
+// (16 B), 2 x (2 x 2) fp32 partials (32 B); 8 outputs over 2 workers = 4 each, x 2 inputs at
+// 4 / 2 MACs per cycle = 4 cycles; exchange 10 + 16 / 2 = 18; one sync of 5.
+TEST(IpuPlan, GroupedProductsSplitTheirGroupsOverTiles) {
+  const IpuPlan p = evaluate_plan(2, 2, 2, 1, 1, 1, tiny(), 4, 2);
+  EXPECT_EQ(p.tiles_used(), 2);
+  EXPECT_EQ(p.groups_per_tile, 2);
+  EXPECT_EQ(p.weight_bytes, 16u);
+  EXPECT_EQ(p.input_bytes, 16u);
+  EXPECT_EQ(p.partial_bytes, 32u);
+  EXPECT_EQ(p.compute_cycles, 4.0);
+  EXPECT_EQ(p.exchange_cycles, 18.0);
+  EXPECT_EQ(p.cycles(), 27.0);
+  // Every tile's work adds up to the whole product; the plan's figures are tile 0's.
+  const IpuPlan q = plan_matmul(2, 2, 2, tiny(), "grouped", 5);
+  double macs = 0;
+  for (int t = 0; t < q.tiles_used(); ++t) macs += tile_work(q, t, 0, tiny()).macs;
+  EXPECT_EQ(macs, 5.0 * 2 * 2 * 2);
+  EXPECT_GE(static_cast<std::int64_t>(q.group_splits) * q.groups_per_tile, 5);
+}
