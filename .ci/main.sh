@@ -26,14 +26,15 @@ fi
 echo
 # Accuracy on every shipped hardware preset: Monte Carlo trials re-program the hardware each time.
 presets=(ideal walking_noise_additive walking_noise_multiplicative rram_memory rram_crossbar pcm_crossbar bss2_analog int8_digital
-         int8_approx_mac_array weight_variation vta vta_sram_faults)
+         int8_approx_mac_array weight_variation vta vta_sram_faults ipu_gc200 ipu_gc2)
 hw_args=()
 for p in "${presets[@]}"; do hw_args+=(--hw "$p"); done
 "$faultline" eval --model "$model" --data fashion-mnist "${hw_args[@]}" --trials 5 --seed 1 --out build/results/lenet5-presets.json
 echo
 # The same network at the cycle level: bit-identical accuracy, plus cycles, time and energy per layer
-# (VTA: every read's program through the SystemC fetch/load/compute/store modules; no energy model).
-"$faultline" eval --model "$model" --data fashion-mnist --hw rram_memory --hw rram_crossbar --hw bss2_analog --hw vta --level cycle \
+# (VTA: every read's program through the SystemC fetch/load/compute/store modules; IPU: each layer's
+# plan as bulk-synchronous supersteps over the tiles; neither has an energy model).
+"$faultline" eval --model "$model" --data fashion-mnist --hw rram_memory --hw rram_crossbar --hw bss2_analog --hw vta --hw ipu_gc200 --level cycle \
   --trials 1 --seed 1 --out build/results/lenet5-cycle.json
 echo
 # And on RTL: each shipped module against its twin under every stimulus and back-pressure pattern,
@@ -78,6 +79,19 @@ for strategy in exhaustive xgb validity; do
     --log build/results/vta-tune-resnet18.log --out "build/results/vta-tune-resnet18-$strategy"
 done
 echo
+# IPU tiles (issue 16; README, "IPU tiles"): LeNet-5 planned over GC2's tiles (splits, memory per
+# tile with the whole model resident, exchange, supersteps, cycles); then MLPs whose two hidden
+# 1024 x 1024 layers are butterfly or Monarch factorizations (Reshape, Transpose, batched MatMul
+# with one substrate block per small matrix), trained briefly, on the IPU in fp16 with stochastic
+# rounding and on the RRAM crossbar, with their plans. (bench/butterfly_study.sh runs the study.)
+"$faultline" ipu plan --model "$model" --hw ipu_gc2 --out build/results/lenet5-ipu-gc2-plan.json
+for arch in butterfly_mlp monarch_mlp; do
+  "$faultline" train --arch "$arch" --width 1024 --epochs 2 --limit 20000 --seed 1 --out "build/results/$arch-1024.onnx" | tail -1
+  "$faultline" eval --model "build/results/$arch-1024.onnx" --data fashion-mnist --hw ideal --hw ipu_gc200 --hw rram_crossbar --trials 3 --seed 1 \
+    --out "build/results/$arch-1024.json" | tail -6
+  "$faultline" ipu plan --model "build/results/$arch-1024.onnx" --hw ipu_gc200 --out "build/results/$arch-1024-ipu-plan.json" | tail -2
+done
+echo
 # Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430): additive noise on one layer's output at
 # a time, sigma log-spaced, and per layer the midpoint noise level (bisected). Rows are appended to
 # the .jsonl as points finish: rerunning this script resumes a killed sweep (the file name carries
@@ -91,4 +105,6 @@ echo
   "build/results/lenet5-$key-walking-additive.json" "build/results/vta-ber-$key-acc.json" "build/results/vta-ber-$key-wgt.json" \
   "build/results/vta-ber-$key-uop.json" "build/results/vta-ber-$key-inp.json" "build/results/vta-ber-$key-dram.json" \
   build/results/lenet5-vta-tuned.json build/results/vta-tune-lenet5/tune.json build/results/vta-tune-resnet18-exhaustive/tune.json \
-  build/results/vta-tune-resnet18-xgb/tune.json build/results/vta-tune-resnet18-validity/tune.json --out build/results/report
+  build/results/vta-tune-resnet18-xgb/tune.json build/results/vta-tune-resnet18-validity/tune.json \
+  build/results/lenet5-ipu-gc2-plan.json build/results/butterfly_mlp-1024.json build/results/monarch_mlp-1024.json \
+  build/results/butterfly_mlp-1024-ipu-plan.json build/results/monarch_mlp-1024-ipu-plan.json --out build/results/report

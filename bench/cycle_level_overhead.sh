@@ -15,7 +15,7 @@ run() {  # preset level → prints seconds; the JSON lands in $tmp/preset-level.
     sed -n 's/^\([0-9.]*\) s, .*images\/s.*/\1/p'
 }
 printf '%-16s %12s %12s %9s %16s %16s\n' preset "functional s" "cycle s" "ratio" "simulated MACs" "MACs/s (wall)"
-for preset in rram_memory rram_crossbar pcm_crossbar bss2_analog; do
+for preset in rram_memory rram_crossbar pcm_crossbar bss2_analog ipu_gc200 ipu_gc2; do
   f=$(run "$preset" functional)
   c=$(run "$preset" cycle)
   macs=$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sum(l['counters'].get('macs',0) for l in d['layers']))" "$tmp/$preset-cycle.json")
