@@ -247,16 +247,18 @@ class IpuSubstrate final : public Substrate {
     const CounterRng reads_rng(seed_, read_stream_);
     Draws reads{reads_rng};
     const std::uint64_t first_image = context.first_row / static_cast<std::uint64_t>(std::max<std::int64_t>(1, patches));
+    // All images' patches as rows of one product (row i·patches + p, the keys multiply() would
+    // use), so that the vector lanes are full even for a dense layer's one row per image.
     std::vector<float> image(static_cast<std::size_t>(image_elements));
-    std::vector<float> cols(static_cast<std::size_t>(patches * k_size));
+    std::vector<float> cols(static_cast<std::size_t>(images * patches * k_size));
     for (std::int64_t i = 0; i < images; ++i) {
       const float* xi = x + i * s.x_image_stride;
       const std::uint64_t key = (first_image + static_cast<std::uint64_t>(i)) * static_cast<std::uint64_t>(image_elements);
       for (std::int64_t e = 0; e < image_elements; ++e) image[static_cast<std::size_t>(e)] = fp16_ ? round(xi[e], reads, key + static_cast<std::uint64_t>(e)) : xi[e];
       // Patch p's column (c, a, b) reads image (c, oy·stride + a·dilation − pad, ox·stride + b·dilation − pad), zero outside.
+      float* col = cols.data() + i * patches * k_size;
       for (std::int64_t oy = 0; oy < s.out_h; ++oy)
-        for (std::int64_t ox = 0; ox < s.out_w; ++ox) {
-          float* col = cols.data() + (oy * s.out_w + ox) * k_size;
+        for (std::int64_t ox = 0; ox < s.out_w; ++ox)
           for (std::int64_t c = 0; c < channels; ++c)
             for (std::int64_t a = 0; a < kh; ++a) {
               const std::int64_t iy = oy * s.stride_h + a * s.dilation_h - s.pad_top;
@@ -265,11 +267,11 @@ class IpuSubstrate final : public Substrate {
                 *col++ = iy >= 0 && iy < s.height && ix >= 0 && ix < s.width ? image[static_cast<std::size_t>((c * s.height + iy) * s.width + ix)] : 0.0f;
               }
             }
-        }
-      float* yi = y + i * s.y_image_stride;
-      product(cols.data(), k_size, patches, false, context.first_row + static_cast<std::uint64_t>(i * patches), use.plan,
-              [&](Eigen::Index p, std::int64_t o, float v) { yi[o * patches + p] = v + (bias.empty() ? 0.0f : bias[static_cast<std::size_t>(o)]); });
     }
+    product(cols.data(), k_size, images * patches, false, context.first_row, use.plan, [&](Eigen::Index row, std::int64_t o, float v) {
+      const std::int64_t i = row / patches, p = row % patches;
+      y[i * s.y_image_stride + o * patches + p] = v + (bias.empty() ? 0.0f : bias[static_cast<std::size_t>(o)]);
+    });
     use.add_read(static_cast<std::uint64_t>(images));
     return true;
   }

@@ -254,3 +254,55 @@ TEST(IpuPlan, GroupedProductsSplitTheirGroupsOverTiles) {
   EXPECT_EQ(macs, 5.0 * 2 * 2 * 2);
   EXPECT_GE(static_cast<std::int64_t>(q.group_splits) * q.groups_per_tile, 5);
 }
+
+// convolve() (the feature map converted once per element, all images' patches in one product)
+// equals multiply() on the im2col rows plus the bias: for a padded, strided, dilated convolution
+// of 3 images when rounding to nearest, and for a dense layer (1 x 1 images) with stochastic
+// rounding too (each input element converted once either way, with the same key).
+TEST(IpuNumerics, ConvolveEqualsMultiplyOnThePatches) {
+  ConvShape s;
+  s.in_channels = 2, s.height = 7, s.width = 6, s.out_channels = 5, s.kernel_h = 3, s.kernel_w = 2;
+  s.stride_h = 2, s.stride_w = 1, s.dilation_h = 1, s.dilation_w = 2, s.pad_top = 1, s.pad_left = 1, s.pad_bottom = 1, s.pad_right = 0;
+  s.out_h = (7 + 2 - 3) / 2 + 1, s.out_w = (6 + 1 - 3) / 1 + 1;
+  s.x_image_stride = 2 * 7 * 6, s.y_image_stride = 5 * s.out_h * s.out_w;
+  const std::int64_t images = 3, patches = s.patches(), k = 2 * 3 * 2;
+  const MatrixRM w = random(5, k, 7), x = random(images, s.x_image_stride, 8);
+  const std::vector<float> bias = {0.5f, -1.0f, 0.25f, 2.0f, 0.0f};
+  MatrixRM cols = MatrixRM::Zero(images * patches, k);
+  for (std::int64_t i = 0; i < images; ++i)
+    for (std::int64_t oy = 0; oy < s.out_h; ++oy)
+      for (std::int64_t ox = 0; ox < s.out_w; ++ox)
+        for (std::int64_t c = 0; c < 2; ++c)
+          for (std::int64_t a = 0; a < 3; ++a)
+            for (std::int64_t b = 0; b < 2; ++b) {
+              const std::int64_t iy = oy * 2 + a - 1, ix = ox + b * 2 - 1;
+              if (iy >= 0 && iy < 7 && ix >= 0 && ix < 6) cols(i * patches + oy * s.out_w + ox, (c * 3 + a) * 2 + b) = x(i, (c * 7 + iy) * 6 + ix);
+            }
+  IpuUnitConfig c;
+  c.tiles = 16;
+  c.rounding = "nearest";
+  auto conv = create_substrate("ipu", ipu_params(c));
+  conv->program(w, LayerInfo{"conv", "Conv", 0, 0}, {2, 0});
+  std::vector<float> y(static_cast<std::size_t>(images * s.y_image_stride));
+  ASSERT_TRUE(conv->convolve(s, x.data(), images, bias, y.data(), {10 * static_cast<std::uint64_t>(patches), static_cast<std::uint64_t>(patches)}));
+  MatrixRM rows(images * patches, 5);
+  conv->multiply(cols, rows, {10 * static_cast<std::uint64_t>(patches), static_cast<std::uint64_t>(patches)});
+  for (std::int64_t i = 0; i < images; ++i)
+    for (std::int64_t o = 0; o < 5; ++o)
+      for (std::int64_t p = 0; p < patches; ++p)
+        ASSERT_EQ(fp16::float_bits(y[static_cast<std::size_t>(i * s.y_image_stride + o * patches + p)]),
+                  fp16::float_bits(rows(i * patches + p, o) + bias[static_cast<std::size_t>(o)]))
+            << i << " " << o << " " << p;
+
+  ConvShape dense;
+  dense.in_channels = 30, dense.out_channels = 5, dense.x_image_stride = 30, dense.y_image_stride = 5;
+  const MatrixRM wd = random(5, 30, 9), xd = random(11, 30, 10);
+  c.rounding = "stochastic";
+  c.precision = "fp16.16";
+  auto fc = create_substrate("ipu", ipu_params(c));
+  fc->program(wd, LayerInfo{"fc", "Gemm", 1, 0}, {2, 0});
+  MatrixRM yd(11, 5), ym(11, 5);
+  ASSERT_TRUE(fc->convolve(dense, xd.data(), 11, {}, yd.data(), {42, 1}));
+  fc->multiply(xd, ym, {42, 1});
+  for (Eigen::Index i = 0; i < yd.size(); ++i) ASSERT_EQ(fp16::float_bits(yd.data()[i]), fp16::float_bits(ym.data()[i])) << i;
+}
