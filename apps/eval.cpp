@@ -14,7 +14,7 @@ namespace faultline::app {
 
 int cmd_eval(const std::vector<std::string>& args) {
   std::string model, data = "fashion-mnist", out, level = "functional", vcd, fst;
-  bool check = false;
+  bool check = false, verbose = false;
   std::string engine;
   std::vector<std::string> hws, sets;
   studies::StudyOptions so;
@@ -34,6 +34,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("fst", po::value(&fst), "--level rtl: every signal of the RTL as an FST waveform")
       ("rtl-engine", po::value(&engine)->default_value("direct"), "--level rtl: direct (the Verilated C++ model stepped per clock, fast) or systemc (the Verilated SystemC model; always used for --vcd/--fst); the same results and cycles")
       ("check", po::bool_switch(&check), "--level rtl: run each RTL module's twin beside it on every tile and stop at the first disagreement (layer, tile, vector)")
+      ("verbose", po::bool_switch(&verbose), "print every hardware counter of every layer (default: the kind's main counters)")
       ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
   po::variables_map vm;
   if (!parse("eval", "--model MODEL.onnx [--hw HW ...] [options]", options, args, vm)) return 0;
@@ -89,7 +90,7 @@ int cmd_eval(const std::vector<std::string>& args) {
         std::printf("%-12s %7.2f %%\n", data == "fashion-mnist" && c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
                     100 * r.class_accuracy[c]);
     }
-    std::printf("%s", studies::study_table(r).c_str());
+    std::printf("%s", studies::study_table(r, verbose).c_str());
     std::printf("%s", studies::study_timing_table(r).c_str());
     std::printf("%.3f s, %.0f images/s on %d thread(s)\n\n", r.seconds, r.seconds > 0 ? r.images * r.accuracies.size() / r.seconds : 0.0,
                 so.eval.threads);

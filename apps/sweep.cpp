@@ -51,7 +51,14 @@ int cmd_sweep(const std::vector<std::string>& args) {
   const nn::Dataset test = nn::load_mnist_family(o.data, false);
   const bool writer = task_runner->writer();
   const studies::SweepOutcome r = studies::run_sweep(*graph, test, o, *task_runner, [&](const studies::SweepRow& row, bool resumed) {
-    std::printf("%s row %3d  %-48s accuracy %7.2f %% ± %5.2f\n", resumed ? "resumed " : "finished", row.index, row.key.c_str(),
+    // The key holds sigma exactly (for the resume log); the terminal shows 4 significant digits.
+    std::string label = row.key;
+    if (!o.walking.empty()) {
+      char sigma[32];
+      std::snprintf(sigma, sizeof sigma, "%.4g", row.sigma);
+      label = row.layer.empty() ? row.role : row.role + " layer=" + row.layer + " sigma=" + sigma;
+    }
+    std::printf("%s row %3d  %-40s accuracy %7.2f %% ± %5.2f\n", resumed ? "resumed " : "finished", row.index, label.c_str(),
                 100 * row.result.mean, 100 * row.result.stddev);
     std::fflush(stdout);
   });

@@ -236,6 +236,7 @@ SubstrateKind analog_crossbar_kind() {
   k.capabilities.cycle_model = true;
   k.timing = AnalogArrayTiming::table(false, "1 GHz assumed; latencies from ISAAC, ISCA 2016; DAC settling and row programming assumed").specs(timing);
   k.energy = AnalogArrayEnergy::table().specs(energy);
+  k.summary_counters = {"adc_saturations", "stuck_at_gmin", "stuck_at_gmax"};
   return k;
 }
 

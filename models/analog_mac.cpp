@@ -203,6 +203,7 @@ SubstrateKind analog_mac_kind() {
   k.capabilities.cycle_model = true;
   k.timing = AnalogArrayTiming::table(true, "250 MHz, 8 ns per row event, 2 us CADC conversion: assumed").specs(timing);
   k.energy = AnalogArrayEnergy::table().specs(energy);
+  k.summary_counters = {"membrane_saturations", "adc_saturations", "clipped_negative_inputs"};
   return k;
 }
 

@@ -140,6 +140,7 @@ SubstrateKind int8_digital_kind() {
                                [](const Int8DigitalConfig& c) { return std::make_unique<Int8Substrate>(c); });
   // Its integer products run on the RTL matrix-vector units (sim/int8_digital_rtl.cpp).
   k.capabilities.rtl_binding = true;
+  k.summary_counters = {"flipped_bits"};
   return k;
 }
 

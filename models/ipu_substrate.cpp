@@ -456,6 +456,7 @@ SubstrateKind ipu_kind() {
                                IpuUnitConfig::table(), IpuUnitConfig{}, [](const IpuUnitConfig& c) { return std::make_unique<IpuSubstrate>(c); });
   k.capabilities.cycle_model = true;
   k.timing = IpuTiming::table().specs();
+  k.summary_counters = {"tiles_used", "max_tile_bytes", "plan_cycles"};
   return k;
 }
 

@@ -110,6 +110,7 @@ SubstrateKind rram_memory_kind() {
   k.capabilities.cycle_model = true;
   k.timing = RramMemoryTiming::table().specs();
   k.energy = RramMemoryEnergy::table().specs();
+  k.summary_counters = {"weight_errors", "stuck_at_gmin", "stuck_at_gmax"};
   return k;
 }
 

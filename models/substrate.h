@@ -171,6 +171,9 @@ struct SubstrateKind {
   // the unit does not list.
   std::vector<ParamSpec> schedule{};
   KindCapabilities capabilities{};
+  // The counters that matter most for this kind (at most three): what the per-layer table shows
+  // by default (`eval --verbose` shows every counter; the JSON always has them all).
+  std::vector<std::string> summary_counters{};
 };
 
 // Builds a kind from its typed config: `table` declares the parameters (defaults from

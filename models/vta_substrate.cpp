@@ -360,6 +360,7 @@ SubstrateKind vta_kind() {
   // `impl: rtl:NAME`: its GEMMs on a BLOCK x BLOCK RTL core at --level rtl (sim/vta_rtl.cpp).
   k.capabilities.rtl_binding = true;
   k.timing = VtaTiming::table().specs();
+  k.summary_counters = {"instructions", "gemm_counter", "flipped_bits"};
   return k;
 }
 

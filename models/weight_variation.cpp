@@ -72,10 +72,12 @@ SubstrateKind weight_variation_kind() {
       .number("additive_sigma", &C::additive_sigma, 0.0, 1e3, "max|W|",
               "σ of additive programming noise relative to the layer's largest weight (Joshi et al., Nat. Commun. 2020)")
       .number("stuck_at_zero_rate", &C::stuck_at_zero_rate, 0.0, 1.0, "", "fraction of weights stuck at zero (open cells; MNSIM: 0.001)");
-  return typed_kind("weight_variation",
-                    "Weights with device-to-device variation, read exactly: log-normal multiplicative variation, additive programming "
-                    "noise relative to max|W| and stuck-at-zero weights, drawn once per trial.",
-                    table, C{}, [](const C& c) { return std::make_unique<WeightVariationSubstrate>(c); });
+  SubstrateKind k = typed_kind("weight_variation",
+                               "Weights with device-to-device variation, read exactly: log-normal multiplicative variation, additive programming "
+                               "noise relative to max|W| and stuck-at-zero weights, drawn once per trial.",
+                               table, C{}, [](const C& c) { return std::make_unique<WeightVariationSubstrate>(c); });
+  k.summary_counters = {"stuck_at_zero"};
+  return k;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <sstream>
 
@@ -113,26 +114,57 @@ StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset&
   return result;
 }
 
-std::string study_table(const StudyResult& r) {
+std::string study_table(const StudyResult& r, bool verbose) {
   std::ostringstream out;
   char line[512];
   std::snprintf(line, sizeof line, "hardware %s: accuracy %.2f %% ± %.2f (std, %zu trial%s), 95 %% CI [%.2f, %.2f] %%\n", r.hardware.c_str(),
                 100 * r.mean, 100 * r.stddev, r.accuracies.size(), r.accuracies.size() == 1 ? "" : "s", 100 * r.ci_low, 100 * r.ci_high);
   out << line;
-  std::snprintf(line, sizeof line, "%-12s %-7s %-10s %-16s %12s %9s  %s\n", "layer", "op", "unit", "kind", "rms error", "snr dB", "counters (summed over trials)");
+  // Within 100 columns: the counters that matter for the layer's kind (every counter with
+  // `verbose`), wrapped under the counters column.
+  constexpr std::size_t kWidth = 100;
+  // The units' kinds once, so that the layer rows have room for the counters.
+  std::vector<std::string> units;
+  std::string kinds;
+  for (const auto& l : r.layers)
+    if (std::find(units.begin(), units.end(), l.unit) == units.end()) {
+      units.push_back(l.unit);
+      kinds += (kinds.empty() ? "" : ", ") + l.unit + " (" + l.kind + ")";
+    }
+  out << "units: " << kinds << "\n";
+  std::snprintf(line, sizeof line, "%-12s %-6s %-10s %10s %7s  %s\n", "layer", "op", "unit", "rms error", "snr dB",
+                verbose ? "counters (summed over trials)" : "main counters (--verbose: all)");
   out << line;
   for (const auto& l : r.layers) {
-    std::string counters;
-    for (const auto& [k, v] : l.counters) {
-      char c[96];
-      std::snprintf(c, sizeof c, "%s%s=%.0f", counters.empty() ? "" : " ", k.c_str(), v);
-      counters += c;
+    std::vector<std::string> names;
+    if (verbose) {
+      for (const auto& entry : l.counters) names.push_back(entry.first);
+    } else if (const models::SubstrateKind* kind = models::find_substrate_kind(l.kind)) {
+      for (const auto& n : kind->summary_counters)
+        if (l.counters.count(n)) names.push_back(n);
     }
     char snr[32];
     if (std::isinf(l.snr_db)) std::snprintf(snr, sizeof snr, "exact");
     else std::snprintf(snr, sizeof snr, "%.2f", l.snr_db);
-    std::snprintf(line, sizeof line, "%-12s %-7s %-10s %-16s %12.4g %9s  ", l.name.c_str(), l.op_type.c_str(), l.unit.c_str(), l.kind.c_str(), l.rms_error, snr);
-    out << line << counters << "\n";
+    std::snprintf(line, sizeof line, "%-12s %-6s %-10s %10.4g %7s  ", l.name.c_str(), l.op_type.c_str(), l.unit.c_str(), l.rms_error, snr);
+    std::string text = line;
+    const std::size_t indent = 12 + 1 + 6 + 1 + 10 + 1 + 10 + 1 + 7 + 2;
+    std::size_t column = text.size();
+    bool first = true;
+    for (const auto& n : names) {
+      char c[128];
+      std::snprintf(c, sizeof c, "%s=%.4g", n.c_str(), l.counters.at(n));
+      const std::size_t add = std::strlen(c) + (first ? 0 : 1);
+      if (!first && column + add > kWidth) {
+        text += "\n" + std::string(indent, ' ');
+        column = indent;
+        first = true;
+      }
+      text += (first ? "" : " ") + std::string(c);
+      column += std::strlen(c) + (first ? 0 : 1);
+      first = false;
+    }
+    out << text << "\n";
   }
   return out.str();
 }
@@ -155,13 +187,14 @@ std::string study_timing_table(const StudyResult& r) {
                 energy_model ? "cycle level" : "RTL level: cycles of the RTL clock, no energy model", static_cast<long long>(r.images), trials,
                 trials == 1 ? "" : "s");
   out << line;
-  std::snprintf(line, sizeof line, "%-12s %-10s %16s %14s %14s %12s %12s %12s %12s\n", "layer", "unit", "cycles", "time us", "energy uJ", "nJ/image",
-                "utilisation", "program us", "program uJ");
+  // Within 100 columns.
+  std::snprintf(line, sizeof line, "%-12s %-8s %11s %11s %11s %10s %8s %10s %10s\n", "layer", "unit", "cycles", "time us", "energy uJ", "nJ/image",
+                "util %", "prog. us", "prog. uJ");
   out << line;
   double cycles = 0, time = 0, energy = 0, macs = 0, peak = 0, ptime = 0, penergy = 0;
   for (const auto& l : r.layers) {
     if (!l.counters.count("cycles")) {
-      std::snprintf(line, sizeof line, "%-12s %-10s %16s\n", l.name.c_str(), l.unit.c_str(), "untimed (host)");
+      std::snprintf(line, sizeof line, "%-12s %-8s %11s\n", l.name.c_str(), l.unit.c_str(), "untimed (host)");
       out << line;
       continue;
     }
@@ -175,11 +208,11 @@ std::string study_timing_table(const StudyResult& r) {
     peak += p;
     ptime += pt;
     penergy += pe;
-    std::snprintf(line, sizeof line, "%-12s %-10s %16.0f %14.3f %14.4f %12.3f %11.2f%% %12.3f %12.4f\n", l.name.c_str(), l.unit.c_str(), c, t / 1e3,
+    std::snprintf(line, sizeof line, "%-12s %-8s %11.0f %11.4g %11.4g %10.4g %8.2f %10.4g %10.4g\n", l.name.c_str(), l.unit.c_str(), c, t / 1e3,
                   e / 1e6, e / images / 1e3, p > 0 ? 100 * m / p : 0.0, pt / 1e3, pe / 1e6);
     out << line;
   }
-  std::snprintf(line, sizeof line, "%-12s %-10s %16.0f %14.3f %14.4f %12.3f %11.2f%% %12.3f %12.4f\n", "total", "", cycles, time / 1e3,
+  std::snprintf(line, sizeof line, "%-12s %-8s %11.0f %11.4g %11.4g %10.4g %8.2f %10.4g %10.4g\n", "total", "", cycles, time / 1e3,
                 energy / 1e6, energy / images / 1e3, peak > 0 ? 100 * macs / peak : 0.0, ptime / 1e3, penergy / 1e6);
   out << line;
   return out.str();

@@ -85,7 +85,9 @@ StudyResult run_study(Graph& graph, const HardwareConfig& config, const Dataset&
 
 // Human-readable table and JSON (no wall time or thread count, so that it is identical for any
 // thread count).
-std::string study_table(const StudyResult& result);
+// The accuracy line and the per-layer table (error, SNR and the kind's main counters, within 100
+// columns; `verbose`: every counter).
+std::string study_table(const StudyResult& result, bool verbose = false);
 // The cycle level's per-layer and total cycles, simulated time, energy and utilisation of the
 // reads (per pass over the images, i.e. per trial) and the time and energy of programming, from
 // the counters `cycles`, `time_ns`, `energy_pj`, `macs`, `peak_macs`, `program_time_ns` and
