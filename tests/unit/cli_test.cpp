@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "nn/graph.h"
 #include "nn/npy.h"
@@ -267,3 +268,31 @@ TEST_F(Cli, InferRunsAndChecksShapes) {
 }
 
 }  // namespace
+
+// Output a person can read (issue 17): eval's tables fit 100 columns (the line naming the model
+// and the description's file holds the user's paths and is exempt), show each kind's main
+// counters by default and every counter with --verbose; a Walking Noise sweep prints sigma with 4
+// significant digits (the JSON and the resume log keep it exact).
+TEST_F(Cli, OutputFitsOneHundredColumns) {
+  const auto long_lines = [](const std::string& text) {
+    std::istringstream in(text);
+    std::string line, found;
+    while (std::getline(in, line))
+      if (line.size() > 100 && line.rfind("model ", 0) != 0 && line.rfind("wrote ", 0) != 0) found += line + "\n";
+    return found;
+  };
+  const Result plain = run("eval --model " + model_ + " --hw rram_crossbar --hw bss2_analog --limit 64 --level cycle");
+  ASSERT_EQ(plain.status, 0) << plain.out;
+  EXPECT_EQ(long_lines(plain.out), "");
+  EXPECT_NE(plain.out.find("adc_saturations="), std::string::npos);
+  EXPECT_EQ(plain.out.find("write_verify_iterations="), std::string::npos);  // not a main counter of analog_crossbar
+  const Result verbose = run("eval --model " + model_ + " --hw rram_crossbar --limit 64 --verbose");
+  ASSERT_EQ(verbose.status, 0) << verbose.out;
+  EXPECT_EQ(long_lines(verbose.out), "");
+  EXPECT_NE(verbose.out.find("write_verify_iterations="), std::string::npos);
+  const Result sweep = run("sweep --model " + model_ + " --walking additive --sigma log:0.01:1:3 --layers fc1 --trials 1 --limit 32");
+  ASSERT_EQ(sweep.status, 0) << sweep.out;
+  EXPECT_NE(sweep.out.find("sigma=0.1 "), std::string::npos) << sweep.out;
+  EXPECT_EQ(sweep.out.find("0.10000000"), std::string::npos) << sweep.out;
+  EXPECT_EQ(long_lines(sweep.out), "");
+}
