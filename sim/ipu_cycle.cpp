@@ -45,9 +45,14 @@ class TileGroup : public sc_core::sc_module {
   sc_core::sc_signal<int, sc_core::SC_MANY_WRITERS> phase;
 
  private:
+  struct Work {
+    double exchange_longest = 0, bytes = 0, compute_longest = 0, busy = 0, macs = 0;
+  };
   void run();
+  const Work& work(const IpuPlan& plan, int superstep);
   IpuSystem& system_;
   int first_, count_;
+  std::map<std::pair<const IpuPlan*, int>, Work> work_;
 };
 
 class IpuSystem : public UnitSystem {
@@ -156,6 +161,25 @@ class IpuSystem : public UnitSystem {
   std::map<std::pair<int, int>, std::uint64_t> waiting_samples_;  // per (layer, part)
 };
 
+const TileGroup::Work& TileGroup::work(const IpuPlan& plan, int superstep) {
+  // This group's tiles in one superstep of a plan: the slowest decides when the group is done.
+  // The same for every run of the plan, so worked out once (plans live as long as the system).
+  auto [it, added] = work_.try_emplace({&plan, superstep});
+  if (added) {
+    Work& w = it->second;
+    const int last = std::min(first_ + count_, plan.tiles_used());
+    for (int t = first_; t < last; ++t) {
+      const models::ipu::IpuTileWork tile = models::ipu::tile_work(plan, t, superstep, system_.config());
+      w.exchange_longest = std::max(w.exchange_longest, tile.exchange_cycles);
+      w.bytes += static_cast<double>(tile.bytes_in);
+      w.compute_longest = std::max(w.compute_longest, tile.compute_cycles);
+      w.busy += tile.compute_cycles;
+      w.macs += tile.macs;
+    }
+  }
+  return it->second;
+}
+
 TileGroup::TileGroup(const sc_core::sc_module_name& name, IpuSystem& system, int first, int count)
     : sc_module(name), phase("phase"), system_(system), first_(first), count_(count) {
   SC_THREAD(run);
@@ -164,26 +188,14 @@ TileGroup::TileGroup(const sc_core::sc_module_name& name, IpuSystem& system, int
 void TileGroup::run() {
   for (;;) {
     wait(start);
-    // This group's tiles in the phase: the slowest decides when the group is done.
-    double longest = 0, busy = 0, macs = 0, bytes = 0;
-    const IpuPlan& plan = *system_.plan_;
-    const int last = std::min(first_ + count_, plan.tiles_used());
-    for (int t = first_; t < last; ++t) {
-      const models::ipu::IpuTileWork w = models::ipu::tile_work(plan, t, system_.current_superstep_, system_.config());
-      if (system_.current_phase_ == kExchange) {
-        longest = std::max(longest, w.exchange_cycles);
-        bytes += static_cast<double>(w.bytes_in);
-      } else {
-        longest = std::max(longest, w.compute_cycles);
-        busy += w.compute_cycles;
-        macs += w.macs;
-      }
-    }
-    if (system_.current_phase_ == kExchange) {
-      system_.counters.add("tile_bytes_received", bytes);
+    const Work& w = work(*system_.plan_, system_.current_superstep_);
+    const bool exchange = system_.current_phase_ == kExchange;
+    const double longest = exchange ? w.exchange_longest : w.compute_longest;
+    if (exchange) {
+      system_.counters.add("tile_bytes_received", w.bytes);
     } else {
-      system_.counters.add("tile_busy_cycles", busy);
-      system_.counters.add(system_.current_superstep_ == 0 ? "macs" : "reduction_adds", macs);
+      system_.counters.add("tile_busy_cycles", w.busy);
+      system_.counters.add(system_.current_superstep_ == 0 ? "macs" : "reduction_adds", w.macs);
     }
     if (longest > 0) {
       phase.write(system_.current_phase_);
