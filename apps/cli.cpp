@@ -63,13 +63,25 @@ void check_threads(int threads) {
 
 void write_text(const std::string& path, const std::string& text) { write_file_atomically(path, text); }
 
+void add_data_options(po::options_description& options, DataFlags* flags) {
+  options.add_options()
+      ("layout", po::value(&flags->layout)->default_value(flags->layout), "--data with images.npy: the axis order of the images, nchw or nhwc")
+      ("scale", po::value(&flags->scale), "multiply stored values by this, e.g. 1/255 (default: 1/255 for bytes, 1 for floats)")
+      ("normalize", po::value(&flags->normalize), "then per channel (x - mean) / std: MEAN,...:STD,... (e.g. 0.4914,0.4822,0.4465:0.247,0.243,0.261)");
+}
+
+nn::Dataset load_data(const std::string& spec, bool train, const DataFlags& flags) {
+  return nn::load_dataset(spec, train, nn::parse_data_options(flags.layout, flags.scale, flags.normalize));
+}
+
 std::string with_flags(const std::string& message) {
   static const std::map<std::string, std::string> flags = {
       {"arch", "--arch"}, {"epochs", "--epochs"}, {"batch_size", "--batch-size"}, {"optimizer", "--optimizer"},
       {"learning_rate", "--lr"}, {"momentum", "--momentum"}, {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"},
       {"threads", "--threads"}, {"backward", "--backward"}, {"limit", "--limit"}, {"trials", "--trials"}, {"walking", "--walking"},
       {"sweep", "--sweep"}, {"sigma", "--sigma"}, {"layers", "--layers"}, {"tolerance", "--tolerance"},
-      {"max_bisections", "--max-bisections"}, {"sweep, walking", "--sweep, --walking"}};
+      {"max_bisections", "--max-bisections"}, {"sweep, walking", "--sweep, --walking"},
+      {"layout", "--layout"}, {"scale", "--scale"}, {"normalize", "--normalize"}};
   std::string out = message;
   // "field: ..." or "field 'value': ..." at the start.
   const std::size_t end = std::min(out.find(':'), out.find(" '"));

@@ -16,6 +16,7 @@
 
 #include "apps/progress.h"
 #include "models/error.h"
+#include "nn/dataset.h"
 #include "studies/sweep.h"
 
 // Boost.Program_options reads unsigned options with lexical_cast, which turns "-1" into 2^64-1:
@@ -39,6 +40,16 @@ bool parse(const std::string& command, const std::string& usage, const po::optio
 void add_common(po::options_description& options, int* threads);
 void check_threads(int threads);
 void write_text(const std::string& path, const std::string& text);
+// --layout, --scale and --normalize of the commands that read --data (nn::DataOptions).
+struct DataFlags {
+  std::string layout = "nchw", scale, normalize;
+};
+void add_data_options(po::options_description& options, DataFlags* flags);
+// The dataset `spec` names (nn::load_dataset) with the flags' preprocessing.
+nn::Dataset load_data(const std::string& spec, bool train, const DataFlags& flags);
+constexpr const char* kDataHelp =
+    "fashion-mnist, or a folder with MNIST-format IDX files, CIFAR-10's binary batches (*.bin) or images.npy + labels.npy";
+
 // A library error message with the option field or override it names replaced by its flag.
 std::string with_flags(const std::string& message);
 

@@ -18,11 +18,12 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::string engine;
   std::vector<std::string> hws, sets;
   studies::StudyOptions so;
+  DataFlags data_flags;
   po::options_description options("eval options");
   add_common(options, &so.eval.threads);
   options.add_options()
       ("model", po::value(&model)->required(), "ONNX model (classifier: images in, class scores out)")
-      ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
+      ("data", po::value(&data)->default_value(data), (kDataHelp + std::string(" (test split)")).c_str())
       ("hw", po::value(&hws), "hardware description: a YAML file or a preset name (hwcfg/NAME.yaml); repeat to compare several (default: ideal)")
       ("set", po::value(&sets), "override a hardware field, e.g. units.xbar.adc_bits=6 (repeatable; applies to every --hw)")
       ("trials", po::value(&so.trials)->default_value(1), "Monte Carlo trials (each re-programs the hardware)")
@@ -36,6 +37,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("check", po::bool_switch(&check), "--level rtl: run each RTL module's twin beside it on every tile and stop at the first disagreement (layer, tile, vector)")
       ("verbose", po::bool_switch(&verbose), "print every hardware counter of every layer (default: the kind's main counters)")
       ("out", po::value(&out), "write the results as JSON to this file (an array when several --hw are given)");
+  add_data_options(options, &data_flags);
   po::variables_map vm;
   if (!parse("eval", "--model MODEL.onnx [--hw HW ...] [options]", options, args, vm)) return 0;
   if (level != "functional" && level != "cycle" && level != "rtl")
@@ -63,7 +65,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::vector<hwcfg::HardwareConfig> configs;
   for (const auto& hw : hws) configs.push_back(hwcfg::load_hardware_config(hw, sets));  // all validated before any work
   auto graph = nn::load_onnx(model);
-  const nn::Dataset test = nn::load_mnist_family(data, false);
+  const nn::Dataset test = load_data(data, false, data_flags);
+  so.data_preprocessing = test.preprocessing;
   so.level = level;
   std::unique_ptr<sim::CycleSimulation> simulation;
   std::unique_ptr<sim::RtlSimulation> rtl;
@@ -78,16 +81,16 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::vector<studies::StudyResult> results;
   std::string json = "[\n";
   for (const auto& config : configs) {
-    app::ProgressBar bar("evaluating on " + config.name);
+    app::ProgressBar bar("evaluating on " + config.name, "images");
     const studies::StudyResult r = studies::run_study(*graph, config, test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
     bar.finish();
     std::printf("model %s on %s (%lld images), hardware %s (%s)\n", model.c_str(), data.c_str(), static_cast<long long>(r.images),
                 config.name.c_str(), config.source.c_str());
     if (configs.size() == 1) {
       std::printf("%-12s %9s\n", "class", "accuracy");
-      const auto& names = nn::fashion_mnist_classes();
+      const auto& names = test.class_names;
       for (std::size_t c = 0; c < r.class_accuracy.size(); ++c)
-        std::printf("%-12s %7.2f %%\n", data == "fashion-mnist" && c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
+        std::printf("%-12s %7.2f %%\n", c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
                     100 * r.class_accuracy[c]);
     }
     std::printf("%s", studies::study_table(r, verbose).c_str());

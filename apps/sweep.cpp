@@ -15,6 +15,7 @@ namespace faultline::app {
 int cmd_sweep(const std::vector<std::string>& args) {
   studies::SweepOptions o;
   std::vector<std::string> axes;
+  DataFlags data_flags;
   o.study.trials = 5;
   po::options_description options("sweep options");
   options.add_options()
@@ -22,7 +23,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
       ("threads", po::value<int>(&o.study.eval.threads)->default_value(studies::default_threads_per_rank()),
        "worker threads per process (default: all cores, divided among the MPI ranks on this machine)")
       ("model", po::value(&o.model)->required(), "ONNX classifier")
-      ("data", po::value(&o.data)->default_value("fashion-mnist"), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
+      ("data", po::value(&o.data)->default_value("fashion-mnist"), (kDataHelp + std::string(" (test split)")).c_str())
       ("hw", po::value(&o.hw)->default_value(o.hw), "base hardware description: a YAML file or a preset name")
       ("set", po::value(&o.sets), "fixed override of a hardware field (repeatable)")
       ("sweep", po::value(&axes), "grid mode: PATH=A:B (integers), PATH=lin:A:B:N, PATH=log:A:B:N or PATH=a,b,c; repeat for a grid (first slowest)")
@@ -36,6 +37,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
       ("limit", po::value(&o.study.eval.limit)->default_value(0), "evaluate the first N test images only (0: all)")
       ("layer-errors", po::value(&o.study.layer_errors)->default_value(true), "measure each layer's error against the exact product (one extra product per layer)")
       ("out", po::value(&o.out), "PREFIX: rows are appended to PREFIX.jsonl as points finish (a rerun resumes from it); PREFIX.csv and PREFIX.json at the end");
+  add_data_options(options, &data_flags);
   po::variables_map vm;
   if (!parse("sweep", "--model MODEL.onnx (--sweep PATH=SPEC ... | --walking MODE) [options]", options, args, vm)) return 0;
   check_threads(o.study.eval.threads);
@@ -48,9 +50,12 @@ int cmd_sweep(const std::vector<std::string>& args) {
   }
   hwcfg::load_hardware_config(o.hw, o.sets);  // a bad base description fails before the model is read
   auto graph = nn::load_onnx(o.model);
-  const nn::Dataset test = nn::load_mnist_family(o.data, false);
+  const nn::Dataset test = load_data(o.data, false, data_flags);
+  o.study.data_preprocessing = test.preprocessing;
   const bool writer = task_runner->writer();
+  app::ProgressBar bar("sweeping", "rows");
   const studies::SweepOutcome r = studies::run_sweep(*graph, test, o, *task_runner, [&](const studies::SweepRow& row, bool resumed) {
+    bar.finish();
     // The key holds sigma exactly (for the resume log); the terminal shows 4 significant digits.
     std::string label = row.key;
     if (!o.walking.empty()) {
@@ -61,7 +66,8 @@ int cmd_sweep(const std::vector<std::string>& args) {
     std::printf("%s row %3d  %-40s accuracy %7.2f %% ± %5.2f\n", resumed ? "resumed " : "finished", row.index, label.c_str(),
                 100 * row.result.mean, 100 * row.result.stddev);
     std::fflush(stdout);
-  });
+  }, [&](std::int64_t done, std::int64_t planned) { bar.update(done, planned); });
+  bar.finish();
   if (!writer) return 0;
   std::printf("\n%s", studies::sweep_table(r, o).c_str());
   std::printf("%d row(s) evaluated, %d taken from the log; %d process(es) x %d thread(s)\n", r.evaluated_rows, r.resumed_rows,

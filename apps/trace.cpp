@@ -20,12 +20,13 @@ int cmd_trace(const std::vector<std::string>& args) {
   int check_trials = 5;
   bool no_fit = false;
   studies::StudyOptions so;
+  DataFlags data_flags;
   so.eval.limit = 1000;
   po::options_description options("trace options");
   add_common(options, &so.eval.threads);
   options.add_options()
       ("model", po::value(&model)->required(), "ONNX classifier")
-      ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files (test split)")
+      ("data", po::value(&data)->default_value(data), (kDataHelp + std::string(" (test split)")).c_str())
       ("hw", po::value(&hw)->required(), "hardware description to trace: a YAML file or a preset name")
       ("set", po::value(&sets), "override a hardware field (repeatable)")
       ("level", po::value(&level)->default_value(level), "functional, cycle or rtl (as for eval)")
@@ -36,6 +37,7 @@ int cmd_trace(const std::vector<std::string>& args) {
       ("check-trials", po::value(&check_trials)->default_value(check_trials), "Monte Carlo trials of the fitted replay, to compare with the traced accuracy")
       ("no-fit", po::bool_switch(&no_fit), "only record the trace")
       ("out", po::value(&out)->required(), "folder for trace.json, LAYER.{ideal,hardware}.npy, noise_from_trace.yaml, noise_fit.json");
+  add_data_options(options, &data_flags);
   po::variables_map vm;
   if (!parse("trace", "--model MODEL.onnx --hw HW --out DIR [options]", options, args, vm)) return 0;
   if (level != "functional" && level != "cycle" && level != "rtl") throw Error("--level: must be functional, cycle or rtl, got '" + level + "'");
@@ -47,7 +49,8 @@ int cmd_trace(const std::vector<std::string>& args) {
   check_output_folder(out, "--out");  // its parent must exist: missing folders are not made up
   std::vector<hwcfg::HardwareConfig> configs = {hwcfg::load_hardware_config(hw, sets)};
   auto graph = nn::load_onnx(model);
-  const nn::Dataset test = nn::load_mnist_family(data, false);
+  const nn::Dataset test = load_data(data, false, data_flags);
+  so.data_preprocessing = test.preprocessing;
   so.level = level;
   std::unique_ptr<sim::CycleSimulation> simulation;
   std::unique_ptr<sim::RtlSimulation> rtl;
@@ -62,7 +65,7 @@ int cmd_trace(const std::vector<std::string>& args) {
   std::vector<traces::LayerTrace> layers;
   {
     traces::TraceRecorder recorder(*graph, configs[0], max_samples, so.seed);
-    app::ProgressBar bar("tracing " + configs[0].name);
+    app::ProgressBar bar("tracing " + configs[0].name, "images");
     const studies::StudyResult r = studies::run_study(*graph, configs[0], test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
     bar.finish();
     meta.accuracy = r.mean;

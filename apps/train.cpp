@@ -16,6 +16,7 @@ int cmd_train(const std::vector<std::string>& args) {
   std::vector<std::string> sets;
   std::int64_t limit = 0;
   std::uint64_t seed = 1;
+  DataFlags data_flags;
   po::options_description options("train options");
   add_common(options, &o.threads);
   options.add_options()
@@ -32,7 +33,7 @@ int cmd_train(const std::vector<std::string>& args) {
       ("schedule", po::value(&o.schedule)->default_value(o.schedule), "learning-rate schedule: cosine or constant")
       ("flip", po::bool_switch(&o.flip), "augment: mirror training images horizontally with probability 1/2")
       ("seed", po::value(&seed)->default_value(seed), "seed of initialisation, shuffling and augmentation")
-      ("data", po::value(&data)->default_value(data), "fashion-mnist or a folder with MNIST-format IDX files")
+      ("data", po::value(&data)->default_value(data), (kDataHelp + std::string(" (training split)")).c_str())
       ("limit", po::value(&limit)->default_value(0), "train on the first N images only (0: all)")
       ("hw", po::value(&hw), "hardware in the loop: forward products of Conv/Gemm layers on this description's substrates (functional models), backward through the ideal weights (straight-through)")
       ("noise", po::value(&noise), "noise-aware training: a Walking Noise description (noise units, noise sites) or a trace folder / its noise_from_trace.yaml")
@@ -40,6 +41,7 @@ int cmd_train(const std::vector<std::string>& args) {
       ("backward", po::value(&o.backward)->default_value(o.backward), "through --hw layers: ste (straight-through) or secant (gradient scaled by each output's frozen gain y_hw/y_exact in [0, 1])")
       ("hw-seed", po::value(&o.hardware_seed)->default_value(o.hardware_seed), "seed of the hardware's / noise's randomness (the step number is the trial)")
       ("out", po::value(&out)->required(), "ONNX file to write");
+  add_data_options(options, &data_flags);
   po::variables_map vm;
   if (!parse("train", "--out MODEL.onnx [options]", options, args, vm)) return 0;
   check_threads(o.threads);
@@ -65,7 +67,7 @@ int cmd_train(const std::vector<std::string>& args) {
     o.program_hardware = studies::training_hardware(loop);
   }
   if (limit < 0) throw Error("--limit: must not be negative");
-  nn::Dataset train = nn::load_mnist_family(data, true);
+  nn::Dataset train = load_data(data, true, data_flags);
   if (limit > 0 && limit < train.count) {
     train.count = limit;
     train.images.resize(static_cast<std::size_t>(limit * train.image_size()));
@@ -80,7 +82,7 @@ int cmd_train(const std::vector<std::string>& args) {
     std::printf("\n");
   }
   if (o.program_hardware) std::printf("training %s with %s in the loop (%s)\n", what.c_str(), loop.name.c_str(), loop.source.c_str());
-  app::ProgressBar bar("training " + what);
+  app::ProgressBar bar("training " + what, "batches");
   net.train(train, o, [&](std::int64_t done, std::int64_t total) { bar.update(done, total); },
             [&](const nn::EpochReport& r) {
               bar.finish();

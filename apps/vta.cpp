@@ -125,7 +125,7 @@ int compile_network(const std::string& model, const std::string& hw, const std::
     if (unit.kind == "vta" && models::vta::VtaUnitConfig::table().read(unit.params).faults(0).any())
       throw Error(config.source + ": unit '" + unit.name + "' has bit error rates; vta compile writes the fault-free programs (vta run --faults adds them)");
   auto graph = nn::load_onnx(model);
-  const nn::Dataset test = nn::load_mnist_family(data, false);
+  const nn::Dataset test = nn::load_dataset(data, false);
   studies::calibrate(config, *graph, test, 1);
   studies::program(config, *graph, models::ProgramContext{1, 0});
   struct Layer {

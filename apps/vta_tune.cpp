@@ -62,9 +62,19 @@ int cmd_tune(const std::vector<std::string>& args) {
   o.batch = plan_size;
   o.threads = threads;
   o.log = log.empty() ? (std::filesystem::path(out) / "measurements.log").string() : log;
-  o.progress = [](const std::string& line) { std::printf("%s\n", line.c_str()); std::fflush(stdout); };
+  // A layer's share of the bar is one over the layers (their budgets differ with their spaces).
+  app::ProgressBar bar("tuning", "trials");
+  o.progress = [&bar](const std::string& line) {
+    bar.finish();
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  o.on_trial = [&bar](std::size_t layer, std::size_t count, std::size_t trial, std::size_t layer_budget) {
+    bar.update(static_cast<std::int64_t>(layer * layer_budget + trial), static_cast<std::int64_t>(count * layer_budget));
+  };
   const std::vector<studies::LayerTuning> results = studies::tune_vta(layers, machine, timing, o);
   write_text((std::filesystem::path(out) / "tune.json").string(), studies::tuning_json(results, o));
+  bar.finish();
   std::printf("wrote %s/tune.json\n", out.c_str());
   if (!model.empty()) {
     // The description with every tuned layer's best schedule.

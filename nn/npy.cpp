@@ -78,7 +78,7 @@ Tensor parse_npy(const std::string& bytes, const std::string& path, std::string*
   } catch (const Error&) {
     throw Error(path + ": NPY shape " + shape_text + " has too many elements");
   }
-  if (stored_dtype) *stored_dtype = descr == "'<f4'" || descr == "'|f4'" ? "float32" : descr == "'<f8'" ? "float64" : descr == "'<i8'" ? "int64" : descr == "'<i4'" ? "int32" : descr;
+  if (stored_dtype) *stored_dtype = descr == "'<f4'" || descr == "'|f4'" ? "float32" : descr == "'<f8'" ? "float64" : descr == "'<i8'" ? "int64" : descr == "'<i4'" ? "int32" : descr == "'|u1'" ? "uint8" : descr;
   const char* data = bytes.data() + offset + header_len;
   const std::size_t available = bytes.size() - offset - header_len;
   auto need = [&](std::size_t element) {
@@ -109,7 +109,13 @@ Tensor parse_npy(const std::string& bytes, const std::string& path, std::string*
     for (std::int64_t k = 0; k < count; ++k) { std::int32_t d; std::memcpy(&d, data + 4 * k, 4); v[k] = d; }
     return Tensor::ints(shape, std::move(v));
   }
-  throw Error(path + ": NPY dtype " + descr + " is not supported (float32, float64, int64, int32 are)");
+  if (descr == "'|u1'") {
+    need(1);
+    std::vector<std::int64_t> v(static_cast<std::size_t>(count));
+    for (std::int64_t k = 0; k < count; ++k) v[k] = static_cast<unsigned char>(data[k]);
+    return Tensor::ints(shape, std::move(v));
+  }
+  throw Error(path + ": NPY dtype " + descr + " is not supported (float32, float64, int64, int32, uint8 are)");
 }
 
 void save_npy(const std::string& path, const Tensor& tensor) {

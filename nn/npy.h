@@ -1,5 +1,5 @@
 // NumPy .npy files (format versions 1.0 to 3.0, numpy/lib/format.py): little-endian float32,
-// float64 (converted to float32), int64 and int32 (held as int64), C order.
+// float64 (converted to float32), int64, int32 and uint8 (held as int64), C order.
 #pragma once
 
 #include <string>

@@ -223,6 +223,8 @@ std::string study_json(const StudyResult& r, const std::string& model, const std
   j.begin_object();
   j.key("model").value(model);
   j.key("data").value(data);
+  j.key("preprocessing");
+  options.data_preprocessing.write_json(j);
   j.key("hardware").value(r.hardware);
   j.key("level").value(options.level);
   j.key("seed").value(static_cast<unsigned long long>(options.seed));

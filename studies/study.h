@@ -37,6 +37,7 @@ struct StudyOptions {
   // runs its recorded operations through SystemC here).
   std::function<void()> after_evaluate;
   std::string level = "functional";  // recorded in the JSON
+  nn::Preprocessing data_preprocessing;  // how the images were read, recorded in the JSON
 };
 
 struct LayerReport {

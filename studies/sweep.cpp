@@ -89,6 +89,11 @@ std::string header_line(const SweepOptions& o) {
   // The model by content (a path may differ between two starts of the same sweep).
   j.key("model_fnv1a").value(file_fingerprint(o.model));
   j.key("data").value(o.data);
+  // Only when not the default, so that logs written before preprocessing existed still resume.
+  if (!o.study.data_preprocessing.is_default()) {
+    j.key("preprocessing");
+    o.study.data_preprocessing.write_json(j);
+  }
   j.key("hw").value(o.hw);
   j.key("sets").begin_array();
   for (const auto& s : o.sets) j.value(s);
@@ -236,6 +241,7 @@ class SweepEngine {
       out[p] = logged;
       ++resumed_;
       if (runner_.writer() && on_row_) on_row_(out[p], true);
+      report_progress();
     }
     const std::size_t first_new = p;
     if (first_new == points.size()) return out;
@@ -268,6 +274,7 @@ class SweepEngine {
           append(row_line(row));
           if (on_row_) on_row_(row, false);
         }
+        report_progress();
         out[q] = std::move(row);
       }
     }
@@ -293,6 +300,13 @@ class SweepEngine {
   }
 
   int resumed() const { return resumed_; }
+  // The rows this sweep will have when it ends (as far as known now), for progress reports.
+  void plan_rows(std::int64_t rows) { planned_ = rows; }
+  void report_progress() {
+    ++done_;
+    if (runner_.writer() && on_progress_) on_progress_(done_, std::max(planned_, done_));
+  }
+  std::function<void(std::int64_t, std::int64_t)> on_progress_;
   int evaluated() const { return evaluated_; }
   const std::string& header() const { return header_; }
 
@@ -348,6 +362,7 @@ class SweepEngine {
   const Dataset& data_;
   const SweepOptions& o_;
   TaskRunner& runner_;
+  std::int64_t planned_ = 0, done_ = 0;
   std::function<void(const SweepRow&, bool)> on_row_;
   HardwareConfig base_;
   std::string log_path_, header_;
@@ -584,7 +599,8 @@ TrialOutcome deserialize_trial(const std::string& bytes) {
 }
 
 SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o, TaskRunner& runner,
-                       const std::function<void(const SweepRow&, bool)>& on_row) {
+                       const std::function<void(const SweepRow&, bool)>& on_row,
+                       const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
   if (o.study.trials < 1 || o.study.trials > 100000) throw Error("trials: must be between 1 and 100000");
   if (!o.walking.empty() && o.walking != "additive" && o.walking != "multiplicative" && o.walking != "combined")
     throw Error("walking: must be additive, multiplicative or combined, got '" + o.walking + "'");
@@ -616,8 +632,10 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o,
     }
   }
   SweepEngine engine(graph, data, o, runner, on_row);
+  engine.on_progress_ = on_progress;
   if (o.walking.empty()) {
     for (const auto& p : points) engine.config_for(p);  // throws on a bad value, naming the field
+    engine.plan_rows(static_cast<std::int64_t>(points.size()));
     engine.open_log();
     result.rows = engine.evaluate(points);
   } else {
@@ -629,6 +647,7 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o,
     for (const LinearLayer* l : graph.layers())
       if (fnmatch(o.layers.c_str(), l->name().c_str(), 0) == 0) layers.push_back(l->name());
     if (layers.empty()) throw Error("layers: '" + o.layers + "' matches no linear layer of " + graph.source);
+    engine.plan_rows(1 + static_cast<std::int64_t>(layers.size() * sigmas.size()));
     engine.open_log();
     Point clean;
     clean.key = "clean";
@@ -676,6 +695,15 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o,
       }
       result.midpoints.push_back(m);
     }
+    // Each bisection halves log(hi/lo): a layer needs ceil(log2(log(hi/lo) / log(1 + tolerance)))
+    // rounds (at most max_bisections), so the number of rows is known from here on.
+    std::int64_t bisections = 0;
+    for (std::size_t l = 0; l < layers.size(); ++l)
+      if (active[l]) {
+        const double ratio = std::log(brackets[l].hi / brackets[l].lo) / std::log1p(o.tolerance);
+        if (ratio > 1) bisections += std::min<std::int64_t>(o.max_bisections, static_cast<std::int64_t>(std::ceil(std::log2(ratio))));
+      }
+    engine.plan_rows(1 + static_cast<std::int64_t>(layers.size() * sigmas.size()) + bisections);
     // Bisection in log σ, all layers' steps of a round evaluated as one batch.
     for (;;) {
       std::vector<Point> round;

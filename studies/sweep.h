@@ -104,9 +104,11 @@ struct SweepOutcome {
 SweepRow parse_sweep_row(const std::string& line, const std::string& path, int line_number);
 
 // Runs the sweep (resuming from PREFIX.jsonl when it exists) and writes PREFIX.csv and
-// PREFIX.json on the writer. `on_row` is called on the writer as each new row is logged.
+// PREFIX.json on the writer. `on_row` is called on the writer as each new row is logged, and
+// `on_progress` after every row (taken from the log or evaluated) with the rows planned so far.
 SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& options, TaskRunner& runner,
-                       const std::function<void(const SweepRow&, bool resumed)>& on_row = {});
+                       const std::function<void(const SweepRow&, bool resumed)>& on_row = {},
+                       const std::function<void(std::int64_t rows_done, std::int64_t rows_planned)>& on_progress = {});
 
 // Per-layer table of a Walking Noise sweep (accuracy per σ, and the midpoints), or the grid's
 // rows, for the terminal.

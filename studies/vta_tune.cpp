@@ -386,6 +386,7 @@ std::vector<LayerTuning> tune_vta(const std::vector<TuneLayer>& layers, const vt
   MeasurementLog log(options.log, hardware_key(config, timing));
   std::vector<LayerTuning> results;
   for (const TuneLayer& layer : layers) {
+    const std::size_t layer_index = results.size();
     LayerTuning t;
     t.layer = layer;
     const std::string shape = shape_key(layer.shape, layer.images);
@@ -435,6 +436,7 @@ std::vector<LayerTuning> tune_vta(const std::vector<TuneLayer>& layers, const vt
       trial.reason = checks[index].reason;
       if (checks[index].valid()) trial.cycles = measure(space[index]);
       t.trials.push_back(trial);
+      if (options.on_trial) options.on_trial(layer_index, layers.size(), picked.size(), budget);
     };
     if (strategy == "exhaustive") {
       for (std::size_t i = 0; i < budget; ++i) pick(i);

@@ -55,6 +55,8 @@ struct TuneOptions {
   int threads = 1;                      // for the validity checks; measurements run on the one SystemC simulation
   std::string log;                      // the measurement log (created or resumed)
   std::function<void(const std::string& line)> progress;  // one line per finished layer (optional)
+  // After every trial: (layer index, layers, trials done in this layer, this layer's budget).
+  std::function<void(std::size_t layer, std::size_t layers, std::size_t trial, std::size_t budget)> on_trial;
 };
 
 struct TuneTrial {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "nn/dataset.h"
 #include "nn/graph.h"
 #include "nn/npy.h"
 #include "nn/onnx_io.h"
@@ -24,8 +25,7 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(FAULTLINE_BINARY) + " " + args + " 2>&1";
+Result run_command(const std::string& cmd) {
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -33,6 +33,13 @@ Result run(const std::string& args) {
   const int status = pclose(p);
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+Result run(const std::string& args) { return run_command(std::string(FAULTLINE_BINARY) + " " + args + " 2>&1"); }
+
+// The command with stdout and stderr on a pseudo-terminal (script -qec; its exit status is the command's).
+Result run_on_terminal(const std::string& args) {
+  return run_command("script -qec '" + std::string(FAULTLINE_BINARY) + " " + args + "' /dev/null 2>&1");
 }
 
 class Cli : public ::testing::Test {
@@ -295,4 +302,47 @@ TEST_F(Cli, OutputFitsOneHundredColumns) {
   EXPECT_NE(sweep.out.find("sigma=0.1 "), std::string::npos) << sweep.out;
   EXPECT_EQ(sweep.out.find("0.10000000"), std::string::npos) << sweep.out;
   EXPECT_EQ(long_lines(sweep.out), "");
+}
+
+// The same images as Fashion-MNIST's IDX files, stored as a float32 NHWC images.npy, give the
+// same accuracy bits; the JSON records how the images were read.
+TEST_F(Cli, EvalReadsANumpyFolderLikeTheIdxFiles) {
+  const std::int64_t n = 300;
+  const nn::Dataset idx = nn::load_dataset("fashion-mnist", false);
+  nn::Tensor images({n, 28, 28, 1});
+  std::copy(idx.images.begin(), idx.images.begin() + n * 784, images.f());
+  std::vector<std::int64_t> labels(idx.labels.begin(), idx.labels.begin() + n);
+  fs::create_directories(dir_ / "npyset");
+  nn::save_npy(path("npyset/images.npy"), images);
+  nn::save_npy(path("npyset/labels.npy"), nn::Tensor::ints({n}, labels));
+  const Result a = run("eval --model " + model_ + " --hw rram_crossbar --limit 300 --out " + path("idx.json"));
+  const Result b = run("eval --model " + model_ + " --hw rram_crossbar --data " + path("npyset") + " --layout nhwc --out " + path("npy.json"));
+  ASSERT_EQ(a.status, 0) << a.out;
+  ASSERT_EQ(b.status, 0) << b.out;
+  auto accuracy = [](const std::string& file) {
+    std::ifstream in(file);
+    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = json.find("\"accuracy\":{\"mean\":");
+    return std::make_pair(json.substr(at, json.find(',', at) - at), json);
+  };
+  const auto [acc_a, json_a] = accuracy(path("idx.json"));
+  const auto [acc_b, json_b] = accuracy(path("npy.json"));
+  EXPECT_EQ(acc_a, acc_b);
+  EXPECT_NE(json_a.find(R"("preprocessing":{"format":"idx","layout":"nchw","scale":"1/255"})"), std::string::npos) << json_a;
+  EXPECT_NE(json_b.find(R"("preprocessing":{"format":"npy","layout":"nhwc","scale":"1"})"), std::string::npos) << json_b;
+  EXPECT_NE(b.out.find("\n0 "), std::string::npos) << b.out;  // classes by number: the folder names none
+}
+
+// Long commands draw a progress bar with rate and time left on a terminal (here a pseudo-terminal
+// from util-linux's script), and none into a pipe.
+TEST_F(Cli, ProgressBarsOnTerminalsOnly) {
+  const std::string sweep = "sweep --model " + model_ + " --walking additive --sigma log:0.01:1:3 --layers fc1 --trials 1 --limit 64";
+  for (const std::string& args : {"eval --model " + model_ + " --limit 2000", sweep}) {
+    const Result tty = run_on_terminal(args);
+    EXPECT_EQ(tty.status, 0) << tty.out;
+    EXPECT_NE(tty.out.find("/s  ETA "), std::string::npos) << args << "\n" << tty.out;
+    const Result pipe = run(args);
+    EXPECT_EQ(pipe.status, 0) << pipe.out;
+    EXPECT_EQ(pipe.out.find("ETA"), std::string::npos) << args << "\n" << pipe.out;
+  }
 }

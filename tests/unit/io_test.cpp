@@ -195,6 +195,101 @@ TEST(Idx, DatasetFolderChecksPairing) {
   expect_error([&] { nn::load_mnist_family((dir / "nope").string(), true); }, {"nope", "not a dataset"});
 }
 
+// An .npy file of bytes (dtype |u1), as numpy writes it.
+std::string npy_u8(const std::vector<std::int64_t>& shape, const std::vector<std::uint8_t>& values) {
+  std::string dims;
+  for (std::size_t k = 0; k < shape.size(); ++k) dims += std::to_string(shape[k]) + (shape.size() == 1 || k + 1 < shape.size() ? "," : "");
+  std::string header = "{'descr': '|u1', 'fortran_order': False, 'shape': (" + dims + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY\x01";
+  out += '\0';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + std::string(values.begin(), values.end());
+}
+
+// A folder of images.npy + labels.npy: NHWC bytes read with --layout nhwc are the NCHW transpose,
+// scaled by 1/255 with the same bits as the IDX reader; floats are kept as stored; normalization
+// is (x − mean_c) / std_c; classes follow the highest label.
+TEST(Dataset, NpyFolderLayoutsScaleAndNormalize) {
+  const fs::path dir = temp_dir() / "npyds";
+  fs::create_directories(dir / "nhwc");
+  fs::create_directories(dir / "nchw");
+  const std::int64_t n = 2, c = 3, h = 2, w = 4;
+  std::vector<std::uint8_t> nhwc(static_cast<std::size_t>(n * c * h * w)), nchw(nhwc.size());
+  for (std::size_t k = 0; k < nhwc.size(); ++k) nhwc[k] = static_cast<std::uint8_t>((k * 37 + 11) % 256);
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t y = 0; y < h; ++y)
+      for (std::int64_t x = 0; x < w; ++x)
+        for (std::int64_t ch = 0; ch < c; ++ch) nchw[((i * c + ch) * h + y) * w + x] = nhwc[((i * h + y) * w + x) * c + ch];
+  write_bytes(dir / "nhwc" / "images.npy", npy_u8({n, h, w, c}, nhwc));
+  write_bytes(dir / "nchw" / "images.npy", npy_u8({n, c, h, w}, nchw));
+  for (const char* sub : {"nhwc", "nchw"}) nn::save_npy((dir / sub / "labels.npy").string(), nn::Tensor::ints({2}, {4, 1}));
+  const nn::Dataset a = nn::load_dataset((dir / "nhwc").string(), false, nn::parse_data_options("nhwc", "", ""));
+  const nn::Dataset b = nn::load_dataset((dir / "nchw").string(), false, {});
+  EXPECT_EQ(a.channels, 3);
+  EXPECT_EQ(a.height, 2);
+  EXPECT_EQ(a.width, 4);
+  EXPECT_EQ(a.classes, 5);
+  EXPECT_EQ(a.labels, (std::vector<std::uint8_t>{4, 1}));
+  EXPECT_EQ(a.images, b.images);
+  for (std::size_t k = 0; k < nchw.size(); ++k) ASSERT_EQ(b.images[k], static_cast<float>(nchw[k]) / 255.0f) << k;
+  EXPECT_EQ(b.preprocessing.format, "npy");
+  EXPECT_EQ(b.preprocessing.scale, "1/255");
+  // Normalization per channel after a scale.
+  const nn::Dataset norm = nn::load_dataset((dir / "nchw").string(), false, nn::parse_data_options("nchw", "2/255", "0.1,0.2,0.3:0.5,1,2"));
+  const float mean[3] = {0.1f, 0.2f, 0.3f}, stddev[3] = {0.5f, 1, 2};
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      for (std::int64_t p = 0; p < h * w; ++p) {
+        const std::size_t k = static_cast<std::size_t>((i * c + ch) * h * w + p);
+        ASSERT_EQ(norm.images[k], (static_cast<float>(nchw[k]) * 2.0f / 255.0f - mean[ch]) / stddev[ch]) << k;
+      }
+  nn::JsonWriter j;
+  norm.preprocessing.write_json(j);
+  EXPECT_NE(j.str().find("\"scale\":\"2/255\""), std::string::npos) << j.str();
+  EXPECT_NE(j.str().find("\"normalize\":{\"mean\":[0.10000000149011612"), std::string::npos) << j.str();
+  // Float images are taken as stored (scale 1), rank 3 is one channel; train/ and test/ subfolders are the splits.
+  fs::create_directories(dir / "split" / "train");
+  fs::create_directories(dir / "split" / "test");
+  nn::save_npy((dir / "split" / "train" / "images.npy").string(), nn::Tensor::floats({1, 2, 2}, {0.5f, -3.25f, 1e-7f, 7}));
+  nn::save_npy((dir / "split" / "train" / "labels.npy").string(), nn::Tensor::ints({1}, {0}));
+  nn::save_npy((dir / "split" / "test" / "images.npy").string(), nn::Tensor::floats({1, 2, 2}, {1, 2, 3, 4}));
+  nn::save_npy((dir / "split" / "test" / "labels.npy").string(), nn::Tensor::ints({1}, {1}));
+  const nn::Dataset train = nn::load_dataset((dir / "split").string(), true);
+  EXPECT_EQ(train.images, (std::vector<float>{0.5f, -3.25f, 1e-7f, 7}));
+  EXPECT_EQ(train.channels, 1);
+  EXPECT_EQ(nn::load_dataset((dir / "split").string(), false).images, (std::vector<float>{1, 2, 3, 4}));
+}
+
+// CIFAR-10 binary batches: label byte then the red, green and blue planes; data_batch_1..N for
+// training, test_batch for testing; the classes are named.
+TEST(Dataset, Cifar10Batches) {
+  const fs::path dir = temp_dir() / "cifar" / "cifar-10-batches-bin";
+  fs::create_directories(dir);
+  auto record = [](std::uint8_t label, std::uint8_t base) {
+    std::string r(1, static_cast<char>(label));
+    for (int k = 0; k < 3072; ++k) r += static_cast<char>((base + k / 1024 * 100 + k % 1024 % 7) % 256);
+    return r;
+  };
+  write_bytes(dir / "data_batch_1.bin", record(6, 0) + record(9, 1));
+  write_bytes(dir / "data_batch_2.bin", record(2, 2));
+  write_bytes(dir / "test_batch.bin", record(3, 5));
+  const nn::Dataset train = nn::load_dataset((dir.parent_path()).string(), true);
+  EXPECT_EQ(train.count, 3);
+  EXPECT_EQ(train.labels, (std::vector<std::uint8_t>{6, 9, 2}));
+  EXPECT_EQ(train.channels, 3);
+  EXPECT_EQ(train.class_names.at(6), "frog");
+  // Image 1, green plane (channel 1), pixel 5: stored byte 1 + 1024 + 5 of record 1.
+  EXPECT_EQ(train.images[3072 + 1024 + 5], static_cast<float>((1 + 100 + 5) % 256) / 255.0f);
+  const nn::Dataset test = nn::load_dataset(dir.string(), false, nn::parse_data_options("nchw", "1", "125:50"));
+  EXPECT_EQ(test.count, 1);
+  EXPECT_EQ(test.images[2048], (static_cast<float>((5 + 200) % 256) - 125.0f) / 50.0f);
+  EXPECT_EQ(test.preprocessing.format, "cifar10");
+  expect_error([&] { nn::load_dataset(dir.string(), false, nn::parse_data_options("nchw", "", "1,2:3,4")); }, {"test_batch.bin", "2 values", "3 channel"});
+}
+
 TEST(Npy, RoundTripAndErrors) {
   const fs::path dir = temp_dir();
   nn::Tensor t = nn::Tensor::floats({2, 3}, {1, 2, 3, 4, 5, 6.5f});
@@ -216,10 +311,10 @@ TEST(Npy, RoundTripAndErrors) {
   fortran.replace(fortran.find("False"), 5, "True ");
   write_bytes(dir / "fortran.npy", fortran);
   expect_error([&] { nn::load_npy((dir / "fortran.npy").string()); }, {"fortran.npy", "Fortran"});
-  std::string u8 = bytes;
-  u8.replace(u8.find("<f4"), 3, "|u1");
-  write_bytes(dir / "u8.npy", u8);
-  expect_error([&] { nn::load_npy((dir / "u8.npy").string()); }, {"u8.npy", "dtype"});
+  std::string complex = bytes;
+  complex.replace(complex.find("<f4"), 3, "<c8");
+  write_bytes(dir / "complex.npy", complex);
+  expect_error([&] { nn::load_npy((dir / "complex.npy").string()); }, {"complex.npy", "dtype"});
 }
 
 }  // namespace
