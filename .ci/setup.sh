@@ -15,6 +15,7 @@ packages=(
   libopenmpi-dev openmpi-bin python3-matplotlib
   dataset-fashion-mnist
   python3-onnx python3-numpy python3-torch
+  python3-dev pybind11-dev python3-pybind11
   clang libclang-rt-14-dev
 )
 missing=()

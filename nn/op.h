@@ -186,6 +186,9 @@ class LinearLayer {
   void record_ranges(bool on);
   bool calibrated() const { return !ranges_.empty(); }
   const std::vector<Ranges>& ranges() const { return ranges_; }
+  // Ranges measured earlier (one per block), e.g. kept across a change of the weights that
+  // rebuilt the layer (Graph::parameters_changed).
+  void set_ranges(std::vector<Ranges> ranges) { ranges_ = std::move(ranges); }
   const std::string& substrate_kind() const { return kind_; }
   // Rows one input sample gave in the last read (a convolution's output positions; 1 for a dense
   // layer; 0 before the first read): what hardware that plans per batch of samples sizes for.

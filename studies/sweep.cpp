@@ -750,6 +750,10 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o,
   return result;
 }
 
+std::string sweep_json(const SweepOutcome& outcome, const SweepOptions& options) {
+  return json_text(outcome, options, header_line(options));
+}
+
 std::string sweep_table(const SweepOutcome& r, const SweepOptions& o) {
   std::ostringstream out;
   char line[512];

@@ -110,6 +110,9 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& op
                        const std::function<void(const SweepRow&, bool resumed)>& on_row = {},
                        const std::function<void(std::int64_t rows_done, std::int64_t rows_planned)>& on_progress = {});
 
+// The sweep's result document (what PREFIX.json holds).
+std::string sweep_json(const SweepOutcome& outcome, const SweepOptions& options);
+
 // Per-layer table of a Walking Noise sweep (accuracy per σ, and the midpoints), or the grid's
 // rows, for the terminal.
 std::string sweep_table(const SweepOutcome& outcome, const SweepOptions& options);
