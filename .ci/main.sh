@@ -92,6 +92,13 @@ for arch in butterfly_mlp monarch_mlp; do
   "$faultline" ipu plan --model "build/results/$arch-1024.onnx" --hw ipu_gc200 --out "build/results/$arch-1024-ipu-plan.json" | tail -2
 done
 echo
+# From Python and PyTorch (issue 17; python/README.md): a CNN trained in PyTorch, measured on the
+# RRAM crossbar with 5x its output noise (where a float-trained CNN loses about 16 points),
+# fine-tuned with its Conv2d/Linear layers running on that crossbar (faultline.torch) and, as the
+# control, with plain layers, and measured again with the same Monte Carlo trials.
+PYTHONPATH=build/python /usr/bin/python3 python/examples/finetune_on_crossbar.py --limit 20000 --epochs 2 --finetune-epochs 1 --trials 3 \
+  --set units.xbar.out_noise=0.5 --out build/results/finetune
+echo
 # Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430): additive noise on one layer's output at
 # a time, sigma log-spaced, and per layer the midpoint noise level (bisected). Rows are appended to
 # the .jsonl as points finish: rerunning this script resumes a killed sweep (the file name carries
@@ -107,4 +114,5 @@ echo
   build/results/lenet5-vta-tuned.json build/results/vta-tune-lenet5/tune.json build/results/vta-tune-resnet18-exhaustive/tune.json \
   build/results/vta-tune-resnet18-xgb/tune.json build/results/vta-tune-resnet18-validity/tune.json \
   build/results/lenet5-ipu-gc2-plan.json build/results/butterfly_mlp-1024.json build/results/monarch_mlp-1024.json \
-  build/results/butterfly_mlp-1024-ipu-plan.json build/results/monarch_mlp-1024-ipu-plan.json --out build/results/report
+  build/results/butterfly_mlp-1024-ipu-plan.json build/results/monarch_mlp-1024-ipu-plan.json build/results/finetune/finetune.json \
+  --out build/results/report

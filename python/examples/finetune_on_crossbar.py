@@ -5,13 +5,17 @@
 2. export it to ONNX and measure its accuracy on the rram_crossbar preset with Monte Carlo trials
    (faultline.evaluate: each trial re-programs the crossbars);
 3. fine-tune it with its Conv2d/Linear layers running on the crossbar (faultline.torch.convert;
-   every step programs fresh crossbars, gradients straight-through or secant);
+   every step programs fresh crossbars, gradients straight-through or secant), and, as the
+   control, the same fine-tuning with plain layers;
 4. export again and measure on the crossbar with the same trials.
+The four evaluations go to OUT/finetune.json (eval's documents, for `faultline report`).
 
 Usage: PYTHONPATH=build/python /usr/bin/python3 python/examples/finetune_on_crossbar.py
            [--epochs 2] [--finetune-epochs 1] [--limit 0] [--trials 5] [--hw rram_crossbar] [--out DIR]
 """
 import argparse
+import copy
+import json
 import os
 import time
 
@@ -56,8 +60,10 @@ def export(model, path):
                       dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
 
 
-def measure(path, hw, trials, threads):
+def measure(path, hw, trials, threads, label, documents):
     r = faultline.evaluate(path, hw, trials=trials, seed=1, threads=threads)
+    r["hardware"] = f"{r['hardware']} ({label})"  # for the report's rows
+    documents.append(dict(r))
     a = r["accuracy"]
     return a["mean"], a["ci95"]
 
@@ -70,10 +76,13 @@ def main():
     p.add_argument("--trials", type=int, default=5)
     p.add_argument("--hw", default="rram_crossbar")
     p.add_argument("--backward", default="ste", choices=["ste", "secant"])
+    p.add_argument("--set", action="append", default=[], help="override a hardware field, e.g. units.xbar.out_noise=0.5")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--out", default="finetune_out")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    hw = faultline.hardware(a.hw, a.set)  # validated once, before any training
+    label = a.hw + "".join(f" {o}" for o in a.set)
     torch.manual_seed(1)
     torch.set_num_threads(a.threads)
     data = faultline.load_data("fashion-mnist", train=True)
@@ -87,21 +96,34 @@ def main():
     train(model, images, labels, a.epochs, 1e-3, seed=1)
     before_path = os.path.join(a.out, "cnn.onnx")
     export(model, before_path)
-    ideal = measure(before_path, "ideal", 1, a.threads)
-    before = measure(before_path, a.hw, a.trials, a.threads)
-    print(f"2. exported: ideal {100 * ideal[0]:.2f} %, on {a.hw} {100 * before[0]:.2f} % "
+    documents = []
+    ideal = measure(before_path, "ideal", 1, a.threads, "PyTorch-trained", documents)
+    before = measure(before_path, hw, a.trials, a.threads, "PyTorch-trained", documents)
+    print(f"2. exported: ideal {100 * ideal[0]:.2f} %, on {label} {100 * before[0]:.2f} % "
           f"[{100 * before[1][0]:.2f}, {100 * before[1][1]:.2f}] ({a.trials} trials)", flush=True)
 
-    print(f"3. fine-tuning with the layers on {a.hw} ({a.backward})", flush=True)
-    ft.convert(model, a.hw, seed=100, backward=a.backward, threads=a.threads)
+    # The control: the same fine-tuning (epochs, rate, order) with plain layers, so that the
+    # comparison separates training on the hardware from training longer.
+    print("3a. control: the same fine-tuning with plain PyTorch layers", flush=True)
+    control = copy.deepcopy(model)
+    train(control, images, labels, a.finetune_epochs, 2e-4, seed=2)
+    control_path = os.path.join(a.out, "cnn_finetuned_plain.onnx")
+    export(control, control_path)
+    control_result = measure(control_path, hw, a.trials, a.threads, "fine-tuned plain", documents)
+    print(f"    on {label} {100 * control_result[0]:.2f} % [{100 * control_result[1][0]:.2f}, {100 * control_result[1][1]:.2f}]", flush=True)
+    print(f"3b. fine-tuning with the layers on {label} ({a.backward})", flush=True)
+    ft.convert(model, hw, seed=100, backward=a.backward, threads=a.threads)
     train(model, images, labels, a.finetune_epochs, 2e-4, seed=2)
     after_path = os.path.join(a.out, "cnn_finetuned.onnx")
     export(model, after_path)
-    ideal_after = measure(after_path, "ideal", 1, a.threads)
-    after = measure(after_path, a.hw, a.trials, a.threads)
-    print(f"4. fine-tuned: ideal {100 * ideal_after[0]:.2f} %, on {a.hw} {100 * after[0]:.2f} % "
+    ideal_after = measure(after_path, "ideal", 1, a.threads, "fine-tuned on it", documents)
+    after = measure(after_path, hw, a.trials, a.threads, "fine-tuned on it", documents)
+    with open(os.path.join(a.out, "finetune.json"), "w") as f:
+        json.dump(documents, f)
+    print(f"4. fine-tuned: ideal {100 * ideal_after[0]:.2f} %, on {label} {100 * after[0]:.2f} % "
           f"[{100 * after[1][0]:.2f}, {100 * after[1][1]:.2f}] ({a.trials} trials)")
-    print(f"on {a.hw}: {100 * before[0]:.2f} % -> {100 * after[0]:.2f} % ({100 * (after[0] - before[0]):+.2f} points); "
+    print(f"on {label}: {100 * before[0]:.2f} % -> {100 * after[0]:.2f} % fine-tuned on it ({100 * (after[0] - before[0]):+.2f} points), "
+          f"{100 * control_result[0]:.2f} % fine-tuned plain ({100 * (after[0] - control_result[0]):+.2f} points for the hardware); "
           f"{time.time() - t0:.0f} s")
 
 

@@ -57,22 +57,13 @@ class _OnHardware(torch.autograd.Function):
         x, weight, bias, y_hw = ctx.saved_tensors
         layer = ctx.layer
         bias = bias if ctx.has_bias else None
-        with torch.enable_grad():
-            xd = x.detach().requires_grad_(ctx.needs_input_grad[0])
-            wd = weight.detach().requires_grad_(ctx.needs_input_grad[1])
-            bd = bias.detach().requires_grad_(ctx.needs_input_grad[2]) if bias is not None else None
-            product = layer._exact(xd, wd, None)
-            if layer.backward_mode == "secant":
-                with torch.no_grad():
-                    hw_product = y_hw - (layer._broadcast_bias(bias) if bias is not None else 0)
-                    dy = dy * _secant_gain(hw_product, product.detach())
-            y = product + layer._broadcast_bias(bd) if bd is not None else product
-            wanted = [t for t in (xd, wd, bd) if t is not None and t.requires_grad]
-            grads = iter(torch.autograd.grad(y, wanted, dy, allow_unused=True)) if wanted else iter(())
-        out = []
-        for t, need in ((xd, ctx.needs_input_grad[0]), (wd, ctx.needs_input_grad[1]), (bd, ctx.needs_input_grad[2])):
-            out.append(next(grads) if t is not None and need else None)
-        return out[0], out[1], out[2], None
+        if layer.backward_mode == "secant":
+            with torch.no_grad():
+                hw_product = y_hw - layer._broadcast_bias(bias) if bias is not None else y_hw
+                dy = dy * _secant_gain(hw_product, layer._exact(x, weight, None))
+        # The exact operation's gradients, computed directly (no second forward pass).
+        dx, dw, db = layer._gradients(x, weight, dy.contiguous(), ctx.needs_input_grad)
+        return dx, dw, (db if bias is not None else None), None
 
 
 class _HardwareModule(nn.Module):
@@ -175,6 +166,13 @@ class HardwareLinear(_HardwareModule):
     def _exact(self, x, w, b):
         return F.linear(x, w, b)
 
+    def _gradients(self, x, w, dy, need):
+        dy2 = dy.reshape(-1, self.out_features)
+        dx = dy @ w if need[0] else None
+        dw = dy2.t() @ x.reshape(-1, self.in_features) if need[1] else None
+        db = dy2.sum(0) if need[2] else None
+        return dx, dw, db
+
     def _broadcast_bias(self, b):
         return b
 
@@ -205,6 +203,13 @@ class HardwareConv2d(_HardwareModule):
 
     def _exact(self, x, w, b):
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+
+    def _gradients(self, x, w, dy, need):
+        # ATen's own convolution backward (what autograd runs for F.conv2d).
+        dx, dw, db = torch.ops.aten.convolution_backward(dy, x, w, [w.shape[0]], list(self.stride), list(self.padding),
+                                                         list(self.dilation), False, [0, 0], self.groups,
+                                                         [bool(need[0]), bool(need[1]), bool(need[2])])
+        return dx, dw, db
 
     def _broadcast_bias(self, b):
         return b.view(1, -1, 1, 1)

@@ -267,14 +267,15 @@ class HardwareLayer {
   }
 
   // The hardware's output for x (N×in, or N×C×H×W); `first_sample` is x's first sample's index
-  // in the current pass (what keys the read noise). Samples go in fixed tasks of 64 (as
-  // evaluation runs them), so the bits do not depend on `threads`.
+  // in the current pass (what keys the read noise). Samples go in fixed tasks of 16 (the
+  // trainer's micro-batch); every draw is keyed by its global row, so neither the task size nor
+  // `threads` changes the bits (tested against whole-batch inference).
   py::array_t<float> forward(const FloatArray& x, std::uint64_t first_sample, int threads) {
     require_weights();
     if (!programmed_) throw Error("layer '" + name_ + "': program(seed, trial) first");
     if (threads < 1 || threads > 1024) throw Error("threads: must be between 1 and 1024, got " + std::to_string(threads));
     if (x.ndim() < 1 || x.shape(0) < 1) throw Error("layer '" + name_ + "': the input holds no samples");
-    const std::int64_t n = x.shape(0), per_sample = static_cast<std::int64_t>(x.size()) / n, chunk = 64;
+    const std::int64_t n = x.shape(0), per_sample = static_cast<std::int64_t>(x.size()) / n, chunk = 16;
     const nn::Shape shape(x.shape(), x.shape() + x.ndim());
     const float* xp = x.data();
     std::vector<nn::Tensor> parts(static_cast<std::size_t>((n + chunk - 1) / chunk));

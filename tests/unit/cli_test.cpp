@@ -346,3 +346,37 @@ TEST_F(Cli, ProgressBarsOnTerminalsOnly) {
     EXPECT_EQ(pipe.out.find("ETA"), std::string::npos) << args << "\n" << pipe.out;
   }
 }
+
+// CIFAR-10 binary batches end to end: a network built for 3 x 32 x 32 images, then an imported
+// model fine-tuned on them with a normalization, then evaluated; the JSON names the format.
+TEST_F(Cli, TrainsAndEvaluatesOnCifarBatches) {
+  fs::create_directories(dir_ / "cifar");
+  std::string train, test;
+  for (int r = 0; r < 192; ++r) {
+    const int label = r % 10;
+    std::string record(1, static_cast<char>(label));
+    for (int k = 0; k < 3072; ++k) record += static_cast<char>((k / 1024 == label % 3 ? 180 : 40) + (k * 7 + r) % 50);
+    (r < 128 ? train : test) += record;
+  }
+  write("cifar/data_batch_1.bin", train);
+  write("cifar/test_batch.bin", test);
+  const std::string norm = " --normalize 0.5,0.5,0.5:0.25,0.25,0.25";
+  const Result built = run("train --arch lenet5 --epochs 1 --data " + path("cifar") + norm + " --out " + path("cifar_lenet.onnx"));
+  ASSERT_EQ(built.status, 0) << built.out;
+  const Result tuned = run("train --model " + path("cifar_lenet.onnx") + " --epochs 2 --lr 1e-3 --data " + path("cifar") + norm + " --out " +
+                           path("cifar_tuned.onnx"));
+  ASSERT_EQ(tuned.status, 0) << tuned.out;
+  EXPECT_NE(tuned.out.find("fine-tuning"), std::string::npos) << tuned.out;
+  const Result eval = run("eval --model " + path("cifar_tuned.onnx") + " --data " + path("cifar") + norm + " --hw rram_crossbar --out " +
+                          path("cifar.json"));
+  ASSERT_EQ(eval.status, 0) << eval.out;
+  EXPECT_NE(eval.out.find("(64 images)"), std::string::npos) << eval.out;
+  EXPECT_NE(eval.out.find("airplane"), std::string::npos) << eval.out;  // CIFAR-10's class names
+  std::ifstream in(path("cifar.json"));
+  const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(json.find(R"("preprocessing":{"format":"cifar10","layout":"nchw","scale":"1/255","normalize":{"mean":[0.5,0.5,0.5],"std":[0.25,0.25,0.25]}})"),
+            std::string::npos) << json;
+  // The wrong preprocessing for the model's input is caught: 1-channel normalization of 3 channels.
+  expect_usage_error("eval --model " + path("cifar_tuned.onnx") + " --data " + path("cifar") + " --normalize 0.5:0.25,0.3",
+                     {"--normalize", "1 means but 2"});
+}
