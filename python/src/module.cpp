@@ -429,21 +429,26 @@ PYBIND11_MODULE(_faultline, module) {
       .def_readonly("count", &nn::Dataset::count)
       .def_readonly("classes", &nn::Dataset::classes)
       .def_readonly("class_names", &nn::Dataset::class_names)
-      .def_property_readonly("shape", [](const nn::Dataset& d) { return py::make_tuple(d.count, d.channels, d.height, d.width); })
+      .def_property_readonly("shape", [](const nn::Dataset& d) { return py::make_tuple(d.count, d.channels, d.height, d.width); },
+                             "(N, C, H, W)")
       .def_property_readonly("images", [](py::object self) {
         const nn::Dataset& d = py::cast<const nn::Dataset&>(self);
         // A view of the dataset's storage, kept alive by the dataset object.
-        return py::array_t<float>({d.count, d.channels, d.height, d.width}, d.images.data(), self);
-      })
+        py::array_t<float> view({d.count, d.channels, d.height, d.width}, d.images.data(), self);
+        view.attr("setflags")(py::arg("write") = false);  // the dataset is shared: no writes through the view
+        return view;
+      }, "The preprocessed images, N x C x H x W float32: a read-only view of the dataset's storage (no copy)")
       .def_property_readonly("labels", [](py::object self) {
         const nn::Dataset& d = py::cast<const nn::Dataset&>(self);
-        return py::array_t<std::uint8_t>({d.count}, d.labels.data(), self);
-      })
+        py::array_t<std::uint8_t> view({d.count}, d.labels.data(), self);
+        view.attr("setflags")(py::arg("write") = false);
+        return view;
+      }, "The labels (uint8), a view")
       .def_property_readonly("preprocessing", [](const nn::Dataset& d) {
         nn::JsonWriter j;
         d.preprocessing.write_json(j);
         return j.str();
-      });
+      }, "How the images were read (format, layout, scale, normalize) as the result JSON records it");
   module.def("load_data", [](const std::string& spec, bool train, const std::string& layout, const std::string& scale, const std::string& normalize) {
     return released([&] { return nn::load_dataset(spec, train, nn::parse_data_options(layout, scale, normalize)); });
   }, py::arg("spec"), py::arg("train"), py::arg("layout"), py::arg("scale"), py::arg("normalize"));
@@ -456,7 +461,7 @@ PYBIND11_MODULE(_faultline, module) {
         model->path = path;
         return model;
       }), py::arg("path"))
-      .def_readonly("path", &Model::path)
+      .def_readonly("path", &Model::path, "The file the model was read from")
       .def_property_readonly("layers", [](const Model& m) {
         py::list l;
         for (const nn::LinearLayer* layer : m.graph->layers()) {
@@ -468,12 +473,12 @@ PYBIND11_MODULE(_faultline, module) {
           l.append(d);
         }
         return l;
-      })
+      }, "The Conv/Gemm/MatMul layers hardware runs, in execution order: name, op_type, index, blocks")
       .def_property_readonly("inputs", [](const Model& m) {
         py::list l;
         for (const auto& i : m.graph->inputs()) l.append(py::make_tuple(i.name, i.shape_known ? py::cast(i.shape) : py::none()));
         return l;
-      })
+      }, "The declared inputs: (name, shape with -1 for free dimensions, or None)")
       .def("infer", [](Model& m, const std::vector<FloatArray>& inputs, const hwcfg::HardwareConfig& config, std::uint64_t seed, std::uint64_t trial) {
         std::vector<nn::Tensor> tensors;
         for (const auto& a : inputs) tensors.push_back(to_tensor(a));

@@ -47,6 +47,18 @@ class Package(unittest.TestCase):
         self.assertEqual(r["preprocessing"], {"format": "idx", "layout": "nchw", "scale": "1/255"})
         self.assertEqual(len(r["layers"]), 4)
 
+    def test_cycle_level_once_per_process(self):
+        r = faultline.evaluate(self.model, "rram_crossbar", level="cycle", limit=64, threads=2)
+        out = os.path.join(TMP, "cycle.json")
+        code, _, err = cli("eval", "--model", MODEL, "--hw", "rram_crossbar", "--level", "cycle", "--limit", "64", "--out", out)
+        self.assertEqual(code, 0, err)
+        with open(out) as f:
+            self.assertEqual(dict(r), json.load(f))
+        self.assertIn("cycles", r.table)
+        with self.assertRaises(faultline.Error) as e:
+            faultline.evaluate(self.model, "rram_crossbar", level="cycle", limit=64)
+        self.assertIn("once per Python process", str(e.exception))
+
     def test_hardware_from_dict_and_overrides(self):
         as_dict = {"name": "xbar6", "units": {"xbar": {"kind": "analog_crossbar", "adc_bits": 6}},
                    "mapping": [{"layers": "*", "unit": "xbar"}]}
@@ -96,6 +108,7 @@ class Package(unittest.TestCase):
         # The dataset's arrays are views of its storage (no copy).
         images = self.test.images
         self.assertFalse(images.flags.owndata)
+        self.assertFalse(images.flags.writeable)
         self.assertEqual(images.shape, (10000, 1, 28, 28))
         self.assertEqual(self.test.class_names[0], "T-shirt/top")
         # A float32 NHWC images.npy folder with a normalization is evaluated as the CLI does.
