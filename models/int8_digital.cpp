@@ -64,6 +64,46 @@ void Int8Substrate::program(const MatrixRM& w, const LayerInfo& layer, const Pro
     codes_int8_.resize(static_cast<std::size_t>(codes_.size()));
     for (std::size_t k = 0; k < codes_int8_.size(); ++k) codes_int8_[k] = static_cast<std::int8_t>(codes_.data()[k]);
   }
+  if (drop_ > 0) plan_truncated_products();
+}
+
+// The truncated multiplier (models/mvm_int8.h, approx_multiply) adds the partial products
+// a_i·b_k·2^(i+k) of the magnitudes whose column i + k is at least `drop`. Grouped by the
+// weight's bit i: |approx(a, b)| = Σ_i a_i·2^i · hi(|b|, drop − i), hi(m, t) = m with its t low
+// bits cleared (t ≤ 0: m). The bits i ≥ drop give hi(|a|, drop)·|b|, an exact product; each bit
+// i < drop gives a plane whose activations are hi(|b|, drop − i) (zero once drop − i ≥ 8: |b| ≤
+// 128). With the signs applied per operand, the layer's truncated MACs are one exact GEMM over
+// the planes (every sum an integer, exact in float below 2^24, else in double), which gives the
+// int32 sums of int8_matrix_vector bit for bit (tests/unit/models_test.cpp) at GEMM speed.
+void Int8Substrate::plan_truncated_products() {
+  const Eigen::Index out = codes_.rows(), in = codes_.cols();
+  approx_planes_.clear();
+  std::vector<int> bits;  // the weight bit of each plane (-1: the exact high part)
+  if (drop_ < 8) {
+    approx_planes_.push_back(0);
+    bits.push_back(-1);
+  }
+  for (int i = 0; i < std::min(drop_, 8); ++i)
+    if (drop_ - i < 8) {
+      approx_planes_.push_back(drop_ - i);
+      bits.push_back(i);
+    }
+  const Eigen::Index planes = static_cast<Eigen::Index>(approx_planes_.size());
+  approx_weights_.resize(out, planes * in);
+  const std::uint32_t high_mask = drop_ < 8 ? ~((1u << drop_) - 1u) : 0u;
+  for (Eigen::Index r = 0; r < out; ++r)
+    for (Eigen::Index c = 0; c < in; ++c) {
+      const int code = codes_int8_[static_cast<std::size_t>(r * in + c)];
+      const std::uint32_t magnitude = static_cast<std::uint32_t>(std::abs(code));
+      const float sign = code < 0 ? -1.0f : 1.0f;
+      for (Eigen::Index p = 0; p < planes; ++p) {
+        const int bit = bits[static_cast<std::size_t>(p)];
+        const std::uint32_t part = bit < 0 ? (magnitude & high_mask) : (magnitude & (1u << bit));
+        approx_weights_(r, p * in + c) = sign * static_cast<float>(part);
+      }
+    }
+  // |Σ| ≤ Σ_j |a_j|·|b_j| ≤ inputs · 128 · 128 over every partial sum.
+  approx_in_float_ = static_cast<double>(in) * 128.0 * 128.0 < 16777216.0;
 }
 
 void Int8Substrate::set_integer_product(IntegerProduct product) {
@@ -80,7 +120,8 @@ void Int8Substrate::multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<Mat
     const float m = x.row(r).cwiseAbs().maxCoeff();
     const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
     xs[r] = scale;
-    for (Eigen::Index c = 0; c < x.cols(); ++c) xq(r, c) = std::round(x(r, c) / scale);
+    // |x / scale| ≤ qmax ≤ 2^15 (up to rounding), inside round_half_away's range.
+    for (Eigen::Index c = 0; c < x.cols(); ++c) xq(r, c) = round_half_away(x(r, c) / scale);
   }
   if (product_ || drop_ > 0) {
     // Integer codes through an int8 product: the RTL's, or the truncated multipliers' (the
@@ -88,17 +129,40 @@ void Int8Substrate::multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<Mat
     // below would give exactly, so both paths agree bit for bit when the products are exact.
     std::vector<std::int8_t> xi(static_cast<std::size_t>(xq.size()));
     for (std::size_t k = 0; k < xi.size(); ++k) xi[k] = static_cast<std::int8_t>(xq.data()[k]);
-    std::vector<std::int32_t> acc(static_cast<std::size_t>(x.rows() * codes_.rows()));
     if (product_) {
+      std::vector<std::int32_t> acc(static_cast<std::size_t>(x.rows() * codes_.rows()));
       product_(xi.data(), x.rows(), acc.data());
+      for (Eigen::Index r = 0; r < y.rows(); ++r)
+        for (Eigen::Index c = 0; c < y.cols(); ++c) y(r, c) = static_cast<float>(acc[static_cast<std::size_t>(r * y.cols() + c)]);
     } else {
-      const std::vector<std::int8_t>& w = codes_int8_;
-      const int out = static_cast<int>(codes_.rows()), in = static_cast<int>(codes_.cols());
-      for (Eigen::Index r = 0; r < x.rows(); ++r)
-        int8_matrix_vector(w.data(), xi.data() + r * in, acc.data() + r * out, out, in, drop_);
+      // The truncated products as one exact GEMM over the planes (plan_truncated_products).
+      const Eigen::Index in = codes_.cols(), planes = static_cast<Eigen::Index>(approx_planes_.size());
+      MatrixRM xp(x.rows(), planes * in);
+      std::vector<std::int32_t> magnitude(static_cast<std::size_t>(in));
+      std::vector<float> sign(static_cast<std::size_t>(in));
+      for (Eigen::Index r = 0; r < x.rows(); ++r) {
+        const std::int8_t* row = xi.data() + r * in;
+        for (Eigen::Index c = 0; c < in; ++c) {
+          magnitude[static_cast<std::size_t>(c)] = std::abs(static_cast<std::int32_t>(row[c]));
+          sign[static_cast<std::size_t>(c)] = row[c] < 0 ? -1.0f : 1.0f;
+        }
+        // Plane by plane, so that each inner loop is contiguous (and vectorizes).
+        for (Eigen::Index p = 0; p < planes; ++p) {
+          const std::int32_t keep = ~((std::int32_t{1} << approx_planes_[static_cast<std::size_t>(p)]) - 1);
+          float* out = xp.data() + r * planes * in + p * in;
+          for (Eigen::Index c = 0; c < in; ++c)
+            out[c] = sign[static_cast<std::size_t>(c)] * static_cast<float>(magnitude[static_cast<std::size_t>(c)] & keep);
+        }
+      }
+      if (planes == 0) {
+        y.setZero();  // every partial product falls below the dropped columns
+      } else if (approx_in_float_) {
+        y.noalias() = xp * approx_weights_.transpose();
+      } else {
+        Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> acc = xp.cast<double>() * approx_weights_.cast<double>().transpose();
+        y = acc.cast<float>();
+      }
     }
-    for (Eigen::Index r = 0; r < y.rows(); ++r)
-      for (Eigen::Index c = 0; c < y.cols(); ++c) y(r, c) = static_cast<float>(acc[static_cast<std::size_t>(r * y.cols() + c)]);
   } else if (exact_in_float_) {
     y.noalias() = xq * codes_.transpose();
   } else {

@@ -55,8 +55,15 @@ class Int8Substrate final : public Substrate {
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes_double_;
   Eigen::VectorXf scales_;
   bool exact_in_float_ = true;
+  // approx_drop_bits > 0: the truncated products as one exact GEMM over planes (program()):
+  // weights [outputs × planes·inputs], each plane's activation transform (bits cleared below
+  // approx_planes_[p]; 0: the plain codes), and whether float sums are exact.
+  MatrixRM approx_weights_;
+  std::vector<int> approx_planes_;
+  bool approx_in_float_ = true;
   std::uint64_t flipped_ = 0;
   IntegerProduct product_;
+  void plan_truncated_products();
 };
 
 }  // namespace faultline::models

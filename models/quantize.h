@@ -17,6 +17,15 @@ inline float round_half_even(float x) {
   return (x + kMagic) - kMagic;  // not folded: without -ffast-math the compiler keeps IEEE semantics
 }
 
+// Round to nearest, ties away from zero (std::round), for |x| < 2^22: ties-to-even, then a tie
+// that went towards zero goes the other way (x − r is exact here). Branch-free, so loops over it
+// vectorize where std::round is a library call.
+inline float round_half_away(float x) {
+  const float r = round_half_even(x);
+  const float d = x - r;
+  return (d == 0.5f && x > 0.0f) ? r + 1.0f : (d == -0.5f && x < 0.0f) ? r - 1.0f : r;
+}
+
 // Symmetric signed quantizer: `bits` bits (2 to 16) give the integer codes −(2^(bits−1) − 1) …
 // 2^(bits−1) − 1 (the most negative two's-complement code is left unused so that the grid is
 // symmetric), with step = range / (2^(bits−1) − 1), rounding to nearest (ties to even). Values

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "models/int8_digital.h"
+#include "models/mvm_int8.h"
 #include "models/philox.h"
 #include "models/quantize.h"
 #include "models/substrate.h"
@@ -238,6 +240,49 @@ TEST(Int8, BitFlipsAtTheConfiguredRate) {
   s->add_counters(c);
   const double bits = c["weights"] * 8;
   EXPECT_NEAR(c["flipped_bits"], bits * ber, 4.5 * std::sqrt(bits * ber * (1 - ber)));
+}
+
+// round_half_away is std::round on |x| < 2^22: every half-integer tie up to ±2^21, and random floats.
+TEST(Quantize, RoundHalfAwayIsStdRound) {
+  for (int k = -(1 << 22); k <= (1 << 22); ++k) {
+    const float x = static_cast<float>(k) * 0.5f;
+    ASSERT_EQ(models::round_half_away(x), std::round(x)) << x;
+  }
+  const models::CounterRng rng(5, 5);
+  for (std::uint64_t k = 0; k < 2000000; ++k) {
+    const float x = static_cast<float>((rng.uniform(k) * 2 - 1) * std::ldexp(1.0, static_cast<int>(k % 23)));
+    ASSERT_EQ(models::round_half_away(x), std::round(x)) << x;
+  }
+  EXPECT_EQ(models::round_half_away(std::nextafter(0.5f, 0.0f)), 0.0f);
+  EXPECT_EQ(models::round_half_away(-0.0f), 0.0f);
+}
+
+// Truncated multipliers as an exact GEMM over bit planes (issue 18) give the int32 sums of the
+// scalar twin of rtl/approx_mac_array (models::int8_matrix_vector) bit for bit: every drop 1..16,
+// with bit flips (weights of -128), for float sums (300 inputs) and double sums (1100 inputs).
+TEST(Int8, TruncatedProductPlanesEqualTheScalarMultipliers) {
+  for (const Eigen::Index inputs : {300, 1100})
+    for (int drop = 1; drop <= 16; ++drop) {
+      const std::map<std::string, double> p = {{"approx_drop_bits", drop}, {"bit_error_rate", 0.05}};
+      auto fast = models::create_substrate("int8_digital", params_for("int8_digital", p));
+      auto scalar = models::create_substrate("int8_digital", params_for("int8_digital", p));
+      const MatrixRM w = random_matrix(37, inputs, 21), x = random_matrix(9, inputs, 22, -3, 3);
+      fast->program(w, {"l", "Gemm", 0, 0}, {1, 0});
+      scalar->program(w, {"l", "Gemm", 0, 0}, {1, 0});
+      auto* reference = dynamic_cast<models::Int8Substrate*>(scalar.get());
+      ASSERT_NE(reference, nullptr);
+      bool saw_minus_128 = false;
+      for (std::int8_t code : reference->weight_codes()) saw_minus_128 = saw_minus_128 || code == -128;
+      EXPECT_TRUE(saw_minus_128);
+      reference->set_integer_product([&](const std::int8_t* xi, std::int64_t rows, std::int32_t* acc) {
+        for (std::int64_t r = 0; r < rows; ++r)
+          models::int8_matrix_vector(reference->weight_codes().data(), xi + r * inputs, acc + r * 37, 37, static_cast<int>(inputs), drop);
+      });
+      MatrixRM a(9, 37), b(9, 37);
+      fast->multiply(x, a, {0});
+      scalar->multiply(x, b, {0});
+      ASSERT_EQ(a, b) << "drop " << drop << ", " << inputs << " inputs";
+    }
 }
 
 nn::Dataset tiny_dataset() {
