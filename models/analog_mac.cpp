@@ -20,16 +20,76 @@
 // permutation per column and trial).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <numeric>
 
 #include "models/analog_array_timing.h"
 #include "models/analog_mac.h"
 #include "models/error.h"
 #include "models/philox.h"
+#include "models/quantize.h"
 #include "models/substrate.h"
 
 namespace faultline::models {
 namespace {
+
+// One row event on `count` membranes: m_k ← (1 − leak)·m_k + d_k·w_k, clamped to ±saturation
+// when saturation > 0; returns how many clamped. `DriveVaries`: d varies with k and w is one value
+// (the membranes of one column over a block of input vectors), else d is one value and w varies
+// (the columns of one input vector). d = gain·p(i)·x_i and w are the scalar model's factors in its
+// order of evaluation (keep = 1 − leak), so every membrane keeps the scalar model's bits: IEEE
+// multiplies, adds and compares give the same results in any vector width, and the build never
+// contracts them into FMAs. Four membranes per step (GCC vector extension), the clamp by bit
+// operations (|v| and copysign).
+template <bool DriveVaries>
+inline __attribute__((always_inline)) std::uint64_t integrate_body(double* m, const double* d, const double* w, long count, double keep,
+                                                                 double saturation) {
+  using V = double __attribute__((vector_size(32)));
+  using M = std::int64_t __attribute__((vector_size(32)));
+  const M sign_bit = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
+  const V bound = {saturation, saturation, saturation, saturation};
+  const V keep4 = {keep, keep, keep, keep};
+  const double shared_factor = DriveVaries ? w[0] : d[0];
+  const V one = {shared_factor, shared_factor, shared_factor, shared_factor};
+  const double* varying = DriveVaries ? d : w;
+  M clamped4 = {0, 0, 0, 0};
+  long k = 0;
+  for (; k + 4 <= count; k += 4) {
+    V mv, fv;
+    std::memcpy(&mv, m + k, sizeof mv);
+    std::memcpy(&fv, varying + k, sizeof fv);
+    V v = DriveVaries ? keep4 * mv + fv * one : keep4 * mv + one * fv;
+    if (saturation > 0) {
+      const M bits = __builtin_bit_cast(M, v);
+      const M over = __builtin_bit_cast(V, bits & ~sign_bit) > bound;  // |v| > saturation (all ones where true)
+      const M limited = (bits & sign_bit) | __builtin_bit_cast(M, bound);  // copysign(saturation, v)
+      v = __builtin_bit_cast(V, (over & limited) | (~over & bits));
+      clamped4 -= over;
+    }
+    std::memcpy(m + k, &v, sizeof v);
+  }
+  std::uint64_t clamped = static_cast<std::uint64_t>(clamped4[0] + clamped4[1] + clamped4[2] + clamped4[3]);
+  for (; k < count; ++k) {
+    double v = DriveVaries ? keep * m[k] + d[k] * w[0] : keep * m[k] + d[0] * w[k];
+    if (saturation > 0 && std::abs(v) > saturation) {
+      v = std::copysign(saturation, v);
+      ++clamped;
+    }
+    m[k] = v;
+  }
+  return clamped;
+}
+
+// Compiled for AVX2 and for the baseline, chosen at load time (the same bits either way).
+__attribute__((target_clones("avx2", "default"))) std::uint64_t integrate_over_inputs(double* m, const double* d, double w, long count,
+                                                                                       double keep, double saturation) {
+  return integrate_body<true>(m, d, &w, count, keep, saturation);
+}
+__attribute__((target_clones("avx2", "default"))) std::uint64_t integrate_over_columns(double* m, double d, const double* w, long count,
+                                                                                        double keep, double saturation) {
+  return integrate_body<false>(m, &d, w, count, keep, saturation);
+}
 
 class AnalogMacSubstrate final : public Substrate {
  public:
@@ -54,6 +114,11 @@ class AnalogMacSubstrate final : public Substrate {
     for (Eigen::Index j = 0; j < out; ++j) column_gain_[j] = 1.0 + fixed_pattern_ * variation.normal(static_cast<std::uint64_t>(j));
     position_gain_.resize(chunk_);
     for (int i = 0; i < chunk_; ++i) position_gain_[i] = 1.0 - (chunk_ > 1 ? slope_ * i / (chunk_ - 1) : 0.0);
+    // What the row events need, fixed at programming: gain·p(i) (the scalar model's first
+    // product) and the weight codes column-major as doubles (each row i's codes contiguous).
+    gain_position_.resize(static_cast<std::size_t>(chunk_));
+    for (int i = 0; i < chunk_; ++i) gain_position_[static_cast<std::size_t>(i)] = gain_ * position_gain_[static_cast<std::size_t>(i)];
+    codes_t_ = codes_.transpose().cast<double>();
     // Random order: one permutation of each chunk's rows per column, fixed for the trial.
     permutations_.clear();
     if (order_ == "random") {
@@ -88,7 +153,8 @@ class AnalogMacSubstrate final : public Substrate {
       for (Eigen::Index c = 0; c < in; ++c) {
         float v = x(r, c);
         if (v < 0) { ++clipped; v = 0; }
-        xq(r, c) = std::min(static_cast<float>(xmax_code), std::round(v * s));
+        // v·s ≤ xmax_code < 2^12 (up to rounding): inside round_half_away's range.
+        xq(r, c) = std::min(static_cast<float>(xmax_code), round_half_away(v * s));
       }
     }
     clipped_inputs_.add(clipped);
@@ -97,39 +163,86 @@ class AnalogMacSubstrate final : public Substrate {
     std::uint64_t adc_sat = 0, mem_sat = 0;
     MatrixRM dots;
     std::vector<int> order(static_cast<std::size_t>(chunk_));
+    // Membranes of a chunk (rows × out) and the column noise of its reads.
+    std::vector<double> membrane(static_cast<std::size_t>(rows * out));
+    std::vector<float> noise(static_cast<std::size_t>(rows * out));
+    std::vector<double> drive;  // random order: gain·p(i)·x_ri for the chunk's rows i, i-major
+    const double keep = 1.0 - leak_;
     y.setZero();
     for (Eigen::Index c = 0; c < chunks; ++c) {
       const Eigen::Index c0 = c * chunk_, n = std::min<Eigen::Index>(chunk_, in - c0);
-      // Integer dot products are exact in float32: |Σ x·w| ≤ 31·63·128 < 2^24.
-      if (!sequential_) dots.noalias() = xq.middleCols(c0, n) * codes_.middleCols(c0, n).transpose();
-      for (Eigen::Index r = 0; r < rows; ++r) {
-        if (sequential_ && order_ != "random") row_order(xq.row(r).data() + c0, n, order.data());
-        for (Eigen::Index j = 0; j < out; ++j) {
-          double membrane;
-          if (!sequential_) {
-            membrane = gain_ * static_cast<double>(dots(r, j));
-          } else {
-            const int* perm = order_ == "random" ? permutations_.data() + j * in + c0 : order.data();
-            membrane = 0;
-            for (Eigen::Index t = 0; t < n; ++t) {
-              const int i = perm[t];
-              membrane = (1.0 - leak_) * membrane + gain_ * position_gain_[i] * xq(r, c0 + i) * codes_(j, c0 + i);
-              if (saturation_ > 0 && std::abs(membrane) > saturation_) {
-                membrane = std::copysign(saturation_, membrane);
-                ++mem_sat;
-              }
-            }
+      if (!sequential_) {
+        // Integer dot products are exact in float32: |Σ x·w| ≤ 31·63·128 < 2^24.
+        dots.noalias() = xq.middleCols(c0, n) * codes_.middleCols(c0, n).transpose();
+        for (Eigen::Index r = 0; r < rows; ++r)
+          for (Eigen::Index j = 0; j < out; ++j) membrane[static_cast<std::size_t>(r * out + j)] = gain_ * static_cast<double>(dots(r, j));
+      } else if (order_ == "natural" || order_ == "reversed") {
+        // One order for every input vector and column: blocks of input vectors step together,
+        // each column's membranes contiguous over the block (each membrane's sequence of
+        // operations is unchanged, so are its bits).
+        constexpr Eigen::Index block = 256;
+        std::vector<double> block_membrane(static_cast<std::size_t>(out * block)), block_drive(static_cast<std::size_t>(n * block));
+        for (Eigen::Index r0 = 0; r0 < rows; r0 += block) {
+          const Eigen::Index nb = std::min(block, rows - r0);
+          for (Eigen::Index i = 0; i < n; ++i)
+            for (Eigen::Index r = 0; r < nb; ++r)
+              block_drive[static_cast<std::size_t>(i * nb + r)] = gain_position_[static_cast<std::size_t>(i)] * static_cast<double>(xq(r0 + r, c0 + i));
+          std::fill(block_membrane.begin(), block_membrane.end(), 0.0);
+          for (Eigen::Index t = 0; t < n; ++t) {
+            const Eigen::Index i = order_ == "natural" ? t : n - 1 - t;
+            for (Eigen::Index j = 0; j < out; ++j)
+              mem_sat += integrate_over_inputs(block_membrane.data() + j * nb, block_drive.data() + i * nb, codes_t_(c0 + i, j), nb, keep, saturation_);
           }
-          const std::uint64_t index = ((context.first_row + static_cast<std::uint64_t>(r)) * static_cast<std::uint64_t>(chunks) +
-                                       static_cast<std::uint64_t>(c)) * static_cast<std::uint64_t>(out) + static_cast<std::uint64_t>(j);
-          double adc = std::floor(column_gain_[j] * membrane + noise_ * rng.normal(index));
+          for (Eigen::Index r = 0; r < nb; ++r)
+            for (Eigen::Index j = 0; j < out; ++j)
+              membrane[static_cast<std::size_t>((r0 + r) * out + j)] = block_membrane[static_cast<std::size_t>(j * nb + r)];
+        }
+      } else if (order_ == "sorted") {
+        // An order per input vector (its inputs sorted), shared by its columns: the membranes of
+        // all columns step together.
+        for (Eigen::Index r = 0; r < rows; ++r) {
+          row_order(xq.row(r).data() + c0, n, order.data());
+          double* m = membrane.data() + r * out;
+          std::fill(m, m + out, 0.0);
+          for (Eigen::Index t = 0; t < n; ++t) {
+            const int i = order[static_cast<std::size_t>(t)];
+            const double d = gain_position_[static_cast<std::size_t>(i)] * static_cast<double>(xq(r, c0 + i));
+            mem_sat += integrate_over_columns(m, d, codes_t_.data() + (c0 + i) * out, out, keep, saturation_);
+          }
+        }
+      } else {
+        // A fixed permutation per column, shared by the input vectors: the membranes of all
+        // rows step together.
+        drive.resize(static_cast<std::size_t>(n * rows));
+        for (Eigen::Index i = 0; i < n; ++i)
+          for (Eigen::Index r = 0; r < rows; ++r)
+            drive[static_cast<std::size_t>(i * rows + r)] = gain_position_[static_cast<std::size_t>(i)] * static_cast<double>(xq(r, c0 + i));
+        std::vector<double> column(static_cast<std::size_t>(rows));
+        for (Eigen::Index j = 0; j < out; ++j) {
+          const int* perm = permutations_.data() + j * in + c0;
+          std::fill(column.begin(), column.end(), 0.0);
+          for (Eigen::Index t = 0; t < n; ++t) {
+            const int i = perm[t];
+            mem_sat += integrate_over_inputs(column.data(), drive.data() + i * rows, codes_t_(c0 + i, j), rows, keep, saturation_);
+          }
+          for (Eigen::Index r = 0; r < rows; ++r) membrane[static_cast<std::size_t>(r * out + j)] = column[static_cast<std::size_t>(r)];
+        }
+      }
+      // The column ADCs: noise keyed by (row, chunk, column).
+      for (Eigen::Index r = 0; r < rows; ++r)
+        rng.fill_normal(((context.first_row + static_cast<std::uint64_t>(r)) * static_cast<std::uint64_t>(chunks) + static_cast<std::uint64_t>(c)) *
+                            static_cast<std::uint64_t>(out),
+                        static_cast<std::uint64_t>(out), noise.data() + r * out);
+      for (Eigen::Index r = 0; r < rows; ++r)
+        for (Eigen::Index j = 0; j < out; ++j) {
+          const std::size_t k = static_cast<std::size_t>(r * out + j);
+          double adc = std::floor(column_gain_[static_cast<std::size_t>(j)] * membrane[k] + noise_ * noise[k]);
           if (adc < adc_min_ || adc > adc_max_) {
             ++adc_sat;
             adc = std::clamp(adc, adc_min_, adc_max_);
           }
           y(r, j) += static_cast<float>(adc);
         }
-      }
     }
     adc_saturations_.add(adc_sat);
     membrane_saturations_.add(mem_sat);
@@ -167,7 +280,8 @@ class AnalogMacSubstrate final : public Substrate {
   ProgramContext context_;
   float weight_scale_ = 1.0f;
   MatrixRM codes_;
-  std::vector<double> column_gain_, position_gain_;
+  std::vector<double> column_gain_, position_gain_, gain_position_;
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes_t_;  // in × out
   std::vector<int> permutations_;
   Counter adc_saturations_, membrane_saturations_, clipped_inputs_, conversions_;
 };
