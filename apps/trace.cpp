@@ -61,25 +61,12 @@ int cmd_trace(const std::vector<std::string>& args) {
     rtl = studies::attach_rtl_level(configs, *graph, "", false);
     so.eval.threads = 1;
   }
-  traces::TraceMeta meta;
-  std::vector<traces::LayerTrace> layers;
-  {
-    traces::TraceRecorder recorder(*graph, configs[0], max_samples, so.seed);
-    app::ProgressBar bar("tracing " + configs[0].name, "images");
-    const studies::StudyResult r = studies::run_study(*graph, configs[0], test, so, [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
-    bar.finish();
-    meta.accuracy = r.mean;
-    meta.images = r.images;
-    layers = recorder.layers();
-  }
-  meta.model = model;
-  meta.data = data;
-  meta.hardware = configs[0].name;
-  meta.hardware_source = configs[0].source;
-  meta.hwcfg_yaml = configs[0].to_yaml();
-  meta.level = level;
-  meta.seed = so.seed;
-  meta.max_samples = max_samples;
+  app::ProgressBar bar("tracing " + configs[0].name, "images");
+  traces::Trace trace = traces::record_trace(*graph, configs[0], test, so, max_samples, model, data,
+                                             [&](std::int64_t d, std::int64_t t) { bar.update(d, t); });
+  bar.finish();
+  const traces::TraceMeta& meta = trace.meta;
+  const std::vector<traces::LayerTrace>& layers = trace.layers;
   traces::write_trace(out, meta, layers);
   std::printf("traced %s on %s at the %s level: %lld images, accuracy %.2f %%\n", model.c_str(), meta.hardware.c_str(), level.c_str(),
               static_cast<long long>(meta.images), 100 * meta.accuracy);

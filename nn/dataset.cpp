@@ -284,24 +284,18 @@ Dataset load_npy_folder(const std::string& spec, const std::string& folder, cons
   ds.height = s.size() == 3 ? s[1] : nhwc ? s[1] : s[2];
   ds.width = s.size() == 3 ? s[2] : nhwc ? s[2] : s[3];
   if (ds.channels == 0 || ds.height == 0 || ds.width == 0) throw Error(image_path + ": images with an empty dimension");
-  // Values in N×C×H×W order, as the stored type (bytes are scaled by 1/255 by default).
+  // Values in N×C×H×W order as floats (bytes exactly; bytes are scaled by 1/255 by default).
   const std::size_t total = static_cast<std::size_t>(images.numel());
-  std::vector<double> values(total);
   const bool bytes = image_dtype == "uint8";
-  for (std::size_t k = 0; k < total; ++k) values[k] = bytes ? static_cast<double>(images.i()[k]) : static_cast<double>(images.f()[k]);
-  if (nhwc) {
-    std::vector<double> nchw(total);
-    const std::size_t c = ds.channels, hw = ds.height * ds.width;
-    for (std::size_t n = 0; n < static_cast<std::size_t>(ds.count); ++n)
-      for (std::size_t p = 0; p < hw; ++p)
-        for (std::size_t ch = 0; ch < c; ++ch) nchw[(n * c + ch) * hw + p] = values[(n * hw + p) * c + ch];
-    values.swap(nchw);
+  std::vector<float> values(total);
+  const std::size_t c = static_cast<std::size_t>(ds.channels), hw = static_cast<std::size_t>(ds.height * ds.width);
+  for (std::size_t k = 0; k < total; ++k) {
+    // Stored index k of sample n, position p, channel ch (NHWC) goes to (n·C + ch)·HW + p.
+    const std::size_t to = nhwc ? (k / (hw * c) * c + k % c) * hw + k / c % hw : k;
+    values[to] = bytes ? static_cast<float>(images.i()[k]) : images.f()[k];
+    if (!std::isfinite(values[to])) throw Error(image_path + ": holds a value that is not finite");
   }
-  for (double v : values)
-    if (!std::isfinite(v)) throw Error(image_path + ": holds a value that is not finite");
-  // Through float, as the stored floats are: the same bits as reading float32 directly.
-  std::vector<float> as_float(values.begin(), values.end());
-  fill_images(ds, as_float.data(), options, bytes, image_path);
+  fill_images(ds, values.data(), options, bytes, image_path);
   std::int64_t highest = 0;
   ds.labels.resize(static_cast<std::size_t>(ds.count));
   for (std::int64_t k = 0; k < ds.count; ++k) {

@@ -191,4 +191,26 @@ Trace read_trace(const std::string& dir) {
   return t;
 }
 
+Trace record_trace(nn::Graph& graph, const hwcfg::HardwareConfig& config, const nn::Dataset& data, const studies::StudyOptions& options,
+                   std::int64_t max_rows, const std::string& model, const std::string& data_name,
+                   const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
+  Trace t;
+  {
+    TraceRecorder recorder(graph, config, max_rows, options.seed);
+    const studies::StudyResult r = studies::run_study(graph, config, data, options, on_progress);
+    t.meta.accuracy = r.mean;
+    t.meta.images = r.images;
+    t.layers = recorder.layers();
+  }
+  t.meta.model = model;
+  t.meta.data = data_name;
+  t.meta.hardware = config.name;
+  t.meta.hardware_source = config.source;
+  t.meta.hwcfg_yaml = config.to_yaml();
+  t.meta.level = options.level;
+  t.meta.seed = options.seed;
+  t.meta.max_samples = max_rows;
+  return t;
+}
+
 }  // namespace faultline::traces

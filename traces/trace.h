@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "nn/graph.h"
 #include "hwcfg/hardware_config.h"
+#include "studies/study.h"
 
 namespace faultline::traces {
 
@@ -65,6 +67,12 @@ struct Trace {
   TraceMeta meta;
   std::vector<LayerTrace> layers;
 };
+// Runs one trial of `config` on `data` (studies::run_study with `options`) with a TraceRecorder of
+// `max_rows` rows per layer attached, and returns the trace with its metadata (model and data
+// name the sources; level, seed and hardware from the arguments). `on_progress` as run_study's.
+Trace record_trace(nn::Graph& graph, const hwcfg::HardwareConfig& config, const nn::Dataset& data, const studies::StudyOptions& options,
+                   std::int64_t max_rows, const std::string& model, const std::string& data_name,
+                   const std::function<void(std::int64_t, std::int64_t)>& on_progress = {});
 // Reads a trace folder; errors name the file and what is wrong.
 Trace read_trace(const std::string& dir);
 

@@ -600,23 +600,9 @@ PYBIND11_MODULE(_faultline, module) {
       so.eval.limit = limit;
       so.eval.threads = threads;
       so.seed = seed;
-      traces::TraceMeta meta;
-      std::vector<traces::LayerTrace> layers;
-      {
-        traces::TraceRecorder recorder(*m.graph, hw, max_samples, seed);
-        const studies::StudyResult r = studies::run_study(*m.graph, hw, data, so);
-        meta.accuracy = r.mean;
-        meta.images = r.images;
-        layers = recorder.layers();
-      }
-      meta.model = m.path;
-      meta.data = data.name;
-      meta.hardware = hw.name;
-      meta.hardware_source = hw.source;
-      meta.hwcfg_yaml = hw.to_yaml();
-      meta.level = "functional";
-      meta.seed = seed;
-      meta.max_samples = max_samples;
+      const traces::Trace trace = traces::record_trace(*m.graph, hw, data, so, max_samples, m.path, data.name);
+      const traces::TraceMeta& meta = trace.meta;
+      const std::vector<traces::LayerTrace>& layers = trace.layers;
       traces::write_trace(out, meta, layers);
       nn::JsonWriter j;
       j.begin_object();
