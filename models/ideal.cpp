@@ -11,6 +11,12 @@ class IdealSubstrate final : public Substrate {
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext&) const override {
     y.noalias() = x * weights_.transpose();
   }
+  bool multiply_keeping_exact(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, Eigen::Ref<MatrixRM> exact,
+                              const MultiplyContext&) const override {
+    exact.noalias() = x * weights_.transpose();
+    y = exact;
+    return true;
+  }
   std::string kind() const override { return exact_kind_name(); }
   Eigen::Index outputs() const override { return weights_.rows(); }
   Eigen::Index inputs() const override { return weights_.cols(); }

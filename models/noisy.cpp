@@ -24,6 +24,24 @@ class NoisySubstrate final : public Substrate {
 
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
     y.noalias() = x * weights_.transpose();
+    add_noise(y, context);
+  }
+
+  // The noise lands on the exact product, so it is at hand for error measurement.
+  bool multiply_keeping_exact(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, Eigen::Ref<MatrixRM> exact,
+                              const MultiplyContext& context) const override {
+    exact.noalias() = x * weights_.transpose();
+    y = exact;
+    add_noise(y, context);
+    return true;
+  }
+
+  std::string kind() const override { return "noisy"; }  // (its registered name, below)
+  Eigen::Index outputs() const override { return weights_.rows(); }
+  Eigen::Index inputs() const override { return weights_.cols(); }
+
+ private:
+  void add_noise(Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const {
     const CounterRng rng(context_.seed, stream_id(context_.trial, layer_.index, layer_.part, Purpose::OutputNoise));
     const std::uint64_t first = context.first_row * static_cast<std::uint64_t>(y.cols());
     // Element (r, c) has global index (first_row + r)·cols + c: consecutive rows are consecutive
@@ -36,11 +54,6 @@ class NoisySubstrate final : public Substrate {
     }
   }
 
-  std::string kind() const override { return "noisy"; }  // (its registered name, below)
-  Eigen::Index outputs() const override { return weights_.rows(); }
-  Eigen::Index inputs() const override { return weights_.cols(); }
-
- private:
   float sigma_add_, sigma_mul_;
   MatrixRM weights_;
   LayerInfo layer_;

@@ -96,6 +96,18 @@ class Substrate {
     return false;
   }
 
+  // Optional: multiply() that also writes the exact product x · Wᵀ of the programmed weights into
+  // `exact` (sized rows(x) × outputs by the caller), for substrates that compute it on the way to
+  // y anyway (exact output, then noise on it). It must be the same bits as the engine's reference,
+  // the Eigen product `x * weights.transpose()` of the weights given to program(). Per-layer error
+  // measurement then does not compute it a second time. Returns false when the substrate does not
+  // (then nothing was written and the engine calls multiply()).
+  virtual bool multiply_keeping_exact(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, Eigen::Ref<MatrixRM> exact,
+                                      const MultiplyContext& context) const {
+    (void)x, (void)y, (void)exact, (void)context;
+    return false;
+  }
+
   // The registered kind ("ideal", ...).
   virtual std::string kind() const = 0;
 

@@ -168,6 +168,8 @@ class LinearLayer {
   // Turns error measurement on or off (it costs one extra exact product per read).
   void measure_error(bool on) { measure_error_ = on; }
   ErrorStats error_stats() const;
+  // One read's statistics (Σ over its elements), as error_stats() sums them.
+  static ErrorStats read_error(const Eigen::Ref<const models::MatrixRM>& hardware, const models::MatrixRM& exact);
   // Sees every read with the hardware output and the exact product of the same inputs (noise
   // traces, traces/). Called from the evaluating threads, concurrently; `first_row` is the global
   // index of the first row. Empty: none (the default).
@@ -213,8 +215,8 @@ class LinearLayer {
   std::vector<Block> blocks_;
 
  private:
-  // Error statistics and the observer for one read (x: the input rows, y: the hardware's product).
-  void record_read(std::size_t block, const Eigen::Ref<const models::MatrixRM>& x, const Eigen::Ref<const models::MatrixRM>& y,
+  // Error statistics and the observer for one read (the hardware's product and the exact one).
+  void record_read(std::size_t block, const Eigen::Ref<const models::MatrixRM>& hardware, const models::MatrixRM& exact,
                    std::uint64_t first_row) const;
 
   std::string name_;

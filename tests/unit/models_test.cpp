@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "models/int8_digital.h"
@@ -12,6 +13,7 @@
 #include "models/substrate.h"
 #include "hwcfg/hardware_config.h"
 #include "nn/onnx_io.h"
+#include "nn/op.h"
 #include "studies/study.h"
 #include "nn/train.h"
 
@@ -397,4 +399,53 @@ TEST(DeterministicMath, AgreesWithLibmToAFewUlp) {
   EXPECT_TRUE(std::isnan(models::det::log(-1.0)));
   EXPECT_EQ(models::det::tanh(50.0), 1.0);
   EXPECT_EQ(models::det::tanh(-50.0), -1.0);
+}
+
+// Per-layer error measurement: the one-pass sums equal Eigen's squaredNorm expressions they
+// replaced, to the bit, for contiguous and strided (a column block of a wider matrix) outputs.
+TEST(LayerErrors, OnePassSumsEqualEigensSquaredNorms) {
+  for (const auto& [rows, cols] : std::vector<std::pair<Eigen::Index, Eigen::Index>>{{1, 1}, {3, 5}, {64, 6}, {4096, 16}, {257, 120}}) {
+    const MatrixRM exact = random_matrix(rows, cols, 11, -3, 3);
+    const MatrixRM wide = random_matrix(rows, cols + 3, 12, -3, 3);
+    for (int strided = 0; strided < 2; ++strided) {
+      const Eigen::Ref<const MatrixRM> hardware = strided ? Eigen::Ref<const MatrixRM>(wide.leftCols(cols)) : Eigen::Ref<const MatrixRM>(exact + wide.leftCols(cols) * 1e-3f);
+      const nn::LinearLayer::ErrorStats s = nn::LinearLayer::read_error(hardware, exact);
+      const double error_sq = (hardware - exact).cast<double>().squaredNorm();
+      const double signal_sq = exact.cast<double>().squaredNorm();
+      EXPECT_EQ(std::memcmp(&s.error_sq, &error_sq, sizeof(double)), 0) << rows << "x" << cols << " strided " << strided;
+      EXPECT_EQ(std::memcmp(&s.signal_sq, &signal_sq, sizeof(double)), 0) << rows << "x" << cols;
+      EXPECT_EQ(s.count, static_cast<std::uint64_t>(rows * cols));
+    }
+  }
+}
+
+// Substrates that hand over the exact product with their output (multiply_keeping_exact) give
+// the same output bits as multiply() and the engine's reference product x · Wᵀ (ideal, and
+// Walking Noise's output noise, both kinds that keep it).
+TEST(LayerErrors, KeptExactProductsAreTheReferenceBits) {
+  const MatrixRM w = random_matrix(6, 25, 21), x = random_matrix(300, 25, 22);
+  int keeping = 0;
+  for (const std::string& kind : {std::string("ideal"), std::string("noisy")}) {
+    models::Params p = models::default_params(models::find_substrate_kind(kind)->params);
+    if (kind == "noisy") {
+      p.set_number("sigma_add", 0.1);
+      p.set_number("sigma_mul", 0.05);
+    }
+    auto s = models::create_substrate(kind, p);
+    models::ProgramContext context;
+    context.seed = 5;
+    s->program(w, models::LayerInfo{"layer", "Gemm", 1, 0}, context);
+    MatrixRM y(x.rows(), 6), y_kept(x.rows(), 6), exact(x.rows(), 6);
+    const models::MultiplyContext read{1000, 1};
+    s->multiply(x, y, read);
+    ASSERT_TRUE(s->multiply_keeping_exact(x, y_kept, exact, read)) << kind;
+    ++keeping;
+    const MatrixRM reference = x * w.transpose();
+    EXPECT_EQ(std::memcmp(y.data(), y_kept.data(), sizeof(float) * y.size()), 0) << kind;
+    EXPECT_EQ(std::memcmp(exact.data(), reference.data(), sizeof(float) * exact.size()), 0) << kind;
+    if (kind == "noisy") {
+      EXPECT_GT((y - exact).norm(), 0.0f);
+    }
+  }
+  EXPECT_EQ(keeping, 2);
 }
