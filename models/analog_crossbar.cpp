@@ -104,8 +104,12 @@ class AnalogCrossbarSubstrate final : public Substrate {
   void multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext& context) const override {
     const Eigen::Index rows = x.rows(), in = x.cols(), out = weights_.rows();
     // DAC: per-vector abs-max scaling, then dac_bits over [−1, 1].
-    MatrixRM xn(rows, in);
-    Eigen::VectorXf xmax(rows);
+    // Scratch kept per thread: reads come in thousands of chunks of the same shapes.
+    thread_local MatrixRM xn, part, var, xsq;
+    thread_local std::vector<float> normals;
+    thread_local Eigen::VectorXf xmax;
+    xn.resize(rows, in);
+    xmax.resize(rows);
     const SymmetricQuantizer dac(1.0f, std::max(dac_bits_, 2));
     std::uint64_t dac_saturated = 0;
     for (Eigen::Index r = 0; r < rows; ++r) {
@@ -129,11 +133,8 @@ class AnalogCrossbarSubstrate final : public Substrate {
         for (Eigen::Index c = 0; c < in; ++c) dst[c] = src[c] * inv;
       }
     }
-    y.setZero();
     const SymmetricQuantizer adc(out_bound_, std::max(adc_bits_, 2));
     const float lo = -out_bound_, hi = out_bound_;
-    MatrixRM part, var, xsq;
-    std::vector<float> normals;
     std::uint64_t saturated = 0;
     int tile = 0;
     for (Eigen::Index k0 = 0; k0 < in; k0 += tile_rows_) {
@@ -156,9 +157,12 @@ class AnalogCrossbarSubstrate final : public Substrate {
             for (Eigen::Index k = 0; k < part.size(); ++k) part.data()[k] += out_noise_ * normals[static_cast<std::size_t>(k)];
           }
         }
+        // Digital partial sums over the row tiles, starting from 0 (0 + q, not q, as before:
+        // the same bits, signed zeros included).
         for (Eigen::Index r = 0; r < rows; ++r) {
           float* p = part.row(r).data();
           float* dst = y.row(r).data() + c0;
+          if (k0 == 0) std::fill(dst, dst + cn, 0.0f);
           for (Eigen::Index j = 0; j < cn; ++j) {
             const float v = gain_[c0 + j] * p[j] + offset_[c0 + j];
             saturated += (v > hi) | (v < lo);

@@ -70,29 +70,25 @@ class CounterRng {
     return is_tail(word) ? tail_normal(word) : central_normal(word);
   }
 
-  // Fills out[k] = normal(first + k) for k < n: the same values as normal(), computed in passes
-  // the compiler can vectorize (central branch for all, then the tails fixed up).
-  void fill_normal(std::uint64_t first, std::uint64_t n, float* out) const {
-    thread_local std::vector<std::uint32_t> words;
-    words.resize(static_cast<std::size_t>(n));
-    std::uint64_t k = 0;
-    // Head: up to the next multiple of 16 elements (four blocks).
-    while (k < n && ((first + k) & 15) != 0) {
-      const std::uint64_t index = first + k;
-      const PhiloxCounter w = block(index >> 2);
-      for (unsigned lane = static_cast<unsigned>(index & 3); lane < 4 && k < n; ++lane, ++k) words[k] = w[lane];
-    }
-    // Body: four blocks at a time.
-    for (; k + 16 <= n; k += 16) blocks4((first + k) >> 2, words.data() + k);
-    while (k < n) {
-      const std::uint64_t index = first + k;
-      const PhiloxCounter w = block(index >> 2);
-      for (unsigned lane = static_cast<unsigned>(index & 3); lane < 4 && k < n; ++lane, ++k) words[k] = w[lane];
-    }
-    for (std::uint64_t j = 0; j < n; ++j) out[j] = central_normal(words[j]);
-    for (std::uint64_t j = 0; j < n; ++j)
-      if (is_tail(words[j])) out[j] = tail_normal(words[j]);
+  // Φ⁻¹ of word's uniform in the central region (Acklam's rational approximation, below), in
+  // float arithmetic that vectorizes.
+  static float central_normal(std::uint32_t word) {
+    const float q = (static_cast<float>(static_cast<std::int32_t>(word ^ 0x80000000u)) + 0.5f) * (1.0f / 4294967296.0f);
+    const float r = q * q;
+    const float num = (((((-3.969683028665376e+01f * r + 2.209460984245205e+02f) * r - 2.759285104469687e+02f) * r +
+                         1.383577518672690e+02f) * r - 3.066479806614716e+01f) * r + 2.506628277459239e+00f) * q;
+    const float den = ((((-5.447609879822406e+01f * r + 1.615858368580409e+02f) * r - 1.556989798598866e+02f) * r +
+                        6.680131188771972e+01f) * r - 1.328068155288572e+01f) * r + 1.0f;
+    return num / den;
   }
+  // Fills out[k] = normal(first + k) for k < n: the same values as normal(), computed in passes
+  // that vectorize (central branch for all, then the tails fixed up; models/philox.cpp, the
+  // central pass compiled for AVX2 and the baseline, the same bits).
+  void fill_normal(std::uint64_t first, std::uint64_t n, float* out) const;
+
+  // Blocks b .. b+7 into out[0..32) (block-major) with AVX2, the same words as block(); false
+  // (nothing written) on a CPU without it (models/philox.cpp).
+  bool blocks8(std::uint64_t b, std::uint32_t* out) const;
 
   // Blocks b, b+1, b+2, b+3 into out[0..16) (block-major): with SSE2, the four Philox instances
   // run in the four lanes of a vector (bit-identical to block()).
@@ -157,15 +153,6 @@ class CounterRng {
     const std::int64_t centered = static_cast<std::int64_t>(word) - 2147483648LL;  // (u − 1/2)·2^32 − 1/2
     constexpr std::int64_t limit = static_cast<std::int64_t>((0.5 - kPLow) * 4294967296.0);
     return centered >= limit || centered < -limit;
-  }
-  static float central_normal(std::uint32_t word) {
-    const float q = (static_cast<float>(static_cast<std::int32_t>(word ^ 0x80000000u)) + 0.5f) * (1.0f / 4294967296.0f);
-    const float r = q * q;
-    const float num = (((((-3.969683028665376e+01f * r + 2.209460984245205e+02f) * r - 2.759285104469687e+02f) * r +
-                         1.383577518672690e+02f) * r - 3.066479806614716e+01f) * r + 2.506628277459239e+00f) * q;
-    const float den = ((((-5.447609879822406e+01f * r + 1.615858368580409e+02f) * r - 1.556989798598866e+02f) * r +
-                        6.680131188771972e+01f) * r - 1.328068155288572e+01f) * r + 1.0f;
-    return num / den;
   }
   static float tail_normal(std::uint32_t word) {
     const double p = (static_cast<double>(word) + 0.5) * (1.0 / 4294967296.0);

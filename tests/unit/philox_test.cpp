@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <cmath>
 
 #include "models/philox.h"
@@ -23,10 +25,23 @@ TEST(Philox, DrawsArePureFunctionsOfIndex) {
     rng.fill_normal(first, bulk.size(), bulk.data());
     for (std::size_t k = 0; k < bulk.size(); ++k) ASSERT_EQ(bulk[k], rng.normal(first + k)) << first << "+" << k;
   }
+  // A long fill runs the vector loops (AVX2 on this machine when it has it): the same bits as
+  // the scalar normal() of every index.
+  std::vector<float> many(200003);
+  rng.fill_normal(77, many.size(), many.data());
+  for (std::size_t k = 0; k < many.size(); ++k) {
+    const float one = rng.normal(77 + k);
+    ASSERT_EQ(std::memcmp(&many[k], &one, sizeof(float)), 0) << k;
+  }
   std::uint32_t four[16];
   rng.blocks4((std::uint64_t{1} << 32) - 2, four);  // crosses the 32-bit carry of the counter
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) EXPECT_EQ(four[4 * i + j], rng.block((std::uint64_t{1} << 32) - 2 + i)[j]);
+  std::uint32_t eight[32];
+  if (rng.blocks8((std::uint64_t{1} << 32) - 5, eight)) {  // this machine has AVX2
+    for (int i = 0; i < 8; ++i)
+      for (int j = 0; j < 4; ++j) EXPECT_EQ(eight[4 * i + j], rng.block((std::uint64_t{1} << 32) - 5 + i)[j]);
+  }
   EXPECT_NE(CounterRng(42, 7).uniform(0), CounterRng(42, 8).uniform(0));
   EXPECT_NE(CounterRng(42, 7).uniform(0), CounterRng(43, 7).uniform(0));
 }
