@@ -88,6 +88,18 @@ struct Uop {
 std::uint32_t encode_uop(const Uop& uop, const VtaConfig& config);
 Uop decode_uop(std::uint32_t bits, const VtaConfig& config);
 
+// One GEMM micro-op's products added to ACC: acc[b·block + r] += Σ_c in[b·block + c] ·
+// wgt[r·block + c] for every batch row b < batch and output r < block, int32 sums wrapping as the
+// hardware's adder (gemm_block_scalar, the plain loop). gemm_block does it for `count` micro-ops
+// that share one weight tile, with an AVX2 kernel for 16 × 16 blocks where the CPU has it (the
+// same values: integer sums).
+struct GemmOperands {
+  const std::int8_t* inp;  // batch × block
+  std::int32_t* acc;       // batch × block
+};
+void gemm_block(const std::int8_t* wgt, const GemmOperands* ops, std::size_t count, std::size_t batch, std::size_t block);
+void gemm_block_scalar(const std::int8_t* in, const std::int8_t* wgt, std::int32_t* acc, std::size_t batch, std::size_t block);
+
 // The text form of `faultline vta asm/disasm`: one instruction per line, the opcode then every
 // field of that kind as name=value ("LOAD mem=INP sram_base=0 dram_base=4 y_size=1 ...").
 std::string to_text(const Instruction& insn);
@@ -174,6 +186,7 @@ class VtaMachine {
   void gemm(const Instruction& insn, std::size_t index, VtaCounters& counters);
   void flush_gemm_batch();  // the collected micro-ops through batch_, into ACC
   void alu(const Instruction& insn, std::size_t index, VtaCounters& counters);
+  std::vector<Uop> decoded_;  // gemm(): the instruction's micro-ops, decoded once
 
   VtaConfig config_;
   std::size_t uop_depth_, inp_depth_, wgt_depth_, acc_depth_;

@@ -245,6 +245,47 @@ TEST(VtaIsa, GemmMatchesAnIndependentProduct) {
 // A padded 2 x 3 INP load (x_stride 5 in a 4 x 5 image, one zero row above and below, one zero
 // column each side) moved to ACC by a GEMM with the identity matrix and stored: every entry
 // in place, every pad zero.
+// The micro-op kernel (AVX2 for 16 × 16 blocks on this machine) against an independent int64
+// product, extreme codes included, for batches 1..4 and blocks 8, 16, 32; accumulators that wrap;
+// three passes of the same input (one call of two micro-ops on a tile, then one of one).
+TEST(VtaIsa, GemmBlockKernelEqualsTheDefinition) {
+  std::mt19937 gen(3);
+  std::uniform_int_distribution<int> code(-128, 127);
+  for (std::size_t block : {8u, 16u, 32u}) {
+    for (std::size_t batch = 1; batch <= 4; ++batch) {
+      for (int trial = 0; trial < 20; ++trial) {
+        std::vector<std::int8_t> in(batch * block), wgt(block * block);
+        for (auto& v : in) v = static_cast<std::int8_t>(trial == 0 ? -128 : code(gen));
+        for (auto& v : wgt) v = static_cast<std::int8_t>(trial == 0 ? -128 : code(gen));
+        std::vector<std::int32_t> acc(batch * block), scalar;
+        for (std::size_t k = 0; k < acc.size(); ++k) acc[k] = k % 3 == 0 ? 2147483600 : static_cast<std::int32_t>(gen());
+        std::vector<std::int32_t> expected(acc.size());
+        for (std::size_t b = 0; b < batch; ++b)
+          for (std::size_t r = 0; r < block; ++r) {
+            std::int64_t sum = 0;
+            for (std::size_t c = 0; c < block; ++c) sum += std::int64_t{in[b * block + c]} * wgt[r * block + c];
+            expected[b * block + r] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[b * block + r]) + 3u * static_cast<std::uint32_t>(sum));
+          }
+        scalar = acc;
+        // Two micro-ops on one tile: the same input into the accumulators twice.
+        std::vector<std::int32_t> twice = acc;
+        const GemmOperands ops[2] = {{in.data(), twice.data()}, {in.data(), twice.data()}};
+        gemm_block(wgt.data(), ops, 2, batch, block);
+        const GemmOperands one{in.data(), acc.data()};
+        gemm_block(wgt.data(), &one, 1, batch, block);
+        gemm_block(wgt.data(), &one, 1, batch, block);
+        ASSERT_EQ(acc, twice);
+        gemm_block(wgt.data(), &one, 1, batch, block);
+        gemm_block_scalar(in.data(), wgt.data(), scalar.data(), batch, block);
+        gemm_block_scalar(in.data(), wgt.data(), scalar.data(), batch, block);
+        gemm_block_scalar(in.data(), wgt.data(), scalar.data(), batch, block);
+        ASSERT_EQ(acc, expected) << "block " << block << " batch " << batch << " trial " << trial;
+        ASSERT_EQ(scalar, expected) << "block " << block << " batch " << batch << " trial " << trial;
+      }
+    }
+  }
+}
+
 TEST(VtaIsa, PaddedLoadFillsZeros) {
   const VtaConfig c;
   VtaMachine m(c);
