@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "models/error.h"
+#include "models/int16_gemm.h"
 #include "models/mvm_int8.h"
 #include "models/philox.h"
 #include "models/quantize.h"
@@ -104,6 +105,17 @@ void Int8Substrate::plan_truncated_products() {
     }
   // |Σ| ≤ Σ_j |a_j|·|b_j| ≤ inputs · 128 · 128 over every partial sum.
   approx_in_float_ = static_cast<double>(in) * 128.0 * 128.0 < 16777216.0;
+  // Every plane's terms of one input share the sign of a·b, so any partial sum of a lane is at most
+  // the same bound: int32 holds it below 2^31.
+  approx_weights16_.clear();
+  approx_depth16_ = 0;
+  if (planes > 0 && static_cast<double>(in) * 128.0 * 128.0 < 2147483648.0) {
+    approx_depth16_ = int16_gemm_depth(static_cast<std::size_t>(planes * in));
+    approx_weights16_.assign(static_cast<std::size_t>(out) * approx_depth16_, 0);
+    for (Eigen::Index r = 0; r < out; ++r)
+      for (Eigen::Index k = 0; k < planes * in; ++k)
+        approx_weights16_[static_cast<std::size_t>(r) * approx_depth16_ + static_cast<std::size_t>(k)] = static_cast<std::int16_t>(approx_weights_(r, k));
+  }
 }
 
 void Int8Substrate::set_integer_product(IntegerProduct product) {
@@ -111,6 +123,30 @@ void Int8Substrate::set_integer_product(IntegerProduct product) {
     throw Error("int8_digital: an int8 integer product needs weight_bits and activation_bits of at most 8");
   product_ = std::move(product);
 }
+
+namespace {
+
+// Activation codes of one row: round(x / scale), ties away (IEEE division and adds: the same bits
+// at any vector width; the AVX2 clone is chosen at load time).
+__attribute__((target_clones("avx2", "default"))) void quantize_row(const float* x, float* codes, long n, float scale) {
+  for (long c = 0; c < n; ++c) codes[c] = round_half_away(x[c] / scale);
+}
+
+// One row's truncated-multiplier planes (plan_truncated_products) as 16-bit integers: for each
+// plane p, sign(a)·(|a| with its keep_bits[p] low bits cleared), `in` values per plane.
+__attribute__((target_clones("avx2", "default"))) void planes_row(const std::int8_t* a, std::int16_t* out, long in, const int* keep_bits,
+                                                                  long planes) {
+  for (long p = 0; p < planes; ++p) {
+    const std::int32_t keep = ~((std::int32_t{1} << keep_bits[p]) - 1);
+    for (long c = 0; c < in; ++c) {
+      const std::int32_t v = a[c];
+      const std::int32_t part = (v < 0 ? -v : v) & keep;
+      out[p * in + c] = static_cast<std::int16_t>(v < 0 ? -part : part);
+    }
+  }
+}
+
+}  // namespace
 
 void Int8Substrate::multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<MatrixRM> y, const MultiplyContext&) const {
   const int qmax = (1 << (activation_bits_ - 1)) - 1;
@@ -121,7 +157,7 @@ void Int8Substrate::multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<Mat
     const float scale = m > 0 ? m / static_cast<float>(qmax) : 1.0f;
     xs[r] = scale;
     // |x / scale| ≤ qmax ≤ 2^15 (up to rounding), inside round_half_away's range.
-    for (Eigen::Index c = 0; c < x.cols(); ++c) xq(r, c) = round_half_away(x(r, c) / scale);
+    quantize_row(x.row(r).data(), xq.row(r).data(), x.cols(), scale);
   }
   if (product_ || drop_ > 0) {
     // Integer codes through an int8 product: the RTL's, or the truncated multipliers' (the
@@ -137,30 +173,49 @@ void Int8Substrate::multiply(const Eigen::Ref<const MatrixRM>& x, Eigen::Ref<Mat
     } else {
       // The truncated products as one exact GEMM over the planes (plan_truncated_products).
       const Eigen::Index in = codes_.cols(), planes = static_cast<Eigen::Index>(approx_planes_.size());
-      MatrixRM xp(x.rows(), planes * in);
-      std::vector<std::int32_t> magnitude(static_cast<std::size_t>(in));
-      std::vector<float> sign(static_cast<std::size_t>(in));
-      for (Eigen::Index r = 0; r < x.rows(); ++r) {
-        const std::int8_t* row = xi.data() + r * in;
-        for (Eigen::Index c = 0; c < in; ++c) {
-          magnitude[static_cast<std::size_t>(c)] = std::abs(static_cast<std::int32_t>(row[c]));
-          sign[static_cast<std::size_t>(c)] = row[c] < 0 ? -1.0f : 1.0f;
+      if (!approx_weights16_.empty()) {
+        // In 16-bit integers (int16_gemm_nt): exact int32 sums, converted to float as the
+        // float / double GEMM below rounds the same exact sums (nearest even).
+        const std::size_t depth = approx_depth16_, outs = static_cast<std::size_t>(codes_.rows());
+        thread_local std::vector<std::int16_t> xp16;
+        thread_local std::vector<std::int32_t> sums;
+        xp16.resize(static_cast<std::size_t>(x.rows()) * depth);
+        sums.resize(static_cast<std::size_t>(x.rows()) * outs);
+        for (Eigen::Index r = 0; r < x.rows(); ++r) {
+          const std::int8_t* row = xi.data() + r * in;
+          std::int16_t* dst = xp16.data() + static_cast<std::size_t>(r) * depth;
+          planes_row(row, dst, in, approx_planes_.data(), planes);
+          std::fill(dst + planes * in, dst + depth, std::int16_t{0});  // the padding
         }
-        // Plane by plane, so that each inner loop is contiguous (and vectorizes).
-        for (Eigen::Index p = 0; p < planes; ++p) {
-          const std::int32_t keep = ~((std::int32_t{1} << approx_planes_[static_cast<std::size_t>(p)]) - 1);
-          float* out = xp.data() + r * planes * in + p * in;
-          for (Eigen::Index c = 0; c < in; ++c)
-            out[c] = sign[static_cast<std::size_t>(c)] * static_cast<float>(magnitude[static_cast<std::size_t>(c)] & keep);
-        }
-      }
-      if (planes == 0) {
-        y.setZero();  // every partial product falls below the dropped columns
-      } else if (approx_in_float_) {
-        y.noalias() = xp * approx_weights_.transpose();
+        int16_gemm_nt(xp16.data(), static_cast<std::size_t>(x.rows()), approx_weights16_.data(), outs, depth, sums.data());
+        for (Eigen::Index r = 0; r < y.rows(); ++r)
+          for (Eigen::Index c = 0; c < y.cols(); ++c) y(r, c) = static_cast<float>(sums[static_cast<std::size_t>(r) * outs + static_cast<std::size_t>(c)]);
       } else {
-        Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> acc = xp.cast<double>() * approx_weights_.cast<double>().transpose();
-        y = acc.cast<float>();
+        MatrixRM xp(x.rows(), planes * in);
+        std::vector<std::int32_t> magnitude(static_cast<std::size_t>(in));
+        std::vector<float> sign(static_cast<std::size_t>(in));
+        for (Eigen::Index r = 0; r < x.rows(); ++r) {
+          const std::int8_t* row = xi.data() + r * in;
+          for (Eigen::Index c = 0; c < in; ++c) {
+            magnitude[static_cast<std::size_t>(c)] = std::abs(static_cast<std::int32_t>(row[c]));
+            sign[static_cast<std::size_t>(c)] = row[c] < 0 ? -1.0f : 1.0f;
+          }
+          // Plane by plane, so that each inner loop is contiguous (and vectorizes).
+          for (Eigen::Index p = 0; p < planes; ++p) {
+            const std::int32_t keep = ~((std::int32_t{1} << approx_planes_[static_cast<std::size_t>(p)]) - 1);
+            float* out = xp.data() + r * planes * in + p * in;
+            for (Eigen::Index c = 0; c < in; ++c)
+              out[c] = sign[static_cast<std::size_t>(c)] * static_cast<float>(magnitude[static_cast<std::size_t>(c)] & keep);
+          }
+        }
+        if (planes == 0) {
+          y.setZero();  // every partial product falls below the dropped columns
+        } else if (approx_in_float_) {
+          y.noalias() = xp * approx_weights_.transpose();
+        } else {
+          Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> acc = xp.cast<double>() * approx_weights_.cast<double>().transpose();
+          y = acc.cast<float>();
+        }
       }
     }
   } else if (exact_in_float_) {

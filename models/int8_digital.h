@@ -61,6 +61,10 @@ class Int8Substrate final : public Substrate {
   MatrixRM approx_weights_;
   std::vector<int> approx_planes_;
   bool approx_in_float_ = true;
+  // The same planes as 16-bit integers, rows padded to int16_gemm_depth (models/int16_gemm.h),
+  // when every sum fits int32; empty otherwise (then the float / double GEMM above).
+  std::vector<std::int16_t> approx_weights16_;
+  std::size_t approx_depth16_ = 0;
   std::uint64_t flipped_ = 0;
   IntegerProduct product_;
   void plan_truncated_products();

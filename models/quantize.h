@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace faultline::models {
@@ -23,7 +24,20 @@ inline float round_half_even(float x) {
 inline float round_half_away(float x) {
   const float r = round_half_even(x);
   const float d = x - r;
-  return (d == 0.5f && x > 0.0f) ? r + 1.0f : (d == -0.5f && x < 0.0f) ? r - 1.0f : r;
+  // tie up ? r + 1 : tie down ? r − 1 : r, with both neighbours computed and picked by bit masks:
+  // GCC does not if-convert float selects under -ftrapping-math, so the ternary form keeps
+  // branches and its loops do not vectorize.
+  const float up = r + 1.0f, down = r - 1.0f;
+  const std::uint32_t tie_up = 0u - static_cast<std::uint32_t>((d == 0.5f) & (x > 0.0f));
+  const std::uint32_t tie_down = 0u - static_cast<std::uint32_t>((d == -0.5f) & (x < 0.0f));
+  std::uint32_t r_bits, up_bits, down_bits;
+  std::memcpy(&r_bits, &r, sizeof r);
+  std::memcpy(&up_bits, &up, sizeof up);
+  std::memcpy(&down_bits, &down, sizeof down);
+  const std::uint32_t bits = (r_bits & ~(tie_up | tie_down)) | (up_bits & tie_up) | (down_bits & tie_down);
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
 }
 
 // Symmetric signed quantizer: `bits` bits (2 to 16) give the integer codes −(2^(bits−1) − 1) …

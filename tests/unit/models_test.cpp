@@ -291,6 +291,16 @@ TEST(Quantize, RoundHalfAwayIsStdRound) {
   }
   EXPECT_EQ(models::round_half_away(std::nextafter(0.5f, 0.0f)), 0.0f);
   EXPECT_EQ(models::round_half_away(-0.0f), 0.0f);
+  // The bit-mask selects give the bits of the plain ternary form, signed zeros included (small
+  // negatives round to +0 through round_half_even), over the same random floats.
+  const auto ternary = [](float x) {
+    const float r = models::round_half_even(x), d = x - r;
+    return (d == 0.5f && x > 0.0f) ? r + 1.0f : (d == -0.5f && x < 0.0f) ? r - 1.0f : r;
+  };
+  for (std::uint64_t k = 0; k < 2000000; ++k) {
+    const float x = static_cast<float>((rng.uniform(k) * 2 - 1) * std::ldexp(1.0, static_cast<int>(k % 23))), a = models::round_half_away(x), b = ternary(x);
+    ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << x;
+  }
 }
 
 // Truncated multipliers as an exact GEMM over bit planes (issue 18) give the int32 sums of the
