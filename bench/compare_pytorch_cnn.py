@@ -9,11 +9,12 @@ torch.onnx.export, and times, each pair back to back and best of REPEAT:
     both as whole processes (interpreter / program start, model and data loading included);
   - training: one epoch of Adam (lr 1e-3, constant) on the first TRAIN_IMAGES training images in
     batches of BATCH: PyTorch's training loop alone against the whole `faultline train --model`
-    process (which also loads the data and writes the ONNX file), so the ratio favours PyTorch.
+    process (which also loads the data and writes the ONNX file), so the ratio favours PyTorch,
+    and Faultline's marginal time (a run on twice the images minus the run).
 Both accuracies are printed (the same untrained weights give the same predictions, so a mismatch in
-the engine shows). LeNet-5 is bench/compare_pytorch.py.
+the engine shows). --arch lenet5 runs the same on LeNet-5 (bench/compare_pytorch.py's network).
 
-Usage: /usr/bin/python3 bench/compare_pytorch_cnn.py FAULTLINE [--width 16] [--threads N]
+Usage: /usr/bin/python3 bench/compare_pytorch_cnn.py FAULTLINE [--arch residual|lenet5] [--width 16] [--threads N]
        [--train-images 6400] [--batch 64] [--repeat 3] [--work DIR]
 """
 import argparse
@@ -52,6 +53,14 @@ class Residual(nn.Module):
         return torch.relu(x + self.b(torch.relu(self.a(x))))
 
 
+def build(arch, width):
+    if arch == "lenet5":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from compare_pytorch import lenet5
+        return lenet5()
+    return residual_cnn(width)
+
+
 def residual_cnn(width):
     return nn.Sequential(
         nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), Residual(width),
@@ -64,9 +73,9 @@ def residual_cnn(width):
 WHOLE_PROCESS = """
 import sys, time, gzip, numpy as np, torch
 sys.path.insert(0, {here!r})
-from compare_pytorch_cnn import residual_cnn, read_idx, DATA
+from compare_pytorch_cnn import build, read_idx, DATA
 torch.set_num_threads({threads})
-net = residual_cnn({width}).eval()
+net = build({arch!r}, {width}).eval()
 net.load_state_dict(torch.load({weights!r}))
 net(torch.zeros(1, 1, 28, 28)).sum().backward()  # see the warm-up in main()
 x = torch.from_numpy(read_idx(DATA + "/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
@@ -85,6 +94,7 @@ def run_seconds(command):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("faultline")
+    parser.add_argument("--arch", choices=["residual", "lenet5"], default="residual")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--train-images", type=int, default=6400)
@@ -97,9 +107,10 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    net = residual_cnn(args.width).eval()
-    model = os.path.join(work, f"residual_cnn{args.width}.onnx")
-    weights = os.path.join(work, f"residual_cnn{args.width}.pt")
+    net = build(args.arch, args.width).eval()
+    stem = f"residual_cnn{args.width}" if args.arch == "residual" else "lenet5"
+    model = os.path.join(work, stem + ".onnx")
+    weights = os.path.join(work, stem + ".pt")
     torch.onnx.export(net, torch.zeros(1, 1, 28, 28), model, opset_version=13, input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     torch.save(net.state_dict(), weights)
@@ -132,7 +143,7 @@ def main():
     net(images[:64]).sum().backward()
     torch_s = fl_s = torch_whole = fl_whole = float("inf")
     here = os.path.dirname(os.path.abspath(__file__))
-    script = WHOLE_PROCESS.format(here=here, threads=args.threads, width=args.width, weights=weights)
+    script = WHOLE_PROCESS.format(here=here, threads=args.threads, arch=args.arch, width=args.width, weights=weights)
     fl_eval = [args.faultline, "eval", "--model", model, "--threads", str(args.threads), "--layer-errors", "false"]
     for _ in range(args.repeat):
         for batch in (64, 256, 1000):
@@ -150,12 +161,14 @@ def main():
     # Training: the same model, batch size, optimizer and images (the order of the images differs).
     train_x = torch.from_numpy(read_idx(DATA + "/train-images-idx3-ubyte.gz")[:args.train_images].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     train_y = torch.from_numpy(read_idx(DATA + "/train-labels-idx1-ubyte.gz")[:args.train_images].astype(np.int64))
-    torch_train = fl_train = float("inf")
-    fl_cmd = [args.faultline, "train", "--model", model, "--epochs", "1", "--limit", str(args.train_images), "--batch-size", str(args.batch),
-              "--optimizer", "adam", "--lr", "1e-3", "--schedule", "constant", "--threads", str(args.threads),
-              "--out", os.path.join(work, "trained.onnx")]
+    torch_train = fl_train = fl_train_double = float("inf")
+
+    def fl_cmd(count):
+        return [args.faultline, "train", "--model", model, "--epochs", "1", "--limit", str(count), "--batch-size", str(args.batch),
+                "--optimizer", "adam", "--lr", "1e-3", "--schedule", "constant", "--threads", str(args.threads),
+                "--out", os.path.join(work, "trained.onnx")]
     for _ in range(args.repeat):
-        trained = residual_cnn(args.width)
+        trained = build(args.arch, args.width)
         trained.load_state_dict(torch.load(weights))
         trained.train()
         optimizer = torch.optim.Adam(trained.parameters(), lr=1e-3)
@@ -168,14 +181,20 @@ def main():
             loss.backward()
             optimizer.step()
         torch_train = min(torch_train, time.perf_counter() - start)
-        fl_train = min(fl_train, run_seconds(fl_cmd)[0])
+        fl_train = min(fl_train, run_seconds(fl_cmd(args.train_images))[0])
+        # Twice the images: the difference is the training of TRAIN_IMAGES images without the
+        # process's fixed costs (start, loading all 60k training images, writing the model).
+        fl_train_double = min(fl_train_double, run_seconds(fl_cmd(2 * args.train_images))[0])
 
-    print(f"residual CNN width {args.width} ({args.width}/{2 * args.width}/{4 * args.width} channels, {macs / 1e6:.2f} M MACs per image), "
+    title = f"residual CNN width {args.width}, {args.width}/{2 * args.width}/{4 * args.width} channels" if args.arch == "residual" else "LeNet-5"
+    print(f"{title}, {macs / 1e6:.2f} M MACs per image, "
           f"{args.threads} threads, best of {args.repeat}, PyTorch {torch.__version__}")
     print(f"{'measurement':<44} {'PyTorch s':>10} {'Faultline s':>12} {'ratio':>6}")
     print(f"{'inference 10k images (forward loop / eval)':<44} {torch_s:10.3f} {fl_s:12.3f} {torch_s / fl_s:6.2f}")
     print(f"{'inference 10k images, whole processes':<44} {torch_whole:10.3f} {fl_whole:12.3f} {torch_whole / fl_whole:6.2f}")
     print(f"{f'training 1 epoch {args.train_images} images batch {args.batch}':<44} {torch_train:10.3f} {fl_train:12.3f} {torch_train / fl_train:6.2f}")
+    marginal = fl_train_double - fl_train
+    print(f"{'  the same, Faultline without fixed costs':<44} {torch_train:10.3f} {marginal:12.3f} {torch_train / marginal:6.2f}")
     print(f"accuracy (untrained weights): PyTorch {torch_accuracy:.2f} %, Faultline {fl_accuracy:.2f} %; "
           f"Faultline inference {2 * macs * n / fl_s / 1e9:.1f} GFLOP/s")
 

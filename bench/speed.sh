@@ -3,7 +3,9 @@
 # ideal inference (LeNet-5 MODEL, the 10k Fashion-MNIST test images, 1 trial, THREADS threads),
 # each pair run back to back and timed best of 3, with per-layer error measurement off (the
 # model's own cost) and on (the default; its cost on top of the same preset); then ideal inference
-# against PyTorch (bench/compare_pytorch.py, the same network and threads). Prints one table.
+# against PyTorch (bench/compare_pytorch.py, the same network and threads), and a residual CNN
+# exported by PyTorch, inference and training, against PyTorch (bench/compare_pytorch_cnn.py).
+# Prints the tables.
 # Usage: bench/speed.sh FAULTLINE MODEL.onnx [THREADS]
 set -euo pipefail
 faultline=${1:?usage: speed.sh FAULTLINE MODEL.onnx [THREADS]}
@@ -35,3 +37,10 @@ done
 echo "($threads threads, 1 trial of 10k images, programming included, best of 3 per cell)"
 echo
 /usr/bin/python3 "$here/compare_pytorch.py" "$faultline" "$model" --threads "$threads" | tail -4
+echo
+# A CNN exported by PyTorch with more channels (3x3 convolutions, residual adds, global average
+# pooling): inference, and one epoch of the same Adam training (CNN_WIDTH, TRAIN_IMAGES).
+/usr/bin/python3 "$here/compare_pytorch_cnn.py" "$faultline" --threads "$threads" --width "${CNN_WIDTH:-16}" \
+  --train-images "${TRAIN_IMAGES:-3200}" --repeat 3 | tail -6
+echo
+/usr/bin/python3 "$here/compare_pytorch_cnn.py" "$faultline" --threads "$threads" --arch lenet5 --train-images "${TRAIN_IMAGES:-3200}" --repeat 3 | tail -6
