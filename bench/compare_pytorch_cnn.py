@@ -77,8 +77,8 @@ from compare_pytorch_cnn import build, read_idx, DATA
 torch.set_num_threads({threads})
 net = build({arch!r}, {width}).eval()
 net.load_state_dict(torch.load({weights!r}))
-net(torch.zeros(1, 1, 28, 28)).sum().backward()  # see the warm-up in main()
 x = torch.from_numpy(read_idx(DATA + "/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+net(x[:64]).sum().backward()  # see the warm-up in main()
 with torch.no_grad():
     p = torch.cat([net(x[i:i + 64]).argmax(1) for i in range(0, len(x), 64)])
 print(int(p.sum()))

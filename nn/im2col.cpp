@@ -25,7 +25,50 @@ inline void copy_row(const float* src, float* dst, std::int64_t n) {
 
 }  // namespace
 
+namespace {
+
+// im2col for a kernel KW wide with no dilation along x: the interior kernel rows are fixed-size
+// copies (a few vector moves), with no per-row dispatch on the width.
+template <int KW>
+void im2col_fixed_width(const ConvGeometry& g, const float* image, float* rows) {
+  const std::int64_t k = g.patch_size(), plane_size = g.height * g.width;
+  for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+    for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
+      float* dst = rows + (oy * g.out_w + ox) * k;
+      const std::int64_t iy0 = oy * g.stride_h - g.pad_top, ix0 = ox * g.stride_w - g.pad_left;
+      const bool interior = ix0 >= 0 && ix0 + KW - 1 < g.width;
+      const float* plane = image;
+      for (std::int64_t c = 0; c < g.channels; ++c, plane += plane_size) {
+        for (std::int64_t ky = 0; ky < g.kernel_h; ++ky, dst += KW) {
+          const std::int64_t iy = iy0 + ky * g.dilation_h;
+          if (iy < 0 || iy >= g.height) {
+            for (int kx = 0; kx < KW; ++kx) dst[kx] = 0.0f;
+          } else if (interior) {
+            copy_fixed<KW>(plane + iy * g.width + ix0, dst);
+          } else {
+            for (int kx = 0; kx < KW; ++kx) {
+              const std::int64_t ix = ix0 + kx;
+              dst[kx] = (ix >= 0 && ix < g.width) ? plane[iy * g.width + ix] : 0.0f;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void im2col(const ConvGeometry& g, const float* image, float* rows) {
+  if (g.dilation_w == 1) {
+    switch (g.kernel_w) {
+      case 1: return im2col_fixed_width<1>(g, image, rows);
+      case 3: return im2col_fixed_width<3>(g, image, rows);
+      case 5: return im2col_fixed_width<5>(g, image, rows);
+      case 7: return im2col_fixed_width<7>(g, image, rows);
+      default: break;
+    }
+  }
   const std::int64_t k = g.patch_size();
   for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
     for (std::int64_t ox = 0; ox < g.out_w; ++ox) {

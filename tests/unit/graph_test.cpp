@@ -7,6 +7,7 @@
 #include "models/philox.h"
 #include "models/substrate.h"
 #include "nn/graph.h"
+#include "nn/im2col.h"
 #include "nn/onnx_io.h"
 
 using namespace faultline;
@@ -120,6 +121,35 @@ class CountingSubstrate final : public models::Substrate {
  private:
   models::MatrixRM w_;
 };
+
+// im2col (fixed-width kernels 1, 3, 5, 7 and the general path) against the definition, value for
+// value: padding, strides, dilations, non-square kernels, several channels.
+TEST(Im2col, EqualsTheDefinition) {
+  struct Case { std::int64_t c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr; };
+  const Case cases[] = {{1, 28, 28, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2}, {3, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {4, 10, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+                        {2, 8, 9, 1, 1, 2, 1, 1, 1, 0, 0, 0, 0}, {2, 12, 13, 7, 7, 1, 2, 1, 1, 3, 3, 3, 3}, {2, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},
+                        {3, 7, 8, 2, 4, 1, 1, 1, 1, 0, 1, 1, 2}, {1, 5, 6, 3, 5, 1, 1, 1, 1, 0, 0, 0, 0}, {2, 6, 5, 4, 3, 3, 1, 1, 1, 2, 0, 1, 2}};
+  for (const Case& t : cases) {
+    nn::ConvGeometry g;
+    g.channels = t.c, g.height = t.h, g.width = t.w, g.kernel_h = t.kh, g.kernel_w = t.kw, g.stride_h = t.sh, g.stride_w = t.sw;
+    g.dilation_h = t.dh, g.dilation_w = t.dw, g.pad_top = t.pt, g.pad_left = t.pl;
+    g.out_h = (t.h + t.pt + t.pb - t.dh * (t.kh - 1) - 1) / t.sh + 1;
+    g.out_w = (t.w + t.pl + t.pr - t.dw * (t.kw - 1) - 1) / t.sw + 1;
+    const Tensor image = random_tensor({t.c, t.h, t.w}, 17);
+    std::vector<float> rows(static_cast<std::size_t>(g.patches() * g.patch_size()), -7.0f);
+    nn::im2col(g, image.f(), rows.data());
+    for (std::int64_t oy = 0; oy < g.out_h; ++oy)
+      for (std::int64_t ox = 0; ox < g.out_w; ++ox)
+        for (std::int64_t c = 0; c < t.c; ++c)
+          for (std::int64_t ky = 0; ky < t.kh; ++ky)
+            for (std::int64_t kx = 0; kx < t.kw; ++kx) {
+              const std::int64_t iy = oy * t.sh - t.pt + ky * t.dh, ix = ox * t.sw - t.pl + kx * t.dw;
+              const float expected = iy >= 0 && iy < t.h && ix >= 0 && ix < t.w ? image.f()[(c * t.h + iy) * t.w + ix] : 0.0f;
+              ASSERT_EQ(rows[static_cast<std::size_t>((oy * g.out_w + ox) * g.patch_size() + (c * t.kh + ky) * t.kw + kx)], expected)
+                  << "kernel " << t.kh << "x" << t.kw << " at " << oy << "," << ox << " c" << c << " k" << ky << "," << kx;
+            }
+  }
+}
 
 TEST(Graph, LayersGoThroughTheSubstrateInterface) {
   models::register_substrate({"counting", "test double", {}, [](const models::Params&) { return std::make_unique<CountingSubstrate>(); }});
