@@ -41,6 +41,6 @@ echo
 # A CNN exported by PyTorch with more channels (3x3 convolutions, residual adds, global average
 # pooling): inference, and one epoch of the same Adam training (CNN_WIDTH, TRAIN_IMAGES).
 /usr/bin/python3 "$here/compare_pytorch_cnn.py" "$faultline" --threads "$threads" --width "${CNN_WIDTH:-16}" \
-  --train-images "${TRAIN_IMAGES:-3200}" --repeat 3 | tail -6
+  --train-images "${TRAIN_IMAGES:-3200}" --repeat 3 | tail -7
 echo
-/usr/bin/python3 "$here/compare_pytorch_cnn.py" "$faultline" --threads "$threads" --arch lenet5 --train-images "${TRAIN_IMAGES:-3200}" --repeat 3 | tail -6
+/usr/bin/python3 "$here/compare_pytorch_cnn.py" "$faultline" --threads "$threads" --arch lenet5 --train-images "${TRAIN_IMAGES:-3200}" --repeat 3 | tail -7
