@@ -18,7 +18,6 @@ Usage: /usr/bin/python3 bench/compare_pytorch_cnn.py FAULTLINE [--arch residual|
        [--train-images 6400] [--batch 64] [--repeat 3] [--work DIR]
 """
 import argparse
-import gzip
 import os
 import re
 import subprocess
@@ -30,15 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-DATA = "/usr/share/datasets/fashion-mnist"
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "big") for k in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_pytorch import DATA, lenet5, read_idx  # noqa: E402 (the same reader and LeNet-5)
 
 
 class Residual(nn.Module):
@@ -55,8 +47,6 @@ class Residual(nn.Module):
 
 def build(arch, width):
     if arch == "lenet5":
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from compare_pytorch import lenet5
         return lenet5()
     return residual_cnn(width)
 
