@@ -224,6 +224,7 @@ VtaMachine::VtaMachine(const VtaConfig& config) : config_(config) {
   inp_.assign(inp_depth_ * b * n, 0);
   wgt_.assign(wgt_depth_ * n * n, 0);
   acc_.assign(acc_depth_ * b * n, 0);
+  wgt_pairs_fresh_.assign(wgt_depth_, 0);
 }
 
 void VtaMachine::set_faults(const VtaFaults& faults) {
@@ -280,6 +281,8 @@ void VtaMachine::flip_loaded(const Instruction& insn, std::size_t index, std::si
   const std::uint64_t n = for_each_flip(p, rng, static_cast<std::uint64_t>(entries) * entry_bits, [&](std::uint64_t k) {
     bytes[first_entry * (entry_bits / 8) + k / 8] ^= static_cast<std::uint8_t>(1u << (k % 8));
   });
+  if (mem == static_cast<int>(MemId::Wgt))
+    std::fill(wgt_pairs_fresh_.begin() + static_cast<std::ptrdiff_t>(first_entry), wgt_pairs_fresh_.begin() + static_cast<std::ptrdiff_t>(first_entry + entries), 0);
   (mem == static_cast<int>(MemId::Inp) ? counters.inp_flips : mem == static_cast<int>(MemId::Wgt) ? counters.wgt_flips
    : mem == static_cast<int>(MemId::Uop) ? counters.uop_flips : counters.acc_flips) += n;
 }
@@ -462,6 +465,7 @@ void VtaMachine::load(const Instruction& insn, std::size_t index, const std::vec
       case MemId::Wgt:
       case MemId::Inp: {
         std::int8_t* dst = (insn.mem_id == static_cast<int>(MemId::Wgt) ? wgt_.data() : inp_.data()) + entry * eb;
+        if (insn.mem_id == static_cast<int>(MemId::Wgt)) wgt_pairs_fresh_[entry] = 0;
         if (src) std::memcpy(dst, src, eb);
         else std::memset(dst, 0, eb);
         break;
@@ -569,6 +573,26 @@ __attribute__((target("avx2"))) void block16_avx2(const std::int8_t* wt, const G
     }
   }
 }
+// The same product from a tile kept widened and interleaved (VtaMachine::wgt_pairs): for input
+// pair q and output half h, the 16-bit pairs (w[r][2q], w[r][2q+1]) of outputs r = 8h .. 8h+7.
+// Each input pair is broadcast and multiplied-and-added into eight outputs at once: no widening
+// of the weights per micro-op and no horizontal adds. Integer sums: the same values.
+__attribute__((target("avx2"))) void block16_pairs_avx2(const std::int16_t* pairs, const std::int8_t* in, std::int32_t* acc, std::size_t batch) {
+  for (std::size_t bb = 0; bb < batch; ++bb) {
+    std::int32_t x_pairs[8];
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(x_pairs), _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 16 * bb))));
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+    for (int q = 0; q < 8; ++q) {
+      const __m256i x = _mm256_set1_epi32(x_pairs[q]);
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pairs + (2 * q) * 16))));
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pairs + (2 * q + 1) * 16))));
+    }
+    __m256i* out = reinterpret_cast<__m256i*>(acc + 16 * bb);
+    _mm256_storeu_si256(out, _mm256_add_epi32(_mm256_loadu_si256(out), lo));  // wraps as the hardware's adder
+    _mm256_storeu_si256(out + 1, _mm256_add_epi32(_mm256_loadu_si256(out + 1), hi));
+  }
+}
+
 const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
 #endif
 
@@ -596,6 +620,23 @@ void gemm_block_scalar(const std::int8_t* in, const std::int8_t* wt, std::int32_
       acc[bb * n + r] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[bb * n + r]) + static_cast<std::uint32_t>(sum));
     }
   }
+}
+
+const std::int16_t* VtaMachine::wgt_pairs(std::size_t entry) {
+  constexpr std::size_t kTile = 16 * 16;
+  if (wgt_pairs_.size() != wgt_depth_ * kTile) wgt_pairs_.assign(wgt_depth_ * kTile, 0);
+  std::int16_t* tile = wgt_pairs_.data() + entry * kTile;
+  if (!wgt_pairs_fresh_[entry]) {
+    const std::int8_t* w = wgt_.data() + entry * kTile;  // 16 outputs × 16 inputs
+    for (int q = 0; q < 8; ++q)
+      for (int r = 0; r < 16; ++r) {
+        std::int16_t* dst = tile + (2 * q + r / 8) * 16 + 2 * (r % 8);
+        dst[0] = w[r * 16 + 2 * q];
+        dst[1] = w[r * 16 + 2 * q + 1];
+      }
+    wgt_pairs_fresh_[entry] = 1;
+  }
+  return tile;
 }
 
 void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& counters) {
@@ -630,6 +671,12 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
           if (work_.size() == kGemmChunk) flush_gemm_batch();
           continue;
         }
+#if defined(__x86_64__)
+        if (n == 16 && cpu_has_avx2) {
+          block16_pairs_avx2(wgt_pairs(w), in, acc, b);
+          continue;
+        }
+#endif
         const GemmOperands op{in, acc};
         gemm_block(wt, &op, 1, b, n);
       }

@@ -187,6 +187,11 @@ class VtaMachine {
   void flush_gemm_batch();  // the collected micro-ops through batch_, into ACC
   void alu(const Instruction& insn, std::size_t index, VtaCounters& counters);
   std::vector<Uop> decoded_;  // gemm(): the instruction's micro-ops, decoded once
+  // 16 × 16 WGT tiles widened to 16 bits and interleaved for the AVX2 kernel, made on first use
+  // and invalidated by every write to the entry (loads, bit flips).
+  const std::int16_t* wgt_pairs(std::size_t entry);
+  std::vector<std::int16_t> wgt_pairs_;
+  std::vector<std::uint8_t> wgt_pairs_fresh_;
 
   VtaConfig config_;
   std::size_t uop_depth_, inp_depth_, wgt_depth_, acc_depth_;
