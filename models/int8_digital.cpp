@@ -90,31 +90,35 @@ void Int8Substrate::plan_truncated_products() {
       bits.push_back(i);
     }
   const Eigen::Index planes = static_cast<Eigen::Index>(approx_planes_.size());
-  approx_weights_.resize(out, planes * in);
   const std::uint32_t high_mask = drop_ < 8 ? ~((1u << drop_) - 1u) : 0u;
-  for (Eigen::Index r = 0; r < out; ++r)
-    for (Eigen::Index c = 0; c < in; ++c) {
-      const int code = codes_int8_[static_cast<std::size_t>(r * in + c)];
-      const std::uint32_t magnitude = static_cast<std::uint32_t>(std::abs(code));
-      const float sign = code < 0 ? -1.0f : 1.0f;
-      for (Eigen::Index p = 0; p < planes; ++p) {
-        const int bit = bits[static_cast<std::size_t>(p)];
-        const std::uint32_t part = bit < 0 ? (magnitude & high_mask) : (magnitude & (1u << bit));
-        approx_weights_(r, p * in + c) = sign * static_cast<float>(part);
-      }
-    }
+  // Weight (r, c)'s part in plane p: its magnitude's high bits (bits[p] < 0) or one low bit, signed.
+  const auto plane_value = [&](Eigen::Index r, Eigen::Index c, Eigen::Index p) {
+    const int code = codes_int8_[static_cast<std::size_t>(r * in + c)];
+    const std::uint32_t magnitude = static_cast<std::uint32_t>(std::abs(code));
+    const int bit = bits[static_cast<std::size_t>(p)];
+    const std::int32_t part = static_cast<std::int32_t>(bit < 0 ? (magnitude & high_mask) : (magnitude & (1u << bit)));
+    return code < 0 ? -part : part;
+  };
   // |Σ| ≤ Σ_j |a_j|·|b_j| ≤ inputs · 128 · 128 over every partial sum.
   approx_in_float_ = static_cast<double>(in) * 128.0 * 128.0 < 16777216.0;
   // Every plane's terms of one input share the sign of a·b, so any partial sum of a lane is at most
-  // the same bound: int32 holds it below 2^31.
+  // the same bound: int32 holds it below 2^31. Then the 16-bit planes serve every product, and the
+  // float ones (the fallback) are not kept.
   approx_weights16_.clear();
   approx_depth16_ = 0;
+  approx_weights_.resize(0, 0);
   if (planes > 0 && static_cast<double>(in) * 128.0 * 128.0 < 2147483648.0) {
     approx_depth16_ = int16_gemm_depth(static_cast<std::size_t>(planes * in));
     approx_weights16_.assign(static_cast<std::size_t>(out) * approx_depth16_, 0);
     for (Eigen::Index r = 0; r < out; ++r)
-      for (Eigen::Index k = 0; k < planes * in; ++k)
-        approx_weights16_[static_cast<std::size_t>(r) * approx_depth16_ + static_cast<std::size_t>(k)] = static_cast<std::int16_t>(approx_weights_(r, k));
+      for (Eigen::Index p = 0; p < planes; ++p)
+        for (Eigen::Index c = 0; c < in; ++c)
+          approx_weights16_[static_cast<std::size_t>(r) * approx_depth16_ + static_cast<std::size_t>(p * in + c)] = static_cast<std::int16_t>(plane_value(r, c, p));
+  } else {
+    approx_weights_.resize(out, planes * in);
+    for (Eigen::Index r = 0; r < out; ++r)
+      for (Eigen::Index p = 0; p < planes; ++p)
+        for (Eigen::Index c = 0; c < in; ++c) approx_weights_(r, p * in + c) = static_cast<float>(plane_value(r, c, p));
   }
 }
 

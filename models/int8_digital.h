@@ -56,8 +56,9 @@ class Int8Substrate final : public Substrate {
   Eigen::VectorXf scales_;
   bool exact_in_float_ = true;
   // approx_drop_bits > 0: the truncated products as one exact GEMM over planes (program()):
-  // weights [outputs × planes·inputs], each plane's activation transform (bits cleared below
-  // approx_planes_[p]; 0: the plain codes), and whether float sums are exact.
+  // weights [outputs × planes·inputs] in float (only when the 16-bit form below is not used),
+  // each plane's activation transform (bits cleared below approx_planes_[p]; 0: the plain codes),
+  // and whether float sums are exact.
   MatrixRM approx_weights_;
   std::vector<int> approx_planes_;
   bool approx_in_float_ = true;

@@ -548,33 +548,7 @@ namespace {
 
 #if defined(__x86_64__)
 // The 16 × 16 block (VTA's default BLOCK_IN = BLOCK_OUT = 16, Moreau et al., "A Hardware-Software
-// Blueprint for Flexible Deep Learning Specialization", IEEE Micro 2019) with AVX2: one row of
-// weights per 256-bit vector of 16-bit lanes, pmaddwd into eight 32-bit partial sums per output,
-// reduced by horizontal adds. Integer sums are exact (|sum| <= 16 · 2^14), so any order gives the
-// scalar loop's values (tested).
-__attribute__((target("avx2"))) void block16_avx2(const std::int8_t* wt, const GemmOperands* ops, std::size_t count, std::size_t batch) {
-  __m256i w[16];
-  for (int r = 0; r < 16; ++r) w[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wt + 16 * r)));
-  for (std::size_t row = 0; row < count * batch; ++row) {
-    // Batch rows of consecutive micro-ops: VTA's batch is 1 by default, so step by pointers, not
-    // by division.
-    const GemmOperands& op = ops[batch == 1 ? row : row / batch];
-    const std::size_t bb = batch == 1 ? 0 : row % batch;
-    const __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(op.inp + 16 * bb)));
-    std::int32_t* out = op.acc + 16 * bb;
-    for (int q = 0; q < 4; ++q) {  // outputs 4q .. 4q+3
-      const __m256i p0 = _mm256_madd_epi16(x, w[4 * q]), p1 = _mm256_madd_epi16(x, w[4 * q + 1]);
-      const __m256i p2 = _mm256_madd_epi16(x, w[4 * q + 2]), p3 = _mm256_madd_epi16(x, w[4 * q + 3]);
-      // [r0 r1 r2 r3] partial sums of the low and of the high 128-bit halves, then both halves.
-      const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
-      const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-      __m128i* dst = reinterpret_cast<__m128i*>(out + 4 * q);
-      _mm_storeu_si128(dst, _mm_add_epi32(_mm_loadu_si128(dst), sum));  // wraps as the hardware's adder
-    }
-  }
-}
-// The same product from a tile kept widened and interleaved (VtaMachine::wgt_pairs): for input
-// pair q and output half h, the 16-bit pairs (w[r][2q], w[r][2q+1]) of outputs r = 8h .. 8h+7.
+// Blueprint for Flexible Deep Learning Specialization", IEEE Micro 2019) from the widened pairs.
 // Each input pair is broadcast and multiplied-and-added into eight outputs at once: no widening
 // of the weights per micro-op and no horizontal adds. Integer sums: the same values.
 __attribute__((target("avx2"))) void block16_pairs_avx2(const std::int16_t* pairs, const std::int8_t* in, std::int32_t* acc, std::size_t batch) {
@@ -598,11 +572,30 @@ const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
 
 }  // namespace
 
-void gemm_block(const std::int8_t* wt, const GemmOperands* ops, std::size_t count, std::size_t batch, std::size_t block) {
+void widen_tile16_pairs(const std::int8_t* w, std::int16_t* pairs) {
+  for (int q = 0; q < 8; ++q)
+    for (int r = 0; r < 16; ++r) {
+      std::int16_t* dst = pairs + (2 * q + r / 8) * 16 + 2 * (r % 8);
+      dst[0] = w[r * 16 + 2 * q];
+      dst[1] = w[r * 16 + 2 * q + 1];
+    }
+}
+
+void gemm_block16_pairs(const std::int16_t* pairs, const std::int8_t* in, std::int32_t* acc, std::size_t batch) {
 #if defined(__x86_64__)
-  if (block == 16 && cpu_has_avx2) return block16_avx2(wt, ops, count, batch);
+  if (cpu_has_avx2) return block16_pairs_avx2(pairs, in, acc, batch);
 #endif
-  for (std::size_t k = 0; k < count; ++k) gemm_block_scalar(ops[k].inp, wt, ops[k].acc, batch, block);
+  gemm_block16_pairs_portable(pairs, in, acc, batch);
+}
+
+void gemm_block16_pairs_portable(const std::int16_t* pairs, const std::int8_t* in, std::int32_t* acc, std::size_t batch) {
+  for (std::size_t bb = 0; bb < batch; ++bb)
+    for (int r = 0; r < 16; ++r) {
+      const std::int16_t* w = pairs + (r / 8) * 16 + 2 * (r % 8);  // pair 0 of output r; pair q is 32 values on
+      std::int32_t sum = 0;
+      for (int q = 0; q < 8; ++q) sum += std::int32_t{in[16 * bb + 2 * q]} * w[32 * q] + std::int32_t{in[16 * bb + 2 * q + 1]} * w[32 * q + 1];
+      acc[16 * bb + r] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[16 * bb + r]) + static_cast<std::uint32_t>(sum));  // wraps
+    }
 }
 
 void gemm_block_scalar(const std::int8_t* in, const std::int8_t* wt, std::int32_t* acc, std::size_t batch, std::size_t block) {
@@ -627,13 +620,7 @@ const std::int16_t* VtaMachine::wgt_pairs(std::size_t entry) {
   if (wgt_pairs_.size() != wgt_depth_ * kTile) wgt_pairs_.assign(wgt_depth_ * kTile, 0);
   std::int16_t* tile = wgt_pairs_.data() + entry * kTile;
   if (!wgt_pairs_fresh_[entry]) {
-    const std::int8_t* w = wgt_.data() + entry * kTile;  // 16 outputs × 16 inputs
-    for (int q = 0; q < 8; ++q)
-      for (int r = 0; r < 16; ++r) {
-        std::int16_t* dst = tile + (2 * q + r / 8) * 16 + 2 * (r % 8);
-        dst[0] = w[r * 16 + 2 * q];
-        dst[1] = w[r * 16 + 2 * q + 1];
-      }
+    widen_tile16_pairs(wgt_.data() + entry * kTile, tile);  // 16 outputs × 16 inputs
     wgt_pairs_fresh_[entry] = 1;
   }
   return tile;
@@ -671,14 +658,10 @@ void VtaMachine::gemm(const Instruction& insn, std::size_t index, VtaCounters& c
           if (work_.size() == kGemmChunk) flush_gemm_batch();
           continue;
         }
-#if defined(__x86_64__)
-        if (n == 16 && cpu_has_avx2) {
-          block16_pairs_avx2(wgt_pairs(w), in, acc, b);
-          continue;
-        }
-#endif
-        const GemmOperands op{in, acc};
-        gemm_block(wt, &op, 1, b, n);
+        if (n == 16)
+          gemm_block16_pairs(wgt_pairs(w), in, acc, b);
+        else
+          gemm_block_scalar(in, wt, acc, b, n);
       }
   flush_gemm_batch();
   flip_acc_writes(insn, index, counters);

@@ -90,14 +90,16 @@ Uop decode_uop(std::uint32_t bits, const VtaConfig& config);
 
 // One GEMM micro-op's products added to ACC: acc[b·block + r] += Σ_c in[b·block + c] ·
 // wgt[r·block + c] for every batch row b < batch and output r < block, int32 sums wrapping as the
-// hardware's adder (gemm_block_scalar, the plain loop). gemm_block does it for `count` micro-ops
-// that share one weight tile, with an AVX2 kernel for 16 × 16 blocks where the CPU has it (the
-// same values: integer sums).
-struct GemmOperands {
-  const std::int8_t* inp;  // batch × block
-  std::int32_t* acc;       // batch × block
-};
-void gemm_block(const std::int8_t* wgt, const GemmOperands* ops, std::size_t count, std::size_t batch, std::size_t block);
+// hardware's adder. gemm_block_scalar is the plain loop (the definition, any block size).
+// For VTA's default 16 × 16 block the machine keeps each WGT tile widened to 16 bits and
+// interleaved in pairs (widen_tile16_pairs: for input pair q and output half h, the pairs
+// (w[r][2q], w[r][2q+1]) of outputs r = 8h .. 8h+7, 256 values), and gemm_block16_pairs adds the
+// products from that form, with an AVX2 kernel where the CPU has it: the same values (integer
+// sums are exact, so the order does not matter).
+void widen_tile16_pairs(const std::int8_t* wgt, std::int16_t* pairs);
+void gemm_block16_pairs(const std::int16_t* pairs, const std::int8_t* in, std::int32_t* acc, std::size_t batch);
+// Its loop for CPUs without AVX2 (public so that tests check it on any machine).
+void gemm_block16_pairs_portable(const std::int16_t* pairs, const std::int8_t* in, std::int32_t* acc, std::size_t batch);
 void gemm_block_scalar(const std::int8_t* in, const std::int8_t* wgt, std::int32_t* acc, std::size_t batch, std::size_t block);
 
 // The text form of `faultline vta asm/disasm`: one instruction per line, the opcode then every

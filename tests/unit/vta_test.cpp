@@ -242,13 +242,11 @@ TEST(VtaIsa, GemmMatchesAnIndependentProduct) {
   }
 }
 
-// A padded 2 x 3 INP load (x_stride 5 in a 4 x 5 image, one zero row above and below, one zero
-// column each side) moved to ACC by a GEMM with the identity matrix and stored: every entry
-// in place, every pad zero.
-// The micro-op kernel (AVX2 for 16 × 16 blocks on this machine) against an independent int64
-// product, extreme codes included, for batches 1..4 and blocks 8, 16, 32; accumulators that wrap;
-// three passes of the same input (one call of two micro-ops on a tile, then one of one).
-TEST(VtaIsa, GemmBlockKernelEqualsTheDefinition) {
+// The micro-op kernels against an independent int64 product, extreme codes included, for batches
+// 1..4: the plain loop for blocks 8, 16, 32, and for 16 × 16 the machine's kernel on widened pairs
+// (AVX2 on this machine) and its portable loop; accumulators that wrap; three passes of the same
+// input.
+TEST(VtaIsa, GemmBlockKernelsEqualTheDefinition) {
   std::mt19937 gen(3);
   std::uniform_int_distribution<int> code(-128, 127);
   for (std::size_t block : {8u, 16u, 32u}) {
@@ -256,8 +254,8 @@ TEST(VtaIsa, GemmBlockKernelEqualsTheDefinition) {
       for (int trial = 0; trial < 20; ++trial) {
         std::vector<std::int8_t> in(batch * block), wgt(block * block);
         for (auto& v : in) v = static_cast<std::int8_t>(trial == 0 ? -128 : code(gen));
-        for (auto& v : wgt) v = static_cast<std::int8_t>(trial == 0 ? -128 : code(gen));
-        std::vector<std::int32_t> acc(batch * block), scalar;
+        for (auto& v : wgt) v = static_cast<std::int8_t>(trial == 0 ? -128 : trial == 1 ? 127 : code(gen));
+        std::vector<std::int32_t> acc(batch * block);
         for (std::size_t k = 0; k < acc.size(); ++k) acc[k] = k % 3 == 0 ? 2147483600 : static_cast<std::int32_t>(gen());
         std::vector<std::int32_t> expected(acc.size());
         for (std::size_t b = 0; b < batch; ++b)
@@ -266,26 +264,27 @@ TEST(VtaIsa, GemmBlockKernelEqualsTheDefinition) {
             for (std::size_t c = 0; c < block; ++c) sum += std::int64_t{in[b * block + c]} * wgt[r * block + c];
             expected[b * block + r] = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[b * block + r]) + 3u * static_cast<std::uint32_t>(sum));
           }
-        scalar = acc;
-        // Two micro-ops on one tile: the same input into the accumulators twice.
-        std::vector<std::int32_t> twice = acc;
-        const GemmOperands ops[2] = {{in.data(), twice.data()}, {in.data(), twice.data()}};
-        gemm_block(wgt.data(), ops, 2, batch, block);
-        const GemmOperands one{in.data(), acc.data()};
-        gemm_block(wgt.data(), &one, 1, batch, block);
-        gemm_block(wgt.data(), &one, 1, batch, block);
-        ASSERT_EQ(acc, twice);
-        gemm_block(wgt.data(), &one, 1, batch, block);
-        gemm_block_scalar(in.data(), wgt.data(), scalar.data(), batch, block);
-        gemm_block_scalar(in.data(), wgt.data(), scalar.data(), batch, block);
-        gemm_block_scalar(in.data(), wgt.data(), scalar.data(), batch, block);
-        ASSERT_EQ(acc, expected) << "block " << block << " batch " << batch << " trial " << trial;
+        std::vector<std::int32_t> scalar = acc;
+        for (int pass = 0; pass < 3; ++pass) gemm_block_scalar(in.data(), wgt.data(), scalar.data(), batch, block);
         ASSERT_EQ(scalar, expected) << "block " << block << " batch " << batch << " trial " << trial;
+        if (block != 16) continue;
+        std::vector<std::int16_t> pairs(256);
+        widen_tile16_pairs(wgt.data(), pairs.data());
+        std::vector<std::int32_t> kernel = acc, portable = acc;
+        for (int pass = 0; pass < 3; ++pass) {
+          gemm_block16_pairs(pairs.data(), in.data(), kernel.data(), batch);
+          gemm_block16_pairs_portable(pairs.data(), in.data(), portable.data(), batch);
+        }
+        ASSERT_EQ(kernel, expected) << "batch " << batch << " trial " << trial;
+        ASSERT_EQ(portable, expected) << "batch " << batch << " trial " << trial;
       }
     }
   }
 }
 
+// A padded 2 x 3 INP load (x_stride 5 in a 4 x 5 image, one zero row above and below, one zero
+// column each side) moved to ACC by a GEMM with the identity matrix and stored: every entry
+// in place, every pad zero.
 TEST(VtaIsa, PaddedLoadFillsZeros) {
   const VtaConfig c;
   VtaMachine m(c);
