@@ -126,6 +126,13 @@ class Schema:
                         self.get(m, f, where, "number")
                     if m["midpoint"] <= 0:
                         fail(f"{self.path}: field '{where}.midpoint' must be positive")
+                    if "midpoint_ci" in m:
+                        ci = self.items(m, "midpoint_ci", where)
+                        if len(ci) != 2 or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0) for v in ci):
+                            fail(f"{self.path}: field '{where}.midpoint_ci' must be [low, high], positive numbers or null (open)")
+                        if ci[0] is not None and ci[1] is not None and ci[0] > ci[1]:
+                            fail(f"{self.path}: field '{where}.midpoint_ci' has low above high")
+                        self.get(m, "bootstrap_replicates", where, "int")
                 else:
                     self.get(m, "why", where, "str")
 
@@ -255,25 +262,55 @@ class Report:
         ax.legend(fontsize=8)
         self.save(fig, "walking_accuracy", f"Accuracy vs {w['mode']} noise sigma, noise at one layer at a time (error bars: std over trials)")
         found = [m for m in w["midpoints"] if m["found"]]
+        sigmas = [r["sigma"] for r in rows if r["role"] in ("sweep", "bisect")]
+        lowest, highest = (min(sigmas), max(sigmas)) if sigmas else (0, 0)
+
+        def ci_bounds(m):
+            # An open side of the interval (null) reaches the end of the evaluated range.
+            low, high = m.get("midpoint_ci", [None, None])
+            return (low if low is not None else lowest), (high if high is not None else highest)
+
+        def ci_text(m):
+            if "midpoint_ci" not in m:
+                return "–"
+            low, high = m["midpoint_ci"]
+            return f"[{'< %.4g' % lowest if low is None else '%.4g' % low}, {'> %.4g' % highest if high is None else '%.4g' % high}]"
+
+        with_ci = all("midpoint_ci" in m for m in found)
         if found:
             fig, ax = self.plt.subplots(figsize=(7, 3.5))
-            ax.bar([m["layer"] for m in found], [m["midpoint"] for m in found],
-                   yerr=[[m["midpoint"] - m["sigma_lo"] for m in found], [m["sigma_hi"] - m["midpoint"] for m in found]], capsize=3)
+            if with_ci:
+                err = [[max(0.0, m["midpoint"] - ci_bounds(m)[0]) for m in found], [max(0.0, ci_bounds(m)[1] - m["midpoint"]) for m in found]]
+                what = f"95 % bootstrap CI over the trials, {found[0]['bootstrap_replicates']} replicates"
+            else:
+                err = [[m["midpoint"] - m["sigma_lo"] for m in found], [m["sigma_hi"] - m["midpoint"] for m in found]]
+                what = "the final bisection bracket (one trial: no interval)"
+            ax.bar([m["layer"] for m in found], [m["midpoint"] for m in found], yerr=err, capsize=3)
             ax.set_yscale("log")
             ax.set_ylabel("midpoint sigma")
             ax.set_title("Midpoint noise level per layer (higher: more robust)")
-            self.save(fig, "walking_midpoints", "Midpoint noise level per layer (error bars: the final bisection bracket)")
-        self.lines += ["| layer | midpoint sigma | from the sweep alone | bracket | bisections |", "|---|---|---|---|---|"]
+            self.save(fig, "walking_midpoints", f"Midpoint noise level per layer (error bars: {what})")
+        self.lines += ["| layer | midpoint sigma | 95 % CI (bootstrap over trials) | from the sweep alone | bracket | bisections |",
+                       "|---|---|---|---|---|---|"]
         for m in w["midpoints"]:
             if m["found"]:
-                self.lines.append(f"| {m['layer']} | {m['midpoint']:.4g} | {m['from_sweep']:.4g} | "
+                self.lines.append(f"| {m['layer']} | {m['midpoint']:.4g} | {ci_text(m)} | {m['from_sweep']:.4g} | "
                                   f"[{m['sigma_lo']:.4g}, {m['sigma_hi']:.4g}] | {m['bisections']} |")
             else:
-                self.lines.append(f"| {m['layer']} | – | – | {m['why']} | {m['bisections']} |")
+                self.lines.append(f"| {m['layer']} | – | – | – | {m['why']} | {m['bisections']} |")
         if found:
             weakest = min(found, key=lambda m: m["midpoint"])
-            self.lines += ["", f"The layer that breaks first under {w['mode']} noise is **{weakest['layer']}** "
-                               f"(midpoint sigma {weakest['midpoint']:.4g})."]
+            line = (f"The layer that breaks first under {w['mode']} noise is **{weakest['layer']}** "
+                    f"(midpoint sigma {weakest['midpoint']:.4g}")
+            if with_ci and len(found) > 1:
+                # Separated only if its interval lies below every other layer's.
+                others = [m for m in found if m is not weakest]
+                separated = all(ci_bounds(weakest)[1] < ci_bounds(m)[0] for m in others)
+                line += (f", 95 % CI {ci_text(weakest)}); its interval lies below every other layer's." if separated else
+                         f", 95 % CI {ci_text(weakest)}); its interval overlaps another layer's, so the ranking is not resolved by these trials.")
+            else:
+                line += ")."
+            self.lines += ["", line]
         self.lines.append("")
 
     def grid(self, path, d):

@@ -15,10 +15,15 @@
 #include "models/det_math.h"
 #include "models/error.h"
 #include "models/files.h"
+#include "models/philox.h"
 #include "nn/json.h"
 
 namespace faultline::studies {
 namespace {
+
+// Random stream of the midpoints' bootstrap resampling (plus the layer's position), apart from
+// every hardware-noise stream (models/substrate.h stream_id keeps trials below 2^24).
+constexpr std::uint64_t kMidpointBootstrapStream = 0x6D69'6470'0000'0000ull;
 
 std::string format_double(double v) {
   char buffer[40];
@@ -410,9 +415,15 @@ std::string csv_text(const SweepOutcome& r, const SweepOptions& o) {
 
 std::string midpoints_csv(const SweepOutcome& r) {
   std::ostringstream out;
-  out << "layer,found,midpoint_sigma,from_sweep_sigma,sigma_lo,sigma_hi,bisections,clean_accuracy,chance,target,note\n";
+  // midpoint_ci_*: the 95 % percentile bootstrap interval (empty with one trial; 0 or inf where it is
+  // open beyond the evaluated sigmas).
+  out << "layer,found,midpoint_sigma,midpoint_ci_low,midpoint_ci_high,bootstrap_replicates,from_sweep_sigma,sigma_lo,sigma_hi,bisections,"
+         "clean_accuracy,chance,target,note\n";
+  const auto bound = [](double v) { return std::isinf(v) ? std::string("inf") : format_double(v); };
   for (const auto& m : r.midpoints)
     out << csv_field(m.layer) << "," << (m.found ? 1 : 0) << "," << (m.found ? format_double(m.midpoint) : "") << ","
+        << (m.ci_available ? bound(m.ci_low) : "") << "," << (m.ci_available ? bound(m.ci_high) : "") << ","
+        << (m.ci_available ? std::to_string(m.replicates) : "") << ","
         << (m.found ? format_double(m.from_sweep) : "") << "," << (m.found ? format_double(m.sigma_lo) : "") << ","
         << (m.found ? format_double(m.sigma_hi) : "") << "," << m.bisections << "," << format_double(r.clean_accuracy) << ","
         << format_double(r.chance) << "," << format_double(r.target) << "," << csv_field(m.why) << "\n";
@@ -442,6 +453,16 @@ std::string json_text(const SweepOutcome& r, const SweepOptions& o, const std::s
         j.key("from_sweep").value(m.from_sweep);
         j.key("sigma_lo").value(m.sigma_lo);
         j.key("sigma_hi").value(m.sigma_hi);
+        if (m.ci_available) {
+          // [low, high]; null where the interval is open beyond the evaluated sigmas.
+          j.key("midpoint_ci").begin_array();
+          if (m.ci_low > 0) j.value(m.ci_low);
+          else j.raw("null");
+          if (std::isinf(m.ci_high)) j.raw("null");
+          else j.value(m.ci_high);
+          j.end_array();
+          j.key("bootstrap_replicates").value(m.replicates);
+        }
       } else {
         j.key("why").value(m.why);
       }
@@ -463,6 +484,43 @@ std::string json_text(const SweepOutcome& r, const SweepOptions& o, const std::s
 }
 
 }  // namespace
+
+double crossing_midpoint(const std::vector<double>& sigmas, const std::vector<double>& accuracies, double target) {
+  for (std::size_t j = 0; j < sigmas.size(); ++j)
+    if (accuracies[j] < target) return j == 0 ? 0.0 : interpolate_sigma(sigmas[j - 1], accuracies[j - 1], sigmas[j], accuracies[j], target);
+  return std::numeric_limits<double>::infinity();
+}
+
+MidpointInterval bootstrap_midpoint(const std::vector<double>& sigmas, const std::vector<std::vector<double>>& trials, const std::vector<double>& clean,
+                                    double chance, int replicates, std::uint64_t seed, std::uint64_t stream) {
+  const std::size_t n = clean.size();
+  if (n < 2 || replicates < 1 || trials.size() != sigmas.size()) throw Error("bootstrap_midpoint: needs at least 2 trials and one row per sigma");
+  for (const auto& t : trials)
+    if (t.size() != n) throw Error("bootstrap_midpoint: every point needs as many trials as the clean one");
+  const models::CounterRng rng(seed, stream);
+  std::vector<double> weight(n), means(sigmas.size()), found(static_cast<std::size_t>(replicates));
+  for (int b = 0; b < replicates; ++b) {
+    std::fill(weight.begin(), weight.end(), 0.0);
+    for (std::size_t k = 0; k < n; ++k) weight[rng.below(static_cast<std::uint64_t>(b) * n + k, static_cast<std::uint32_t>(n))] += 1.0;
+    // Means summed in trial order as run_study sums them.
+    const auto mean = [&](const std::vector<double>& a) {
+      double sum = 0;
+      for (std::size_t t = 0; t < n; ++t) sum += weight[t] * a[t];
+      return sum / static_cast<double>(n);
+    };
+    for (std::size_t p = 0; p < sigmas.size(); ++p) means[p] = mean(trials[p]);
+    found[static_cast<std::size_t>(b)] = crossing_midpoint(sigmas, means, 0.5 * (mean(clean) + chance));
+  }
+  std::sort(found.begin(), found.end());
+  // Percentiles 2.5 and 97.5 by rank (the outer ranks, so that the interval never shrinks below
+  // 95 % coverage by rounding).
+  const double last = static_cast<double>(replicates - 1);
+  MidpointInterval out;
+  out.low = found[static_cast<std::size_t>(std::floor(0.025 * last))];
+  out.high = found[static_cast<std::size_t>(std::ceil(0.975 * last))];
+  out.replicates = replicates;
+  return out;
+}
 
 std::vector<double> parse_number_range(const std::string& spec, const std::string& option) {
   const std::vector<std::string> parts = split(spec, ':');
@@ -738,6 +796,28 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o,
       m.sigma_lo = brackets[l].lo;
       m.sigma_hi = brackets[l].hi;
       m.midpoint = interpolate_sigma(brackets[l].lo, brackets[l].acc_lo, brackets[l].hi, brackets[l].acc_hi, result.target);
+      // The interval from every point evaluated on this layer (sweep and bisection).
+      if (o.study.trials < 2) continue;
+      std::vector<const SweepRow*> evaluated;
+      for (const SweepRow& row : result.rows)
+        if (row.layer == m.layer && (row.role == "sweep" || row.role == "bisect")) evaluated.push_back(&row);
+      std::sort(evaluated.begin(), evaluated.end(), [](const SweepRow* a, const SweepRow* b) { return a->sigma < b->sigma; });
+      std::vector<double> layer_sigmas;
+      std::vector<std::vector<double>> trials;
+      bool complete = result.rows[0].result.accuracies.size() == static_cast<std::size_t>(o.study.trials);
+      for (const SweepRow* row : evaluated) {
+        layer_sigmas.push_back(row->sigma);
+        trials.push_back(row->result.accuracies);
+        complete = complete && row->result.accuracies.size() == static_cast<std::size_t>(o.study.trials);
+      }
+      if (!complete) continue;
+      // Stream: the layer's position, in a range of its own (kMidpointBootstrapStream).
+      const MidpointInterval ci = bootstrap_midpoint(layer_sigmas, trials, result.rows[0].result.accuracies, result.chance, kMidpointBootstrapReplicates,
+                                                     o.study.seed, kMidpointBootstrapStream + l);
+      m.ci_available = true;
+      m.ci_low = ci.low;
+      m.ci_high = ci.high;
+      m.replicates = ci.replicates;
     }
   }
   result.resumed_rows = engine.resumed();
@@ -753,6 +833,22 @@ SweepOutcome run_sweep(Graph& graph, const Dataset& data, const SweepOptions& o,
 std::string sweep_json(const SweepOutcome& outcome, const SweepOptions& options) {
   return json_text(outcome, options, header_line(options));
 }
+
+namespace {
+// The evaluated sigma range of a layer (where an open interval ends).
+double smallest_sigma(const SweepOutcome& r, const std::string& layer) {
+  double s = std::numeric_limits<double>::infinity();
+  for (const auto& row : r.rows)
+    if (row.layer == layer) s = std::min(s, row.sigma);
+  return s;
+}
+double largest_sigma(const SweepOutcome& r, const std::string& layer) {
+  double s = 0;
+  for (const auto& row : r.rows)
+    if (row.layer == layer) s = std::max(s, row.sigma);
+  return s;
+}
+}  // namespace
 
 std::string sweep_table(const SweepOutcome& r, const SweepOptions& o) {
   std::ostringstream out;
@@ -782,18 +878,30 @@ std::string sweep_table(const SweepOutcome& r, const SweepOptions& o) {
       out << line;
     }
   }
-  std::snprintf(line, sizeof line, "%-16s %14s %14s %25s %11s\n", "layer", "midpoint sigma", "from sweep", "final bracket", "bisections");
+  std::snprintf(line, sizeof line, "%-16s %14s %25s %14s %25s %11s\n", "layer", "midpoint sigma", "95 % CI (bootstrap)", "from sweep", "final bracket",
+                "bisections");
   out << line;
   for (const auto& m : r.midpoints) {
+    char ci[64] = "-";
+    if (m.ci_available) {
+      char lo[24], hi[24];
+      if (m.ci_low > 0) std::snprintf(lo, sizeof lo, "%.5g", m.ci_low);
+      else std::snprintf(lo, sizeof lo, "<%.4g", r.rows.size() > 1 ? smallest_sigma(r, m.layer) : 0.0);
+      if (!std::isinf(m.ci_high)) std::snprintf(hi, sizeof hi, "%.5g", m.ci_high);
+      else std::snprintf(hi, sizeof hi, ">%.4g", largest_sigma(r, m.layer));
+      std::snprintf(ci, sizeof ci, "[%s, %s]", lo, hi);
+    }
     if (m.found)
-      std::snprintf(line, sizeof line, "%-16s %14.5g %14.5g   [%10.5g, %10.5g] %11d\n", m.layer.c_str(), m.midpoint, m.from_sweep, m.sigma_lo,
+      std::snprintf(line, sizeof line, "%-16s %14.5g %25s %14.5g   [%10.5g, %10.5g] %11d\n", m.layer.c_str(), m.midpoint, ci, m.from_sweep, m.sigma_lo,
                     m.sigma_hi, m.bisections);
     else
       std::snprintf(line, sizeof line, "%-16s %14s  (%s)\n", m.layer.c_str(), "-", m.why.c_str());
     out << line;
   }
-  std::snprintf(line, sizeof line, "(bisection to sigma_hi/sigma_lo <= %.3g; each accuracy is the mean of %d trial(s))\n", 1 + o.tolerance,
-                o.study.trials);
+  std::snprintf(line, sizeof line,
+                "(bisection to sigma_hi/sigma_lo <= %.3g; each accuracy is the mean of %d trial(s); the CI resamples the trials at every evaluated "
+                "sigma, %d replicates)\n",
+                1 + o.tolerance, o.study.trials, kMidpointBootstrapReplicates);
   out << line;
   return out.str();
 }

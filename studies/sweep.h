@@ -89,7 +89,33 @@ struct LayerMidpoint {
   double midpoint = 0;               // after bisection
   double sigma_lo = 0, sigma_hi = 0; // final bracket
   int bisections = 0;
+  // Its 95 % percentile bootstrap interval (bootstrap_midpoint below); with ≥ 2 trials only.
+  bool ci_available = false;
+  double ci_low = 0, ci_high = 0;    // 0 / +inf: open beyond the evaluated σ range
+  int replicates = 0;
 };
+
+// The midpoint rule on one layer's evaluated points, sorted by σ (sweep and bisection points
+// alike): the first point whose accuracy is below `target` and the point before it bracket the
+// crossing, interpolated log-linearly. On a sweep's own means this is exactly the midpoint the
+// bisection found (its final bracket is adjacent in σ: every bisection point left of it was at or
+// above the target). 0 when the first point is already below the target, +inf when none is.
+double crossing_midpoint(const std::vector<double>& sigmas, const std::vector<double>& accuracies, double target);
+
+// 95 % percentile bootstrap interval of a Walking Noise midpoint (Efron & Tibshirani, "An
+// Introduction to the Bootstrap", 1993, ch. 13): the Monte Carlo trials are resampled with
+// replacement — the same trial indices at every point, the clean one included, because trial t
+// draws the same noise stream at every point (ProgramContext{seed, t}) — and the midpoint is found
+// again by crossing_midpoint with the target moved with the clean accuracy. `trials[p]` are the
+// per-trial accuracies at sigmas[p] (ascending), `clean` those without noise. Resampling draws
+// come from the counter-based RNG (seed, stream): the same interval on any thread or rank count.
+struct MidpointInterval {
+  double low = 0, high = 0;
+  int replicates = 0;
+};
+MidpointInterval bootstrap_midpoint(const std::vector<double>& sigmas, const std::vector<std::vector<double>>& trials, const std::vector<double>& clean,
+                                    double chance, int replicates, std::uint64_t seed, std::uint64_t stream);
+inline constexpr int kMidpointBootstrapReplicates = 2000;
 
 struct SweepOutcome {
   std::vector<SweepRow> rows;

@@ -179,6 +179,42 @@ TEST_F(Cli, TraceFitAndReport) {
   EXPECT_NE(n.out.find("noise_from_trace in the loop"), std::string::npos) << n.out;
 }
 
+// A Walking Noise sweep with several trials gives each midpoint a bootstrap interval, in the
+// terminal table, the midpoints CSV, the JSON and the report; with one trial there is none.
+TEST_F(Cli, WalkingNoiseMidpointsCarryABootstrapInterval) {
+  const std::string sweep = "sweep --model " + model_ + " --walking additive --sigma log:0.01:100:9 --layers fc1 --limit 300 --tolerance 0.2";
+  Result s = run(sweep + " --trials 3 --out " + path("walk3"));
+  ASSERT_EQ(s.status, 0) << s.out;
+  EXPECT_NE(s.out.find("95 % CI (bootstrap)"), std::string::npos) << s.out;
+  std::ifstream csv(path("walk3.midpoints.csv"));
+  std::string header, row;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  EXPECT_EQ(header.rfind("layer,found,midpoint_sigma,midpoint_ci_low,midpoint_ci_high,bootstrap_replicates,", 0), 0u) << header;
+  EXPECT_NE(row.find(",2000,"), std::string::npos) << row;
+  std::ifstream in(path("walk3.json"));
+  const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(json.find("\"midpoint_ci\":["), std::string::npos);
+  Result r = run("report " + path("walk3.json") + " --out " + path("walk_report"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::ifstream md(path("walk_report/report.md"));
+  const std::string report((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report.find("| layer | midpoint sigma | 95 % CI (bootstrap over trials) |"), std::string::npos) << report;
+  EXPECT_NE(report.find("95 % bootstrap CI over the trials, 2000 replicates"), std::string::npos) << report;
+  Result one = run(sweep + " --trials 1 --out " + path("walk1"));
+  ASSERT_EQ(one.status, 0) << one.out;
+  std::ifstream json1(path("walk1.json"));
+  const std::string text1((std::istreambuf_iterator<char>(json1)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text1.find("midpoint_ci"), std::string::npos);
+  // A hostile interval (low above high) is refused by the report with one line.
+  std::string bad = json;
+  const auto at = bad.find("\"midpoint_ci\":[");
+  ASSERT_NE(at, std::string::npos);
+  bad.replace(at, bad.find(']', at) - at + 1, "\"midpoint_ci\":[5,1]");
+  write("bad_walk.json", bad);
+  expect_usage_error("report " + path("bad_walk.json") + " --out " + path("bad_report"), {"midpoint_ci", "low above high"});
+}
+
 // Fine-tuning any imported model through the inference graph, with hardware in the loop; the
 // written model loads and evaluates; --arch and --model exclude each other.
 TEST_F(Cli, TrainFineTunesAnImportedModel) {
