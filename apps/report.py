@@ -4,7 +4,10 @@ Called by `faultline report`; reads
   - sweep summaries (PREFIX.json of `faultline sweep`): Walking Noise (accuracy vs sigma per layer,
     midpoint sigma per layer) or grid (accuracy vs the swept values),
   - evaluation results (`faultline eval --out`, one result or an array): accuracy per hardware
-    description with its 95 % confidence interval, per-layer SNR, and the cycle level's totals.
+    description with its 95 % confidence interval, per-layer SNR, and the cycle level's totals,
+  - studies repeated over training seeds (seed_study.json of bench/seed_study_summary.py): the
+    accuracy of every seed's network as strip plots, per arm the 95 % CI over seeds, and the
+    paired differences between arms.
 
 Usage: report.py --out DIR RESULT.json [RESULT.json ...]
 Bad input ends with one line on stderr naming the file and exit status 2.
@@ -159,6 +162,30 @@ def load(path):
     if isinstance(data, dict) and data.get("kind") in ("walking_noise", "grid") and "rows" in data:
         schema.sweep(data)
         return data["kind"], data
+    if isinstance(data, dict) and data.get("kind") == "seed_study":
+        schema.get(data, "title", "", "str")
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for k, a in enumerate(schema.items(data, "arms", "", nonempty=True)):
+            w = f"arms[{k}]"
+            schema.get(a, "arm", w, "str")
+            schema.get(a, "condition", w, "str")
+            seeds = schema.items(a, "seeds", w, nonempty=True)
+            values = schema.items(a, "values", w, nonempty=True)
+            if len(seeds) != len(values) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+                fail(f"{path}: field '{w}.seeds' must hold one integer seed per value")
+            if not all(number(v) and 0 <= v <= 1 for v in values):
+                fail(f"{path}: field '{w}.values' must hold accuracies in [0, 1]")
+            schema.get(a, "mean", w, "number")
+        for k, c in enumerate(schema.items(data, "comparisons", "")):
+            w = f"comparisons[{k}]"
+            for f in ("a", "b", "condition"):
+                schema.get(c, f, w, "str")
+            schema.get(c, "mean", w, "number")
+            schema.get(c, "holds", w, "bool")
+            ci = c.get("ci95")
+            if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(number(v) for v in ci) and ci[0] <= ci[1]):
+                fail(f"{path}: field '{w}.ci95' must be [low, high] or null")
+        return "seed_study", data
     if isinstance(data, dict) and data.get("kind") == "ipu_plan":
         for k, u in enumerate(schema.items(data, "units", "", nonempty=True)):
             w = f"units[{k}]"
@@ -189,7 +216,7 @@ def load(path):
         for k, r in enumerate(results):
             schema.evaluation(r, f"[{k}]" if isinstance(data, list) else "")
         return "eval", results
-    fail(f"{path}: not a faultline result (expected `faultline sweep` PREFIX.json, `faultline eval --out` JSON, `faultline tune` tune.json or `faultline ipu plan --out` JSON)")
+    fail(f"{path}: not a faultline result (expected `faultline sweep` PREFIX.json, `faultline eval --out` JSON, `faultline tune` tune.json, `faultline ipu plan --out` JSON or bench/seed_study_summary.py's seed_study.json)")
 
 
 def atomic_target(path):
@@ -392,6 +419,47 @@ class Report:
                 self.lines.append(f"| {r['hardware']} | {c.get('cycles', 0):.4g} | {c.get('energy_pj', 0) / 1e6:.4g} | {100 * c.get('utilisation', 0):.2f} % |")
         self.lines.append("")
 
+    def seed_study(self, path, d):
+        """A study repeated over training seeds (bench/seed_study_summary.py): per condition, every
+        arm's networks as points (one per seed, each the mean over its Monte Carlo trials) with the
+        mean and its 95 % t interval over seeds; then the paired differences between arms."""
+        self.lines += [f"## {d['title']}: {os.path.basename(path)}", "",
+                       "Each point is one trained network (one training seed), its accuracy the mean over its Monte Carlo "
+                       "trials; bars: the mean and its 95 % Student-t interval over the seeds.", ""]
+        conditions = []
+        for a in d["arms"]:
+            if a["condition"] not in conditions:
+                conditions.append(a["condition"])
+        fig, axes = self.plt.subplots(1, len(conditions), figsize=(max(6, 3.2 * len(conditions)), 4.2), squeeze=False)
+        for ax, condition in zip(axes[0], conditions):
+            arms = [a for a in d["arms"] if a["condition"] == condition]
+            for x, a in enumerate(arms):
+                n = len(a["values"])
+                # Seeds spread sideways so that equal accuracies stay visible.
+                xs = [x + (0.24 * (k - (n - 1) / 2) / max(1, n - 1) if n > 1 else 0) for k in range(n)]
+                ax.scatter(xs, [100 * v for v in a["values"]], s=14, color="tab:blue", alpha=0.7, zorder=3)
+                if a.get("ci95"):
+                    ax.errorbar([x + 0.22], [100 * a["mean"]], yerr=[[100 * (a["mean"] - a["ci95"][0])], [100 * (a["ci95"][1] - a["mean"])]],
+                                fmt="s", color="black", markersize=4, capsize=3, zorder=4)
+            ax.set_xticks(range(len(arms)))
+            ax.set_xticklabels([a["arm"] for a in arms], rotation=30, ha="right", fontsize=7)
+            ax.set_title(condition, fontsize=9)
+            ax.set_ylabel("accuracy (%)")
+        self.save(fig, "seed_spread", "Accuracy per training seed (points) with the mean and 95 % CI over seeds (black), per evaluation condition")
+        self.lines += ["| arm | condition | seeds | mean | std over seeds | 95 % CI over seeds |", "|---|---|---|---|---|---|"]
+        for a in d["arms"]:
+            std = "–" if a.get("std") is None else f"{100 * a['std']:.2f}"
+            ci = "–" if not a.get("ci95") else f"[{100 * a['ci95'][0]:.2f}, {100 * a['ci95'][1]:.2f}] %"
+            self.lines.append(f"| {a['arm']} | {a['condition']} | {len(a['values'])} | {100 * a['mean']:.2f} % | {std} | {ci} |")
+        if d["comparisons"]:
+            self.lines += ["", "| paired difference | condition | seeds | mean (points) | 95 % CI (points) | holds (CI excludes 0) |",
+                           "|---|---|---|---|---|---|"]
+            for c in d["comparisons"]:
+                ci = "–" if not c.get("ci95") else f"[{100 * c['ci95'][0]:+.2f}, {100 * c['ci95'][1]:+.2f}]"
+                self.lines.append(f"| {c['a']} − {c['b']} | {c['condition']} | {len(c.get('seeds', []))} | {100 * c['mean']:+.2f} | {ci} | "
+                                  f"{'yes' if c['holds'] else 'no'} |")
+        self.lines.append("")
+
     def tune(self, path, d):
         self.tunes.append((path, d))
 
@@ -528,7 +596,8 @@ def main(argv):
     report = Report(out)
     for path, kind, data in loaded:
         try:
-            {"walking_noise": report.walking, "grid": report.grid, "eval": report.evaluations, "tune": report.tune, "ipu_plan": report.ipu_plan}[kind](path, data)
+            {"walking_noise": report.walking, "grid": report.grid, "eval": report.evaluations, "tune": report.tune, "ipu_plan": report.ipu_plan,
+             "seed_study": report.seed_study}[kind](path, data)
         except (KeyError, IndexError, TypeError, ValueError) as e:
             fail(f"{path}: missing or malformed field ({type(e).__name__}: {e})")
     try:

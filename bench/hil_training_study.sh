@@ -1,42 +1,82 @@
 #!/usr/bin/env bash
-# Recorded study for `faultline train --noise/--hw` (issue 6), two findings:
+# Recorded study for `faultline train --noise/--hw` (issues 6 and 19), repeated over training seeds:
 #  (1) Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430): an MLP trained with additive noise
 #      σ on every layer keeps more accuracy under that noise than a plainly trained one.
 #  (2) Ordering effects (Kuhn, Klein, Fröning 2023): on bss2_analog with the effects that make the
 #      result depend on operand order (membrane saturation, position-dependent gain), an MLP trained
-#      with that model in the loop beats one trained on the non-ordered variant (the same array
-#      without saturation and position gain), both evaluated on the ordered hardware.
-# The preset's gain is raised to 0.03 so that partial sums reach the saturation bound (at 0.01 a
-# float-trained MLP loses < 1 point to ordering, at 0.03 about 20). Both hardware-trained networks
-# use the secant backward (`--backward secant`); the straight-through row shows why: through
-# membrane saturation, straight-through gradients do not train (measured: 41 % vs 66 %).
-# Usage: bench/hil_training_study.sh [BUILD_DIR] [EPOCHS] [TRIALS]   (prints a table; ~10 min on 2 cores)
+#      with that model in the loop against one trained on the non-ordered variant (the same array
+#      without saturation and position gain), both evaluated on the ordered hardware — at the
+#      preset's gain 0.01 and at 0.02 and 0.03 (the gain scales the membrane's partial sums toward
+#      the saturation bound, so it sets how much ordering matters).
+#  (3) At gain 0.03, the secant backward against the straight-through one for the ordered model.
+# Every arm is trained with seeds 1..SEEDS (`--seed` sets initialization and shuffling); every
+# network is evaluated with TRIALS Monte Carlo trials, evaluation seed 7 for all (the same hardware
+# noise draws for every arm, so that differences between arms are paired). One eval JSON per
+# network and condition goes to WORK/evals/, listed in WORK/manifest.csv; bench/seed_study_summary.py
+# turns them into the table (per arm: mean, std and 95 % CI over seeds of each network's mean over
+# its trials; paired differences between arms with their CIs) and WORK/seed_study.json, which
+# `faultline report` draws as strip plots.
+# Resumable: a network or evaluation whose file exists is not redone (delete WORK to start over).
+# No keyword-spotting dataset is packaged in Debian (checked: apt-cache search), so the study uses
+# Fashion-MNIST only.
+# Usage: bench/hil_training_study.sh [BUILD_DIR] [EPOCHS] [TRIALS] [SEEDS] [GAINS]
+#        defaults: build 3 5 5 "0.01 0.02 0.03"; about 20 min per seed on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 epochs=${2:-3}
 trials=${3:-5}
+seeds=${4:-5}
+gains=${5:-0.01 0.02 0.03}
 f=$build/apps/faultline
 work=$build/hil_study
-mkdir -p "$work"
+mkdir -p "$work/nets" "$work/evals"
 sigma=2
-ordered=(--hw bss2_analog --set units.mac.gain=0.03)
-unordered=(--hw bss2_analog --set units.mac.gain=0.03 --set units.mac.saturation=0 --set units.mac.position_gain_slope=0)
-common=(--arch mlp --epochs "$epochs" --batch-size 128 --seed 1)
-acc() { "$f" eval --model "$1" "${@:2}" --trials "$trials" --seed 7 | sed -n 's/^hardware [^:]*: accuracy \([0-9.]*\) % ± \([0-9.]*\).*CI \[\([0-9., ]*\)\].*/\1 % ± \2 (95 % CI [\3] %)/p'; }
-"$f" train "${common[@]}" --out "$work/plain.onnx" > /dev/null
-"$f" train "${common[@]}" --noise walking_noise_additive --set units.noise.sigma_add=$sigma --out "$work/noisy.onnx" > /dev/null
-"$f" train "${common[@]}" "${ordered[@]}" --backward secant --out "$work/ordered.onnx" > /dev/null
-"$f" train "${common[@]}" "${unordered[@]}" --backward secant --out "$work/unordered.onnx" > /dev/null
-"$f" train "${common[@]}" "${ordered[@]}" --backward ste --out "$work/ordered_ste.onnx" > /dev/null
-echo "MLP on Fashion-MNIST, $epochs epochs; accuracy on the 10k test images, $trials Monte Carlo trials, 95 % CI (Student t)"
-echo "(1) additive Walking Noise sigma=$sigma on every layer"
-echo "  trained plainly:        clean $(acc "$work/plain.onnx")"
-echo "                          noisy $(acc "$work/plain.onnx" --hw walking_noise_additive --set units.noise.sigma_add=$sigma)"
-echo "  trained with the noise: clean $(acc "$work/noisy.onnx")"
-echo "                          noisy $(acc "$work/noisy.onnx" --hw walking_noise_additive --set units.noise.sigma_add=$sigma)"
-echo "(2) bss2_analog (gain 0.03) with ordering effects, evaluated on the ordered hardware (hardware-trained: --backward secant)"
-echo "  trained plainly:                   $(acc "$work/plain.onnx" "${ordered[@]}")"
-echo "  trained on the non-ordered model:  $(acc "$work/unordered.onnx" "${ordered[@]}")"
-echo "  trained on the ordered model:      $(acc "$work/ordered.onnx" "${ordered[@]}")"
-echo "  (trained on the ordered model, straight-through backward: $(acc "$work/ordered_ste.onnx" "${ordered[@]}"))"
+manifest=$work/manifest.csv
+[ -f "$manifest" ] || echo "arm,condition,seed,eval_json" > "$manifest"
+ordered() { echo "--hw bss2_analog --set units.mac.gain=$1"; }
+unordered() { echo "--hw bss2_analog --set units.mac.gain=$1 --set units.mac.saturation=0 --set units.mac.position_gain_slope=0"; }
+
+train() {  # NAME SEED ARGS...
+  local out=$work/nets/$1-s$2.onnx
+  [ -f "$out" ] && return 0
+  "$f" train --arch mlp --epochs "$epochs" --batch-size 128 --seed "$2" "${@:3}" --out "$out.part" > "$work/nets/$1-s$2.log"
+  mv "$out.part" "$out"
+}
+evaluate() {  # ARM CONDITION SEED NET ARGS...
+  local out=$work/evals/$1-$2-s$3.json
+  if [ ! -f "$out" ]; then
+    "$f" eval --model "$work/nets/$4-s$3.onnx" "${@:5}" --trials "$trials" --seed 7 --out "$out.part" > /dev/null
+    mv "$out.part" "$out"
+  fi
+  grep -q "^$1,$2,$3," "$manifest" || echo "$1,$2,$3,evals/$1-$2-s$3.json" >> "$manifest"
+}
+
+for seed in $(seq 1 "$seeds"); do
+  echo "== seed $seed ($(date +%T))"
+  train plain "$seed"
+  train noisy "$seed" --noise walking_noise_additive --set units.noise.sigma_add=$sigma
+  evaluate plain clean "$seed" plain
+  evaluate plain "additive sigma=$sigma" "$seed" plain --hw walking_noise_additive --set units.noise.sigma_add=$sigma
+  evaluate noise-aware clean "$seed" noisy
+  evaluate noise-aware "additive sigma=$sigma" "$seed" noisy --hw walking_noise_additive --set units.noise.sigma_add=$sigma
+  for g in $gains; do
+    # shellcheck disable=SC2046
+    train "ordered-g$g" "$seed" $(ordered "$g") --backward secant
+    # shellcheck disable=SC2046
+    train "unordered-g$g" "$seed" $(unordered "$g") --backward secant
+    evaluate plain "ordered gain=$g" "$seed" plain $(ordered "$g")
+    evaluate "trained non-ordered" "ordered gain=$g" "$seed" "unordered-g$g" $(ordered "$g")
+    evaluate "trained ordered" "ordered gain=$g" "$seed" "ordered-g$g" $(ordered "$g")
+  done
+  # shellcheck disable=SC2046
+  train ordered-ste-g0.03 "$seed" $(ordered 0.03) --backward ste
+  evaluate "trained ordered, straight-through" "ordered gain=0.03" "$seed" ordered-ste-g0.03 $(ordered 0.03)
+done
+echo "MLP on Fashion-MNIST, $epochs epochs, seeds 1..$seeds; each network on the 10k test images with $trials Monte Carlo trials"
+compares=(--compare "noise-aware|plain|additive sigma=$sigma")
+for g in $gains; do
+  compares+=(--compare "trained ordered|trained non-ordered|ordered gain=$g" --compare "trained ordered|plain|ordered gain=$g")
+done
+compares+=(--compare "trained ordered|trained ordered, straight-through|ordered gain=0.03")
+/usr/bin/python3 bench/seed_study_summary.py "$work" "${compares[@]}"
