@@ -106,6 +106,13 @@ echo
 "$faultline" sweep --model "$model" --data fashion-mnist --walking additive --sigma log:1e-2:1e2:17 --trials 3 --seed 1 \
   --layer-errors false --out "build/results/lenet5-$key-walking-additive"
 echo
+# A finding repeated over training seeds (issue 19): an MLP trained with additive Walking Noise
+# (sigma 2 on every layer) against a plainly trained one, 5 training seeds each (1 epoch, 3
+# trials per network); per arm the 95 % CI over seeds and the paired difference with its CI
+# (bench/hil_training_study.sh runs the whole study: 3 epochs, and the ordering findings).
+rm -rf build/results/seed-study
+PARTS=walking bash bench/hil_training_study.sh build 1 3 5 "" build/results/seed-study | tail -9
+echo
 # The report of the study: accuracy per preset with confidence intervals, the cycle level's
 # totals, accuracy vs noise per layer and the midpoints, as Markdown with PNG/SVG plots.
 "$faultline" report build/results/lenet5-presets.json build/results/lenet5-cycle.json build/results/lenet5-rtl.json \
@@ -115,4 +122,4 @@ echo
   build/results/vta-tune-resnet18-xgb/tune.json build/results/vta-tune-resnet18-validity/tune.json \
   build/results/lenet5-ipu-gc2-plan.json build/results/butterfly_mlp-1024.json build/results/monarch_mlp-1024.json \
   build/results/butterfly_mlp-1024-ipu-plan.json build/results/monarch_mlp-1024-ipu-plan.json build/results/finetune/finetune.json \
-  --out build/results/report
+  build/results/seed-study/seed_study.json --out build/results/report

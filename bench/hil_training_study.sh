@@ -19,8 +19,10 @@
 # Resumable: a network or evaluation whose file exists is not redone (delete WORK to start over).
 # No keyword-spotting dataset is packaged in Debian (checked: apt-cache search), so the study uses
 # Fashion-MNIST only.
-# Usage: bench/hil_training_study.sh [BUILD_DIR] [EPOCHS] [TRIALS] [SEEDS] [GAINS]
-#        defaults: build 3 5 5 "0.01 0.02 0.03"; about 20 min per seed on 2 cores
+# Usage: bench/hil_training_study.sh [BUILD_DIR] [EPOCHS] [TRIALS] [SEEDS] [GAINS] [WORK]
+#        defaults: build 3 5 5 "0.01 0.02 0.03" BUILD_DIR/hil_study; about 7 min per seed on 2 cores
+# Environment: PARTS, the findings to run (default "walking ordering ste"; the main job runs a
+# short "walking" study).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -29,7 +31,9 @@ trials=${3:-5}
 seeds=${4:-5}
 gains=${5:-0.01 0.02 0.03}
 f=$build/apps/faultline
-work=$build/hil_study
+work=${6:-$build/hil_study}
+parts=${PARTS:-walking ordering ste}
+has() { [[ " $parts " == *" $1 "* ]]; }
 mkdir -p "$work/nets" "$work/evals"
 sigma=2
 manifest=$work/manifest.csv
@@ -55,28 +59,42 @@ evaluate() {  # ARM CONDITION SEED NET ARGS...
 for seed in $(seq 1 "$seeds"); do
   echo "== seed $seed ($(date +%T))"
   train plain "$seed"
-  train noisy "$seed" --noise walking_noise_additive --set units.noise.sigma_add=$sigma
-  evaluate plain clean "$seed" plain
-  evaluate plain "additive sigma=$sigma" "$seed" plain --hw walking_noise_additive --set units.noise.sigma_add=$sigma
-  evaluate noise-aware clean "$seed" noisy
-  evaluate noise-aware "additive sigma=$sigma" "$seed" noisy --hw walking_noise_additive --set units.noise.sigma_add=$sigma
+  if has walking; then
+    train noisy "$seed" --noise walking_noise_additive --set units.noise.sigma_add=$sigma
+    evaluate plain clean "$seed" plain
+    evaluate plain "additive sigma=$sigma" "$seed" plain --hw walking_noise_additive --set units.noise.sigma_add=$sigma
+    evaluate noise-aware clean "$seed" noisy
+    evaluate noise-aware "additive sigma=$sigma" "$seed" noisy --hw walking_noise_additive --set units.noise.sigma_add=$sigma
+  fi
+  if has ordering; then
+    for g in $gains; do
+      # shellcheck disable=SC2046
+      train "ordered-g$g" "$seed" $(ordered "$g") --backward secant
+      # shellcheck disable=SC2046
+      train "unordered-g$g" "$seed" $(unordered "$g") --backward secant
+      # shellcheck disable=SC2046
+      evaluate plain "ordered gain=$g" "$seed" plain $(ordered "$g")
+      # shellcheck disable=SC2046
+      evaluate "trained non-ordered" "ordered gain=$g" "$seed" "unordered-g$g" $(ordered "$g")
+      # shellcheck disable=SC2046
+      evaluate "trained ordered" "ordered gain=$g" "$seed" "ordered-g$g" $(ordered "$g")
+    done
+  fi
+  if has ste; then
+    # shellcheck disable=SC2046
+    train ordered-ste-g0.03 "$seed" $(ordered 0.03) --backward ste
+    # shellcheck disable=SC2046
+    evaluate "trained ordered, straight-through" "ordered gain=0.03" "$seed" ordered-ste-g0.03 $(ordered 0.03)
+  fi
+done
+echo "MLP on Fashion-MNIST, $epochs epoch(s), seeds 1..$seeds; each network on the 10k test images with $trials Monte Carlo trials"
+compares=()
+has walking && compares+=(--compare "noise-aware|plain|additive sigma=$sigma")
+if has ordering; then
   for g in $gains; do
-    # shellcheck disable=SC2046
-    train "ordered-g$g" "$seed" $(ordered "$g") --backward secant
-    # shellcheck disable=SC2046
-    train "unordered-g$g" "$seed" $(unordered "$g") --backward secant
-    evaluate plain "ordered gain=$g" "$seed" plain $(ordered "$g")
-    evaluate "trained non-ordered" "ordered gain=$g" "$seed" "unordered-g$g" $(ordered "$g")
-    evaluate "trained ordered" "ordered gain=$g" "$seed" "ordered-g$g" $(ordered "$g")
+    compares+=(--compare "trained ordered|trained non-ordered|ordered gain=$g" --compare "trained ordered|plain|ordered gain=$g")
   done
-  # shellcheck disable=SC2046
-  train ordered-ste-g0.03 "$seed" $(ordered 0.03) --backward ste
-  evaluate "trained ordered, straight-through" "ordered gain=0.03" "$seed" ordered-ste-g0.03 $(ordered 0.03)
-done
-echo "MLP on Fashion-MNIST, $epochs epochs, seeds 1..$seeds; each network on the 10k test images with $trials Monte Carlo trials"
-compares=(--compare "noise-aware|plain|additive sigma=$sigma")
-for g in $gains; do
-  compares+=(--compare "trained ordered|trained non-ordered|ordered gain=$g" --compare "trained ordered|plain|ordered gain=$g")
-done
-compares+=(--compare "trained ordered|trained ordered, straight-through|ordered gain=0.03")
-/usr/bin/python3 bench/seed_study_summary.py "$work" "${compares[@]}"
+fi
+has ste && has ordering && [[ " $gains " == *" 0.03 "* ]] && compares+=(--compare "trained ordered|trained ordered, straight-through|ordered gain=0.03")
+/usr/bin/python3 bench/seed_study_summary.py "$work" "${compares[@]}" \
+  --title "Hardware-in-the-loop and noise-aware training, MLP, $epochs epoch(s), $seeds training seeds"
