@@ -75,6 +75,8 @@ for seed in $(seq 1 "$seeds"); do
       # shellcheck disable=SC2046
       evaluate plain "ordered gain=$g" "$seed" plain $(ordered "$g")
       # shellcheck disable=SC2046
+      evaluate plain "non-ordered gain=$g" "$seed" plain $(unordered "$g")
+      # shellcheck disable=SC2046
       evaluate "trained non-ordered" "ordered gain=$g" "$seed" "unordered-g$g" $(ordered "$g")
       # shellcheck disable=SC2046
       evaluate "trained ordered" "ordered gain=$g" "$seed" "ordered-g$g" $(ordered "$g")
@@ -92,6 +94,8 @@ compares=()
 has walking && compares+=(--compare "noise-aware|plain|additive sigma=$sigma")
 if has ordering; then
   for g in $gains; do
+    # What ordering costs a float-trained network, then what each training recovers of it.
+    compares+=(--compare "plain|plain|ordered gain=$g|non-ordered gain=$g")
     compares+=(--compare "trained ordered|trained non-ordered|ordered gain=$g" --compare "trained ordered|plain|ordered gain=$g")
   done
 fi

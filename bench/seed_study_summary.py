@@ -7,7 +7,9 @@ network the Monte Carlo trials are averaged first (one value per training seed);
 condition: the mean, the standard deviation and the 95 % Student-t confidence interval over the
 seeds. `--compare "A|B|CONDITION"` adds the paired difference A − B over the seeds both arms have
 under CONDITION (paired: the same seed and the same evaluation noise draws), with its 95 % t
-interval; the finding "A beats B" holds when that interval excludes 0.
+interval; the finding "A beats B" holds when that interval excludes 0. "A|B|CONDITION_A|CONDITION_B"
+compares arm A under one condition with arm B under another (e.g. one network on two hardware
+variants).
 
 Output: a table on stdout and WORK/seed_study.json (kind "seed_study"), which `faultline report`
 draws as strip plots (one point per seed).
@@ -89,7 +91,7 @@ def pct(v):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("work")
-    p.add_argument("--compare", action="append", default=[], help='"A|B|CONDITION": paired difference A - B under CONDITION')
+    p.add_argument("--compare", action="append", default=[], help='"A|B|CONDITION" or "A|B|CONDITION_A|CONDITION_B": paired difference A - B')
     p.add_argument("--title", default="study repeated over training seeds")
     p.add_argument("--out", help="the JSON summary (default WORK/seed_study.json)")
     a = p.parse_args()
@@ -111,13 +113,16 @@ def main():
         print(f"{'paired difference (A - B), condition':<90} {'seeds':>5} {'mean pts':>8} {'95 % CI (pts)':>18}  holds")
     for spec in a.compare:
         parts = spec.split("|")
-        if len(parts) != 3:
-            fail(f"--compare '{spec}': expected A|B|CONDITION")
-        arm_a, arm_b, condition = parts
-        for arm in (arm_a, arm_b):
-            if (arm, condition) not in cells:
-                fail(f"--compare '{spec}': no results for arm '{arm}' under '{condition}'")
-        xa, xb = cells[(arm_a, condition)], cells[(arm_b, condition)]
+        if len(parts) not in (3, 4):
+            fail(f"--compare '{spec}': expected A|B|CONDITION or A|B|CONDITION_A|CONDITION_B")
+        arm_a, arm_b, condition = parts[:3]
+        condition_b = parts[3] if len(parts) == 4 else condition
+        for arm, cond in ((arm_a, condition), (arm_b, condition_b)):
+            if (arm, cond) not in cells:
+                fail(f"--compare '{spec}': no results for arm '{arm}' under '{cond}'")
+        xa, xb = cells[(arm_a, condition)], cells[(arm_b, condition_b)]
+        if condition_b != condition:
+            condition = f"{condition} vs {condition_b}"
         seeds = sorted(set(xa) & set(xb))
         diffs = [xa[s][0] - xb[s][0] for s in seeds]
         d = describe(diffs)

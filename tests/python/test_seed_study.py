@@ -42,14 +42,15 @@ for s, w, d in zip(seeds, weak, wobble):
     rows.append(f"weak,noisy,{s},{eval_json(f'weak{s}.json', [w - 0.01, w + 0.01])}")
     rows.append(f"strong,noisy,{s},{eval_json(f'strong{s}.json', [w + 0.05 + d - 0.02, w + 0.05 + d + 0.02])}")
     rows.append(f"twin,noisy,{s},{eval_json(f'twin{s}.json', [w + (0.003 if s % 2 else -0.003)] * 2)}")
+    rows.append(f"weak,clean,{s},{eval_json(f'weakclean{s}.json', [w + 0.1] * 2)}")
 with open(os.path.join(work, "manifest.csv"), "w") as f:
     f.write("\n".join(rows) + "\n")
 
-run = subprocess.run([sys.executable, summary, work, "--compare", "strong|weak|noisy", "--compare", "twin|weak|noisy"],
+run = subprocess.run([sys.executable, summary, work, "--compare", "strong|weak|noisy", "--compare", "twin|weak|noisy", "--compare", "weak|weak|clean|noisy"],
                      capture_output=True, text=True)
 check(run.returncode == 0, f"summary exits 0: {run.stderr}")
 doc = json.load(open(os.path.join(work, "seed_study.json")))
-arms = {a["arm"]: a for a in doc["arms"]}
+arms = {a["arm"]: a for a in doc["arms"] if a["condition"] == "noisy"}
 # Independent arithmetic: mean, sample std, t_{0.975, 4} = 2.776 (Student's t table).
 mean = sum(weak) / 5
 std = math.sqrt(sum((v - mean) ** 2 for v in weak) / 4)
@@ -58,7 +59,7 @@ check(abs(arms["weak"]["std"] - std) < 1e-12, "weak std over seeds")
 check(abs(arms["weak"]["ci95"][1] - (mean + 2.776 * std / math.sqrt(5))) < 1e-12, "weak 95 % t interval")
 check(arms["weak"]["values"] == [w for w in weak] or all(abs(a - b) < 1e-12 for a, b in zip(arms["weak"]["values"], weak)),
       "each network's value is the mean over its trials")
-comparisons = {c["a"]: c for c in doc["comparisons"]}
+comparisons = {c["a"]: c for c in doc["comparisons"] if c["condition"] == "noisy"}
 diffs = [0.05 + d for d in wobble]
 dm = sum(diffs) / 5
 ds = math.sqrt(sum((v - dm) ** 2 for v in diffs) / 4)
@@ -66,6 +67,8 @@ check(abs(comparisons["strong"]["mean"] - dm) < 1e-12, "paired mean difference")
 check(abs(comparisons["strong"]["ci95"][0] - (dm - 2.776 * ds / math.sqrt(5))) < 1e-12, "paired difference interval")
 check(comparisons["strong"]["holds"] is True, "a 5-point paired difference holds")
 check(comparisons["twin"]["holds"] is False, "no difference: the interval includes 0")
+across = [c for c in doc["comparisons"] if c["condition"] == "clean vs noisy"]
+check(len(across) == 1 and abs(across[0]["mean"] - 0.1) < 1e-12 and across[0]["holds"], "one arm under two conditions")
 check("n/a" not in run.stdout and "yes" in run.stdout and "no (CI includes 0)" in run.stdout, "verdicts in the table")
 
 report = subprocess.run([faultline, "report", os.path.join(work, "seed_study.json"), "--out", os.path.join(work, "report")],
