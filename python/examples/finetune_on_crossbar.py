@@ -8,10 +8,14 @@
    every step programs fresh crossbars, gradients straight-through or secant), and, as the
    control, the same fine-tuning with plain layers;
 4. export again and measure on the crossbar with the same trials.
-The four evaluations go to OUT/finetune.json (eval's documents, for `faultline report`).
+The evaluations go to OUT/finetune.json (eval's documents, for `faultline report`) and each to
+OUT/eval-ARM-CONDITION.json (ARM pytorch-trained, finetuned-plain or finetuned-hw; CONDITION ideal
+or hw), which bench/finetune_seed_study.sh collects over training seeds. `--seed` sets the
+initialization and the data order (the fine-tuning uses seed + 1); the hardware draws do not
+depend on it, so the arms of one seed and of different seeds see the same crossbars.
 
 Usage: PYTHONPATH=build/python /usr/bin/python3 python/examples/finetune_on_crossbar.py
-           [--epochs 2] [--finetune-epochs 1] [--limit 0] [--trials 5] [--hw rram_crossbar] [--out DIR]
+           [--epochs 2] [--finetune-epochs 1] [--limit 0] [--trials 5] [--hw rram_crossbar] [--seed 1] [--out DIR]
 """
 import argparse
 import copy
@@ -60,8 +64,10 @@ def export(model, path):
                       dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
 
 
-def measure(path, hw, trials, threads, label, documents):
+def measure(path, hw, trials, threads, label, documents, out, name):
     r = faultline.evaluate(path, hw, trials=trials, seed=1, threads=threads)
+    with open(os.path.join(out, f"eval-{name}.json"), "w") as f:
+        json.dump(r, f)
     r["hardware"] = f"{r['hardware']} ({label})"  # for the report's rows
     documents.append(dict(r))
     a = r["accuracy"]
@@ -78,12 +84,13 @@ def main():
     p.add_argument("--backward", default="ste", choices=["ste", "secant"])
     p.add_argument("--set", action="append", default=[], help="override a hardware field, e.g. units.xbar.out_noise=0.5")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--seed", type=int, default=1, help="training seed: initialization and data order")
     p.add_argument("--out", default="finetune_out")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     hw = faultline.hardware(a.hw, a.set)  # validated once, before any training
     label = a.hw + "".join(f" {o}" for o in a.set)
-    torch.manual_seed(1)
+    torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     data = faultline.load_data("fashion-mnist", train=True)
     n = a.limit or data.count
@@ -93,12 +100,12 @@ def main():
     t0 = time.time()
     print(f"1. training in PyTorch on {n} images", flush=True)
     model = cnn()
-    train(model, images, labels, a.epochs, 1e-3, seed=1)
+    train(model, images, labels, a.epochs, 1e-3, seed=a.seed)
     before_path = os.path.join(a.out, "cnn.onnx")
     export(model, before_path)
     documents = []
-    ideal = measure(before_path, "ideal", 1, a.threads, "PyTorch-trained", documents)
-    before = measure(before_path, hw, a.trials, a.threads, "PyTorch-trained", documents)
+    ideal = measure(before_path, "ideal", 1, a.threads, "PyTorch-trained", documents, a.out, "pytorch-trained-ideal")
+    before = measure(before_path, hw, a.trials, a.threads, "PyTorch-trained", documents, a.out, "pytorch-trained-hw")
     print(f"2. exported: ideal {100 * ideal[0]:.2f} %, on {label} {100 * before[0]:.2f} % "
           f"[{100 * before[1][0]:.2f}, {100 * before[1][1]:.2f}] ({a.trials} trials)", flush=True)
 
@@ -106,18 +113,18 @@ def main():
     # comparison separates training on the hardware from training longer.
     print("3a. control: the same fine-tuning with plain PyTorch layers", flush=True)
     control = copy.deepcopy(model)
-    train(control, images, labels, a.finetune_epochs, 2e-4, seed=2)
+    train(control, images, labels, a.finetune_epochs, 2e-4, seed=a.seed + 1)
     control_path = os.path.join(a.out, "cnn_finetuned_plain.onnx")
     export(control, control_path)
-    control_result = measure(control_path, hw, a.trials, a.threads, "fine-tuned plain", documents)
+    control_result = measure(control_path, hw, a.trials, a.threads, "fine-tuned plain", documents, a.out, "finetuned-plain-hw")
     print(f"    on {label} {100 * control_result[0]:.2f} % [{100 * control_result[1][0]:.2f}, {100 * control_result[1][1]:.2f}]", flush=True)
     print(f"3b. fine-tuning with the layers on {label} ({a.backward})", flush=True)
     ft.convert(model, hw, seed=100, backward=a.backward, threads=a.threads)
-    train(model, images, labels, a.finetune_epochs, 2e-4, seed=2)
+    train(model, images, labels, a.finetune_epochs, 2e-4, seed=a.seed + 1)
     after_path = os.path.join(a.out, "cnn_finetuned.onnx")
     export(model, after_path)
-    ideal_after = measure(after_path, "ideal", 1, a.threads, "fine-tuned on it", documents)
-    after = measure(after_path, hw, a.trials, a.threads, "fine-tuned on it", documents)
+    ideal_after = measure(after_path, "ideal", 1, a.threads, "fine-tuned on it", documents, a.out, "finetuned-hw-ideal")
+    after = measure(after_path, hw, a.trials, a.threads, "fine-tuned on it", documents, a.out, "finetuned-hw-hw")
     with open(os.path.join(a.out, "finetune.json"), "w") as f:
         json.dump(documents, f)
     print(f"4. fine-tuned: ideal {100 * ideal_after[0]:.2f} %, on {label} {100 * after[0]:.2f} % "
