@@ -886,7 +886,7 @@ std::string sweep_table(const SweepOutcome& r, const SweepOptions& o) {
     if (m.ci_available) {
       char lo[24], hi[24];
       if (m.ci_low > 0) std::snprintf(lo, sizeof lo, "%.5g", m.ci_low);
-      else std::snprintf(lo, sizeof lo, "<%.4g", r.rows.size() > 1 ? smallest_sigma(r, m.layer) : 0.0);
+      else std::snprintf(lo, sizeof lo, "<%.4g", smallest_sigma(r, m.layer));
       if (!std::isinf(m.ci_high)) std::snprintf(hi, sizeof hi, "%.5g", m.ci_high);
       else std::snprintf(hi, sizeof hi, ">%.4g", largest_sigma(r, m.layer));
       std::snprintf(ci, sizeof ci, "[%s, %s]", lo, hi);
