@@ -146,7 +146,9 @@ def walking_noise(model, mode="additive", sigma="log:1e-3:1e2:25", layers="*", d
     """Walking Noise (Borras, Klein, Fröning, arXiv 2212.10430; as `faultline sweep --walking`):
     noise of `mode` ("additive", "multiplicative", "combined") on one layer's output at a time over
     the sigma grid, then bisection for each layer's midpoint (accuracy halfway between clean and
-    chance). Resumable through `out` as sweep(). Returns the sweep's JSON (rows, midpoints)."""
+    chance). Resumable through `out` as sweep(). Returns the sweep's JSON (rows, midpoints; with
+    trials >= 2 each midpoint has its 95 % bootstrap interval over the trials, `midpoint_ci`, null
+    on a side that is open beyond the evaluated sigmas)."""
     if mode not in ("additive", "multiplicative", "combined"):
         raise Error(f"walking: must be additive, multiplicative or combined, got '{mode}'")
     return json.loads(_faultline.sweep(load_model(model), _data(data), _spec_for_sweep(hw), _overrides(overrides), [], mode, str(sigma),

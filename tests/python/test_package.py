@@ -156,6 +156,12 @@ class Package(unittest.TestCase):
         self.assertEqual([m["layer"] for m in midpoints], [layer["name"] for layer in self.model.layers])
         # Inside its final bracket (up to the rounding of the log-linear interpolation at its ends).
         self.assertTrue(all(m["sigma_lo"] * (1 - 1e-12) <= m["midpoint"] <= m["sigma_hi"] * (1 + 1e-12) for m in midpoints if m["found"]))
+        self.assertTrue(all("midpoint_ci" not in m for m in midpoints))  # one trial: no interval
+        w2 = faultline.walking_noise(self.model, "additive", sigma="log:0.01:10:4", trials=2, limit=100, threads=2, max_bisections=2)
+        for m in w2["walking_noise"]["midpoints"]:
+            if m["found"]:
+                low, high = m["midpoint_ci"]
+                self.assertTrue((low is None or low <= m["midpoint"]) and (high is None or m["midpoint"] <= high), m)
         with self.assertRaises(faultline.Error):
             faultline.walking_noise(self.model, "sideways")
 
