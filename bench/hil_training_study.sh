@@ -47,7 +47,7 @@ train() {  # NAME SEED ARGS...
   "$f" train --arch mlp --epochs "$epochs" --batch-size 128 --seed "$2" "${@:3}" --out "$out.part" > "$work/nets/$1-s$2.log"
   mv "$out.part" "$out"
 }
-evaluate() {  # ARM CONDITION SEED NET ARGS...
+evaluate() {  # ARM CONDITION SEED NET ARGS... (ARM and CONDITION without commas: they go into a CSV)
   local out=$work/evals/$1-$2-s$3.json
   if [ ! -f "$out" ]; then
     "$f" eval --model "$work/nets/$4-s$3.onnx" "${@:5}" --trials "$trials" --seed 7 --out "$out.part" > /dev/null
@@ -86,7 +86,7 @@ for seed in $(seq 1 "$seeds"); do
     # shellcheck disable=SC2046
     train ordered-ste-g0.03 "$seed" $(ordered 0.03) --backward ste
     # shellcheck disable=SC2046
-    evaluate "trained ordered, straight-through" "ordered gain=0.03" "$seed" ordered-ste-g0.03 $(ordered 0.03)
+    evaluate "trained ordered (straight-through)" "ordered gain=0.03" "$seed" ordered-ste-g0.03 $(ordered 0.03)
   fi
 done
 echo "MLP on Fashion-MNIST, $epochs epoch(s), seeds 1..$seeds; each network on the 10k test images with $trials Monte Carlo trials"
@@ -99,6 +99,6 @@ if has ordering; then
     compares+=(--compare "trained ordered|trained non-ordered|ordered gain=$g" --compare "trained ordered|plain|ordered gain=$g")
   done
 fi
-has ste && has ordering && [[ " $gains " == *" 0.03 "* ]] && compares+=(--compare "trained ordered|trained ordered, straight-through|ordered gain=0.03")
+has ste && has ordering && [[ " $gains " == *" 0.03 "* ]] && compares+=(--compare "trained ordered|trained ordered (straight-through)|ordered gain=0.03")
 /usr/bin/python3 bench/seed_study_summary.py "$work" "${compares[@]}" \
   --title "Hardware-in-the-loop and noise-aware training, MLP, $epochs epoch(s), $seeds training seeds"

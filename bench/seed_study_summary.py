@@ -38,15 +38,17 @@ def t95(dof):
     return z + (z ** 3 + z) / (4 * dof) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * dof * dof)
 
 
-def describe(values):
-    """Mean, sample standard deviation and 95 % t interval of the mean (None with one value)."""
+def describe(values, low, high):
+    """Mean, sample standard deviation and 95 % t interval of the mean (None with one value),
+    clipped to [low, high] (an accuracy's interval to [0, 1], as `faultline eval` clips its own:
+    with few seeds the t interval alone can pass 100 %)."""
     n = len(values)
     mean = sum(values) / n
     if n < 2:
         return {"n": n, "mean": mean, "std": None, "ci95": None}
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = t95(n - 1) * std / math.sqrt(n)
-    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+    return {"n": n, "mean": mean, "std": std, "ci95": [max(low, mean - half), min(high, mean + half)]}
 
 
 def fail(message):
@@ -102,7 +104,7 @@ def main():
         seeds = sorted(by_seed)
         values = [by_seed[s][0] for s in seeds]
         trial_std = [by_seed[s][1] for s in seeds]
-        d = describe(values)
+        d = describe(values, 0.0, 1.0)
         ci = "" if d["ci95"] is None else f"[{100 * d['ci95'][0]:6.2f}, {100 * d['ci95'][1]:6.2f}]"
         print(f"{arm:<36} {condition:<24} {len(seeds):>5} {pct(d['mean']):>7} {pct(d['std']):>6} {ci:>20} {100 * sum(trial_std) / len(trial_std):9.2f}")
         arms.append({"arm": arm, "condition": condition, "seeds": seeds, "values": values, "trial_std": trial_std,
@@ -125,7 +127,7 @@ def main():
             condition = f"{condition} vs {condition_b}"
         seeds = sorted(set(xa) & set(xb))
         diffs = [xa[s][0] - xb[s][0] for s in seeds]
-        d = describe(diffs)
+        d = describe(diffs, -1.0, 1.0)
         holds = d["ci95"] is not None and (d["ci95"][0] > 0 or d["ci95"][1] < 0)
         ci = "" if d["ci95"] is None else f"[{100 * d['ci95'][0]:+6.2f}, {100 * d['ci95'][1]:+6.2f}]"
         verdict = "yes" if holds else ("n/a (one seed)" if d["ci95"] is None else "no (CI includes 0)")
