@@ -43,6 +43,7 @@ for s, w, d in zip(seeds, weak, wobble):
     rows.append(f"strong,noisy,{s},{eval_json(f'strong{s}.json', [w + 0.05 + d - 0.02, w + 0.05 + d + 0.02])}")
     rows.append(f"twin,noisy,{s},{eval_json(f'twin{s}.json', [w + (0.003 if s % 2 else -0.003)] * 2)}")
     rows.append(f"weak,clean,{s},{eval_json(f'weakclean{s}.json', [w + 0.1] * 2)}")
+    rows.append(f"erratic,clean,{s},{eval_json(f'erratic{s}.json', [0.5 if s == 2 else 0.99] * 2)}")
 with open(os.path.join(work, "manifest.csv"), "w") as f:
     f.write("\n".join(rows) + "\n")
 
@@ -67,6 +68,8 @@ check(abs(comparisons["strong"]["mean"] - dm) < 1e-12, "paired mean difference")
 check(abs(comparisons["strong"]["ci95"][0] - (dm - 2.776 * ds / math.sqrt(5))) < 1e-12, "paired difference interval")
 check(comparisons["strong"]["holds"] is True, "a 5-point paired difference holds")
 check(comparisons["twin"]["holds"] is False, "no difference: the interval includes 0")
+erratic = [a for a in doc["arms"] if a["arm"] == "erratic"][0]
+check(erratic["ci95"][1] == 1.0 and erratic["ci95"][0] < erratic["mean"], "an accuracy's interval is clipped at 100 %")
 across = [c for c in doc["comparisons"] if c["condition"] == "clean vs noisy"]
 check(len(across) == 1 and abs(across[0]["mean"] - 0.1) < 1e-12 and across[0]["holds"], "one arm under two conditions")
 check("n/a" not in run.stdout and "yes" in run.stdout and "no (CI includes 0)" in run.stdout, "verdicts in the table")
