@@ -878,8 +878,9 @@ std::string sweep_table(const SweepOutcome& r, const SweepOptions& o) {
       out << line;
     }
   }
-  std::snprintf(line, sizeof line, "%-16s %14s %25s %14s %25s %11s\n", "layer", "midpoint sigma", "95 % CI (bootstrap)", "from sweep", "final bracket",
-                "bisections");
+  // At most 100 columns (Cli.OutputFitsOneHundredColumns).
+  std::snprintf(line, sizeof line, "%-16s %10s %24s %10s %23s %7s\n", "layer", "midpoint", "95 % CI (bootstrap)", "from sweep", "final bracket",
+                "bisect.");
   out << line;
   for (const auto& m : r.midpoints) {
     char ci[64] = "-";
@@ -892,17 +893,20 @@ std::string sweep_table(const SweepOutcome& r, const SweepOptions& o) {
       std::snprintf(ci, sizeof ci, "[%s, %s]", lo, hi);
     }
     if (m.found)
-      std::snprintf(line, sizeof line, "%-16s %14.5g %25s %14.5g   [%10.5g, %10.5g] %11d\n", m.layer.c_str(), m.midpoint, ci, m.from_sweep, m.sigma_lo,
+      std::snprintf(line, sizeof line, "%-16s %10.5g %24s %10.5g %1s[%9.5g, %9.5g] %7d\n", m.layer.c_str(), m.midpoint, ci, m.from_sweep, "", m.sigma_lo,
                     m.sigma_hi, m.bisections);
     else
-      std::snprintf(line, sizeof line, "%-16s %14s  (%s)\n", m.layer.c_str(), "-", m.why.c_str());
+      std::snprintf(line, sizeof line, "%-16s %10s  (%s)\n", m.layer.c_str(), "-", m.why.c_str());
     out << line;
   }
-  std::snprintf(line, sizeof line,
-                "(bisection to sigma_hi/sigma_lo <= %.3g; each accuracy is the mean of %d trial(s); the CI resamples the trials at every evaluated "
-                "sigma, %d replicates)\n",
-                1 + o.tolerance, o.study.trials, kMidpointBootstrapReplicates);
+  std::snprintf(line, sizeof line, "(midpoint sigma; bisection to sigma_hi/sigma_lo <= %.3g; each accuracy is the mean of %d trial(s))\n",
+                1 + o.tolerance, o.study.trials);
   out << line;
+  if (o.study.trials >= 2) {
+    std::snprintf(line, sizeof line, "(CI: percentile bootstrap, the trials resampled at every evaluated sigma, %d replicates)\n",
+                  kMidpointBootstrapReplicates);
+    out << line;
+  }
   return out.str();
 }
 
