@@ -224,7 +224,11 @@ VtaMachine::VtaMachine(const VtaConfig& config) : config_(config) {
   inp_.assign(inp_depth_ * b * n, 0);
   wgt_.assign(wgt_depth_ * n * n, 0);
   acc_.assign(acc_depth_ * b * n, 0);
-  wgt_pairs_fresh_.assign(wgt_depth_, 0);
+  // The widened tile cache exists only for the 16 × 16 kernel (gemm()).
+  if (n == 16) {
+    wgt_pairs_.assign(wgt_depth_ * n * n, 0);
+    wgt_pairs_fresh_.assign(wgt_depth_, 0);
+  }
 }
 
 void VtaMachine::set_faults(const VtaFaults& faults) {
@@ -281,7 +285,7 @@ void VtaMachine::flip_loaded(const Instruction& insn, std::size_t index, std::si
   const std::uint64_t n = for_each_flip(p, rng, static_cast<std::uint64_t>(entries) * entry_bits, [&](std::uint64_t k) {
     bytes[first_entry * (entry_bits / 8) + k / 8] ^= static_cast<std::uint8_t>(1u << (k % 8));
   });
-  if (mem == static_cast<int>(MemId::Wgt))
+  if (mem == static_cast<int>(MemId::Wgt) && !wgt_pairs_fresh_.empty())
     std::fill(wgt_pairs_fresh_.begin() + static_cast<std::ptrdiff_t>(first_entry), wgt_pairs_fresh_.begin() + static_cast<std::ptrdiff_t>(first_entry + entries), 0);
   (mem == static_cast<int>(MemId::Inp) ? counters.inp_flips : mem == static_cast<int>(MemId::Wgt) ? counters.wgt_flips
    : mem == static_cast<int>(MemId::Uop) ? counters.uop_flips : counters.acc_flips) += n;
@@ -465,7 +469,7 @@ void VtaMachine::load(const Instruction& insn, std::size_t index, const std::vec
       case MemId::Wgt:
       case MemId::Inp: {
         std::int8_t* dst = (insn.mem_id == static_cast<int>(MemId::Wgt) ? wgt_.data() : inp_.data()) + entry * eb;
-        if (insn.mem_id == static_cast<int>(MemId::Wgt)) wgt_pairs_fresh_[entry] = 0;
+        if (insn.mem_id == static_cast<int>(MemId::Wgt) && !wgt_pairs_fresh_.empty()) wgt_pairs_fresh_[entry] = 0;
         if (src) std::memcpy(dst, src, eb);
         else std::memset(dst, 0, eb);
         break;
@@ -617,7 +621,6 @@ void gemm_block_scalar(const std::int8_t* in, const std::int8_t* wt, std::int32_
 
 const std::int16_t* VtaMachine::wgt_pairs(std::size_t entry) {
   constexpr std::size_t kTile = 16 * 16;
-  if (wgt_pairs_.size() != wgt_depth_ * kTile) wgt_pairs_.assign(wgt_depth_ * kTile, 0);
   std::int16_t* tile = wgt_pairs_.data() + entry * kTile;
   if (!wgt_pairs_fresh_[entry]) {
     widen_tile16_pairs(wgt_.data() + entry * kTile, tile);  // 16 outputs × 16 inputs

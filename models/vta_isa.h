@@ -190,7 +190,7 @@ class VtaMachine {
   void alu(const Instruction& insn, std::size_t index, VtaCounters& counters);
   std::vector<Uop> decoded_;  // gemm(): the instruction's micro-ops, decoded once
   // 16 × 16 WGT tiles widened to 16 bits and interleaved for the AVX2 kernel, made on first use
-  // and invalidated by every write to the entry (loads, bit flips).
+  // and invalidated by every write to the entry (loads, bit flips); empty for other block sizes.
   const std::int16_t* wgt_pairs(std::size_t entry);
   std::vector<std::int16_t> wgt_pairs_;
   std::vector<std::uint8_t> wgt_pairs_fresh_;
