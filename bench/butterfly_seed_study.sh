@@ -21,29 +21,24 @@ trials=${6:-3}
 seeds=${7:-5}
 f=$build/apps/faultline
 mkdir -p "$work/nets" "$work/evals"
+# shellcheck source=bench/seed_study_lib.sh
+source bench/seed_study_lib.sh
 manifest=$work/manifest.csv
-[ -f "$manifest" ] || echo "arm,condition,seed,eval_json" > "$manifest"
+manifest_start "$manifest"
 start=$(date +%s)
 for seed in $(seq 1 "$seeds"); do
   for width in $widths; do
     for arch in mlp butterfly_mlp monarch_mlp; do
       name=$arch-$width
       net=$work/nets/$name-s$seed.onnx
-      if [ ! -f "$net" ]; then
-        "$f" train --arch "$arch" --width "$width" --epochs "$epochs" --limit "$limit" --seed "$seed" --threads 2 --out "$net.part" > "$work/nets/$name-s$seed.log"
-        mv "$net.part" "$net"
-      fi
+      once "$net" "$f" train --arch "$arch" --width "$width" --epochs "$epochs" --limit "$limit" --seed "$seed" --threads 2 > "$work/nets/$name-s$seed.log"
       arm=${arch%_mlp}
       [ "$arm" = mlp ] && arm=dense
       for condition in ideal rram_crossbar; do
-        out=$work/evals/$name-$condition-s$seed.json
         n=$trials
         [ "$condition" = ideal ] && n=1
-        if [ ! -f "$out" ]; then
-          "$f" eval --model "$net" --hw "$condition" --trials "$n" --seed 1 --threads 2 --out "$out.part" > /dev/null
-          mv "$out.part" "$out"
-        fi
-        grep -q "^$arm $width,$condition,$seed," "$manifest" || echo "$arm $width,$condition,$seed,evals/$name-$condition-s$seed.json" >> "$manifest"
+        once "$work/evals/$name-$condition-s$seed.json" "$f" eval --model "$net" --hw "$condition" --trials "$n" --seed 1 --threads 2 > /dev/null
+        manifest_row "$manifest" "$arm $width" "$condition" "$seed" "evals/$name-$condition-s$seed.json"
       done
     done
   done

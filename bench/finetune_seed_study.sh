@@ -19,8 +19,10 @@ shift $(( $# < 4 ? $# : 4 ))
 options=("$@")
 ((${#options[@]})) || options=(--limit 20000 --epochs 2 --finetune-epochs 1 --set units.xbar.out_noise=0.5)
 mkdir -p "$work"
+# shellcheck source=bench/seed_study_lib.sh
+source bench/seed_study_lib.sh
 manifest=$work/manifest.csv
-echo "arm,condition,seed,eval_json" > "$manifest"
+manifest_start "$manifest"
 start=$(date +%s)
 for seed in $(seq 1 "$seeds"); do
   out=$work/s$seed
@@ -29,7 +31,7 @@ for seed in $(seq 1 "$seeds"); do
       "${options[@]}" | tail -1
   fi
   for pair in "PyTorch-trained:pytorch-trained" "fine-tuned plain:finetuned-plain" "fine-tuned on hw:finetuned-hw"; do
-    echo "${pair%%:*},hw,$seed,s$seed/eval-${pair#*:}-hw.json" >> "$manifest"
+    manifest_row "$manifest" "${pair%%:*}" hw "$seed" "s$seed/eval-${pair#*:}-hw.json"
   done
   echo "seed $seed done at $(( $(date +%s) - start )) s"
 done

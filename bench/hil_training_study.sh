@@ -36,24 +36,19 @@ parts=${PARTS:-walking ordering ste}
 has() { [[ " $parts " == *" $1 "* ]]; }
 mkdir -p "$work/nets" "$work/evals"
 sigma=2
+# shellcheck source=bench/seed_study_lib.sh
+source bench/seed_study_lib.sh
 manifest=$work/manifest.csv
-[ -f "$manifest" ] || echo "arm,condition,seed,eval_json" > "$manifest"
+manifest_start "$manifest"
 ordered() { echo "--hw bss2_analog --set units.mac.gain=$1"; }
 unordered() { echo "--hw bss2_analog --set units.mac.gain=$1 --set units.mac.saturation=0 --set units.mac.position_gain_slope=0"; }
 
 train() {  # NAME SEED ARGS...
-  local out=$work/nets/$1-s$2.onnx
-  [ -f "$out" ] && return 0
-  "$f" train --arch mlp --epochs "$epochs" --batch-size 128 --seed "$2" "${@:3}" --out "$out.part" > "$work/nets/$1-s$2.log"
-  mv "$out.part" "$out"
+  once "$work/nets/$1-s$2.onnx" "$f" train --arch mlp --epochs "$epochs" --batch-size 128 --seed "$2" "${@:3}" > "$work/nets/$1-s$2.log"
 }
-evaluate() {  # ARM CONDITION SEED NET ARGS... (ARM and CONDITION without commas: they go into a CSV)
-  local out=$work/evals/$1-$2-s$3.json
-  if [ ! -f "$out" ]; then
-    "$f" eval --model "$work/nets/$4-s$3.onnx" "${@:5}" --trials "$trials" --seed 7 --out "$out.part" > /dev/null
-    mv "$out.part" "$out"
-  fi
-  grep -q "^$1,$2,$3," "$manifest" || echo "$1,$2,$3,evals/$1-$2-s$3.json" >> "$manifest"
+evaluate() {  # ARM CONDITION SEED NET ARGS...
+  once "$work/evals/$1-$2-s$3.json" "$f" eval --model "$work/nets/$4-s$3.onnx" "${@:5}" --trials "$trials" --seed 7 > /dev/null
+  manifest_row "$manifest" "$1" "$2" "$3" "evals/$1-$2-s$3.json"
 }
 
 for seed in $(seq 1 "$seeds"); do
