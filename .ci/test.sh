@@ -19,11 +19,12 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build, unit and cycle-lev
 # leaks (the Release build's sweep_cli test runs the 2-rank comparison).
 bash .ci/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAULTLINE_SANITIZE=ON -DFAULTLINE_BENCH=OFF \
   -DFAULTLINE_REQUIRE_PYTHON_TESTS=ON -DFAULTLINE_WITH_MPI=OFF
-# LeakSanitizer's exit-time tracer sometimes dies with "Tracer caught signal 11" after a SystemC test
-# has passed (seen on RramMemoryTarget.NonBlockingTwoPhase; the same binary passes on the next
-# run), so a failed test gets up to two more runs; a test that fails three times still fails.
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest -L 'unit|sim' --repeat until-pass:3 --output-on-failure -j"$jobs")
+# LeakSanitizer does not scan thread stacks for roots (use_stacks=0): its exit-time tracer died
+# with "Tracer caught signal 11" while scanning them after passing SystemC tests
+# (RramMemoryTarget.*, most runs on this VM), SystemC's thread stacks being the likely cause. Without
+# stack roots LeakSanitizer can only report more, never fewer, leaks.
+(cd build-asan && LSAN_OPTIONS=use_stacks=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest -L 'unit|sim' --output-on-failure -j"$jobs")
 
 echo "== libFuzzer targets of the file readers (clang, AddressSanitizer + UndefinedBehaviorSanitizer), regression runs"
 bash .ci/setup.sh build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAULTLINE_FUZZ=ON
